@@ -1,0 +1,35 @@
+"""Which source serves which bus kind: an explicit table, no import-time discovery.
+
+Each protocol package contributes a ``build(bus, devices, config) -> Source`` function; the
+supervisor calls ``build_sources`` on start and on every reload. Adding a protocol means adding
+one config model to ``edge.config.buses`` and one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from edge.config import EstateConfig
+from edge.config.devices import DeviceConfig
+from edge.sources import Source
+
+SourceFactory = Callable[[object, list[DeviceConfig], EstateConfig], Source]
+
+
+def _factories() -> dict[str, SourceFactory]:
+    # Imported lazily so a missing optional dependency of one protocol never breaks the others.
+    from drivers.synthetic.driver import build as synthetic
+
+    return {
+        "synthetic": synthetic,
+    }
+
+
+def build_sources(config: EstateConfig) -> list[Source]:
+    """One source per enabled bus, with the enabled devices attached to it."""
+    factories = _factories()
+    sources: list[Source] = []
+    for bus in config.buses:
+        devices = [d for d in config.devices if d.bus == bus.id and d.enabled]
+        sources.append(factories[bus.kind](bus, devices, config))
+    return sources

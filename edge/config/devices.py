@@ -1,0 +1,61 @@
+"""Devices: what is measured, where it hangs, and what its limits are."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from edge.config.common import Identifier, Section
+
+Category = Literal[
+    "electricity", "water", "fire_pressure", "fire_level", "environment", "lighting",
+    "hvac", "ev_charging", "power_distribution", "water_supply", "other",
+]
+
+
+class Location(Section):
+    building: str = Field(description="Building name or number, e.g. '3栋'.")
+    unit: str | None = Field(None, description="Unit (单元) within the building.")
+    floor: str | None = Field(None, description="Floor, e.g. 'B1', '12'.")
+    room: str | None = Field(None, description="Room or place, e.g. '消防泵房'.")
+
+
+class PointThreshold(Section):
+    """Limits for one point; the shared rule engine raises and clears alarms from them."""
+
+    low: float | None = Field(None, description="Alarm when the value stays below this (canonical unit).")
+    high: float | None = Field(None, description="Alarm when the value stays above this (canonical unit).")
+    hysteresis: float = Field(0.0, ge=0, description="Clear only once the value is back past the limit by this much.")
+    min_duration_s: float = Field(30.0, ge=0, description="The condition must hold this long before the alarm is raised.")
+    valid_min: float | None = Field(None, description="Below this the sensor is faulty (bad quality), not alarming.")
+    valid_max: float | None = Field(None, description="Above this the sensor is faulty (bad quality), not alarming.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PointThreshold:
+        if self.low is not None and self.high is not None and self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.valid_min is not None and self.valid_max is not None and self.valid_min >= self.valid_max:
+            raise ValueError("valid_min must be below valid_max")
+        return self
+
+
+class DeviceConfig(Section):
+    id: Identifier = Field(description="Unique device id within the estate (kept in history after removal).")
+    name: str = Field(description="Human name shown in the panel.")
+    bus: Identifier = Field(description="Id of the bus (or source) this device is reached through.")
+    profile: str | None = Field(None, description="Device profile (register map), e.g. 'chint_ddsu666'.")
+    category: Category = Field(description="What the device measures; drives indicators and rules.")
+    location: Location
+    unit_id: int | None = Field(None, ge=0, le=255, description="Modbus unit id / RS-485 address.")
+    poll_interval_s: float = Field(10.0, gt=0, le=86400, description="Seconds between polls.")
+    timeout_s: float = Field(1.0, gt=0, le=60, description="Seconds to wait for one answer.")
+    retries: int = Field(1, ge=0, le=10, description="Immediate retries of a failed read before backing off.")
+    sub_item: str | None = Field(
+        None, description="Energy sub-item (分项) tag, e.g. 'public_lighting', 'lifts', 'pumps', 'households'."
+    )
+    thresholds: dict[str, PointThreshold] = Field(default_factory=dict, description="Per-point alarm limits.")
+    options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Protocol-specific settings (e.g. MQTT topic, BLE address)."
+    )
+    enabled: bool = True

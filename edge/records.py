@@ -1,0 +1,147 @@
+"""The frozen record types that cross stages: driver -> normaliser -> store -> rules/indicators -> uplink.
+
+They are plain frozen, slotted dataclasses: cheap to build by the hundred thousand per second, and
+impossible to mutate behind another stage's back. ``id`` is empty until the store accepts the record;
+the store then mints a ULID (see ``edge.ids``), which is the record's idempotency key upstream.
+All timestamps are offset-aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum, StrEnum
+from typing import Any
+
+
+class Quality(IntEnum):
+    """How far a value can be trusted. Stored as a small integer."""
+
+    GOOD = 0
+    UNCERTAIN = 1  # e.g. a counter reset was detected, or the gateway clock jumped
+    BAD = 2  # sensor fault, out of physical range, or decode failure
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    MAJOR = "major"
+    CRITICAL = "critical"
+
+
+class AlarmState(StrEnum):
+    """Lifecycle of an alarm. Each change is an immutable ``AlarmRecord`` sent upstream."""
+
+    RAISED = "raised"
+    ACKNOWLEDGED = "acknowledged"
+    ESCALATED = "escalated"
+    RESOLVED = "resolved"  # closed by staff with a note (disposal record)
+    CLEARED = "cleared"  # the condition went away by itself
+
+
+class Lane(StrEnum):
+    """Upload lanes, in drain priority order: an alarm never waits behind telemetry."""
+
+    ALARM = "alarm"
+    EVENT = "event"
+    INDICATOR = "indicator"
+    TELEMETRY = "telemetry"
+
+
+LANE_PRIORITY: tuple[Lane, ...] = (Lane.ALARM, Lane.EVENT, Lane.INDICATOR, Lane.TELEMETRY)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One measured value of one point of one device, in the point's canonical unit."""
+
+    device_id: str
+    point: str
+    value: float
+    unit: str
+    ts: datetime
+    quality: Quality = Quality.GOOD
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """A driver's word on whether a device answered its last poll (the rules turn it into alarms)."""
+
+    device_id: str
+    online: bool
+    ts: datetime
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened: a detection, a device fault, an eviction, a config reload.
+
+    ``evidence`` is an optional JPEG; the store keeps it as a file and uploads it as Base64.
+    """
+
+    code: str
+    ts: datetime
+    device_id: str | None = None
+    severity: Severity = Severity.INFO
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    evidence: bytes | None = None
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRecord:
+    """One step in an alarm's life (raised, acknowledged, escalated, resolved, cleared).
+
+    ``alarm_id`` ties the steps of one alarm together; ``id`` is this step's own record id.
+    ``actor`` is who did it ("system" for rules, a panel user name otherwise).
+    """
+
+    alarm_id: str
+    code: str
+    state: AlarmState
+    ts: datetime
+    device_id: str | None = None
+    severity: Severity = Severity.MAJOR
+    actor: str = "system"
+    message: str = ""
+    note: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    evidence: bytes | None = None
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorRecord:
+    """A normalised indicator for one estate and period, citing the clauses it serves.
+
+    ``key`` (estate, code, granularity, period_start, dimensions) identifies the figure; a later
+    recomputation of a closed period (late data) is the same key with a higher ``version``.
+    """
+
+    estate_id: str
+    gateway_id: str
+    code: str
+    granularity: str  # "hour" | "day" | "month"
+    period_start: datetime
+    period_end: datetime
+    value: float | None
+    unit: str
+    samples: int
+    coverage: float
+    clauses: tuple[str, ...]
+    dimensions: dict[str, str] = field(default_factory=dict)
+    version: int = 1
+    computed_at: datetime | None = None
+    id: str = ""
+
+    @property
+    def key(self) -> str:
+        dims = ",".join(f"{k}={v}" for k, v in sorted(self.dimensions.items()))
+        return f"{self.estate_id}|{self.code}|{self.granularity}|{self.period_start.isoformat()}|{dims}"
