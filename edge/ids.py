@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -23,19 +24,28 @@ _RANDOM_BITS = 80
 _RANDOM_MAX = (1 << _RANDOM_BITS) - 1
 
 
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits -> 2 characters
+_LOW_BITS = 40  # the last 8 characters; only these change inside one batch (barring a carry)
+_LOW_MASK = (1 << _LOW_BITS) - 1
+
+
+def _encode_bits(value: int, pairs: int) -> str:
+    """Encode the low ``pairs * 10`` bits of ``value`` as ``pairs * 2`` Crockford characters."""
+    out = []
+    for shift in range((pairs - 1) * 10, -1, -10):
+        out.append(_PAIRS[(value >> shift) & 1023])
+    return "".join(out)
+
+
 def _encode(value: int) -> str:
-    """Encode a 128-bit integer as 26 Crockford base32 characters (big-endian)."""
-    chars = []
-    for _ in range(26):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    """Encode a 128-bit integer as 26 Crockford base32 characters (big-endian, top 2 bits zero)."""
+    return _encode_bits(value, 13)
 
 
 class UlidFactory:
     """Mints monotonic ULIDs. Thread-safe; one per process is enough (see ``new_id``)."""
 
-    def __init__(self, clock_ms: callable = lambda: time.time_ns() // 1_000_000) -> None:  # type: ignore[valid-type]
+    def __init__(self, clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
         self._clock_ms = clock_ms
         self._lock = threading.Lock()
         self._last_ms = -1
@@ -58,7 +68,17 @@ class UlidFactory:
                 self._last_random = int.from_bytes(os.urandom(10), "big") >> 2
             base = (self._last_ms << _RANDOM_BITS) | self._last_random
             self._last_random += count
-        return [_encode(base + i + 1) for i in range(count)]
+        first, last = base + 1, base + count
+        if first >> _LOW_BITS != last >> _LOW_BITS:  # a carry crosses the shared prefix: rare, do it slowly
+            return [_encode(v) for v in range(first, last + 1)]
+        # The first 18 characters are shared by the whole batch; encode them once.
+        prefix = _encode_bits(first >> _LOW_BITS, 9)
+        pairs = _PAIRS
+        low = first & _LOW_MASK
+        return [
+            prefix + pairs[(v >> 30) & 1023] + pairs[(v >> 20) & 1023] + pairs[(v >> 10) & 1023] + pairs[v & 1023]
+            for v in range(low, low + count)
+        ]
 
 
 _DEFAULT = UlidFactory()

@@ -1,0 +1,5 @@
+"""The local SQLite store (see ``edge.store.store`` for the durability reasoning)."""
+
+from edge.store.store import EVICTION_ORDER, LANE_TABLES, LaneBacklog, OutboxRow, Store
+
+__all__ = ["EVICTION_ORDER", "LANE_TABLES", "LaneBacklog", "OutboxRow", "Store"]

@@ -1,0 +1,579 @@
+"""The local store: SQLite in WAL mode, batched group commits, durable on acknowledgement.
+
+Durability choice (the reason this module exists):
+    ``journal_mode=WAL`` with ``synchronous=FULL``. In WAL mode, FULL fsyncs the WAL at every
+    commit, so a transaction that ``commit()`` returned from survives both ``kill -9`` and power
+    loss; NORMAL would survive ``kill -9`` but may lose the last commits on power loss, which is
+    exactly the failure an estate control room sees. The price of an fsync per commit is paid
+    once per *batch*, not per record: writers enqueue rows and await a future; one writer task
+    collects everything that arrives within ``batch_max_delay_ms`` (or ``batch_max_records``)
+    into a single transaction and resolves all futures only after that commit returned. So
+    ``append_*`` returning means "on disk", and nothing sits in an unbounded RAM queue: callers
+    are suspended until their rows are committed (that is the back-pressure).
+
+Ids: each record receives a monotonic ULID (``edge.ids``) when it is accepted; it is the
+record's idempotency key upstream and its position in the outbox.
+
+Quota: ``enforce_quota`` (run by the maintenance task) evicts oldest telemetry first, then
+events, then indicators, and alarm steps last; every eviction is recorded as a ``store.eviction``
+event and counted in ``counters``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from edge.clock import Clock, SystemClock, from_us, to_us
+from edge.errors import StoreError, StoreFull
+from edge.ids import new_ids
+from edge.records import (
+    LANE_PRIORITY,
+    AlarmRecord,
+    AlarmState,
+    Event,
+    IndicatorRecord,
+    Lane,
+    Reading,
+    Severity,
+)
+from edge.store import codec
+from edge.store.schema import MIGRATIONS
+
+log = logging.getLogger(__name__)
+
+_INSERT_READING = "INSERT INTO readings VALUES (?,?,?,?,?,?,?)"
+_INSERT_EVENT = "INSERT INTO events VALUES (?,?,?,?,?,?,?,?)"
+_INSERT_ALARM_LOG = "INSERT INTO alarm_log VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+_INSERT_INDICATOR = "INSERT INTO indicators VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+
+# Eviction order: what goes first when the disk quota is reached. Alarm steps (raised, disposal)
+# go last: they are what the platform scores the estate's closed loop on.
+EVICTION_ORDER: tuple[tuple[Lane, str], ...] = (
+    (Lane.TELEMETRY, "readings"),
+    (Lane.EVENT, "events"),
+    (Lane.INDICATOR, "indicators"),
+    (Lane.ALARM, "alarm_log"),
+)
+
+LANE_TABLES: dict[Lane, str] = {lane: table for lane, table in EVICTION_ORDER}
+
+
+@dataclass(slots=True)
+class _Write:
+    """Statements that must commit together, and the future its caller awaits."""
+
+    statements: list[tuple[str, Sequence[tuple]]]
+    rows: int
+    future: asyncio.Future[None]
+    files: list[tuple[Path, bytes]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class LaneBacklog:
+    lane: Lane
+    pending: int
+    oldest_id: str | None
+    oldest_age_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """A record waiting for upload, already in its upload (JSON-ready) form."""
+
+    id: str
+    payload: dict[str, Any]
+
+
+class Store:
+    """Async context manager around the SQLite file. One per process."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        evidence_dir: Path | None = None,
+        quota_bytes: int = 1 << 30,
+        batch_max_records: int = 2000,
+        batch_max_delay_ms: float = 20.0,
+        clock: Clock | None = None,
+        maintenance_interval_s: float = 10.0,
+    ) -> None:
+        self.path = Path(path)
+        self.evidence_dir = Path(evidence_dir) if evidence_dir else self.path.parent / "evidence"
+        self.quota_bytes = quota_bytes
+        self.batch_max_records = batch_max_records
+        self.batch_max_delay = batch_max_delay_ms / 1000
+        self.clock = clock or SystemClock()
+        self.maintenance_interval_s = maintenance_interval_s
+        self._writer_db: aiosqlite.Connection | None = None
+        self._reader_db: aiosqlite.Connection | None = None
+        self._queue: asyncio.Queue[_Write | None] = asyncio.Queue()
+        self._writer_task: asyncio.Task[None] | None = None
+        self._maintenance_task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.commits = 0
+        self.rows_written = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    def from_config(cls, cfg: Any, clock: Clock | None = None) -> Store:
+        return cls(
+            cfg.path,
+            evidence_dir=cfg.evidence_dir,
+            quota_bytes=int(cfg.quota_mb * 1024 * 1024),
+            batch_max_records=cfg.batch_max_records,
+            batch_max_delay_ms=cfg.batch_max_delay_ms,
+            clock=clock,
+        )
+
+    async def __aenter__(self) -> Store:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.evidence_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._writer_db = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._pragmas(self._writer_db)
+            await self._migrate(self._writer_db)
+            self._reader_db = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._pragmas(self._reader_db)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+        self._closing = False
+        self._writer_task = asyncio.create_task(self._writer_loop(), name="store-writer")
+        if self.maintenance_interval_s > 0:
+            self._maintenance_task = asyncio.create_task(self._maintenance_loop(), name="store-maintenance")
+
+    async def close(self) -> None:
+        """Flush every queued write, then close. Safe to call twice."""
+        if self._writer_task is None:
+            return
+        self._closing = True
+        if self._maintenance_task:
+            self._maintenance_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance_task
+        await self._queue.put(None)  # sentinel: writer drains everything before it, then exits
+        await self._writer_task
+        self._writer_task = None
+        for db in (self._reader_db, self._writer_db):
+            if db is not None:
+                await db.close()
+        self._reader_db = self._writer_db = None
+
+    @staticmethod
+    async def _pragmas(db: aiosqlite.Connection) -> None:
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=FULL")  # see module docstring
+        await db.execute("PRAGMA busy_timeout=10000")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute("PRAGMA cache_size=-32000")  # 32 MiB page cache
+
+    @staticmethod
+    async def _migrate(db: aiosqlite.Connection) -> None:
+        async with db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = row[0] if row else 0
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            await db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+            log.info("store migrated to schema version %d", number)
+
+    # ------------------------------------------------------------------ writer
+    async def _submit(self, write: _Write) -> None:
+        if self._writer_task is None or self._closing:
+            raise StoreError("store is closed")
+        await self._queue.put(write)
+        await write.future
+
+    def _new_write(self, statements: list[tuple[str, Sequence[tuple]]], rows: int,
+                   files: list[tuple[Path, bytes]] | None = None) -> _Write:
+        return _Write(statements, rows, asyncio.get_running_loop().create_future(), files or [])
+
+    async def _writer_loop(self) -> None:
+        """Group commit: gather writes for up to ``batch_max_delay``, commit once, wake every caller."""
+        assert self._writer_db is not None
+        stop = False
+        while not stop:
+            first = await self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            rows = first.rows
+            deadline = asyncio.get_running_loop().time() + self.batch_max_delay
+            while rows < self.batch_max_records:
+                try:
+                    item = self._queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    timeout = deadline - asyncio.get_running_loop().time()
+                    if timeout <= 0:
+                        break
+                    try:
+                        item = await asyncio.wait_for(self._queue.get(), timeout)
+                    except TimeoutError:
+                        break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+                rows += item.rows
+            await self._commit(batch)
+        # Drain anything that raced in behind the sentinel.
+        leftovers = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not None:
+                leftovers.append(item)
+        if leftovers:
+            await self._commit(leftovers)
+
+    async def _commit(self, batch: list[_Write]) -> None:
+        db = self._writer_db
+        assert db is not None
+        try:
+            files = [f for w in batch for f in w.files]
+            if files:
+                await asyncio.to_thread(_write_files_durably, files)
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                for write in batch:
+                    for sql, params in write.statements:
+                        if len(params) == 1:
+                            await db.execute(sql, params[0])
+                        else:
+                            await db.executemany(sql, params)
+                await db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await db.execute("ROLLBACK")
+                raise
+        except Exception as exc:
+            # A failed batch may hold one bad write; retry each alone so good ones are not lost.
+            if len(batch) > 1:
+                for write in batch:
+                    await self._commit([write])
+                return
+            error = StoreError(f"store write failed: {exc}")
+            error.__cause__ = exc
+            for write in batch:
+                if not write.future.done():
+                    write.future.set_exception(error)
+            return
+        self.commits += 1
+        for write in batch:
+            self.rows_written += write.rows
+            if not write.future.done():
+                write.future.set_result(None)
+
+    # ------------------------------------------------------------------ appends
+    async def append_readings(self, readings: Sequence[Reading]) -> list[str]:
+        """Store readings; returns their new ids once committed."""
+        if not readings:
+            return []
+        ids = new_ids(len(readings))
+        row = codec.reading_row
+        rows = [row(r, i) for r, i in zip(readings, ids, strict=True)]
+        await self._submit(self._new_write([(_INSERT_READING, rows)], len(rows)))
+        return ids
+
+    async def append_events(self, events: Sequence[Event]) -> list[str]:
+        if not events:
+            return []
+        ids = new_ids(len(events))
+        rows, files = [], []
+        for event, rid in zip(events, ids, strict=True):
+            path = self._evidence_path(rid) if event.evidence else None
+            if path is not None and event.evidence is not None:
+                files.append((path, event.evidence))
+            rows.append(codec.event_row(event, rid, path.name if path else None))
+        await self._submit(self._new_write([(_INSERT_EVENT, rows)], len(rows), files))
+        return ids
+
+    async def append_alarm_records(self, records: Sequence[AlarmRecord]) -> list[str]:
+        """Store alarm steps and update each alarm's current state, in one transaction."""
+        if not records:
+            return []
+        ids = new_ids(len(records))
+        statements: list[tuple[str, Sequence[tuple]]] = []
+        files = []
+        for record, rid in zip(records, ids, strict=True):
+            path = self._evidence_path(rid) if record.evidence else None
+            if path is not None and record.evidence is not None:
+                files.append((path, record.evidence))
+            statements.append((_INSERT_ALARM_LOG, [codec.alarm_row(record, rid, path.name if path else None)]))
+            statements.append(_alarm_state_statement(record, path.name if path else None))
+        await self._submit(self._new_write(statements, len(records), files))
+        return ids
+
+    async def append_indicators(self, records: Sequence[IndicatorRecord]) -> list[str]:
+        if not records:
+            return []
+        ids = new_ids(len(records))
+        rows = [codec.indicator_row(r, i) for r, i in zip(records, ids, strict=True)]
+        await self._submit(self._new_write([(_INSERT_INDICATOR, rows)], len(rows)))
+        return ids
+
+    async def execute_write(self, sql: str, params: Sequence[tuple] = ((),)) -> None:
+        """Run one write statement through the group-commit writer (for stage-owned tables)."""
+        await self._submit(self._new_write([(sql, list(params))], len(params)))
+
+    def _evidence_path(self, record_id: str) -> Path:
+        return self.evidence_dir / f"{record_id}.jpg"
+
+    def evidence_file(self, name: str) -> Path | None:
+        """Resolve an evidence file name safely: no path separators, must exist inside evidence_dir."""
+        if not name or "/" in name or "\\" in name or name.startswith(".") or not name.endswith(".jpg"):
+            return None
+        path = (self.evidence_dir / name).resolve()
+        if path.parent != self.evidence_dir.resolve() or not path.is_file():
+            return None
+        return path
+
+    # ------------------------------------------------------------------ reads
+    async def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Run a read-only query on the reader connection (WAL lets it run beside the writer)."""
+        assert self._reader_db is not None, "store is not open"
+        async with self._reader_db.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def read_one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
+        rows = await self.read(sql, params)
+        return rows[0] if rows else None
+
+    async def open_alarms(self) -> list[dict[str, Any]]:
+        rows = await self.read(
+            "SELECT alarm_id, code, device_id, severity, state, raised_us, message, data FROM alarms"
+            " WHERE is_open=1 ORDER BY raised_us"
+        )
+        return [
+            {"alarm_id": r[0], "code": r[1], "device_id": r[2], "severity": r[3], "state": r[4],
+             "raised_at": from_us(r[5]), "message": r[6], "data": codec.json.loads(r[7])}
+            for r in rows
+        ]
+
+    async def counter(self, name: str) -> int:
+        row = await self.read_one("SELECT value FROM counters WHERE name=?", (name,))
+        return int(row[0]) if row else 0
+
+    async def counters(self) -> dict[str, int]:
+        return {name: int(value) for name, value in await self.read("SELECT name, value FROM counters")}
+
+    async def count(self, table: str) -> int:
+        if table not in {*LANE_TABLES.values(), "alarms", "dead_letter"}:
+            raise ValueError(f"unknown table {table!r}")
+        row = await self.read_one(f"SELECT count(*) FROM {table}")  # noqa: S608 - table is whitelisted
+        return int(row[0]) if row else 0
+
+    # ------------------------------------------------------------------ outbox
+    async def cursor(self, lane: Lane) -> str:
+        row = await self.read_one("SELECT last_id FROM outbox_cursor WHERE lane=?", (str(lane),))
+        return row[0] if row else ""
+
+    async def pending(self, lane: Lane, after_id: str, limit: int) -> list[OutboxRow]:
+        """The next ``limit`` records of ``lane`` after ``after_id``, oldest first, as upload payloads."""
+        sql = f"{codec.LANE_QUERIES[lane]} WHERE id > ? ORDER BY id LIMIT ?"
+        rows = await self.read(sql, (after_id, limit))
+        if lane is Lane.TELEMETRY:
+            payload = codec.telemetry_payload
+            return [OutboxRow(r[0], payload(r)) for r in rows]
+        if lane is Lane.INDICATOR:
+            return [OutboxRow(r[0], codec.json.loads(r[1])) for r in rows]
+        make = codec.event_payload if lane is Lane.EVENT else codec.alarm_payload
+        out = []
+        for r in rows:
+            evidence = await self._load_evidence(r[-1]) if r[-1] else None
+            out.append(OutboxRow(r[0], make(r, evidence)))
+        return out
+
+    async def _load_evidence(self, name: str) -> dict[str, str] | None:
+        path = self.evidence_file(name)
+        if path is None:
+            return None
+        data = await asyncio.to_thread(path.read_bytes)
+        return {"content_type": "image/jpeg", "base64": base64.b64encode(data).decode("ascii")}
+
+    async def ack(self, lane: Lane, last_id: str) -> None:
+        """Durably record that the platform has everything in ``lane`` up to and including ``last_id``."""
+        await self._submit(self._new_write([(
+            "INSERT INTO outbox_cursor(lane, last_id, updated_us) VALUES (?,?,?) "
+            "ON CONFLICT(lane) DO UPDATE SET last_id=excluded.last_id, updated_us=excluded.updated_us "
+            "WHERE excluded.last_id > outbox_cursor.last_id",
+            [(str(lane), last_id, to_us(self.clock.now()))],
+        )], 1))
+
+    async def dead_letter(self, lane: Lane, rejected: Iterable[tuple[str, dict[str, Any], str | None, str]]) -> None:
+        """Move rejected records aside: (record_id, payload, platform code, platform message)."""
+        items = list(rejected)
+        if not items:
+            return
+        ids = new_ids(len(items))
+        now = to_us(self.clock.now())
+        rows = [(i, str(lane), rid, codec.dumps(payload), code, message, now)
+                for i, (rid, payload, code, message) in zip(ids, items, strict=True)]
+        await self._submit(self._new_write([
+            ("INSERT INTO dead_letter VALUES (?,?,?,?,?,?,?)", rows),
+            _counter_add("uplink.dead_letters", len(rows)),
+        ], len(rows)))
+
+    async def backlog(self) -> list[LaneBacklog]:
+        """Pending records and the oldest pending age per lane (for the panel and metrics)."""
+        out = []
+        now_us = to_us(self.clock.now())
+        for lane in LANE_PRIORITY:
+            table = LANE_TABLES[lane]
+            cursor = await self.cursor(lane)
+            row = await self.read_one(f"SELECT count(*), min(id) FROM {table} WHERE id > ?", (cursor,))  # noqa: S608
+            pending, oldest = (row or (0, None))
+            age = None
+            if oldest:
+                ts_col = "period_end_us" if lane is Lane.INDICATOR else "ts_us"
+                ts = await self.read_one(f"SELECT {ts_col} FROM {table} WHERE id=?", (oldest,))  # noqa: S608
+                age = max(0.0, (now_us - ts[0]) / 1e6) if ts else None
+            out.append(LaneBacklog(lane, int(pending), oldest, age))
+        return out
+
+    # ------------------------------------------------------------------ quota
+    async def used_bytes(self) -> int:
+        row = await self.read_one(
+            "SELECT (SELECT page_count FROM pragma_page_count()) - (SELECT freelist_count FROM pragma_freelist_count()),"
+            " (SELECT page_size FROM pragma_page_size())"
+        )
+        pages, size = row if row else (0, 4096)
+        wal = self.path.with_name(self.path.name + "-wal")
+        wal_bytes = wal.stat().st_size if wal.exists() else 0
+        evidence = await asyncio.to_thread(_dir_bytes, self.evidence_dir)
+        return int(pages) * int(size) + wal_bytes + evidence
+
+    async def enforce_quota(self, chunk: int = 5000) -> int:
+        """Evict by priority until under quota. Returns the number of records evicted."""
+        evicted_total = 0
+        for lane, table in EVICTION_ORDER:
+            while await self.used_bytes() > self.quota_bytes:
+                rows = await self.read(
+                    f"SELECT id FROM {table} ORDER BY id LIMIT ?", (chunk,)  # noqa: S608 - fixed table names
+                )
+                if not rows:
+                    break
+                first, last = rows[0][0], rows[-1][0]
+                evidence = [] if table in ("readings", "indicators") else [
+                    r[0] for r in await self.read(
+                        f"SELECT evidence_path FROM {table} WHERE id BETWEEN ? AND ? AND evidence_path IS NOT NULL",  # noqa: S608
+                        (first, last))
+                ]
+                await self._evict(lane, table, first, last, len(rows))
+                for name in evidence:
+                    path = self.evidence_file(name)
+                    if path:
+                        path.unlink(missing_ok=True)
+                evicted_total += len(rows)
+                # Freed pages are reused; checkpoint so the WAL does not keep growing under pressure.
+                await self._checkpoint()
+        if evicted_total == 0 and await self.used_bytes() > self.quota_bytes:
+            raise StoreFull(f"store {self.path} is over its quota and nothing is left to evict")
+        return evicted_total
+
+    async def _evict(self, lane: Lane, table: str, first: str, last: str, count: int) -> None:
+        event = Event(
+            code="store.eviction",
+            ts=self.clock.now(),
+            severity=Severity.WARNING,
+            message=f"disk quota reached: evicted {count} oldest {lane.value} records",
+            data={"lane": lane.value, "count": count, "first_id": first, "last_id": last},
+        )
+        (eid,) = new_ids(1)
+        statements: list[tuple[str, Sequence[tuple]]] = [
+            (f"DELETE FROM {table} WHERE id BETWEEN ? AND ?", [(first, last)]),  # noqa: S608
+            _counter_add(f"store.evicted.{lane.value}", count),
+            _counter_add("store.evictions", 1),
+            (_INSERT_EVENT, [codec.event_row(event, eid, None)]),
+        ]
+        await self._submit(self._new_write(statements, count))
+        log.warning("store quota: evicted %d %s records (%s..%s)", count, lane.value, first, last)
+
+    async def _checkpoint(self) -> None:
+        assert self._writer_db is not None
+        await self._writer_db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def _maintenance_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.maintenance_interval_s)
+            try:
+                await self.enforce_quota()
+            except StoreFull as exc:
+                log.error("%s", exc)
+            except Exception:
+                log.exception("store maintenance failed")
+
+    async def integrity_check(self) -> str:
+        row = await self.read_one("PRAGMA integrity_check")
+        return str(row[0]) if row else "no answer"
+
+
+def _counter_add(name: str, amount: int) -> tuple[str, Sequence[tuple]]:
+    return (
+        "INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+        [(name, amount)],
+    )
+
+
+def _alarm_state_statement(record: AlarmRecord, evidence: str | None) -> tuple[str, Sequence[tuple]]:
+    """The ``alarms`` row update that one alarm step implies."""
+    ts = to_us(record.ts)
+    state = record.state
+    if state is AlarmState.RAISED:
+        return (
+            "INSERT INTO alarms(alarm_id, code, device_id, severity, state, is_open, message, data, evidence_path,"
+            " raised_us, updated_us) VALUES (?,?,?,?,?,1,?,?,?,?,?) ON CONFLICT(alarm_id) DO NOTHING",
+            [(record.alarm_id, record.code, record.device_id, str(record.severity), str(state), record.message,
+              codec.dumps(record.data), evidence, ts, ts)],
+        )
+    if state is AlarmState.ACKNOWLEDGED:
+        return ("UPDATE alarms SET state=CASE WHEN is_open=1 THEN ? ELSE state END, acked_us=?, acked_by=?,"
+                " updated_us=? WHERE alarm_id=?", [(str(state), ts, record.actor, ts, record.alarm_id)])
+    if state is AlarmState.ESCALATED:
+        return ("UPDATE alarms SET escalated_us=?, updated_us=?, state=CASE WHEN state='raised' THEN ? ELSE state END"
+                " WHERE alarm_id=?", [(ts, ts, str(state), record.alarm_id)])
+    if state is AlarmState.RESOLVED:
+        return ("UPDATE alarms SET state=?, is_open=0, resolved_us=?, resolved_by=?, note=?, updated_us=?"
+                " WHERE alarm_id=?", [(str(state), ts, record.actor, record.note, ts, record.alarm_id)])
+    return ("UPDATE alarms SET state=CASE WHEN resolved_us IS NULL THEN ? ELSE state END, is_open=0, cleared_us=?,"
+            " updated_us=? WHERE alarm_id=?", [(str(state), ts, ts, record.alarm_id)])
+
+
+def _write_files_durably(files: list[tuple[Path, bytes]]) -> None:
+    """Write evidence files and fsync them *before* the rows that point at them commit."""
+    for path, data in files:
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    if files:
+        fd = os.open(files[0][0].parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _dir_bytes(path: Path) -> int:
+    try:
+        return sum(e.stat().st_size for e in os.scandir(path) if e.is_file())
+    except FileNotFoundError:
+        return 0
