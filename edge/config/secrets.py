@@ -47,7 +47,7 @@ class SecretStore:
             )
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
+        except yaml.YAMLError:
             # Never echo the file's content: it is full of secrets.
             raise ConfigError(f"secrets file {path} is not valid YAML (content not shown)") from None
         if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):

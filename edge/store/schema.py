@@ -16,7 +16,9 @@ Tables
     dead_letter     records the platform rejected as invalid, with its message
     counters        named monotonic counters (evictions, dead letters, ...)
 
-Later migrations append to ``MIGRATIONS``; never edit a released one.
+Later migrations append to ``MIGRATIONS``; never edit a released one. Stages that own tables of
+their own (alarms, indicators, panel) keep their scripts beside their code and apply them with
+``Store.migrate_component(name, scripts)``, versioned per component in ``component_schema``.
 """
 
 from __future__ import annotations
@@ -122,6 +124,11 @@ MIGRATIONS: list[str] = [
     CREATE TABLE counters (
         name TEXT PRIMARY KEY,
         value INTEGER NOT NULL
+    );
+
+    CREATE TABLE component_schema (
+        component TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
     );
     """,
 ]

@@ -194,6 +194,24 @@ class Store:
             await db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
             log.info("store migrated to schema version %d", number)
 
+    async def migrate_component(self, component: str, scripts: Sequence[str]) -> None:
+        """Apply a stage's own schema scripts (append-only list), tracked per component."""
+        db = self._writer_db
+        assert db is not None, "store is not open"
+        async with db.execute("SELECT version FROM component_schema WHERE component=?", (component,)) as cur:
+            row = await cur.fetchone()
+        version = row[0] if row else 0
+        for number, script in enumerate(scripts[version:], start=version + 1):
+            # Serialise with the group-commit writer: run as one write item.
+            statements = [(stmt, [()]) for stmt in _split_sql(script)]
+            statements.append((
+                "INSERT INTO component_schema(component, version) VALUES (?, ?) "
+                "ON CONFLICT(component) DO UPDATE SET version=excluded.version",
+                [(component, number)],
+            ))
+            await self._submit(self._new_write(statements, 1))
+            log.info("store: %s schema at version %d", component, number)
+
     # ------------------------------------------------------------------ writer
     async def _submit(self, write: _Write) -> None:
         if self._writer_task is None or self._closing:
@@ -522,6 +540,20 @@ class Store:
     async def integrity_check(self) -> str:
         row = await self.read_one("PRAGMA integrity_check")
         return str(row[0]) if row else "no answer"
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration script into statements (complete per sqlite3.complete_statement)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements
 
 
 def _counter_add(name: str, amount: int) -> tuple[str, Sequence[tuple]]:
