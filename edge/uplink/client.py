@@ -1,0 +1,145 @@
+"""One upload request to the platform: envelope, gzip, token, idempotency key, error mapping.
+
+The transport is httpx's, so tests can swap in ``httpx.MockTransport`` or point it at the real
+platform simulator over HTTPS. Every non-2xx answer is mapped to the uplink error tree:
+
+    2xx                      -> Ack
+    401                      -> refresh the token and retry once, then UplinkError
+    400 / 413 / 422          -> UplinkRejected (with per-record messages when the platform lists them)
+    429                      -> UplinkUnavailable(retry_after=Retry-After)
+    5xx, network, timeouts   -> UplinkUnavailable
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from edge.errors import UplinkError, UplinkRejected, UplinkUnavailable
+from edge.uplink.auth import TokenManager
+
+log = logging.getLogger(__name__)
+
+INGEST_PATH = "/api/v1/ingest/{kind}"
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    accepted: int
+    duplicates: int
+    replayed: bool = False
+
+
+def idempotency_key(kind: str, record_ids: Sequence[str]) -> str:
+    """Same records -> same key, across retries and restarts (it is derived, never random)."""
+    digest = hashlib.sha256(kind.encode())
+    digest.update("\n".join(record_ids).encode())
+    return f"{kind}-{record_ids[0]}-{len(record_ids)}-{digest.hexdigest()[:24]}"
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After is either seconds or an HTTP date (RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class PlatformClient:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        tokens: TokenManager,
+        *,
+        estate_id: str,
+        gateway_id: str,
+        use_gzip: bool = True,
+        on_date_header: Callable[[str], None] | None = None,
+    ) -> None:
+        self._client = client
+        self._tokens = tokens
+        self._estate_id = estate_id
+        self._gateway_id = gateway_id
+        self._gzip = use_gzip
+        self._on_date_header = on_date_header
+        self.error_codes: dict[str, int] = {}
+
+    async def send(self, kind: str, records: Sequence[dict[str, Any]]) -> Ack:
+        ids = [r["id"] for r in records]
+        body = json.dumps(
+            {"gateway_id": self._gateway_id, "estate_id": self._estate_id, "kind": kind,
+             "sent_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+             "records": list(records)},
+            ensure_ascii=False, separators=(",", ":"),
+        ).encode("utf-8")
+        headers = {"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": idempotency_key(kind, ids)}
+        if self._gzip:
+            body = gzip.compress(body, compresslevel=4)
+            headers["Content-Encoding"] = "gzip"
+        for attempt in (1, 2):
+            token = await self._tokens.token()
+            headers["Authorization"] = f"Bearer {token}"
+            try:
+                response = await self._client.post(INGEST_PATH.format(kind=kind), content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                self._count("NETWORK")
+                raise UplinkUnavailable(f"platform unreachable: {type(exc).__name__}: {exc}") from exc
+            if self._on_date_header and (date := response.headers.get("date")):
+                self._on_date_header(date)
+            if response.status_code == 401 and attempt == 1:
+                self._tokens.invalidate(token)
+                self._count("UNAUTHORIZED")
+                continue
+            return self._interpret(response)
+        raise UplinkError("platform refused a freshly issued token", code="UNAUTHORIZED")
+
+    def _interpret(self, response: httpx.Response) -> Ack:
+        status = response.status_code
+        if 200 <= status < 300:
+            body = _json(response)
+            return Ack(int(body.get("accepted", 0)), int(body.get("duplicates", 0)),
+                       replayed=response.headers.get("idempotent-replayed") == "true")
+        body = _json(response)
+        code = str(body.get("code") or status)
+        message = str(body.get("message") or response.reason_phrase)
+        suggestion = body.get("suggestion")
+        self._count(code)
+        log.warning("platform answered %d %s: %s (suggestion: %s)", status, code, message, suggestion or "-")
+        if status == 429:
+            raise UplinkUnavailable(message, code=code, retry_after=parse_retry_after(response.headers.get("retry-after")))
+        if status in (400, 409, 413, 422):
+            errors = body.get("errors") or []
+            record_errors = {str(e.get("id")): str(e.get("message", message)) for e in errors
+                             if isinstance(e, dict) and e.get("id")}
+            raise UplinkRejected(message, code=code, suggestion=suggestion, record_errors=record_errors)
+        if status >= 500 or status == 408:
+            raise UplinkUnavailable(message, code=code,
+                                    retry_after=parse_retry_after(response.headers.get("retry-after")))
+        raise UplinkError(f"platform answered {status}: {message}", code=code, suggestion=suggestion)
+
+    def _count(self, code: str) -> None:
+        self.error_codes[code] = self.error_codes.get(code, 0) + 1
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,312 @@
+"""Store-and-forward upload: drains the store's lanes to the platform, alarms first.
+
+Policy, written down because it is the product:
+- Lanes are served in strict priority (alarm, event, indicator, telemetry): whenever a worker is
+  free it takes the oldest batch of the highest-priority lane that has one, so a telemetry backlog
+  delays an alarm by at most the requests already in flight.
+- Within a lane, batches are leased oldest first; failed batches go again before newer ones.
+- A record is only acknowledged (durable cursor) once the platform answered 2xx for its batch;
+  a crash resends at most the in-flight window, which the platform deduplicates by record id and
+  ``Idempotency-Key``.
+- Records the platform rejects as invalid go to the dead-letter table with its message; the rest
+  of their batch is resent under a new key, and the lane keeps flowing.
+- Network errors, 5xx and 429 feed the circuit breaker and an exponential, jittered backoff;
+  ``Retry-After`` is honoured as the minimum wait.
+- Nothing is held in memory beyond ``concurrency`` batches: the queue *is* the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from edge.clock import Clock, SystemClock
+from edge.errors import UplinkError, UplinkRejected, UplinkUnavailable
+from edge.records import LANE_PRIORITY, Lane
+from edge.store import Store
+from edge.uplink.auth import TokenManager
+from edge.uplink.backoff import Backoff
+from edge.uplink.breaker import BreakerState, CircuitBreaker
+from edge.uplink.client import PlatformClient
+from edge.uplink.lanes import Batch, LaneState
+
+log = logging.getLogger(__name__)
+
+LocalValidator = Callable[[str, dict[str, Any]], list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class UplinkSettings:
+    batch_size: int = 1000
+    concurrency: int = 4
+    idle_poll_s: float = 0.5
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+    breaker_failures: int = 5
+    breaker_reset_s: float = 30.0
+
+
+class Uplink:
+    """Async context manager: ``__aenter__`` starts the workers, ``__aexit__`` stops them."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: PlatformClient,
+        settings: UplinkSettings | None = None,
+        *,
+        clock: Clock | None = None,
+        validator: LocalValidator | None = None,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.settings = settings or UplinkSettings()
+        self.clock = clock or SystemClock()
+        self.validator = validator
+        self.breaker = CircuitBreaker(self.settings.breaker_failures, self.settings.breaker_reset_s, self.clock)
+        self.backoff = Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s)
+        self.lanes = {lane: LaneState(lane) for lane in LANE_PRIORITY}
+        self._lease_lock = asyncio.Lock()
+        self._ack_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._not_before = 0.0  # monotonic time before which no request goes out (backoff / Retry-After)
+        self._workers: list[asyncio.Task[None]] = []
+        self.batches_sent = 0
+        self.failures = 0
+        self.rejections = 0
+        self.last_error: str | None = None
+
+    @classmethod
+    def from_config(cls, store: Store, config: Any, *, clock: Clock | None = None,
+                    transport: httpx.AsyncBaseTransport | None = None,
+                    validator: LocalValidator | None = None,
+                    on_date_header: Callable[[str], None] | None = None) -> Uplink:
+        """Build the HTTPS client from ``EstateConfig``; TLS verification stays on unless the config says otherwise."""
+        platform = config.platform
+        verify: Any = True
+        if platform.ca_bundle is not None:
+            import ssl
+
+            verify = ssl.create_default_context(cafile=str(platform.ca_bundle))
+        elif not platform.verify_tls:
+            log.warning("uplink: TLS certificate verification is OFF (platform.verify_tls=false)")
+            verify = False
+        http = httpx.AsyncClient(
+            base_url=str(platform.url).rstrip("/"),
+            verify=verify,
+            timeout=platform.timeout_s,
+            transport=transport,
+            limits=httpx.Limits(max_connections=platform.concurrency + 1),
+            headers={"User-Agent": "estate-edge"},
+            trust_env=False,  # no surprise proxies: we talk to the configured platform only
+        )
+        tokens = TokenManager(http, platform.token_path, platform.client_id, platform.client_secret, clock)
+        client = PlatformClient(http, tokens, estate_id=config.estate.id, gateway_id=config.estate.gateway_id,
+                                use_gzip=platform.gzip, on_date_header=on_date_header)
+        settings = UplinkSettings(
+            batch_size=platform.batch_size, concurrency=platform.concurrency,
+            backoff_initial_s=platform.backoff_initial_s, backoff_max_s=platform.backoff_max_s,
+            breaker_failures=platform.breaker_failures, breaker_reset_s=platform.breaker_reset_s,
+        )
+        uplink = cls(store, client, settings, clock=clock, validator=validator)
+        uplink._http = http  # closed in __aexit__
+        return uplink
+
+    _http: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> Uplink:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        for lane, state in self.lanes.items():
+            state.reset_to(await self.store.cursor(lane))
+        self._workers = [
+            asyncio.create_task(self._worker(i), name=f"uplink-worker-{i}") for i in range(self.settings.concurrency)
+        ]
+
+    async def stop(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        for task in self._workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._workers = []
+        if self._http is not None:
+            await self._http.aclose()
+
+    def wake(self) -> None:
+        """New records were stored: look now rather than at the next idle poll."""
+        self._wake.set()
+
+    # ------------------------------------------------------------------ status
+    def status(self) -> dict[str, Any]:
+        return {
+            "breaker": self.breaker.state.value,
+            "breaker_opened": self.breaker.times_opened,
+            "batches_sent": self.batches_sent,
+            "failures": self.failures,
+            "rejections": self.rejections,
+            "last_error": self.last_error,
+            "error_codes": dict(self.client.error_codes),
+            "lanes": {lane.value: {"acked": s.acked, "sent": s.sent_records, "dead_letters": s.dead_letters,
+                                   "in_flight": len(s.in_flight)} for lane, s in self.lanes.items()},
+        }
+
+    async def drained(self) -> bool:
+        """True when every lane's durable cursor has reached its newest record."""
+        for backlog in await self.store.backlog():
+            if backlog.pending:
+                return False
+        return True
+
+    # ------------------------------------------------------------------ workers
+    async def _worker(self, index: int) -> None:
+        while True:
+            await self._wait_until_allowed()
+            batch = await self._next_batch()
+            if batch is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.idle_poll_s)
+                continue
+            if not self.breaker.allow():
+                self.lanes[batch.lane].requeue(batch)
+                await asyncio.sleep(min(0.2, self.breaker.seconds_until_probe() or 0.05))
+                continue
+            await self._send(batch)
+
+    async def _wait_until_allowed(self) -> None:
+        while True:
+            wait = max(self._not_before - self.clock.monotonic(), self.breaker.seconds_until_probe())
+            if wait <= 0:
+                return
+            await asyncio.sleep(min(wait, 1.0))
+
+    async def _next_batch(self) -> Batch | None:
+        async with self._lease_lock:
+            for lane in LANE_PRIORITY:
+                state = self.lanes[lane]
+                if state.retry:
+                    return state.retry.popleft()
+                rows = await self.store.pending(lane, state.leased, self.settings.batch_size)
+                if rows:
+                    return state.lease(rows)
+        return None
+
+    async def _send(self, batch: Batch) -> None:
+        state = self.lanes[batch.lane]
+        batch.attempts += 1
+        if self.validator is not None and await self._drop_locally_invalid(batch):
+            if not batch.rows:
+                await self._complete(batch)
+                return
+        try:
+            await self.client.send(batch.lane.value, [row.payload for row in batch.rows])
+        except UplinkRejected as exc:
+            self.breaker.record_success()  # the platform is up; the records are the problem
+            await self._dead_letter(batch, exc)
+            return
+        except UplinkUnavailable as exc:
+            self._failed(batch, exc, exc.retry_after)
+            return
+        except UplinkError as exc:
+            self._failed(batch, exc, None)
+            return
+        self.breaker.record_success()
+        self.backoff.reset()
+        self.batches_sent += 1
+        state.sent_records += len(batch.rows)
+        await self._complete(batch)
+
+    async def _complete(self, batch: Batch) -> None:
+        state = self.lanes[batch.lane]
+        async with self._ack_lock:
+            moved = state.complete(batch)
+            if moved is not None:
+                await self.store.ack(batch.lane, moved)
+
+    def _failed(self, batch: Batch, exc: UplinkError, retry_after: float | None) -> None:
+        self.failures += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        self.breaker.record_failure()
+        delay = self.backoff.next_delay()
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        self._not_before = max(self._not_before, self.clock.monotonic() + delay)
+        log.warning("uplink: %s batch of %d failed (%s); retry in %.1f s", batch.lane.value, len(batch.rows),
+                    exc, delay)
+        self.lanes[batch.lane].requeue(batch)
+
+    async def _dead_letter(self, batch: Batch, exc: UplinkRejected) -> None:
+        """Move the records the platform named aside, resend the rest; never block the lane."""
+        self.rejections += 1
+        named = exc.record_errors
+        if named:
+            bad = [r for r in batch.rows if r.id in named]
+        else:
+            bad = list(batch.rows) if len(batch.rows) == 1 else []
+        if not bad:
+            # The platform rejected the batch without naming records: split it to find the culprit(s).
+            if len(batch.rows) > 1:
+                await self._split(batch)
+                return
+            bad = list(batch.rows)
+        await self.store.dead_letter(batch.lane, [
+            (r.id, r.payload, exc.code, named.get(r.id, str(exc))) for r in bad
+        ])
+        state = self.lanes[batch.lane]
+        state.dead_letters += len(bad)
+        log.error("uplink: %d %s record(s) dead-lettered: %s", len(bad), batch.lane.value,
+                  "; ".join(f"{r.id}: {named.get(r.id, str(exc))}" for r in bad[:5]))
+        bad_ids = {r.id for r in bad}
+        batch.rows = [r for r in batch.rows if r.id not in bad_ids]
+        if batch.rows:
+            state.requeue(batch)
+        else:
+            await self._complete(batch)
+
+    async def _split(self, batch: Batch) -> None:
+        state = self.lanes[batch.lane]
+        half = len(batch.rows) // 2
+        first = Batch(batch.lane, batch.rows[:half], batch.rows[half - 1].id)
+        second = Batch(batch.lane, batch.rows[half:], batch.last_id)
+        index = state.in_flight.index(batch)
+        state.in_flight[index] = second
+        state.in_flight.insert(index, first)
+        state.requeue(first)
+        state.requeue(second)
+
+    async def _drop_locally_invalid(self, batch: Batch) -> bool:
+        """Validate against our own published schema; invalid records never leave the gateway."""
+        assert self.validator is not None
+        bad: list[tuple[str, dict[str, Any], str | None, str]] = []
+        for row in batch.rows:
+            errors = self.validator(batch.lane.value, row.payload)
+            if errors:
+                bad.append((row.id, row.payload, "LOCAL_SCHEMA", "; ".join(errors)))
+        if not bad:
+            return False
+        await self.store.dead_letter(batch.lane, bad)
+        self.lanes[batch.lane].dead_letters += len(bad)
+        bad_ids = {b[0] for b in bad}
+        batch.rows = [r for r in batch.rows if r.id not in bad_ids]
+        log.error("uplink: %d %s record(s) failed local schema validation and were dead-lettered",
+                  len(bad), batch.lane.value)
+        return True
+
+
+def lane_for_kind(kind: str) -> Lane:
+    return Lane(kind)
+
+
+__all__: Sequence[str] = ["BreakerState", "Uplink", "UplinkSettings", "lane_for_kind"]

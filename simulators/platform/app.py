@@ -1,0 +1,295 @@
+"""The central rating platform, simulated: OAuth2 token endpoint, ingest endpoints, inspection.
+
+Contract (seed 000, 7.2): HTTPS, OAuth2 client credentials, JSON in UTF-8 (gzip accepted),
+batches of at most 1,000 records, errors as ``{code, message, suggestion}``, idempotent ingest:
+a batch carries an ``Idempotency-Key`` header and every record its own id, and neither a replayed
+batch nor a re-sent record is ever counted twice. What was accepted is kept in SQLite.
+
+    POST /oauth/token                   grant_type=client_credentials (form or HTTP Basic)
+    POST /api/v1/ingest/{kind}          kind: telemetry | event | alarm | indicator
+    GET  /_sim                          human inspection view
+    GET  /_sim/stats, /_sim/records     inspection for tests
+    PUT  /_sim/faults, POST /_sim/reset fault switches
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import gzip
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from simulators.platform.faults import Faults
+from simulators.platform.validation import KINDS, record_error
+
+MAX_BATCH = 1000
+
+
+def error(status: int, code: str, message: str, suggestion: str, **extra: Any) -> JSONResponse:
+    headers = extra.pop("headers", None)
+    return JSONResponse({"code": code, "message": message, "suggestion": suggestion, **extra},
+                        status_code=status, headers=headers)
+
+
+@dataclass
+class PlatformState:
+    db_path: Path
+    client_id: str
+    client_secret: str
+    token_ttl_s: float = 3600.0
+    faults: Faults = field(default_factory=Faults)
+    tokens: dict[str, float] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    db: sqlite3.Connection | None = None
+
+    def open(self) -> None:
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS records (
+                id TEXT PRIMARY KEY, kind TEXT NOT NULL, seq INTEGER NOT NULL,
+                payload TEXT NOT NULL, received_us INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS records_kind ON records(kind, seq);
+            CREATE TABLE IF NOT EXISTS batches (
+                idempotency_key TEXT PRIMARY KEY, kind TEXT NOT NULL, response TEXT NOT NULL,
+                received_us INTEGER NOT NULL) WITHOUT ROWID;
+            """
+        )
+
+    def bump(self, name: str, amount: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + amount
+
+    def next_seq(self) -> int:
+        assert self.db is not None
+        row = self.db.execute("SELECT coalesce(max(seq), 0) FROM records").fetchone()
+        return int(row[0]) + 1
+
+
+def _token_ok(state: PlatformState, request: Request) -> JSONResponse | None:
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer "):
+        state.bump("unauthorized")
+        return error(401, "AUTH_MISSING", "no bearer token", "obtain a token from /oauth/token")
+    token = header[7:].strip()
+    expiry = state.tokens.get(token)
+    if expiry is None or expiry <= time.monotonic():
+        state.bump("unauthorized")
+        return error(401, "TOKEN_EXPIRED", "access token unknown or expired", "request a new access token")
+    return None
+
+
+def _decode_body(raw: bytes, encoding: str) -> Any:
+    if encoding == "gzip":
+        raw = gzip.decompress(raw)
+    return json.loads(raw.decode("utf-8"))
+
+
+def create_app(state: PlatformState) -> FastAPI:
+    app = FastAPI(title="estate-edge platform simulator", docs_url=None, redoc_url=None)
+    app.state.platform = state
+
+    @app.middleware("http")
+    async def outage_and_date(request: Request, call_next: Any) -> Response:
+        if state.faults.outage and not request.url.path.startswith("/_sim"):
+            state.bump("outage_refusals")
+            response: Response = error(503, "UNAVAILABLE", "platform is down for maintenance", "retry later")
+        else:
+            response = await call_next(request)
+        response.headers["Date"] = formatdate(usegmt=True)
+        return response
+
+    @app.post("/oauth/token")
+    async def token(request: Request) -> Response:
+        form = await request.form()
+        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("basic "):
+            try:
+                client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return error(400, "BAD_AUTH_HEADER", "malformed Basic header", "send base64(client_id:secret)")
+        if form.get("grant_type") != "client_credentials":
+            return error(400, "UNSUPPORTED_GRANT", "only client_credentials is supported",
+                         "send grant_type=client_credentials")
+        if client_id != state.client_id or not secrets.compare_digest(str(client_secret or ""), state.client_secret):
+            state.bump("bad_credentials")
+            return error(401, "INVALID_CLIENT", "unknown client or wrong secret", "check the gateway's client secret")
+        access = secrets.token_urlsafe(24)
+        state.tokens[access] = time.monotonic() + state.token_ttl_s
+        state.bump("tokens_issued")
+        return JSONResponse({"access_token": access, "token_type": "Bearer", "expires_in": int(state.token_ttl_s)})
+
+    @app.post("/api/v1/ingest/{kind}")
+    async def ingest(kind: str, request: Request) -> Response:
+        if kind not in KINDS:
+            return error(404, "UNKNOWN_KIND", f"no ingest endpoint for {kind!r}", f"use one of {', '.join(KINDS)}")
+        if state.faults.expire_tokens:
+            state.tokens.clear()
+            state.faults.expire_tokens = False
+        if (denied := _token_ok(state, request)) is not None:
+            return denied
+        if state.faults.slow_ms:
+            await asyncio.sleep(state.faults.slow_ms / 1000)
+        if state.faults.fail_500 > 0:
+            state.faults.fail_500 -= 1
+            state.bump("injected_500")
+            return error(500, "INTERNAL", "injected failure", "retry with backoff")
+        if state.faults.rate_limit > 0:
+            state.faults.rate_limit -= 1
+            state.bump("injected_429")
+            return error(429, "RATE_LIMITED", "too many requests", "wait for Retry-After",
+                         headers={"Retry-After": f"{state.faults.retry_after_s:g}"})
+        key = request.headers.get("idempotency-key")
+        if not key:
+            return error(400, "NO_IDEMPOTENCY_KEY", "Idempotency-Key header is required", "send one key per batch")
+        raw = await request.body()
+        try:
+            body = _decode_body(raw, request.headers.get("content-encoding", ""))
+        except (OSError, ValueError, UnicodeDecodeError):
+            return error(400, "BAD_BODY", "body is not (gzip) UTF-8 JSON", "send application/json in UTF-8")
+        return await asyncio.to_thread(_ingest_sync, state, kind, key, body)
+
+    @app.get("/_sim/stats")
+    async def stats() -> dict[str, Any]:
+        assert state.db is not None
+        with state.lock:
+            per_kind = dict(state.db.execute("SELECT kind, count(*) FROM records GROUP BY kind").fetchall())
+        return {"records": per_kind, "counters": state.counters, "faults": state.faults.model_dump()}
+
+    @app.get("/_sim/records")
+    async def records(kind: str | None = None, after_seq: int = 0, limit: int = 1000) -> dict[str, Any]:
+        assert state.db is not None
+        limit = max(1, min(limit, 100_000))
+        sql = "SELECT seq, kind, payload FROM records WHERE seq > ?"
+        params: list[Any] = [after_seq]
+        if kind:
+            sql += " AND kind = ?"
+            params.append(kind)
+        sql += " ORDER BY seq LIMIT ?"
+        params.append(limit)
+        with state.lock:
+            rows = state.db.execute(sql, params).fetchall()
+        return {"records": [{"seq": s, "kind": k, **json.loads(p)} for s, k, p in rows]}
+
+    @app.put("/_sim/faults")
+    async def set_faults(faults: Faults) -> dict[str, Any]:
+        state.faults = faults
+        return faults.model_dump()
+
+    @app.post("/_sim/reset")
+    async def reset() -> dict[str, str]:
+        assert state.db is not None
+        with state.lock:
+            state.db.execute("DELETE FROM records")
+            state.db.execute("DELETE FROM batches")
+        state.counters.clear()
+        state.faults = Faults()
+        return {"status": "reset"}
+
+    @app.get("/_sim", response_class=HTMLResponse)
+    async def inspect() -> str:
+        data = await stats()
+        rows = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in sorted(data["records"].items()))
+        counters = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in sorted(data["counters"].items()))
+        return (
+            "<!doctype html><html><head><meta charset='utf-8'><title>Platform simulator</title>"
+            "<meta http-equiv='refresh' content='5'></head><body style='font-family:sans-serif'>"
+            "<h1>Central platform simulator</h1><h2>Accepted records</h2>"
+            f"<table border=1>{rows or '<tr><td>none yet</td></tr>'}</table>"
+            f"<h2>Counters</h2><table border=1>{counters}</table>"
+            "<p>JSON: <a href='/_sim/stats'>/_sim/stats</a>, <a href='/_sim/records?limit=50'>/_sim/records</a></p>"
+            "</body></html>"
+        )
+
+    return app
+
+
+def _ingest_sync(state: PlatformState, kind: str, key: str, body: Any) -> Response:
+    """Validate and store one batch atomically; replay the stored answer for a repeated key."""
+    assert state.db is not None
+    if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+        return error(400, "BAD_ENVELOPE", "body must be an object with a 'records' list",
+                     "send {gateway_id, estate_id, kind, records: [...]}")
+    records = body["records"]
+    if len(records) > MAX_BATCH:
+        return error(413, "BATCH_TOO_LARGE", f"{len(records)} records in one batch", f"send at most {MAX_BATCH}")
+    if body.get("kind") not in (None, kind):
+        return error(400, "KIND_MISMATCH", "envelope kind differs from the endpoint", "post each kind to its endpoint")
+    with state.lock:
+        stored = state.db.execute("SELECT response FROM batches WHERE idempotency_key=?", (key,)).fetchone()
+        if stored is not None:
+            state.bump("replayed_batches")
+            return JSONResponse(json.loads(stored[0]), headers={"Idempotent-Replayed": "true"})
+        rejected = []
+        for record in records:
+            reason = record_error(kind, record)
+            if reason is None and kind == "telemetry" and record.get("device_id") in state.faults.reject_device_ids:
+                reason = f"device {record.get('device_id')} is not registered on the platform"
+            if reason is not None:
+                rejected.append({"id": record.get("id") if isinstance(record, dict) else None, "message": reason})
+        if rejected:
+            state.bump("rejected_batches")
+            state.bump("rejected_records", len(rejected))
+            return error(422, "VALIDATION_FAILED", f"{len(rejected)} record(s) failed validation",
+                         "fix or drop the listed records and resend the rest", errors=rejected)
+        now_us = time.time_ns() // 1000
+        seq = state.next_seq()
+        rows = [(r["id"], kind, seq + i, json.dumps(r, ensure_ascii=False), now_us) for i, r in enumerate(records)]
+        before = state.db.total_changes
+        state.db.execute("BEGIN")
+        state.db.executemany("INSERT OR IGNORE INTO records VALUES (?,?,?,?,?)", rows)
+        accepted = state.db.total_changes - before
+        response = {"accepted": accepted, "duplicates": len(records) - accepted}
+        state.db.execute("INSERT INTO batches VALUES (?,?,?,?)", (key, kind, json.dumps(response), now_us))
+        state.db.execute("COMMIT")
+        state.bump("batches")
+        state.bump("records_accepted", accepted)
+        state.bump("records_duplicate", len(records) - accepted)
+    return JSONResponse(response)
+
+
+class DropAfterBody:
+    """ASGI wrapper for the 'drop the connection after the body was read' fault.
+
+    The inner app runs to completion (so the batch *is* stored), then the connection is aborted
+    without a response: the gateway cannot know it succeeded, must retry, and the simulator's
+    idempotency must keep the count exact.
+    """
+
+    def __init__(self, app: FastAPI, state: PlatformState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if (scope["type"] != "http" or self.state.faults.drop_after_body <= 0
+                or not scope["path"].startswith("/api/v1/ingest/")):
+            await self.app(scope, receive, send)
+            return
+        self.state.faults.drop_after_body -= 1
+        self.state.bump("dropped_connections")
+
+        async def swallow(message: dict[str, Any]) -> None:
+            return None
+
+        await self.app(scope, receive, swallow)
+        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        if transport is not None:
+            transport.abort()
+        else:  # an ASGI server we cannot reach into: fail the request instead
+            raise ConnectionAbortedError("dropping connection after the body was read")

@@ -1,0 +1,44 @@
+"""Payload validation for the simulator: the gateway's own published JSON Schemas when present.
+
+The platform must judge records by the same contract the gateway documents (``edge/schemas``);
+until that package exposes ``validate(kind, payload)``, a minimal structural check stands in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+KINDS = ("telemetry", "event", "alarm", "indicator")
+
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "telemetry": ("id", "device_id", "point", "value", "unit", "quality", "ts"),
+    "event": ("id", "code", "ts", "severity"),
+    "alarm": ("id", "alarm_id", "code", "state", "ts", "severity"),
+    "indicator": ("id", "estate_id", "gateway_id", "code", "granularity", "period_start", "period_end", "clauses"),
+}
+
+
+def _schema_validator() -> Any:
+    try:
+        from edge import schemas  # the gateway's published contract
+    except ImportError:
+        return None
+    return getattr(schemas, "record_errors", None)
+
+
+def record_error(kind: str, record: Any) -> str | None:
+    """Why ``record`` is invalid for ``kind``, or None when it is fine."""
+    if not isinstance(record, dict):
+        return "record must be a JSON object"
+    validator = _schema_validator()
+    if validator is not None:
+        errors = validator(kind, record)
+        return "; ".join(errors) if errors else None
+    missing = [f for f in _REQUIRED[kind] if f not in record]
+    if missing:
+        return f"missing field(s): {', '.join(missing)}"
+    if not isinstance(record.get("id"), str) or len(record["id"]) != 26:
+        return "id must be a 26-character ULID"
+    if kind == "telemetry" and record["value"] is not None and not isinstance(record["value"], int | float):
+        return "value must be a number or null"
+    return None

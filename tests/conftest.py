@@ -1,0 +1,35 @@
+"""Fixtures shared by every test: paths to shared material, the platform simulator, configs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.platform import PlatformSim, start_platform
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("EDGE_SHARED_DIR", REPO.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.fail(f"shared material not found at {SHARED} (set EDGE_SHARED_DIR)")
+    return SHARED
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _models_dir(shared_dir: Path) -> None:
+    os.environ.setdefault("EDGE_MODELS_DIR", str(shared_dir / "models"))
+
+
+@pytest.fixture
+def platform_sim(tmp_path: Path) -> Iterator[PlatformSim]:
+    sim = start_platform(tmp_path / "platform")
+    try:
+        yield sim
+    finally:
+        sim.stop()
