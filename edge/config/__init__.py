@@ -16,7 +16,7 @@ from edge.config.secrets import SecretStore
 from edge.config.yaml_loader import LocatedDocument, dotted, load_file
 from edge.errors import ConfigError
 
-__all__ = ["EstateConfig", "SecretStore", "json_schema", "load_config", "validate_document"]
+__all__ = ["EstateConfig", "SecretStore", "json_schema", "load_config", "resolve_paths", "secret_values", "validate_document"]
 
 _INDEXED_PATH = re.compile(r"^(?P<path>[A-Za-z_]+(?:\[\d+\])?(?:\.[A-Za-z_]+)*):\s")
 
@@ -81,9 +81,42 @@ def validate_document(doc: LocatedDocument, secrets: SecretStore) -> EstateConfi
 
 
 def load_config(path: Path, secrets_path: Path | None = None) -> EstateConfig:
-    """Load and validate an estate config. Secrets come from ``secrets_path`` (mode 0600) or the environment."""
+    """Load and validate an estate config. Secrets come from ``secrets_path`` (mode 0600) or the environment.
+
+    Relative file paths inside the config are relative to the config file's own folder, so an
+    estate's folder can be moved or copied as a whole.
+    """
     secrets = SecretStore.from_file(secrets_path)
-    return validate_document(load_file(path), secrets)
+    config = validate_document(load_file(path), secrets)
+    return resolve_paths(config, path.resolve().parent)
+
+
+def resolve_paths(config: EstateConfig, base: Path) -> EstateConfig:
+    def rel(p: Path | None) -> Path | None:
+        return p if p is None or p.is_absolute() else (base / p).resolve()
+
+    store = config.store.model_copy(update={"path": rel(config.store.path), "evidence_dir": rel(config.store.evidence_dir)})
+    platform = config.platform.model_copy(update={"ca_bundle": rel(config.platform.ca_bundle)})
+    return config.model_copy(update={"store": store, "platform": platform})
+
+
+def secret_values(model: object) -> list[str]:
+    """Every secret value inside a config (to register with the log redaction filter)."""
+    from pydantic import BaseModel, SecretStr
+
+    out: list[str] = []
+    if isinstance(model, SecretStr):
+        out.append(model.get_secret_value())
+    elif isinstance(model, BaseModel):
+        for name in type(model).model_fields:
+            out.extend(secret_values(getattr(model, name)))
+    elif isinstance(model, list | tuple):
+        for item in model:
+            out.extend(secret_values(item))
+    elif isinstance(model, dict):
+        for item in model.values():
+            out.extend(secret_values(item))
+    return out
 
 
 def json_schema() -> dict:

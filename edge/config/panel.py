@@ -1,8 +1,11 @@
-"""The local web panel."""
+"""The local web panel: where it listens, how it secures accounts, how much chart history it keeps."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
 
 from edge.config.common import Section
 
@@ -12,3 +15,36 @@ class PanelConfig(Section):
     port: int = Field(8080, ge=1, le=65535)
     language: str = Field("zh", pattern="^(zh|en)$", description="Default language: zh (Chinese) or en.")
     enabled: bool = True
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate to serve the panel over HTTPS (session cookies are then marked Secure)."
+    )
+    tls_key: Path | None = Field(None, description="PEM private key for tls_cert.")
+    cookie_secure: Literal["auto", "always"] = Field(
+        "auto",
+        description="auto: mark cookies Secure whenever the request came over HTTPS; always: also over plain HTTP "
+        "(only behind a TLS-terminating proxy, or the browser will drop the cookie).",
+    )
+    session_idle_minutes: float = Field(
+        480, gt=0, le=10080, description="A session unused this long ends (minutes; default one control-room shift)."
+    )
+    session_max_hours: float = Field(24, gt=0, le=720, description="A session ends this long after login (hours).")
+    login_attempts_per_minute: int = Field(
+        10, ge=1, le=1000, description="Login attempts allowed per client address per minute before HTTP 429."
+    )
+    lockout_failures: int = Field(5, ge=1, le=100, description="Consecutive wrong passwords that lock an account.")
+    lockout_minutes: float = Field(15, gt=0, le=1440, description="How long a locked account stays locked (minutes).")
+    password_min_length: int = Field(10, ge=8, le=128, description="Shortest password accepted (characters).")
+    rollup_flush_s: float = Field(
+        30, gt=0, le=3600, description="How often chart rollups and latest values are written to the store (s)."
+    )
+    config_backups: int = Field(20, ge=1, le=1000, description="Previous config files kept as backups on each save.")
+    upload_max_kb: int = Field(1024, ge=16, le=65536, description="Largest config file accepted for upload (KiB).")
+    metrics_token: SecretStr | None = Field(
+        None, description="If set, /metrics needs 'Authorization: Bearer <token>'. Give as `!secret <name>`."
+    )
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> PanelConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key must be given together")
+        return self

@@ -1,0 +1,149 @@
+"""``estate-edge demo``: the daemon with every simulator, an embedded store, the panel.
+
+It starts the platform simulator (HTTPS with its own private CA), writes a 0600 secrets file,
+derives a runnable config from ``config/demo-estate.yaml`` (paths and ports pointed at the
+simulators under ``workdir``), runs the gateway, and prints where to look.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+from edge.app import Gateway
+from edge.config.yaml_loader import load_file
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = REPO / "config" / "demo-estate.yaml"
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _free_port(preferred: int) -> int:
+    if _port_free(preferred):
+        return preferred
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_platform(workdir: Path, port: int, client_secret: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PLATFORM_SIM_CLIENT_SECRET": client_secret, "PYTHONUNBUFFERED": "1"}
+    logfile = open(workdir / "platform-sim.log", "ab")  # noqa: SIM115 - owned by the child process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "simulators.platform", "--port", str(port), "--db", str(workdir / "platform-sim.db"),
+         "--tls-dir", str(workdir / "platform-tls"), "--client-id", "gateway"],
+        cwd=REPO, env=env, stdout=logfile, stderr=subprocess.STDOUT,
+    )
+    ca = workdir / "platform-tls" / "ca.pem"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"platform simulator exited; see {workdir / 'platform-sim.log'}")
+        if ca.exists():
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"https://127.0.0.1:{port}/_sim/stats", verify=str(ca), trust_env=False).status_code == 200:
+                    return process
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("platform simulator did not come up within 30 s")
+
+
+def write_demo_config(workdir: Path, platform_port: int, panel_port: int) -> tuple[Path, Path]:
+    """Derive the runnable demo config and its 0600 secrets file inside ``workdir``."""
+    doc = load_file(DEMO_CONFIG).data
+    text = DEMO_CONFIG.read_text(encoding="utf-8")
+    data = yaml.load(text, Loader=_KeepSecretsLoader)  # noqa: S506 - SafeLoader subclass, keeps !secret tags
+    data["platform"]["url"] = f"https://127.0.0.1:{platform_port}"
+    data["platform"]["ca_bundle"] = str(workdir / "platform-tls" / "ca.pem")
+    data["store"]["path"] = str(workdir / "estate-edge.db")
+    data["store"]["evidence_dir"] = str(workdir / "evidence")
+    data["panel"]["port"] = panel_port
+    del doc
+    config_path = workdir / "estate.yaml"
+    config_path.write_text(yaml.dump(data, Dumper=_KeepSecretsDumper, allow_unicode=True, sort_keys=False),
+                           encoding="utf-8")
+    secrets_path = workdir / "secrets.yaml"
+    if not secrets_path.exists():
+        secrets_path.touch(mode=0o600)
+        secrets_path.write_text(f"platform_client_secret: {secrets.token_urlsafe(18)}\n", encoding="utf-8")
+    secrets_path.chmod(0o600)
+    return config_path, secrets_path
+
+
+class _Secret(str):
+    """A ``!secret name`` kept as a tag while the demo rewrites the config."""
+
+
+class _KeepSecretsLoader(yaml.SafeLoader):
+    pass
+
+
+class _KeepSecretsDumper(yaml.SafeDumper):
+    pass
+
+
+_KeepSecretsLoader.add_constructor("!secret", lambda loader, node: _Secret(loader.construct_scalar(node)))
+_KeepSecretsDumper.add_representer(_Secret, lambda dumper, value: dumper.represent_scalar("!secret", str(value)))
+
+
+def run_demo(workdir: Path, duration_s: float | None = None) -> int:
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    platform_port = _free_port(8443)
+    panel_port = _free_port(8080)
+    config_path, secrets_path = write_demo_config(workdir, platform_port, panel_port)
+    client_secret = yaml.safe_load(secrets_path.read_text(encoding="utf-8"))["platform_client_secret"]
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        children.append(_start_platform(workdir, platform_port, client_secret))
+        children.extend(start_device_simulators(workdir))
+        print("\n=== estate-edge demo ===", flush=True)
+        print(f"  panel / status page:        http://127.0.0.1:{panel_port}/", flush=True)
+        print(f"  platform simulator (view):  https://127.0.0.1:{platform_port}/_sim  "
+              f"(CA: {workdir / 'platform-tls' / 'ca.pem'})", flush=True)
+        print(f"  config in use:              {config_path}", flush=True)
+        print("  stop with Ctrl-C\n", flush=True)
+        gateway = Gateway(config_path, secrets_path)
+        asyncio.run(_run(gateway, duration_s))
+    finally:
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return 0
+
+
+def start_device_simulators(workdir: Path) -> list[subprocess.Popen[bytes]]:
+    """Device simulators the demo estate polls (Modbus, cameras) — none needed for synthetic buses."""
+    return []
+
+
+async def _run(gateway: Gateway, duration_s: float | None) -> None:
+    if duration_s is not None:
+        asyncio.get_running_loop().call_later(duration_s, gateway.request_stop)
+    await gateway.run()
