@@ -1,0 +1,124 @@
+"""The upload contract: every payload the store's codec produces validates; broken ones are named."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from edge import schemas
+from edge.clock import ManualClock
+from edge.records import AlarmRecord, AlarmState, Event, IndicatorRecord, Lane, Quality, Reading, Severity
+from edge.store import Store
+
+T0 = datetime(2025, 3, 1, 0, 0, tzinfo=UTC)
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9"
+
+
+@pytest.fixture
+async def payloads(tmp_path: Path) -> dict[str, list[dict]]:
+    """Real payloads: records go through the real store and come back out of its outbox."""
+    async with Store(tmp_path / "edge.db", clock=ManualClock(T0), batch_max_delay_ms=1) as store:
+        await store.append_readings([
+            Reading("EM-1", "energy_import", 1234.5, "kWh", T0),
+            Reading("PT-1", "pressure", 0.31, "MPa", T0, Quality.UNCERTAIN),
+            Reading("PT-2", "pressure", float("-1e9"), "MPa", T0 + timedelta(microseconds=7), Quality.BAD),
+        ])
+        await store.append_events([
+            Event("fire.lane_blocked", T0, "CAM-1", Severity.MAJOR, "车辆占用消防通道", {"lane": "L1"}, JPEG),
+            Event("store.eviction", T0, None, Severity.WARNING, "quota", {"count": 3}),
+        ])
+        alarm_id = "01JNB7Q0000000000000000000"
+        await store.append_alarm_records([
+            AlarmRecord(alarm_id, "fire.hydrant_pressure_low", AlarmState.RAISED, T0, "PT-1", Severity.CRITICAL,
+                        message="压力低", data={"value": 0.05}),
+            AlarmRecord(alarm_id, "fire.hydrant_pressure_low", AlarmState.ACKNOWLEDGED, T0, "PT-1", actor="wang"),
+            AlarmRecord(alarm_id, "fire.hydrant_pressure_low", AlarmState.ESCALATED, T0, "PT-1",
+                        data={"level": 1, "unacknowledged_min": 15}),
+            AlarmRecord(alarm_id, "fire.hydrant_pressure_low", AlarmState.RESOLVED, T0, "PT-1", actor="wang",
+                        note="阀门已打开"),
+            AlarmRecord(alarm_id, "fire.hydrant_pressure_low", AlarmState.CLEARED, T0, "PT-1", evidence=JPEG),
+        ])
+        await store.append_indicators([
+            IndicatorRecord("EST-1", "GW-1", "energy.electricity_kwh", "hour", T0, T0 + timedelta(hours=1), 12.5,
+                            "kWh", 60, 1.0, ("004 8.4.8", "002 5.3.4.2"), {"sub_item": "lifts"}, 2, T0),
+            IndicatorRecord("EST-1", "GW-1", "fire.lane_clear_time_p50", "day", T0, T0 + timedelta(days=1), None,
+                            "min", 0, 0.0, ("004 8.3.5",), {}, 1, None),
+        ])
+        out = {}
+        for lane in Lane:
+            out[lane.value] = [row.payload for row in await store.pending(lane, "", 100)]
+    return out
+
+
+async def test_every_codec_payload_validates(payloads: dict[str, list[dict]]) -> None:
+    counts = {kind: len(rows) for kind, rows in payloads.items()}
+    assert counts == {"telemetry": 3, "event": 2, "alarm": 5, "indicator": 2}
+    for kind, rows in payloads.items():
+        for payload in rows:
+            assert schemas.record_errors(kind, payload) == [], (kind, payload)
+        envelope = {"gateway_id": "GW-1", "estate_id": "EST-1", "kind": kind,
+                    "sent_at": "2025-03-01T00:00:01.000Z", "records": rows}
+        schemas.validate_batch(envelope)
+    assert "evidence" in payloads["event"][0] and "evidence" in payloads["alarm"][-1]
+
+
+@pytest.mark.parametrize("kind", schemas.KINDS)
+def test_schema_files_are_valid_draft_2020_12(kind: str) -> None:
+    document = schemas.schema(kind)
+    jsonschema.Draft202012Validator.check_schema(document)
+    jsonschema.Draft202012Validator.check_schema(schemas.common_schema())
+    assert document["$id"] == f"urn:estate-edge:schema:v{schemas.SCHEMA_VERSION}:{kind}"
+
+
+async def test_broken_payloads_are_named(payloads: dict[str, list[dict]]) -> None:
+    reading = copy.deepcopy(payloads["telemetry"][0])
+    reading["quality"] = "meh"
+    reading["ts"] = "2025-03-01 08:00:00+08:00"  # local time, no Z: refused
+    del reading["unit"]
+    errors = schemas.record_errors("telemetry", reading)
+    text = "\n".join(errors)
+    assert "$.quality" in text and "$.ts" in text and "unit" in text
+
+    resolved = copy.deepcopy(payloads["alarm"][3])
+    assert resolved["state"] == "resolved"
+    resolved["note"] = ""
+    assert any("$.note" in e for e in schemas.record_errors("alarm", resolved))
+
+    indicator = copy.deepcopy(payloads["indicator"][0])
+    indicator["coverage"] = 1.5
+    indicator["version"] = 0
+    indicator["clauses"] = []
+    text = "\n".join(schemas.record_errors("indicator", indicator))
+    assert "$.coverage" in text and "$.version" in text and "$.clauses" in text
+
+    event = copy.deepcopy(payloads["event"][0])
+    event["id"] = "not-a-ulid"
+    event["surprise"] = 1
+    with pytest.raises(schemas.SchemaError) as info:
+        schemas.validate("event", event)
+    assert info.value.kind == "event" and any("$.id" in e for e in info.value.errors)
+    assert any("surprise" in e for e in info.value.errors)
+
+
+async def test_batch_envelope_checks_records_by_kind(payloads: dict[str, list[dict]]) -> None:
+    good = payloads["alarm"]
+    # Alarm records sent under kind=telemetry are refused, record by record.
+    errors = schemas.record_errors("batch", {"gateway_id": "GW-1", "estate_id": "EST-1", "kind": "telemetry",
+                                             "records": good[:2]})
+    assert errors and all(e.startswith("$.records[") for e in errors)
+    too_many = {"gateway_id": "GW-1", "estate_id": "EST-1", "kind": "alarm", "records": good * 201}
+    assert any("$.records" in e for e in schemas.record_errors("batch", too_many))
+    assert schemas.record_errors("batch", {"gateway_id": "GW-1", "estate_id": "EST-1", "kind": "alarm",
+                                           "records": good}) == []
+
+
+def test_unknown_kind_and_schema_copies() -> None:
+    with pytest.raises(KeyError, match="known"):
+        schemas.record_errors("readings", {})
+    first = schemas.schema("alarm")
+    first["properties"].clear()
+    assert schemas.schema("alarm")["properties"], "schema() must hand out copies"
