@@ -34,6 +34,15 @@ class ThresholdDefaults(Section):
     fire_pressure_min_duration_s: float = Field(30.0, ge=0, description="Low pressure must last this long to alarm.")
     offline_after_failures: int = Field(3, ge=1, description="Consecutive failed polls before a device is offline.")
     online_after_successes: int = Field(2, ge=1, description="Consecutive good polls before it is back online.")
+    fire_pressure_hysteresis_mpa: float = Field(
+        0.01, ge=0, description="Hydrant low-pressure alarm clears only above the minimum plus this, MPa."
+    )
+    fire_pressure_valid_range_mpa: tuple[float, float] = Field(
+        (-0.02, 4.0), description="Outside this a pressure transmitter is faulty (broken loop, overrange), MPa."
+    )
+    fire_level_valid_range_m: tuple[float, float] = Field(
+        (-0.05, 50.0), description="Outside this a level transmitter is faulty, m."
+    )
 
     def hydrant_min_mpa(self, building: str | None) -> float:
         cls = self.building_classes.get(building or "", self.building_class)

@@ -105,7 +105,6 @@ class CounterTracker:
         self._last_raw: float | None = None
         self._total = 0.0
         self._ts: datetime | None = None
-        self._restored_total: float | None = None
 
     # ------------------------------------------------------------------ state
 

@@ -51,7 +51,7 @@ class TokenManager:
                 auth=(self._client_id, secret),
             )
         except httpx.HTTPError as exc:
-            raise UplinkUnavailable(f"token endpoint unreachable: {type(exc).__name__}") from exc
+            raise UplinkUnavailable(f"token endpoint unreachable: {type(exc).__name__}: {exc}") from exc
         if response.status_code >= 500 or response.status_code == 429:
             raise UplinkUnavailable(f"token endpoint answered {response.status_code}", code=str(response.status_code))
         if response.status_code != 200:

@@ -179,9 +179,10 @@ class Uplink:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.idle_poll_s)
                 continue
-            if not self.breaker.allow():
+            # Another worker may have failed (backoff, Retry-After, breaker) while we were leasing.
+            if self.clock.monotonic() < self._not_before or not self.breaker.allow():
                 self.lanes[batch.lane].requeue(batch)
-                await asyncio.sleep(min(0.2, self.breaker.seconds_until_probe() or 0.05))
+                await asyncio.sleep(0.02)
                 continue
             await self._send(batch)
 

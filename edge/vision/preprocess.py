@@ -63,8 +63,8 @@ class LetterboxTransform:
         out = boxes.copy()
         out[:, [0, 2]] = (out[:, [0, 2]] - self.pad_x) / self.scale + self.origin_x
         out[:, [1, 3]] = (out[:, [1, 3]] - self.pad_y) / self.scale + self.origin_y
-        np.clip(out[:, [0, 2]], self.origin_x, self.limit_x, out=out[:, [0, 2]])
-        np.clip(out[:, [1, 3]], self.origin_y, self.limit_y, out=out[:, [1, 3]])
+        out[:, [0, 2]] = np.clip(out[:, [0, 2]], self.origin_x, self.limit_x)
+        out[:, [1, 3]] = np.clip(out[:, [1, 3]], self.origin_y, self.limit_y)
         return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import socket
 import subprocess
 import sys
@@ -34,7 +35,8 @@ class PlatformSim:
     client_secret: str = "test-secret"  # noqa: S105 - a test credential for the simulator
 
     def http(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, verify=str(self.ca), timeout=30, trust_env=False)
+        return httpx.Client(base_url=self.url, verify=ssl.create_default_context(cafile=str(self.ca)), timeout=30,
+                            trust_env=False)
 
     def stats(self) -> dict[str, Any]:
         with self.http() as c:

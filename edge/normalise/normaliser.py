@@ -1,0 +1,206 @@
+"""The pipeline's normalising stage: canonical units, validity, monotonic counters.
+
+Contract of ``Normaliser.normalise(readings) -> list[Reading]`` (one output per input, same order):
+
+* **Units**: the value is converted to the canonical unit of its quantity (``edge.normalise.units``);
+  a reading whose unit is unknown is passed through unchanged with quality ``BAD`` (it cannot be
+  compared with thresholds, so it must not raise or clear alarms).
+* **Validity**: a value outside the point's valid range (the device's ``thresholds.<point>.valid_min``
+  / ``valid_max``, else the category default from ``ThresholdDefaults``) keeps its value but gets
+  quality ``BAD``: a sensor fault, which the rule engine alarms as ``device.sensor_fault`` instead
+  of as a threshold breach. NaN and infinities are ``BAD`` too.
+* **Counters** (canonical unit kWh, kvarh or m³, unless a policy says otherwise): the value becomes
+  the continuous monotonic total from ``CounterTracker``; rollovers, resets and meter swaps never
+  produce negative consumption. Swaps and resets make the reading ``UNCERTAIN``.
+* **Quality** only ever gets worse here, never better.
+* Counter anomalies are kept as ``Event`` s until ``drain_events()`` hands them to the caller
+  (the pipeline stores them), so ``normalise`` itself has no side effects outside this object.
+
+State: one ``CounterTracker`` per (device, point). Persist ``counter_states()`` and give them back
+to ``restore_counters`` after a restart; without it, the first reading after a restart continues
+from the last stored total (see ``CounterTracker.restore``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from edge.normalise.counters import CounterAnomalyKind, CounterState, CounterTracker
+from edge.normalise.units import COUNTER_UNITS, UnitError, is_known, to_canonical
+from edge.records import Event, Quality, Reading, Severity
+
+if TYPE_CHECKING:
+    from edge.config import EstateConfig
+
+PointKey = tuple[str, str]  # (device_id, point)
+
+
+@dataclass(frozen=True, slots=True)
+class PointPolicy:
+    """How one point is normalised. ``counter=None`` decides by canonical unit."""
+
+    counter: bool | None = None
+    valid_min: float | None = None
+    valid_max: float | None = None
+    rollover: float | None = None
+    max_rate_per_s: float | None = None
+
+
+def canonicalise(reading: Reading) -> Reading:
+    """Pure: the reading in its canonical unit; unknown units come back unchanged and ``BAD``."""
+    try:
+        value, unit = to_canonical(reading.value, reading.unit)
+    except UnitError:
+        return reading if reading.quality is Quality.BAD else replace(reading, quality=Quality.BAD)
+    if unit == reading.unit and value == reading.value:
+        return reading
+    return replace(reading, value=value, unit=unit)
+
+
+def validity(value: float, valid_min: float | None, valid_max: float | None) -> Quality:
+    """Pure: ``BAD`` outside [valid_min, valid_max] or not finite, else ``GOOD``."""
+    if not math.isfinite(value):
+        return Quality.BAD
+    if valid_min is not None and value < valid_min:
+        return Quality.BAD
+    if valid_max is not None and value > valid_max:
+        return Quality.BAD
+    return Quality.GOOD
+
+
+_ANOMALY_EVENTS: dict[CounterAnomalyKind, tuple[str, Severity]] = {
+    CounterAnomalyKind.ROLLOVER: ("meter.counter_rollover", Severity.INFO),
+    CounterAnomalyKind.RESET: ("meter.counter_reset", Severity.WARNING),
+    CounterAnomalyKind.REPLACEMENT: ("meter.replaced", Severity.WARNING),
+    CounterAnomalyKind.JUMP: ("meter.counter_jump", Severity.WARNING),
+}
+
+
+class Normaliser:
+    """Implements the pipeline's ``Normaliser`` protocol. See the module docstring for the contract."""
+
+    def __init__(
+        self,
+        policies: Mapping[PointKey, PointPolicy] | None = None,
+        *,
+        category_ranges: Mapping[str, Mapping[str, tuple[float, float]]] | None = None,
+        device_categories: Mapping[str, str] | None = None,
+    ) -> None:
+        """``category_ranges[category][canonical_unit] = (min, max)`` is the fallback valid range."""
+        self._policies = dict(policies or {})
+        self._category_ranges = {k: dict(v) for k, v in (category_ranges or {}).items()}
+        self._device_categories = dict(device_categories or {})
+        self._trackers: dict[PointKey, CounterTracker] = {}
+        self._pending_states: dict[PointKey, CounterState] = {}
+        self._events: list[Event] = []
+
+    @classmethod
+    def from_config(cls, config: EstateConfig, extra: Mapping[PointKey, PointPolicy] | None = None) -> Normaliser:
+        """Valid ranges from each device's thresholds, category defaults from ``config.thresholds``."""
+        policies: dict[PointKey, PointPolicy] = {}
+        for device in config.devices:
+            for point, limit in device.thresholds.items():
+                if limit.valid_min is not None or limit.valid_max is not None:
+                    policies[(device.id, point)] = PointPolicy(valid_min=limit.valid_min, valid_max=limit.valid_max)
+        for key, policy in (extra or {}).items():
+            base = policies.get(key)
+            if base is not None and policy.valid_min is None and policy.valid_max is None:
+                policy = replace(policy, valid_min=base.valid_min, valid_max=base.valid_max)
+            policies[key] = policy
+        t = config.thresholds
+        return cls(
+            policies,
+            category_ranges={
+                "fire_pressure": {"MPa": t.fire_pressure_valid_range_mpa},
+                "fire_level": {"m": t.fire_level_valid_range_m},
+            },
+            device_categories={d.id: d.category for d in config.devices},
+        )
+
+    # ------------------------------------------------------------------ the stage
+
+    def normalise(self, readings: Sequence[Reading]) -> list[Reading]:
+        return [self.normalise_one(r) for r in readings]
+
+    def normalise_one(self, reading: Reading) -> Reading:
+        if not is_known(reading.unit):
+            return canonicalise(reading)  # unknown unit: unchanged, BAD
+        out = canonicalise(reading)
+        key = (out.device_id, out.point)
+        policy = self._policies.get(key)
+        vmin, vmax = self._range(out, policy)
+        quality = max(out.quality, validity(out.value, vmin, vmax))
+        is_counter = policy.counter if policy is not None and policy.counter is not None else out.unit in COUNTER_UNITS
+        if is_counter and quality is not Quality.BAD:
+            result = self._tracker(key, policy).update(out.value, out.ts)
+            quality = max(quality, result.quality)
+            if result.anomaly is not None and result.anomaly.kind in _ANOMALY_EVENTS:
+                code, severity = _ANOMALY_EVENTS[result.anomaly.kind]
+                self._events.append(
+                    Event(
+                        code=code,
+                        ts=out.ts,
+                        device_id=out.device_id,
+                        severity=severity,
+                        message=f"{out.point}: {result.anomaly.kind} from {result.anomaly.previous_raw:g} "
+                        f"to {result.anomaly.raw:g} {out.unit}",
+                        data={
+                            "point": out.point,
+                            "previous_raw": result.anomaly.previous_raw,
+                            "raw": result.anomaly.raw,
+                            "total": result.total,
+                            "unit": out.unit,
+                        },
+                    )
+                )
+            if result.total != out.value or quality != out.quality:
+                return replace(out, value=result.total, quality=Quality(quality))
+            return out
+        if quality != out.quality:
+            return replace(out, quality=Quality(quality))
+        return out
+
+    def _range(self, reading: Reading, policy: PointPolicy | None) -> tuple[float | None, float | None]:
+        if policy is not None and (policy.valid_min is not None or policy.valid_max is not None):
+            return policy.valid_min, policy.valid_max
+        category = self._device_categories.get(reading.device_id)
+        if category is not None:
+            bounds = self._category_ranges.get(category, {}).get(reading.unit)
+            if bounds is not None:
+                return bounds
+        return None, None
+
+    def _tracker(self, key: PointKey, policy: PointPolicy | None) -> CounterTracker:
+        tracker = self._trackers.get(key)
+        if tracker is None:
+            tracker = CounterTracker(
+                rollover=policy.rollover if policy else None,
+                max_rate_per_s=policy.max_rate_per_s if policy else None,
+            )
+            pending = self._pending_states.pop(key, None)
+            if pending is not None:
+                tracker.restore(pending)
+            self._trackers[key] = tracker
+        return tracker
+
+    # ------------------------------------------------------------------ side channels
+
+    def drain_events(self) -> list[Event]:
+        """Counter anomalies seen since the last call, as events (rollover, reset, replacement, jump)."""
+        events, self._events = self._events, []
+        return events
+
+    def counter_states(self) -> dict[PointKey, CounterState]:
+        return {key: tracker.state for key, tracker in self._trackers.items()}
+
+    def restore_counters(self, states: Mapping[PointKey, CounterState] | Iterable[tuple[PointKey, CounterState]]) -> None:
+        items = states.items() if isinstance(states, Mapping) else states
+        for key, state in items:
+            tracker = self._trackers.get(key)
+            if tracker is not None:
+                tracker.restore(state)
+            else:
+                self._pending_states[key] = state

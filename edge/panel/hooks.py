@@ -1,0 +1,93 @@
+"""What the daemon plugs into the panel: reload, installer tools, camera frames, uplink health.
+
+The panel never reaches into drivers, the vision pipeline or the uplink itself; the daemon passes
+callables here (each optional: a panel without one shows the tool as unavailable). Their results
+are the plain types below, so the panel renders them without knowing the protocol behind them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeFrame:
+    """One frame on the wire during a device test: ``direction`` is "tx" or "rx"; ``data`` the raw bytes."""
+
+    direction: str
+    data: bytes
+    note: str = ""
+
+    @property
+    def hex(self) -> str:
+        return self.data.hex(" ")
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeValue:
+    point: str
+    value: float | str | None
+    unit: str = ""
+    raw: str = ""  # e.g. the registers the value came from, "0x40 0x1A"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceProbe:
+    """The result of one test read of one device. A failed read is a result (ok=False), not an exception."""
+
+    device_id: str
+    ok: bool
+    frames: tuple[ProbeFrame, ...] = ()
+    values: tuple[ProbeValue, ...] = ()
+    error: str | None = None
+    duration_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveredDevice:
+    """One answer to ONVIF WS-Discovery (or another discovery protocol)."""
+
+    address: str
+    xaddrs: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    name: str = ""
+    hardware: str = ""
+    configured_as: str | None = None  # camera id when this address is already in the config
+
+
+@dataclass(frozen=True, slots=True)
+class CameraFrame:
+    """The latest frame of a camera as JPEG, with its size in pixels and when it was taken (us)."""
+
+    jpeg: bytes
+    width: int
+    height: int
+    ts_us: int
+
+
+ReloadHook = Callable[[], Awaitable[Any]]
+TestDeviceHook = Callable[[str], Awaitable[DeviceProbe]]
+DiscoverHook = Callable[[], Awaitable[list[DiscoveredDevice]]]
+SnapshotHook = Callable[[str], Awaitable[CameraFrame | None]]
+UplinkStatusHook = Callable[[], dict[str, Any]]
+
+
+@dataclass(slots=True)
+class PanelHooks:
+    """Callables the daemon registers. All optional.
+
+    reload         re-read the config file and apply it (the daemon's SIGHUP path); called after the
+                   panel saved a new config; an exception is shown to the installer
+    test_device    one read of one configured device, raw frames and decoded values
+    discover       run ONVIF WS-Discovery on the LAN and return what answered
+    snapshot       the latest frame of a camera (the vision pipeline keeps it in memory)
+    uplink_status  ``Uplink.status()``: breaker state, failures, last error
+    """
+
+    reload: ReloadHook | None = None
+    test_device: TestDeviceHook | None = None
+    discover: DiscoverHook | None = None
+    snapshot: SnapshotHook | None = None
+    uplink_status: UplinkStatusHook | None = None

@@ -1,0 +1,297 @@
+"""The shared alarm rule engine: facts in, alarm transitions out. Pure and clock-injectable.
+
+    evaluate(item, now) -> list[AlarmTransition]      item: Reading | DeviceStatus | Event
+
+* **Thresholds** (``ThresholdSpec``): a value below ``low`` (above ``high``) for ``min_duration_s``
+  raises; it clears once the value is back above ``low + hysteresis`` (below ``high - hysteresis``).
+  Durations are measured on the readings' own timestamps, so a replayed or time-accelerated day
+  behaves exactly like a real one. The breach must be continuous: a good value in between restarts
+  the timer, a bad-quality value neither continues nor restarts it.
+* **Sensor faults**: a reading with quality ``BAD``, or outside the point's valid range, raises
+  ``device.sensor_fault`` for that point at once and is *not* evaluated against thresholds (a
+  broken transmitter reading -0.2 MPa is not a pressure drop). It clears after
+  ``sensor_fault_clear_after`` consecutive valid readings.
+* **Availability**: ``DeviceStatus`` facts count consecutive failures / successes;
+  ``offline_after_failures`` failures raise ``device.offline``, ``online_after_successes``
+  successes clear it.
+* **Event alarms** (``EventAlarmSpec``): an event such as ``modbus.overload`` with
+  ``data.active`` true raises, false clears.
+
+No duplicates: the engine keeps the set of open alarm keys and never raises a key that is open nor
+clears one that is not. ``restore(open_alarms)`` seeds that set at startup from the store, so a
+restart neither repeats a raise nor forgets to clear. ``now`` is only used to stamp transitions
+that have no timestamp of their own; the engine never reads a clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from edge.records import DeviceStatus, Event, Quality, Reading, Severity
+from edge.rules.specs import (
+    OFFLINE,
+    SENSOR_FAULT,
+    DeviceSpec,
+    EventAlarmSpec,
+    RuleSpecs,
+    ThresholdSpec,
+)
+from edge.rules.transitions import AlarmKey, AlarmTransition, TransitionKind, key_of
+
+
+@dataclass(slots=True)
+class _PointState:
+    low_since: datetime | None = None
+    high_since: datetime | None = None
+    good_streak: int = 0
+
+
+@dataclass(slots=True)
+class _DeviceState:
+    failures: int = 0
+    successes: int = 0
+
+
+class RuleEngine:
+    """Implements the pipeline's ``RuleEngine`` protocol (``on_readings`` / ``on_status`` / ``on_events``)."""
+
+    def __init__(self, specs: RuleSpecs) -> None:
+        self._specs = specs
+        self._open: dict[AlarmKey, datetime | None] = {}
+        self._points: dict[tuple[str, str], _PointState] = {}
+        self._devices: dict[str, _DeviceState] = {}
+
+    @classmethod
+    def from_config(cls, config: Any, extra_event_alarms: tuple[EventAlarmSpec, ...] = ()) -> RuleEngine:
+        from edge.rules.specs import specs_from_config
+
+        return cls(specs_from_config(config, extra_event_alarms))
+
+    def reconfigure(self, specs: RuleSpecs) -> None:
+        """New limits after a config reload; open alarms stay open, running timers restart."""
+        self._specs = specs
+        self._points.clear()
+
+    # ------------------------------------------------------------------ open alarms
+
+    def restore(self, open_alarms: Iterable[Any]) -> None:
+        """Seed the open set from the store (``Store.open_alarms()`` dicts, records or transitions).
+
+        A restored ``device.offline`` alarm also restores the failure streak, so the device must
+        answer ``online_after_successes`` times before it clears.
+        """
+        for alarm in open_alarms:
+            key = key_of(alarm)
+            raised = alarm.get("raised_at") if isinstance(alarm, dict) else getattr(alarm, "ts", None)
+            self._open[key] = raised
+            if key[0] == OFFLINE:
+                spec = self._device_spec(key[1])
+                self._devices[key[1]] = _DeviceState(failures=spec.offline_after_failures, successes=0)
+
+    def open_alarms(self) -> list[AlarmKey]:
+        return list(self._open)
+
+    def is_open(self, code: str, subject: str, point: str | None = None) -> bool:
+        return (code, subject, point) in self._open
+
+    # ------------------------------------------------------------------ protocol used by the pipeline
+
+    def on_readings(self, readings: Sequence[Reading]) -> list[AlarmTransition]:
+        out: list[AlarmTransition] = []
+        for reading in readings:
+            out.extend(self.evaluate(reading, reading.ts))
+        return out
+
+    def on_status(self, status: DeviceStatus) -> list[AlarmTransition]:
+        return self.evaluate(status, status.ts)
+
+    def on_events(self, events: Sequence[Event]) -> list[AlarmTransition]:
+        out: list[AlarmTransition] = []
+        for event in events:
+            out.extend(self.evaluate(event, event.ts))
+        return out
+
+    def evaluate(self, item: Reading | DeviceStatus | Event, now: datetime) -> list[AlarmTransition]:
+        if isinstance(item, Reading):
+            return self._reading(item)
+        if isinstance(item, DeviceStatus):
+            return self._status(item)
+        if isinstance(item, Event):
+            return self._event(item, now)
+        raise TypeError(f"rule engine cannot evaluate {type(item).__name__}")
+
+    # ------------------------------------------------------------------ readings
+
+    def _reading(self, r: Reading) -> list[AlarmTransition]:
+        spec = self._specs.thresholds.get((r.device_id, r.point))
+        out: list[AlarmTransition] = []
+        state = self._points.get((r.device_id, r.point))
+        if state is None:
+            state = self._points[(r.device_id, r.point)] = _PointState()
+        fault_key: AlarmKey = (SENSOR_FAULT, r.device_id, r.point)
+        if _is_fault(r, spec):
+            state.good_streak = 0
+            state.low_since = state.high_since = None
+            if fault_key not in self._open:
+                severity = self._device_spec(r.device_id).severity
+                out.append(
+                    self._raise(
+                        SENSOR_FAULT, r.device_id, r.point, r.ts, severity,
+                        f"{r.device_id} {r.point}: sensor fault (value {r.value:g} {r.unit}, quality {Quality(r.quality).label})",
+                        {"value": _json_number(r.value), "unit": r.unit, "quality": Quality(r.quality).label,
+                         "valid_min": spec.valid_min if spec else None, "valid_max": spec.valid_max if spec else None},
+                    )
+                )
+            return out
+        if fault_key in self._open:
+            state.good_streak += 1
+            if state.good_streak >= self._specs.sensor_fault_clear_after:
+                out.append(self._clear(fault_key, r.ts, f"{r.device_id} {r.point}: sensor reads valid values again",
+                                       {"value": r.value, "unit": r.unit}))
+        if spec is None:
+            return out
+        if spec.low is not None:
+            out.extend(self._limit(spec, state, r, "low"))
+        if spec.high is not None:
+            out.extend(self._limit(spec, state, r, "high"))
+        return out
+
+    def _limit(self, spec: ThresholdSpec, state: _PointState, r: Reading, direction: str) -> list[AlarmTransition]:
+        low = direction == "low"
+        limit = spec.low if low else spec.high
+        assert limit is not None
+        code = spec.code_low if low else spec.code_high
+        key: AlarmKey = (code, r.device_id, r.point)
+        breached = r.value < limit if low else r.value > limit
+        since = state.low_since if low else state.high_since
+        data = {"value": r.value, "unit": r.unit or spec.unit, "limit": limit, "hysteresis": spec.hysteresis,
+                "min_duration_s": spec.min_duration_s}
+        if breached:
+            if key in self._open:
+                return []
+            if since is None:
+                since = r.ts
+                if low:
+                    state.low_since = since
+                else:
+                    state.high_since = since
+            if (r.ts - since).total_seconds() >= spec.min_duration_s:
+                word = "below" if low else "above"
+                return [
+                    self._raise(
+                        code, r.device_id, r.point, r.ts, spec.severity,
+                        f"{r.device_id} {r.point} {r.value:g} {r.unit} {word} {limit:g} for "
+                        f"{(r.ts - since).total_seconds():.0f} s",
+                        {**data, "since": since.isoformat()},
+                    )
+                ]
+            return []
+        if low:
+            state.low_since = None
+        else:
+            state.high_since = None
+        if key in self._open:
+            recovered = r.value >= limit + spec.hysteresis if low else r.value <= limit - spec.hysteresis
+            if recovered:
+                return [self._clear(key, r.ts, f"{r.device_id} {r.point} back to {r.value:g} {r.unit}", data)]
+        return []
+
+    # ------------------------------------------------------------------ availability
+
+    def _status(self, s: DeviceStatus) -> list[AlarmTransition]:
+        spec = self._device_spec(s.device_id)
+        state = self._devices.get(s.device_id)
+        if state is None:
+            state = self._devices[s.device_id] = _DeviceState()
+        key: AlarmKey = (OFFLINE, s.device_id, None)
+        if s.online:
+            state.successes += 1
+            state.failures = 0
+            if key in self._open and state.successes >= spec.online_after_successes:
+                return [self._clear(key, s.ts, f"{s.device_id} is back online", {"successes": state.successes})]
+            return []
+        state.failures += 1
+        state.successes = 0
+        if key not in self._open and state.failures >= spec.offline_after_failures:
+            return [
+                self._raise(
+                    OFFLINE, s.device_id, None, s.ts, spec.severity,
+                    f"{s.device_id} offline after {state.failures} failed polls: {s.error or 'no answer'}",
+                    {"failures": state.failures, "error": s.error},
+                )
+            ]
+        return []
+
+    # ------------------------------------------------------------------ event-driven alarms
+
+    def _event(self, e: Event, now: datetime) -> list[AlarmTransition]:
+        spec = self._specs.event_alarms.get(e.code)
+        if spec is None:
+            return []
+        subject = str(e.data.get(spec.subject_key) or e.device_id or "")
+        if not subject:
+            return []
+        key: AlarmKey = (spec.alarm_code, subject, None)
+        ts = e.ts or now
+        data = {k: v for k, v in e.data.items() if isinstance(v, str | int | float | bool) or v is None}
+        if e.data.get(spec.active_key, True):
+            if key in self._open:
+                return []
+            return [self._raise(spec.alarm_code, subject, None, ts, spec.severity, e.message or spec.alarm_code, data,
+                                device_id=e.device_id)]
+        if key not in self._open:
+            return []
+        return [self._clear(key, ts, e.message or f"{spec.alarm_code} ended", data, device_id=e.device_id)]
+
+    # ------------------------------------------------------------------ helpers
+
+    def _device_spec(self, device_id: str) -> DeviceSpec:
+        spec = self._specs.devices.get(device_id)
+        if spec is None:
+            spec = DeviceSpec(
+                device_id=device_id,
+                category="other",
+                offline_after_failures=self._specs.default_offline_after,
+                online_after_successes=self._specs.default_online_after,
+            )
+        return spec
+
+    def _raise(
+        self, code: str, subject: str, point: str | None, ts: datetime, severity: Severity, message: str,
+        data: dict[str, Any], *, device_id: str | None = ...,  # type: ignore[assignment]
+    ) -> AlarmTransition:
+        self._open[(code, subject, point)] = ts
+        dev = subject if device_id is ... else device_id
+        return AlarmTransition(
+            code=code, subject=subject, kind=TransitionKind.RAISE, ts=ts, severity=severity, message=message,
+            device_id=dev, point=point, data={**data, "subject": subject, "point": point},
+        )
+
+    def _clear(
+        self, key: AlarmKey, ts: datetime, message: str, data: dict[str, Any], *, device_id: str | None = ...,  # type: ignore[assignment]
+    ) -> AlarmTransition:
+        self._open.pop(key, None)
+        code, subject, point = key
+        dev = subject if device_id is ... else device_id
+        return AlarmTransition(
+            code=code, subject=subject, kind=TransitionKind.CLEAR, ts=ts, severity=Severity.INFO, message=message,
+            device_id=dev, point=point, data={**data, "subject": subject, "point": point},
+        )
+
+
+def _is_fault(r: Reading, spec: ThresholdSpec | None) -> bool:
+    if r.quality is Quality.BAD or not math.isfinite(r.value):
+        return True
+    if spec is None:
+        return False
+    return (spec.valid_min is not None and r.value < spec.valid_min) or (
+        spec.valid_max is not None and r.value > spec.valid_max
+    )
+
+
+def _json_number(value: float) -> float | None:
+    return value if math.isfinite(value) else None
