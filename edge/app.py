@@ -84,8 +84,9 @@ class Gateway:
                     for extra in reversed(self._extras):
                         with contextlib.suppress(Exception):
                             await extra.__aexit__(None, None, None)
+        stored = self.pipeline.readings_in if self.pipeline else 0
         log.info("gateway stopped cleanly")
-        print("estate-edge stopped cleanly", flush=True)
+        print(f"estate-edge stopped cleanly: {stored} readings stored this run", flush=True)
 
     def _build_pipeline(self, cfg: EstateConfig, store: Store) -> Pipeline:
         return Pipeline(store)

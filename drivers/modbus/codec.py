@@ -131,7 +131,7 @@ def encode_value(value: float, dtype: DataType, byte_order: Order = "big", word_
     else:
         bits = size * 8
         lo, hi = (0, (1 << bits) - 1) if char.isupper() else (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
-        ivalue = 0 if math.isnan(value) else int(round(min(max(value, lo), hi)))
+        ivalue = 0 if math.isnan(value) else round(min(max(value, lo), hi))
         packed = struct.pack(">" + char, ivalue)
     return _reorder(packed, byte_order, word_order)
 
@@ -327,7 +327,10 @@ def char_time_s(baudrate: int, bytesize: int = 8, parity: str = "N", stopbits: f
 
 
 def inter_frame_silence_s(baudrate: int, bytesize: int = 8, parity: str = "N", stopbits: float = 1) -> float:
-    """t3.5: the silence that ends an RTU frame. Fixed at 1.75 ms above 19,200 baud (Modbus over serial line 2.5.1.1)."""
+    """t3.5: the silence that ends an RTU frame.
+
+    Fixed at 1.75 ms above 19,200 baud (Modbus over serial line 2.5.1.1).
+    """
     if baudrate > 19200:
         return 0.00175
     return 3.5 * char_time_s(baudrate, bytesize, parity, stopbits)

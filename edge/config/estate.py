@@ -6,10 +6,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
+from edge.config.alarms import AlarmsConfig
 from edge.config.buses import BusConfig
 from edge.config.cameras import CameraConfig
 from edge.config.common import Identifier, Section
 from edge.config.devices import DeviceConfig
+from edge.config.indicators import IndicatorsConfig
 from edge.config.panel import PanelConfig
 from edge.config.platform import PlatformConfig
 from edge.config.store import StoreConfig
@@ -43,6 +45,8 @@ class EstateConfig(Section):
     buses: list[BusConfig] = Field(default_factory=list)
     devices: list[DeviceConfig] = Field(default_factory=list)
     cameras: list[CameraConfig] = Field(default_factory=list)
+    alarms: AlarmsConfig = AlarmsConfig()
+    indicators: IndicatorsConfig = IndicatorsConfig()
 
     @model_validator(mode="after")
     def _references(self) -> EstateConfig:
@@ -60,6 +64,12 @@ class EstateConfig(Section):
         cam_ids = [c.id for c in self.cameras]
         for dup in sorted({i for i in cam_ids if cam_ids.count(i) > 1}):
             problems.append(f"camera id {dup!r} is used more than once")
+        for device_id in self.indicators.counter_points:
+            if device_id not in seen:
+                problems.append(f"indicators.counter_points: no device {device_id!r}")
+        for name in self.indicators.energy.monthly_quota:
+            if not name.startswith("sub_item:") and name not in seen:
+                problems.append(f"indicators.energy.monthly_quota: {name!r} is neither a device id nor 'sub_item:<tag>'")
         if problems:
             raise ValueError("; ".join(problems))
         return self

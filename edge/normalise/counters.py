@@ -169,9 +169,8 @@ class CounterTracker:
             if 0 <= gap <= limit:
                 self._last_raw = raw
                 self._total += gap
-                return CounterResult(
-                    self._total, gap, Quality.GOOD, CounterAnomaly(CounterAnomalyKind.ROLLOVER, last, raw, f"at {modulus:g}")
-                )
+                anomaly = CounterAnomaly(CounterAnomalyKind.ROLLOVER, last, raw, f"at {modulus:g}")
+                return CounterResult(self._total, gap, Quality.GOOD, anomaly)
         self._last_raw = raw
         if 0 <= raw <= self.reset_fraction * abs(last):
             self._total += raw

@@ -196,7 +196,9 @@ class Normaliser:
     def counter_states(self) -> dict[PointKey, CounterState]:
         return {key: tracker.state for key, tracker in self._trackers.items()}
 
-    def restore_counters(self, states: Mapping[PointKey, CounterState] | Iterable[tuple[PointKey, CounterState]]) -> None:
+    def restore_counters(
+        self, states: Mapping[PointKey, CounterState] | Iterable[tuple[PointKey, CounterState]]
+    ) -> None:
         items = states.items() if isinstance(states, Mapping) else states
         for key, state in items:
             tracker = self._trackers.get(key)

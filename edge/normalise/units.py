@@ -10,7 +10,8 @@ metres of water. Every reading that leaves the pipeline is in the canonical unit
 
 Water head is the one cross-quantity conversion: a level transmitter set to mH₂O reports a water
 height (1 mH₂O = 1 m of level), and a pressure transmitter set to mH₂O reports pressure
-(1 mH₂O = 9.80665 kPa). ``convert`` accepts both, because the target unit says which is meant.
+(1 mH₂O = 9.80665 kPa). ``convert`` accepts both, because the target unit says which is meant; a
+submersible level transmitter set to kPa or bar is converted to metres of fresh water the same way.
 Unknown units raise ``UnitError`` naming the unit; nothing is guessed.
 """
 
@@ -134,6 +135,11 @@ def convert(value: float, from_unit: str, to_unit: str) -> float:
         return value * _WATER_HEAD_M[src] / b.factor
     if dst in _WATER_HEAD_M and a.quantity == "length":
         return value * a.factor / _WATER_HEAD_M[dst]
+    if a.quantity == "pressure" and b.quantity == "length":
+        # Hydrostatic head of fresh water: a level transmitter set to kPa or bar.
+        return value * a.factor / (G * KPA) / b.factor
+    if a.quantity == "length" and b.quantity == "pressure":
+        return value * a.factor * (G * KPA) / b.factor
     raise UnitError(f"cannot convert {from_unit!r} ({a.quantity}) to {to_unit!r} ({b.quantity})")
 
 

@@ -13,6 +13,7 @@ Rules both follow (seed 002 5.2.1.2 d)-e): the closed loop is recognise -> alarm
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from edge.clock import Clock
@@ -111,7 +112,7 @@ class CheckedAlarmActions:
         await self._call(self.backend.resolve, alarm_id, user, note)
 
     @staticmethod
-    async def _call(fn, alarm_id: str, user: str, note: str) -> None:  # type: ignore[no-untyped-def]
+    async def _call(fn: Callable[[str, str, str], Awaitable[None]], alarm_id: str, user: str, note: str) -> None:
         try:
             await fn(alarm_id, user, note)
         except AlarmActionError:

@@ -141,9 +141,11 @@ class RuleEngine:
                 out.append(
                     self._raise(
                         SENSOR_FAULT, r.device_id, r.point, r.ts, severity,
-                        f"{r.device_id} {r.point}: sensor fault (value {r.value:g} {r.unit}, quality {Quality(r.quality).label})",
+                        f"{r.device_id} {r.point}: sensor fault "
+                        f"(value {r.value:g} {r.unit}, quality {Quality(r.quality).label})",
                         {"value": _json_number(r.value), "unit": r.unit, "quality": Quality(r.quality).label,
                          "valid_min": spec.valid_min if spec else None, "valid_max": spec.valid_max if spec else None},
+                        r.device_id,
                     )
                 )
             return out
@@ -151,7 +153,7 @@ class RuleEngine:
             state.good_streak += 1
             if state.good_streak >= self._specs.sensor_fault_clear_after:
                 out.append(self._clear(fault_key, r.ts, f"{r.device_id} {r.point}: sensor reads valid values again",
-                                       {"value": r.value, "unit": r.unit}))
+                                       {"value": r.value, "unit": r.unit}, r.device_id))
         if spec is None:
             return out
         if spec.low is not None:
@@ -187,6 +189,7 @@ class RuleEngine:
                         f"{r.device_id} {r.point} {r.value:g} {r.unit} {word} {limit:g} for "
                         f"{(r.ts - since).total_seconds():.0f} s",
                         {**data, "since": since.isoformat()},
+                        r.device_id,
                     )
                 ]
             return []
@@ -197,7 +200,8 @@ class RuleEngine:
         if key in self._open:
             recovered = r.value >= limit + spec.hysteresis if low else r.value <= limit - spec.hysteresis
             if recovered:
-                return [self._clear(key, r.ts, f"{r.device_id} {r.point} back to {r.value:g} {r.unit}", data)]
+                message = f"{r.device_id} {r.point} back to {r.value:g} {r.unit}"
+                return [self._clear(key, r.ts, message, data, r.device_id)]
         return []
 
     # ------------------------------------------------------------------ availability
@@ -212,7 +216,8 @@ class RuleEngine:
             state.successes += 1
             state.failures = 0
             if key in self._open and state.successes >= spec.online_after_successes:
-                return [self._clear(key, s.ts, f"{s.device_id} is back online", {"successes": state.successes})]
+                return [self._clear(key, s.ts, f"{s.device_id} is back online", {"successes": state.successes},
+                                    s.device_id)]
             return []
         state.failures += 1
         state.successes = 0
@@ -222,6 +227,7 @@ class RuleEngine:
                     OFFLINE, s.device_id, None, s.ts, spec.severity,
                     f"{s.device_id} offline after {state.failures} failed polls: {s.error or 'no answer'}",
                     {"failures": state.failures, "error": s.error},
+                    s.device_id,
                 )
             ]
         return []
@@ -242,10 +248,10 @@ class RuleEngine:
             if key in self._open:
                 return []
             return [self._raise(spec.alarm_code, subject, None, ts, spec.severity, e.message or spec.alarm_code, data,
-                                device_id=e.device_id)]
+                                e.device_id)]
         if key not in self._open:
             return []
-        return [self._clear(key, ts, e.message or f"{spec.alarm_code} ended", data, device_id=e.device_id)]
+        return [self._clear(key, ts, e.message or f"{spec.alarm_code} ended", data, e.device_id)]
 
     # ------------------------------------------------------------------ helpers
 
@@ -262,24 +268,22 @@ class RuleEngine:
 
     def _raise(
         self, code: str, subject: str, point: str | None, ts: datetime, severity: Severity, message: str,
-        data: dict[str, Any], *, device_id: str | None = ...,  # type: ignore[assignment]
+        data: dict[str, Any], device_id: str | None,
     ) -> AlarmTransition:
         self._open[(code, subject, point)] = ts
-        dev = subject if device_id is ... else device_id
         return AlarmTransition(
             code=code, subject=subject, kind=TransitionKind.RAISE, ts=ts, severity=severity, message=message,
-            device_id=dev, point=point, data={**data, "subject": subject, "point": point},
+            device_id=device_id, point=point, data={**data, "subject": subject, "point": point},
         )
 
     def _clear(
-        self, key: AlarmKey, ts: datetime, message: str, data: dict[str, Any], *, device_id: str | None = ...,  # type: ignore[assignment]
+        self, key: AlarmKey, ts: datetime, message: str, data: dict[str, Any], device_id: str | None,
     ) -> AlarmTransition:
         self._open.pop(key, None)
         code, subject, point = key
-        dev = subject if device_id is ... else device_id
         return AlarmTransition(
             code=code, subject=subject, kind=TransitionKind.CLEAR, ts=ts, severity=Severity.INFO, message=message,
-            device_id=dev, point=point, data={**data, "subject": subject, "point": point},
+            device_id=device_id, point=point, data={**data, "subject": subject, "point": point},
         )
 
 

@@ -104,7 +104,9 @@ DEFAULT_EVENT_ALARMS: tuple[EventAlarmSpec, ...] = (
 )
 
 
-def _threshold(device: DeviceConfig, point: str, limit: PointThreshold | None, defaults: ThresholdDefaults) -> ThresholdSpec | None:
+def _threshold(
+    device: DeviceConfig, point: str, limit: PointThreshold | None, defaults: ThresholdDefaults
+) -> ThresholdSpec | None:
     category = device.category
     fields = limit.model_fields_set if limit is not None else set()
     low = limit.low if limit is not None else None

@@ -62,7 +62,8 @@ def key_of(alarm: Any) -> AlarmKey:
     if isinstance(alarm, Mapping):
         code, device_id, data = alarm.get("code"), alarm.get("device_id"), alarm.get("data") or {}
     else:
-        code, device_id, data = getattr(alarm, "code", None), getattr(alarm, "device_id", None), getattr(alarm, "data", {}) or {}
+        code, device_id = getattr(alarm, "code", None), getattr(alarm, "device_id", None)
+        data = getattr(alarm, "data", None) or {}
     if not code:
         raise ValueError(f"open alarm without a code: {alarm!r}")
     subject = data.get("subject") or device_id or ""
