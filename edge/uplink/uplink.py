@@ -2,8 +2,9 @@
 
 Policy, written down because it is the product:
 - Lanes are served in strict priority (alarm, event, indicator, telemetry): whenever a worker is
-  free it takes the oldest batch of the highest-priority lane that has one, so a telemetry backlog
-  delays an alarm by at most the requests already in flight.
+  free it takes the oldest batch of the highest-priority lane that has one, and no lower lane is
+  leased while a higher lane has a batch on the wire. A telemetry backlog therefore delays an alarm
+  by at most the requests already in flight, and after an outage alarms arrive before telemetry.
 - Within a lane, batches are leased oldest first; failed batches go again before newer ones.
 - A record is only acknowledged (durable cursor) once the platform answered 2xx for its batch;
   a crash resends at most the in-flight window, which the platform deduplicates by record id and
@@ -202,6 +203,10 @@ class Uplink:
                 rows = await self.store.pending(lane, state.leased, self.settings.batch_size)
                 if rows:
                     return state.lease(rows)
+                if state.in_flight:
+                    # A higher lane's last batch is still on the wire: lower lanes wait for its answer,
+                    # so after an outage every alarm is at the platform before the first telemetry.
+                    return None
         return None
 
     async def _send(self, batch: Batch) -> None:
