@@ -100,3 +100,8 @@ def ulid_time_ms(ulid: str) -> int:
     for ch in ulid[:10]:
         value = (value << 5) | _ALPHABET.index(ch)
     return value
+
+
+def ulid_floor(ms: int) -> str:
+    """The smallest ULID minted at or after ``ms``: compare ids with it to cut by time."""
+    return _encode(ms << _RANDOM_BITS)

@@ -36,7 +36,7 @@ import aiosqlite
 
 from edge.clock import Clock, SystemClock, from_us, to_us
 from edge.errors import StoreError, StoreFull
-from edge.ids import new_ids
+from edge.ids import new_ids, ulid_floor
 from edge.records import (
     LANE_PRIORITY,
     AlarmRecord,
@@ -104,6 +104,7 @@ class Store:
         *,
         evidence_dir: Path | None = None,
         quota_bytes: int = 1 << 30,
+        retention_days: float = 90.0,
         batch_max_records: int = 2000,
         batch_max_delay_ms: float = 20.0,
         clock: Clock | None = None,
@@ -112,6 +113,7 @@ class Store:
         self.path = Path(path)
         self.evidence_dir = Path(evidence_dir) if evidence_dir else self.path.parent / "evidence"
         self.quota_bytes = quota_bytes
+        self.retention_days = retention_days
         self.batch_max_records = batch_max_records
         self.batch_max_delay = batch_max_delay_ms / 1000
         self.clock = clock or SystemClock()
@@ -132,6 +134,7 @@ class Store:
             cfg.path,
             evidence_dir=cfg.evidence_dir,
             quota_bytes=int(cfg.quota_mb * 1024 * 1024),
+            retention_days=cfg.retention_days,
             batch_max_records=cfg.batch_max_records,
             batch_max_delay_ms=cfg.batch_max_delay_ms,
             clock=clock,
@@ -527,10 +530,29 @@ class Store:
         assert self._writer_db is not None
         await self._writer_db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    async def prune_uploaded(self) -> int:
+        """Delete telemetry that is both uploaded and older than ``retention_days``; returns the count.
+
+        Unlike quota eviction this loses nothing the platform lacks, so it is routine, not an event.
+        """
+        cutoff = self.clock.now().timestamp() - self.retention_days * 86400
+        bound = min(ulid_floor(int(cutoff * 1000)), await self.cursor(Lane.TELEMETRY))
+        if not bound:
+            return 0
+        row = await self.read_one("SELECT count(*) FROM readings WHERE id <= ?", (bound,))
+        count = int(row[0]) if row else 0
+        if count:
+            await self._submit(self._new_write([
+                ("DELETE FROM readings WHERE id <= ?", [(bound,)]),
+                _counter_add("store.pruned.telemetry", count),
+            ], count))
+        return count
+
     async def _maintenance_loop(self) -> None:
         while True:
             await asyncio.sleep(self.maintenance_interval_s)
             try:
+                await self.prune_uploaded()
                 await self.enforce_quota()
             except StoreFull as exc:
                 log.error("%s", exc)

@@ -136,3 +136,18 @@ async def test_component_migrations_apply_once(tmp_path: Path) -> None:
         cols = [r[1] for r in await store.read("PRAGMA table_info(panel_users)")]
         assert cols == ["name", "role"]
         assert (await store.read_one("SELECT version FROM component_schema WHERE component='panel'"))[0] == 2
+
+
+async def test_uploaded_telemetry_past_retention_is_pruned_and_nothing_else(tmp_path: Path) -> None:
+    from edge.clock import ManualClock
+
+    clock = ManualClock(datetime(2026, 11, 1, tzinfo=UTC))
+    async with Store(tmp_path / "s.db", maintenance_interval_s=0, retention_days=1, clock=clock) as store:
+        ids = await store.append_readings(readings(10))
+        await store.ack(Lane.TELEMETRY, ids[4])  # half uploaded
+        # Ids are minted from wall time, so look at them from two days in the future.
+        clock.set(datetime.now(UTC) + timedelta(days=2))
+        assert await store.prune_uploaded() == 5
+        left = [r[0] for r in await store.read("SELECT id FROM readings ORDER BY id")]
+        assert left == ids[5:]  # not yet uploaded: kept however old
+        assert await store.counter("store.pruned.telemetry") == 5
