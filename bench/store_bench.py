@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.clock import to_us  # noqa: E402
-from edge.ids import new_ids  # noqa: E402
-from edge.records import Reading  # noqa: E402
-from edge.store import Store  # noqa: E402
-from edge.store.schema import MIGRATIONS  # noqa: E402
+from edge.clock import to_us
+from edge.ids import new_ids
+from edge.records import Reading
+from edge.store import Store
+from edge.store.schema import MIGRATIONS
 
 BATCH = 1000
 
@@ -36,7 +36,7 @@ def raw_baseline(path: Path, readings: list[Reading]) -> float:
     conn.execute("PRAGMA synchronous=FULL")
     conn.executescript(MIGRATIONS[0])
     ids = new_ids(len(readings))
-    rows = [(i, r.device_id, r.point, r.value, r.unit, int(r.quality), to_us(r.ts)) for i, r in zip(ids, readings)]
+    rows = [(i, r.device_id, r.point, r.value, r.unit, int(r.quality), to_us(r.ts)) for i, r in zip(ids, readings, strict=True)]
     started = time.perf_counter()
     for start in range(0, len(rows), BATCH):
         conn.execute("BEGIN")

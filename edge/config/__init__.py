@@ -34,7 +34,7 @@ def _problems(exc: ValidationError, doc: LocatedDocument) -> list[str]:
         # Drop discriminator tags pydantic inserts (e.g. 'synthetic') that are not YAML keys.
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p not in _keys_at(doc, err["loc"], p)))
         msg = err["msg"].removeprefix("Value error, ")
-        if not loc and (m := _INDEXED_PATH.match(msg)):
+        if not loc and _INDEXED_PATH.match(msg):
             # Cross-reference errors from the root validator name their own path.
             for piece in msg.split("; "):
                 sub = _INDEXED_PATH.match(piece)

@@ -115,6 +115,10 @@ class Uplink:
             backoff_initial_s=platform.backoff_initial_s, backoff_max_s=platform.backoff_max_s,
             breaker_failures=platform.breaker_failures, breaker_reset_s=platform.breaker_reset_s,
         )
+        if validator is None:
+            from edge.schemas import record_errors  # our published contract: check before sending
+
+            validator = record_errors
         uplink = cls(store, client, settings, clock=clock, validator=validator)
         uplink._http = http  # closed in __aexit__
         return uplink
@@ -165,10 +169,7 @@ class Uplink:
 
     async def drained(self) -> bool:
         """True when every lane's durable cursor has reached its newest record."""
-        for backlog in await self.store.backlog():
-            if backlog.pending:
-                return False
-        return True
+        return all(not backlog.pending for backlog in await self.store.backlog())
 
     # ------------------------------------------------------------------ workers
     async def _worker(self, index: int) -> None:
@@ -212,10 +213,9 @@ class Uplink:
     async def _send(self, batch: Batch) -> None:
         state = self.lanes[batch.lane]
         batch.attempts += 1
-        if self.validator is not None and await self._drop_locally_invalid(batch):
-            if not batch.rows:
-                await self._complete(batch)
-                return
+        if self.validator is not None and await self._drop_locally_invalid(batch) and not batch.rows:
+            await self._complete(batch)
+            return
         try:
             await self.client.send(batch.lane.value, [row.payload for row in batch.rows])
         except UplinkRejected as exc:

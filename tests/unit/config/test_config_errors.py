@@ -59,7 +59,8 @@ def test_every_problem_is_reported_with_file_line_and_path(tmp_path: Path) -> No
 
 def test_cross_references_name_the_device(tmp_path: Path) -> None:
     text = BAD.replace("Mars/Olympus", "Asia/Shanghai").replace("poll_interval_s: -3", "poll_interval_s: 3")
-    text = text.replace("electricty", "electricity").replace("    unknown_key: 1\n", "").replace("bus: syn\n    category: fire", "bus: nope\n    category: fire")
+    text = text.replace("electricty", "electricity").replace("    unknown_key: 1\n", "")
+    text = text.replace("bus: syn\n    category: fire", "bus: nope\n    category: fire")
     path = tmp_path / "estate.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as info:
