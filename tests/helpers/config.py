@@ -11,7 +11,7 @@ from edge.config import EstateConfig, load_config
 
 
 def write_estate(tmp: Path, *, platform_url: str, ca: Path | None, extra: dict[str, Any] | None = None,
-                 client_secret: str = "test-secret") -> tuple[Path, Path]:  # noqa: S107 - test credential
+                 client_secret: str = "test-secret") -> tuple[Path, Path]:
     """Return (config path, secrets path) for a small estate using the synthetic bus."""
     doc: dict[str, Any] = {
         "estate": {"id": "EST-TEST-01", "name": "测试花园", "gateway_id": "GW-TEST-01", "timezone": "Asia/Shanghai"},

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import ssl
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -32,7 +32,7 @@ class PlatformSim:
     db: Path
     tls_dir: Path
     client_id: str = "gateway"
-    client_secret: str = "test-secret"  # noqa: S105 - a test credential for the simulator
+    client_secret: str = "test-secret"
 
     def http(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, verify=ssl.create_default_context(cafile=str(self.ca)), timeout=30,

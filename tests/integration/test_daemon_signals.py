@@ -27,7 +27,7 @@ def _device(device_id: str, bus: str, building: str) -> dict:
 def _start(config: Path, secrets: Path, log: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "edge.cli", "run", str(config), "--secrets", str(secrets)],
-        cwd=REPO, stdout=open(log, "w"), stderr=subprocess.STDOUT, text=True,  # noqa: SIM115
+        cwd=REPO, stdout=open(log, "w"), stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 
