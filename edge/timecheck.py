@@ -1,0 +1,220 @@
+"""Gateway clock-jump detection, and flagging of the records stamped while the clock was wrong.
+
+Every record carries the gateway's wall-clock time (UTC, offset-aware); indicator periods and the
+platform's timeliness checks depend on it. Two independent checks:
+
+* **Step** (``check_local``, every ``interval_s``): the wall clock and the monotonic clock must
+  advance alike. If, between two checks, the wall clock moved more than ``step_tolerance_s``
+  more (or less) than the monotonic clock, the wall clock was stepped (NTP step, an RTC reset
+  after power loss, someone running ``date -s``).
+* **Offset** (``observe_date``, called by the uplink with each response's ``Date`` header): the
+  platform's clock is the reference. ``Date`` has a resolution of one second and is stamped
+  before the response travels back, so the gateway is judged off only when
+  ``|local - platform| > platform_tolerance_s + 1 s + rtt_allowance_s``. While it is off the
+  check is *suspect*; it recovers at the first observation within tolerance.
+
+What is flagged: records are found by id, not by timestamp (their timestamps are the thing in
+doubt). At each check a fresh ULID is minted as a watermark; ids are monotonic in acceptance order,
+so "accepted between two checks" is an id range. On a step, the range since the previous check is
+flagged; while suspect, every range until recovery is. Flagging means: telemetry quality
+``good`` -> ``uncertain``; events and alarm steps get ``data.clock_suspect = true``; and one
+``gateway.clock_jump`` event (uploaded like any event) states the source, the offset, the time
+window and the id range, so the platform can also judge records it received before the flag.
+
+``observe_date`` is synchronous (the uplink calls it inline); the store writes happen in the
+``run`` task (or ``flush`` in tests). Failure modes: an unparseable ``Date`` is ignored and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from edge.clock import Clock, SystemClock, utc
+from edge.ids import new_id
+from edge.records import Event, Severity
+from edge.store import Store
+
+log = logging.getLogger(__name__)
+
+JUMP_EVENT = "gateway.clock_jump"
+RECOVERED_EVENT = "gateway.clock_ok"
+
+
+@dataclass(frozen=True, slots=True)
+class ClockJump:
+    """One detection: ``offset_s`` is how far the gateway clock is (step: moved) ahead of the truth."""
+
+    source: str  # "monotonic" (a step between two checks) or "platform" (Date header offset)
+    offset_s: float
+    detected_at: datetime
+    window_start: datetime  # gateway wall time of the previous check (old time base for a step)
+    window_end: datetime
+    first_id: str  # exclusive lower bound of the affected record ids
+    last_id: str  # inclusive upper bound
+
+
+@dataclass(slots=True)
+class _Mark:
+    wall: datetime
+    mono: float
+    id: str
+
+
+@dataclass
+class ClockCheck:
+    store: Store | None
+    clock: Clock = field(default_factory=SystemClock)
+    step_tolerance_s: float = 2.0
+    platform_tolerance_s: float = 30.0
+    rtt_allowance_s: float = 2.0
+    interval_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        self._last = self._mark()
+        self._queue: asyncio.Queue[tuple[ClockJump, str]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.suspect = False
+        self.offset_s: float | None = None  # last measured local - platform, seconds
+        self.jumps: list[ClockJump] = []
+        self.bad_headers = 0
+        self.flagged = {"telemetry": 0, "event": 0, "alarm": 0}
+
+    def _mark(self) -> _Mark:
+        return _Mark(utc(self.clock.now()), self.clock.monotonic(), new_id())
+
+    # ------------------------------------------------------------------ detection (sync)
+
+    def check_local(self) -> ClockJump | None:
+        """Compare wall and monotonic progress since the last check; flag the window if they differ."""
+        now = self._mark()
+        prev, self._last = self._last, now
+        drift = (now.wall - prev.wall).total_seconds() - (now.mono - prev.mono)
+        if abs(drift) > self.step_tolerance_s:
+            jump = ClockJump("monotonic", drift, now.wall, prev.wall, now.wall, prev.id, now.id)
+            self._detected(jump)
+            return jump
+        if self.suspect:  # still off against the platform: keep flagging what arrives
+            self._queue.put_nowait((ClockJump("platform", self.offset_s or 0.0, now.wall, prev.wall, now.wall,
+                                              prev.id, now.id), "continuing"))
+        return None
+
+    def observe_date(self, header: str) -> ClockJump | None:
+        """The uplink's hook: judge the gateway clock against a platform response's ``Date`` header."""
+        try:
+            platform_now = parsedate_to_datetime(header)
+        except (TypeError, ValueError, IndexError):
+            self.bad_headers += 1
+            return None
+        if platform_now.tzinfo is None:  # RFC 9110 dates are GMT
+            self.bad_headers += 1
+            return None
+        now = self._mark()
+        prev, self._last = self._last, now
+        offset = (now.wall - utc(platform_now)).total_seconds()
+        self.offset_s = offset
+        limit = self.platform_tolerance_s + 1.0 + self.rtt_allowance_s
+        if abs(offset) > limit:
+            jump = ClockJump("platform", offset, now.wall, prev.wall, now.wall, prev.id, now.id)
+            if not self.suspect:
+                self.suspect = True
+                self._detected(jump)
+                return jump
+            self._queue.put_nowait((jump, "continuing"))
+            return None
+        if self.suspect:
+            self.suspect = False
+            # The records since the previous observation may still carry the wrong time.
+            self._queue.put_nowait((ClockJump("platform", offset, now.wall, prev.wall, now.wall, prev.id, now.id),
+                                    "recovered"))
+            log.warning("gateway clock back within %.0f s of the platform (offset %.1f s)", limit, offset)
+        return None
+
+    def _detected(self, jump: ClockJump) -> None:
+        self.jumps.append(jump)
+        log.error("gateway clock %s: %+.1f s (records %s..%s flagged)",
+                  "stepped" if jump.source == "monotonic" else "differs from the platform",
+                  jump.offset_s, jump.first_id, jump.last_id)
+        self._queue.put_nowait((jump, "detected"))
+
+    # ------------------------------------------------------------------ flagging (async)
+
+    async def flush(self) -> int:
+        """Apply every queued flag to the store now. Returns the number of windows processed."""
+        done = 0
+        while not self._queue.empty():
+            jump, kind = self._queue.get_nowait()
+            await self._flag(jump, kind)
+            done += 1
+        return done
+
+    async def _flag(self, jump: ClockJump, kind: str) -> None:
+        """Flag the records of one window; the first window of a detection and a recovery also get an event."""
+        if self.store is None:
+            return
+        bounds = (jump.first_id, jump.last_id)
+        counts = {}
+        for lane, table in (("telemetry", "readings"), ("event", "events"), ("alarm", "alarm_log")):
+            extra = " AND quality = 0" if table == "readings" else ""
+            row = await self.store.read_one(
+                f"SELECT count(*) FROM {table} WHERE id > ? AND id <= ?{extra}", bounds  # noqa: S608 - fixed names
+            )
+            counts[lane] = int(row[0]) if row else 0
+        if counts["telemetry"]:
+            await self.store.execute_write(
+                "UPDATE readings SET quality = 1 WHERE id > ? AND id <= ? AND quality = 0", [bounds])
+        for table, lane in (("events", "event"), ("alarm_log", "alarm")):
+            if counts[lane]:
+                await self.store.execute_write(
+                    f"UPDATE {table} SET data = json_set(data, '$.clock_suspect', json('true'))"  # noqa: S608
+                    " WHERE id > ? AND id <= ?", [bounds])
+        for lane, n in counts.items():
+            self.flagged[lane] += n
+        if kind != "continuing":
+            await self.store.append_events([self._event(jump, counts, recovered=kind == "recovered")])
+
+    def _event(self, jump: ClockJump, counts: dict[str, int], *, recovered: bool) -> Event:
+        data: dict[str, Any] = {
+            "source": jump.source,
+            "offset_s": round(jump.offset_s, 3),
+            "window_start": jump.window_start.isoformat(),
+            "window_end": jump.window_end.isoformat(),
+            "first_id_exclusive": jump.first_id,
+            "last_id": jump.last_id,
+            "flagged": counts,
+        }
+        if recovered:
+            return Event(RECOVERED_EVENT, jump.detected_at, None, Severity.INFO,
+                         f"gateway clock back in step with the platform (offset {jump.offset_s:+.1f} s)", data)
+        what = "stepped" if jump.source == "monotonic" else "differs from the platform's"
+        return Event(JUMP_EVENT, jump.detected_at, None, Severity.WARNING,
+                     f"gateway clock {what} by {jump.offset_s:+.1f} s; records in the window are flagged", data)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> ClockCheck:
+        self._task = asyncio.create_task(self.run(), name="timecheck")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(Exception):
+            await self.flush()
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                self.check_local()
+                await self.flush()
+            except Exception:
+                log.exception("clock check failed")
