@@ -1,0 +1,82 @@
+"""Evidence images: the frame that decided an alarm, with the zone and the object drawn on it.
+
+Staff who receive ``fire.lane_blocked`` on a phone must see at a glance which vehicle and which
+lane; the platform keeps the JPEG as the alarm's evidence (traceable video evidence, 002
+5.4.4.2 b)). The zone is outlined and lightly filled, the deciding box is thick red with its
+label, score and track id, other boxes in the zone are thin yellow, and a caption carries the
+camera, zone and UTC time. Frames wider than ``max_width`` are scaled down first (a 4K frame is
+not needed to recognise a car, and a 2 MB upload per alarm is).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from edge.vision.detections import Box
+from edge.vision.zones import Zone
+
+RED = (0, 0, 255)
+YELLOW = (0, 215, 255)
+ZONE_COLOURS = {"fire_lane": (0, 64, 255), "ebike_entry": (255, 128, 0)}
+
+
+def render_evidence(
+    frame: NDArray[np.uint8],
+    zone: Zone,
+    box: Box | None,
+    others: tuple[Box, ...],
+    caption: str,
+    ts: datetime,
+    *,
+    quality: int = 85,
+    max_width: int = 1280,
+) -> bytes:
+    """JPEG bytes of ``frame`` annotated with ``zone``, ``box`` and ``others``.
+
+    Raises ``RuntimeError`` if OpenCV cannot encode (it never should for a BGR uint8 frame).
+    """
+    h, w = frame.shape[:2]
+    scale = min(1.0, max_width / w)
+    image = cv2.resize(frame, (round(w * scale), round(h * scale))) if scale < 1.0 else frame.copy()
+    colour = ZONE_COLOURS.get(zone.kind, YELLOW)
+    pts = np.round(zone.polygon * scale).astype(np.int32)
+    overlay = image.copy()
+    cv2.fillPoly(overlay, [pts], colour)
+    cv2.addWeighted(overlay, 0.25, image, 0.75, 0, dst=image)
+    cv2.polylines(image, [pts], True, colour, 2, cv2.LINE_AA)
+    if zone.entry_line is not None:
+        a = tuple(round(v * scale) for v in zone.entry_line.a)
+        b = tuple(round(v * scale) for v in zone.entry_line.b)
+        cv2.line(image, a, b, (255, 255, 255), 2, cv2.LINE_AA)
+    thick = max(2, round(3 * image.shape[1] / 1280))
+    for other in others:
+        if box is not None and other.track_id == box.track_id:
+            continue
+        _draw_box(image, other, scale, YELLOW, 1)
+    if box is not None:
+        _draw_box(image, box, scale, RED, thick)
+    text = f"{caption}  {ts.strftime('%Y-%m-%d %H:%M:%S')} UTC"
+    font_scale = max(0.4, image.shape[1] / 1600)
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
+    cv2.rectangle(image, (0, 0), (min(tw + 8, image.shape[1]), th + base + 8), (0, 0, 0), -1)
+    cv2.putText(image, text, (4, th + 4), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), 1, cv2.LINE_AA)
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("OpenCV failed to encode the evidence JPEG")
+    return buf.tobytes()
+
+
+def _draw_box(image: NDArray[np.uint8], box: Box, scale: float, colour: tuple[int, int, int], thick: int) -> None:
+    p1 = (round(box.x1 * scale), round(box.y1 * scale))
+    p2 = (round(box.x2 * scale) - 1, round(box.y2 * scale) - 1)
+    cv2.rectangle(image, p1, p2, colour, thick)
+    label = f"{box.label} {box.score:.2f}" + (f" #{box.track_id}" if box.track_id is not None else "")
+    fs = max(0.4, image.shape[1] / 1800)
+    (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, fs, 1)
+    y = max(p1[1], th + base + 2)
+    cv2.rectangle(image, (p1[0], y - th - base - 2), (p1[0] + tw + 4, y), colour, -1)
+    cv2.putText(image, label, (p1[0] + 2, y - base - 1), cv2.FONT_HERSHEY_SIMPLEX, fs, (0, 0, 0), 1, cv2.LINE_AA)
