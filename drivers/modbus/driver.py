@@ -1,0 +1,302 @@
+"""The Modbus source: one per bus (``modbus_tcp`` or ``modbus_rtu``), implementing ``edge.sources.Source``.
+
+What it delivers to the sink:
+
+* ``sink.readings``: every point of a successful poll, stamped with the poll's one timestamp, in
+  the profile's canonical unit, quality ``BAD`` when out of the device's physical or configured
+  range (counters are raw register totals; the pipeline's ``Normaliser`` makes them monotonic);
+* ``sink.device_status``: every failed poll, and successful polls until ``online_after_successes``
+  in a row have been reported (enough for the rule engine's hysteresis without a status per poll);
+* ``sink.events``: protocol faults (``modbus.corrupt_frame``, ``modbus.exception_code``; the first
+  per device and kind, then at most one a minute with the number suppressed), firmware adaptation
+  (``modbus.address_fallback``, ``modbus.point_unsupported``) and ``modbus.overload`` with
+  ``data.active`` true when cycles start being skipped and false once none was skipped for
+  ``overload_clear_s`` (the rule engine turns it into the ``modbus.overload`` alarm).
+
+``stats`` exposes per-device counters (timeouts, corrupt frames, exception codes, skipped cycles,
+lag) and the bus's overload state for the panel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections import deque
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from drivers.modbus.device import DevicePoller, PollResult
+from drivers.modbus.outbox import Outbox
+from drivers.modbus.profile import ProfileLibrary
+from drivers.modbus.scheduler import Lane
+from drivers.modbus.transport import RtuLink, TcpLink
+from edge.clock import Clock, SystemClock
+from edge.config.buses import ModbusRtuBusConfig, ModbusTcpBusConfig
+from edge.config.devices import DeviceConfig
+from edge.errors import ConfigError, DeviceError, DeviceExceptionCode, DeviceProtocolError
+from edge.records import DeviceStatus, Event, Severity
+from edge.sources import Sink
+
+log = logging.getLogger(__name__)
+
+ModbusBusConfig = ModbusTcpBusConfig | ModbusRtuBusConfig
+
+FAULT_EVENT_INTERVAL_S = 60.0
+_TCP_OPTIONS = {"host", "port"}
+_LAG_WINDOW = 20_000
+
+
+class ModbusSource:
+    """Polls every device of one Modbus bus. Construct with ``build`` (from the estate config)."""
+
+    def __init__(
+        self,
+        bus: ModbusBusConfig,
+        devices: Sequence[DeviceConfig],
+        *,
+        profiles: ProfileLibrary | None = None,
+        offline_after: int = 3,
+        online_after: int = 2,
+        clock: Clock | None = None,
+        max_outbox_readings: int = 100_000,
+    ) -> None:
+        self.bus = bus
+        self.clock = clock or SystemClock()
+        self.offline_after = offline_after
+        self.online_after = online_after
+        library = profiles or ProfileLibrary([bus.profiles_dir] if bus.profiles_dir else [])
+        problems: list[str] = []
+        self.pollers: dict[str, DevicePoller] = {}
+        self._endpoints: dict[str, tuple[str, int]] = {}
+        profile_digests: list[str] = []
+        for device in devices:
+            if not device.enabled:
+                continue
+            if not device.profile:
+                problems.append(f"device {device.id}: a Modbus device needs a profile")
+                continue
+            try:
+                profile = library.get(device.profile)
+            except ConfigError as exc:
+                problems.extend(f"device {device.id}: {p}" for p in exc.problems)
+                continue
+            profile_digests.append(profile.model_dump_json())
+            if isinstance(bus, ModbusTcpBusConfig):
+                unknown = set(device.options) - _TCP_OPTIONS
+                if unknown:
+                    problems.append(f"device {device.id}: unknown options {sorted(unknown)} (Modbus TCP knows host, port)")
+                    continue
+                host = str(device.options.get("host", bus.host))
+                port = device.options.get("port", bus.port)
+                if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+                    problems.append(f"device {device.id}: options.port must be an integer 1-65535, not {port!r}")
+                    continue
+                self._endpoints[device.id] = (host, port)
+            elif device.options:
+                problems.append(f"device {device.id}: Modbus RTU devices take no options (got {sorted(device.options)})")
+                continue
+            self.pollers[device.id] = DevicePoller(
+                device, profile, max_gap=bus.max_gap_registers, max_registers=bus.max_registers_per_read
+            )
+        if problems:
+            raise ConfigError(f"bus {bus.id}: {len(problems)} problem(s)", problems)
+        self._fingerprint = hashlib.sha256(
+            json.dumps(
+                [bus.model_dump(mode="json"), [d.model_dump(mode="json") for d in devices], profile_digests],
+                sort_keys=True,
+            ).encode()
+        ).hexdigest()[:16]
+        self._outbox = Outbox(max_readings=max_outbox_readings)
+        self._lanes: list[Lane] = []
+        self._lags: deque[float] = deque(maxlen=_LAG_WINDOW)
+        self._fault_events: dict[tuple[str, str], tuple[float, int]] = {}
+        self.overloaded = False
+        self.skipped_cycles = 0
+        self.overload_episodes = 0
+        self._last_skip = 0.0
+        self.readings_out = 0
+
+    # ------------------------------------------------------------------ Source protocol
+
+    @property
+    def name(self) -> str:
+        return f"bus:{self.bus.id}"
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    async def run(self, sink: Sink) -> None:
+        self._lanes = self._make_lanes()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._outbox.run(sink), name=f"{self.name}:outbox")
+                tg.create_task(self._housekeeping(), name=f"{self.name}:housekeeping")
+                for lane in self._lanes:
+                    tg.create_task(lane.run(), name=f"{self.name}:{lane.name}")
+        finally:
+            await self._outbox.flush(sink, timeout=1.0)
+
+    def _make_lanes(self) -> list[Lane]:
+        bus = self.bus
+        common = {
+            "reporter": self,
+            "clock": self.clock,
+            "offline_after": self.offline_after,
+            "backoff_max_s": bus.backoff_max_s,
+        }
+        if isinstance(bus, ModbusRtuBusConfig):
+            if not self.pollers:
+                return []
+            return [
+                Lane(
+                    bus.port,
+                    list(self.pollers.values()),
+                    lambda: RtuLink(bus.port, baudrate=bus.baudrate, bytesize=bus.bytesize, parity=bus.parity,
+                                    stopbits=bus.stopbits, inter_frame_s=bus.inter_frame_s),
+                    workers=1,
+                    **common,  # type: ignore[arg-type]
+                )
+            ]
+        groups: dict[tuple[str, int], list[DevicePoller]] = {}
+        for device_id, poller in self.pollers.items():
+            groups.setdefault(self._endpoints[device_id], []).append(poller)
+        lanes = []
+        for (host, port), pollers in groups.items():
+            lanes.append(
+                Lane(
+                    f"{host}:{port}",
+                    pollers,
+                    lambda h=host, p=port: TcpLink(h, p, connect_timeout_s=bus.connect_timeout_s),  # type: ignore[misc]
+                    workers=bus.max_connections,
+                    **common,  # type: ignore[arg-type]
+                )
+            )
+        return lanes
+
+    # ------------------------------------------------------------------ Reporter (called by lanes)
+
+    def poll_ok(self, device: DevicePoller, result: PollResult, ts: datetime) -> None:
+        self._report_faults(device, ts)
+        if result.events:
+            self._outbox.put_events(result.events)
+        if device.reported_ok < self.online_after:
+            device.reported_ok += 1
+            self._outbox.put_status(DeviceStatus(device.device_id, True, ts))
+        self._outbox.put_readings(result.readings)
+        self.readings_out += len(result.readings)
+
+    def poll_failed(self, device: DevicePoller, error: DeviceError, ts: datetime) -> None:
+        if device.stats.consecutive_failures == self.offline_after:
+            log.warning("%s: %s offline: %s", self.name, device.device_id, error)
+        device.reported_ok = 0
+        self._outbox.put_status(DeviceStatus(device.device_id, False, ts, error=str(error)))
+        faults = device.drain_faults()
+        if isinstance(error, DeviceExceptionCode) and error not in faults:
+            faults.append(error)  # an unanswerable 0x02 that no fallback could get round
+        self._report_faults(device, ts, faults)
+
+    def _report_faults(self, device: DevicePoller, ts: datetime, faults: list[DeviceError] | None = None) -> None:
+        for fault in device.drain_faults() if faults is None else faults:
+            if isinstance(fault, DeviceExceptionCode):
+                self._fault_event(device, "modbus.exception_code", ts, str(fault),
+                                  {"code": fault.code, "detail": fault.detail})
+            elif isinstance(fault, DeviceProtocolError):
+                self._fault_event(device, "modbus.corrupt_frame", ts, str(fault), {"detail": fault.detail})
+
+    def skipped(self, device: DevicePoller, cycles: int) -> None:
+        self.skipped_cycles += cycles
+        self._last_skip = asyncio.get_running_loop().time()
+        if not self.overloaded:
+            self.overloaded = True
+            self.overload_episodes += 1
+            log.warning("%s: overloaded, skipping late cycles (first: %s)", self.name, device.device_id)
+            self._outbox.put_events([self._overload_event(True)])
+
+    def lag(self, device: DevicePoller, lag_s: float) -> None:
+        self._lags.append(lag_s)
+
+    # ------------------------------------------------------------------ internals
+
+    def _fault_event(self, device: DevicePoller, code: str, ts: datetime, message: str, data: dict[str, Any]) -> None:
+        """First fault of a kind per device at once; then at most one per interval, with a count."""
+        now = asyncio.get_running_loop().time()
+        key = (device.device_id, code)
+        last, suppressed = self._fault_events.get(key, (None, 0))
+        if last is not None and now - last < FAULT_EVENT_INTERVAL_S:
+            self._fault_events[key] = (last, suppressed + 1)
+            return
+        self._fault_events[key] = (now, 0)
+        self._outbox.put_events([
+            Event(code=code, ts=ts, device_id=device.device_id, severity=Severity.WARNING, message=message,
+                  data={"bus": self.bus.id, "suppressed": suppressed, **data})
+        ])
+
+    def _overload_event(self, active: bool) -> Event:
+        return Event(
+            code="modbus.overload",
+            ts=self.clock.now(),
+            severity=Severity.WARNING if active else Severity.INFO,
+            message=(f"bus {self.bus.id}: polls cannot keep up, late cycles are skipped" if active
+                     else f"bus {self.bus.id}: polling is on time again"),
+            data={"bus": self.bus.id, "active": active, "skipped_cycles": self.skipped_cycles},
+        )
+
+    async def _housekeeping(self) -> None:
+        interval = min(1.0, self.bus.overload_clear_s / 4)
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval)
+            if self.overloaded and loop.time() - self._last_skip >= self.bus.overload_clear_s:
+                self.overloaded = False
+                log.info("%s: overload over", self.name)
+                self._outbox.put_events([self._overload_event(False)])
+
+    # ------------------------------------------------------------------ for the panel and the bench
+
+    def lag_quantile(self, q: float) -> float:
+        if not self._lags:
+            return 0.0
+        ordered = sorted(self._lags)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return {
+            "bus": self.bus.id,
+            "kind": self.bus.kind,
+            "overloaded": self.overloaded,
+            "overload_episodes": self.overload_episodes,
+            "skipped_cycles": self.skipped_cycles,
+            "readings": self.readings_out,
+            "lag_p99_s": round(self.lag_quantile(0.99), 4),
+            "outbox": {
+                "waiting": self._outbox.waiting,
+                "high_water": self._outbox.high_water,
+                "dropped_readings": self._outbox.dropped_readings,
+                "dropped_events": self._outbox.dropped_events,
+                "sink_errors": self._outbox.sink_errors,
+            },
+            "links": [
+                {"name": link.name, "transactions": getattr(link, "transactions", 0),
+                 "corrupt_frames": getattr(link, "corrupt_frames", 0), "stale_frames": getattr(link, "stale_frames", 0)}
+                for lane in self._lanes for link in lane.links
+            ],
+            "devices": {device_id: p.stats.as_dict() for device_id, p in self.pollers.items()},
+        }
+
+
+def build(bus: object, devices: list[DeviceConfig], config: Any) -> ModbusSource:
+    """Registry entry point: a source for one ``modbus_tcp`` / ``modbus_rtu`` bus of the estate config."""
+    if not isinstance(bus, ModbusTcpBusConfig | ModbusRtuBusConfig):
+        raise ConfigError(f"the Modbus driver cannot serve a bus of kind {getattr(bus, 'kind', type(bus).__name__)!r}")
+    thresholds = getattr(config, "thresholds", None)
+    return ModbusSource(
+        bus,
+        devices,
+        offline_after=getattr(thresholds, "offline_after_failures", 3),
+        online_after=getattr(thresholds, "online_after_successes", 2),
+    )

@@ -1,0 +1,271 @@
+"""Device profiles: one YAML file per meter or sensor model, describing its register map.
+
+A profile is data, not code: installers add a model by dropping a YAML file into a profiles
+directory (the bus's ``profiles_dir``, or ``$EDGE_PROFILES_DIR``), or by giving a device's
+``profile`` as a path to a ``.yaml`` file. The shipped profiles live in ``drivers/modbus/profiles``
+and each one cites where its register map comes from (``shared/docs/devices.md``).
+
+How a point's value is computed from the wire (all steps optional)::
+
+    raw     = registers decoded as ``type`` in ``byte_order`` / ``word_order``
+    raw    += value of ``offset_from``                  (transmitter zero offset)
+    value   = raw * scale + offset
+    value  /= 10 ** value of ``decimals_from``          (transmitter decimal places)
+    value  *= value of each ``scale_by`` point          (CT / PT ratios of a DTSU666)
+    value   = convert(value, device unit -> ``unit``)  (device unit: ``unit_codes[unit_from]``,
+                                                          else ``device_unit``, else ``unit``)
+
+Points with ``emit: false`` are read for the others' sake (unit code, decimals, ratios) and not
+reported. ``alternates`` lists other addresses of the same quantity on other firmware (the driver
+falls back to them when the device answers "illegal data address"); ``optional`` points that no
+address serves are dropped instead of failing the device. ``valid_range_from`` names two points
+(range zero and full scale) outside which, plus ``valid_margin`` of the span, the value is a
+sensor fault (quality BAD).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from drivers.modbus.codec import MAX_READ_REGISTERS, DataType
+from edge.config.devices import Category
+from edge.config.yaml_loader import dotted, load_file
+from edge.errors import ConfigError
+from edge.normalise.units import UnitError, convert, unit_name
+
+SHIPPED_PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
+ENV_PROFILES_DIR = "EDGE_PROFILES_DIR"
+
+Order = Literal["big", "little"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PointSpec(_Model):
+    address: int = Field(ge=0, le=0xFFFF, description="0-based register (PDU) address; hex like 0x2000 is fine.")
+    type: DataType = Field(description="int16, uint16, int32, uint32, float32, int64, uint64 or float64.")
+    function_code: Literal[3, 4] | None = Field(None, description="3 holding / 4 input registers; default: the profile's.")
+    byte_order: Order | None = Field(None, description="Byte order inside each register; default: the profile's.")
+    word_order: Order | None = Field(None, description="Register order of multi-register values; default: the profile's.")
+    scale: float = Field(1.0, description="Multiplier applied to the raw value.")
+    offset: float = Field(0.0, description="Added after scaling.")
+    unit: str = Field("", description="Unit of the reported value (use the canonical unit of the quantity).")
+    device_unit: str | None = Field(None, description="Unit the device counts in, when it differs from `unit`.")
+    kind: Literal["gauge", "counter", "state"] = Field("gauge", description="counter: a running total (kWh, m³).")
+    emit: bool = Field(True, description="false: read only to compute other points (unit code, decimals, ratios).")
+    description: str = ""
+    decimals_from: str | None = Field(None, description="Point holding the number of decimal places.")
+    offset_from: str | None = Field(None, description="Point whose raw value is added to this raw value.")
+    unit_from: str | None = Field(None, description="Point holding a unit code, looked up in `unit_codes`.")
+    unit_codes: dict[int, str] = Field(default_factory=dict)
+    scale_by: list[str] = Field(default_factory=list, description="Points whose values multiply this one (ratios).")
+    valid_min: float | None = Field(None, description="Physical lower bound in `unit`; below is a sensor fault.")
+    valid_max: float | None = Field(None, description="Physical upper bound in `unit`; above is a sensor fault.")
+    valid_range_from: tuple[str, str] | None = Field(None, description="Points with the range zero and full scale.")
+    valid_margin: float = Field(0.05, ge=0, le=1, description="Share of the span allowed beyond the range.")
+    alternates: list[int] = Field(default_factory=list, description="Other addresses of this value (firmware variants).")
+    optional: bool = Field(False, description="Drop the point instead of failing the device when no address serves it.")
+    refresh_s: float | None = Field(
+        None, gt=0, description="Configuration register: read again at most this often, not every poll."
+    )
+
+    @field_validator("unit", "device_unit")
+    @classmethod
+    def _known_unit(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return unit_name(value)
+        except UnitError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("unit_codes")
+    @classmethod
+    def _known_codes(cls, value: dict[int, str]) -> dict[int, str]:
+        out = {}
+        for code, unit in value.items():
+            try:
+                out[code] = unit_name(unit)
+            except UnitError as exc:
+                raise ValueError(f"unit code {code}: {exc}") from None
+        return out
+
+    @property
+    def registers(self) -> int:
+        return self.type.registers
+
+    def references(self) -> list[str]:
+        refs = [r for r in (self.decimals_from, self.offset_from, self.unit_from) if r]
+        refs.extend(self.scale_by)
+        if self.valid_range_from:
+            refs.extend(self.valid_range_from)
+        return refs
+
+
+class SerialDefaults(_Model):
+    """The model's factory serial settings, for the installer's reference (the bus config decides)."""
+
+    baudrate: int = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    unit_id: int = Field(1, ge=0, le=247)
+
+
+class Profile(_Model):
+    id: str = Field("", description="Set from the file name.")
+    model: str
+    vendor: str
+    source: str = Field(min_length=1, description="Where the register map comes from (cite devices.md and its sources).")
+    description: str = ""
+    category: Category
+    function_code: Literal[3, 4] = 3
+    byte_order: Order = "big"
+    word_order: Order = "big"
+    max_registers_per_read: int = Field(MAX_READ_REGISTERS, ge=1, le=MAX_READ_REGISTERS)
+    serial: SerialDefaults = SerialDefaults()
+    points: dict[str, PointSpec]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Profile:
+        problems: list[str] = []
+        for name, point in self.points.items():
+            for ref in point.references():
+                if ref not in self.points:
+                    problems.append(f"points.{name}: refers to unknown point {ref!r}")
+            if point.unit_from and not point.unit_codes:
+                problems.append(f"points.{name}: unit_from needs unit_codes")
+            end = point.address + point.registers
+            if end > 0x10000:
+                problems.append(f"points.{name}: address {point.address:#06x} + {point.registers} registers overflows")
+            for alt in point.alternates:
+                if alt + point.registers > 0x10000:
+                    problems.append(f"points.{name}: alternate {alt:#06x} overflows")
+            if point.registers > self.max_registers_per_read:
+                problems.append(f"points.{name}: needs more registers than max_registers_per_read")
+            target = point.unit
+            sources = list(point.unit_codes.values()) if point.unit_from else [point.device_unit or target]
+            for src in sources:
+                try:
+                    convert(1.0, src, target)
+                except UnitError as exc:
+                    problems.append(f"points.{name}: {exc}")
+        if not problems:
+            try:
+                self.resolution_order  # noqa: B018 - validates the dependency graph
+            except ValueError as exc:
+                problems.append(str(exc))
+        if not any(p.emit for p in self.points.values()):
+            problems.append("points: no point is emitted")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def spec_order(self, point: PointSpec) -> tuple[int, Order, Order]:
+        return (
+            point.function_code or self.function_code,
+            point.byte_order or self.byte_order,
+            point.word_order or self.word_order,
+        )
+
+    @cached_property
+    def resolution_order(self) -> tuple[str, ...]:
+        """Points ordered so that every point comes after the points it refers to."""
+        order: list[str] = []
+        state: dict[str, int] = {}
+
+        def visit(name: str, trail: tuple[str, ...]) -> None:
+            if state.get(name) == 2:
+                return
+            if state.get(name) == 1:
+                raise ValueError(f"points: circular reference {' -> '.join((*trail, name))}")
+            state[name] = 1
+            for ref in self.points[name].references():
+                visit(ref, (*trail, name))
+            state[name] = 2
+            order.append(name)
+
+        for name in self.points:
+            visit(name, ())
+        return tuple(order)
+
+
+class ProfileLibrary:
+    """Finds and caches profiles: ``extra_dirs`` first, then ``$EDGE_PROFILES_DIR``, then the shipped ones.
+
+    A name containing a path separator or ending in ``.yaml`` is read as a file path.
+    """
+
+    def __init__(self, extra_dirs: Iterable[Path | str] = ()) -> None:
+        dirs = [Path(d) for d in extra_dirs]
+        env = os.environ.get(ENV_PROFILES_DIR)
+        if env:
+            dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
+        dirs.append(SHIPPED_PROFILES_DIR)
+        self.dirs: tuple[Path, ...] = tuple(dirs)
+        self._cache: dict[str, Profile] = {}
+
+    def names(self) -> list[str]:
+        found: set[str] = set()
+        for d in self.dirs:
+            if d.is_dir():
+                found.update(p.stem for p in d.glob("*.yaml"))
+        return sorted(found)
+
+    def path_of(self, name: str) -> Path:
+        if "/" in name or os.sep in name or name.endswith((".yaml", ".yml")):
+            path = Path(name)
+            if not path.is_file():
+                raise ConfigError(f"profile file {name} does not exist")
+            return path
+        for d in self.dirs:
+            candidate = d / f"{name}.yaml"
+            if candidate.is_file():
+                return candidate
+        known = ", ".join(self.names()) or "none"
+        raise ConfigError(f"unknown device profile {name!r} (searched {', '.join(map(str, self.dirs))}; known: {known})")
+
+    def get(self, name: str) -> Profile:
+        profile = self._cache.get(name)
+        if profile is None:
+            profile = self._cache[name] = load_profile(self.path_of(name))
+        return profile
+
+    def load_all(self) -> list[Profile]:
+        return [self.get(n) for n in self.names()]
+
+
+def load_profile(path: Path) -> Profile:
+    """Parse and validate one profile file; errors name the file and line (``ConfigError.problems``)."""
+    doc = load_file(path)
+    if not isinstance(doc.data, dict):
+        raise ConfigError(f"{path}: a profile must be a mapping")
+    data = {"id": path.stem, **doc.data}
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False, include_input=False):
+            loc = tuple(err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            if not loc:
+                problems.extend(f"{doc.where(_loc_of(piece))}: {piece}" for piece in msg.split("; "))
+            else:
+                problems.append(f"{doc.where(loc)}: {dotted(loc)}: {msg}")
+        raise ConfigError(f"{path}: invalid profile ({len(problems)} problem(s))", problems) from None
+
+
+def _loc_of(message: str) -> tuple[str | int, ...]:
+    head = message.split(":", 1)[0]
+    return tuple(head.split(".")) if head.startswith("points") else ()
+
+
+def profile_dirs(paths: Sequence[Path | str | None]) -> list[Path]:
+    return [Path(p) for p in paths if p]

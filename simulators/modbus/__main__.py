@@ -1,0 +1,63 @@
+"""``python -m simulators.modbus --scenario FILE``: serve a scenario until interrupted.
+
+Prints one line per served device (transport, address, unit, id, profile), then ``READY``, so a
+script (or ``estate-edge demo``) can wait for it. SIGINT / SIGTERM stop it cleanly (socat too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from drivers.modbus.profile import ProfileLibrary
+from edge.errors import ConfigError
+from simulators.modbus.scenario import load_scenario
+from simulators.modbus.simulator import ModbusSimulator
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m simulators.modbus", description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", required=True, type=Path, help="scenario YAML file")
+    parser.add_argument("--profiles-dir", action="append", default=[], help="extra profile directory (repeatable)")
+    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument("--quiet", action="store_true", help="print only READY (for farms of thousands)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        scenario = load_scenario(args.scenario)
+    except ConfigError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_serve(scenario, ProfileLibrary(args.profiles_dir), args.duration, args.quiet))
+    except ConfigError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _serve(scenario, profiles: ProfileLibrary, duration: float | None, quiet: bool) -> None:  # type: ignore[no-untyped-def]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with ModbusSimulator(scenario, profiles) as sim:
+        if not quiet:
+            print("\n".join(sim.describe()))
+        print("READY", flush=True)
+        try:
+            await asyncio.wait_for(stop.wait(), duration)
+        except TimeoutError:
+            pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
