@@ -18,8 +18,7 @@ from typing import Protocol
 
 from edge.clock import Clock
 from edge.records import AlarmRecord, AlarmState, Severity
-from edge.store import Store
-from edge.store import codec
+from edge.store import Store, codec
 
 
 class AlarmActionError(Exception):
@@ -43,7 +42,7 @@ NOTE_MAX = 2000
 def check_note(note: str, *, required: bool) -> str:
     note = note.strip()
     if required and not note:
-        raise AlarmActionError("alarm.note_required", "a note is required to resolve an alarm", 422)
+        raise AlarmActionError("alarm.note_missing", "a note is required to resolve an alarm", 422)
     if len(note) > NOTE_MAX:
         raise AlarmActionError("alarm.note_too_long", f"notes are at most {NOTE_MAX} characters", 422)
     return note

@@ -58,13 +58,29 @@ class DiscoveredDevice:
 
 
 @dataclass(frozen=True, slots=True)
+class FrameDetection:
+    """One detection on a camera frame, in the frame's pixels (``edge.vision.detections.Box`` fields)."""
+
+    label: str
+    score: float
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+@dataclass(frozen=True, slots=True)
 class CameraFrame:
-    """The latest frame of a camera as JPEG, with its size in pixels and when it was taken (us)."""
+    """The latest analysed frame of a camera as JPEG, in the pixels zones are drawn in, with its detections.
+
+    ``ts_us``: when it was taken (microseconds since the epoch, UTC).
+    """
 
     jpeg: bytes
     width: int
     height: int
     ts_us: int
+    detections: tuple[FrameDetection, ...] = ()
 
 
 ReloadHook = Callable[[], Awaitable[Any]]

@@ -151,14 +151,21 @@ class LiveValues:
     # ------------------------------------------------------------------ startup
     async def load(self) -> None:
         """Fill the in-memory view from the last flush (so values show right after a restart)."""
+        # Readings may already have arrived (observers are registered before the panel starts):
+        # stored values only fill gaps, they never replace newer ones.
         for device_id, point, value, unit, quality, ts_us in await self.store.read(
             "SELECT device_id, point, value, unit, quality, ts_us FROM panel_latest"
         ):
-            self._latest.setdefault(device_id, {})[point] = LatestValue(value, unit, Quality(quality), ts_us)
+            points = self._latest.setdefault(device_id, {})
+            current = points.get(point)
+            if current is None or current.ts_us < ts_us:
+                points[point] = LatestValue(value, unit, Quality(quality), ts_us)
         for device_id, online, ts_us, since_us, error in await self.store.read(
             "SELECT device_id, online, ts_us, since_us, error FROM panel_device_status"
         ):
-            self._status[device_id] = DeviceState(bool(online), ts_us, since_us, error)
+            known = self._status.get(device_id)
+            if known is None or known.ts_us < ts_us:
+                self._status[device_id] = DeviceState(bool(online), ts_us, since_us, error)
 
     # ------------------------------------------------------------------ observers
     async def on_readings(self, readings: Sequence[Reading]) -> None:

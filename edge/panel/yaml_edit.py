@@ -19,7 +19,6 @@ from typing import Any
 import yaml
 
 
-
 class YamlEditError(ValueError):
     """The text can not be edited safely in place; the message says where and why."""
 

@@ -1,0 +1,170 @@
+"""The overview page's figures: the estate by building, device states, open alarms, uplink, indicators.
+
+Everything here is cheap except the uplink backlog (a count over each lane's pending range, which for
+telemetry can be millions of rows), so the backlog is cached for ``backlog_ttl_s`` and refreshed by
+one caller at a time; the rest is computed per request from indexes and memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from edge.clock import Clock, to_us
+from edge.panel.devices import DeviceIndex, device_view
+from edge.panel.hooks import PanelHooks
+from edge.panel.live import LiveValues
+from edge.store import LaneBacklog, Store
+
+log = logging.getLogger(__name__)
+
+SEVERITIES: tuple[str, ...] = ("critical", "major", "warning", "info")
+
+
+@dataclass(slots=True)
+class BuildingSummary:
+    name: str
+    devices: int = 0
+    online: int = 0
+    offline: int = 0
+    unknown: int = 0
+    disabled: int = 0
+    open_alarms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorView:
+    code: str
+    granularity: str
+    period_start_us: int
+    period_end_us: int
+    value: float | None
+    unit: str
+    coverage: float
+    samples: int
+
+
+@dataclass(slots=True)
+class Overview:
+    buildings: list[BuildingSummary]
+    states: dict[str, int]
+    alarms_by_severity: dict[str, int]
+    open_alarms: int
+    backlog: list[LaneBacklog]
+    dead_letters: int
+    uplink: dict[str, Any] | None
+    indicators: list[IndicatorView] = field(default_factory=list)
+
+
+class OverviewService:
+    def __init__(self, store: Store, live: LiveValues, hooks: PanelHooks, clock: Clock, *,
+                 backlog_ttl_s: float = 5.0) -> None:
+        self.store = store
+        self.live = live
+        self.hooks = hooks
+        self.clock = clock
+        self.backlog_ttl_s = backlog_ttl_s
+        self._backlog: list[LaneBacklog] | None = None
+        self._backlog_at = float("-inf")
+        self._backlog_lock = asyncio.Lock()
+
+    async def backlog(self) -> list[LaneBacklog]:
+        if self._backlog is not None and self.clock.monotonic() - self._backlog_at < self.backlog_ttl_s:
+            return self._backlog
+        async with self._backlog_lock:
+            if self._backlog is None or self.clock.monotonic() - self._backlog_at >= self.backlog_ttl_s:
+                self._backlog = await self.store.backlog()
+                self._backlog_at = self.clock.monotonic()
+        return self._backlog
+
+    async def alarms_by_severity(self) -> dict[str, int]:
+        counts = dict.fromkeys(SEVERITIES, 0)
+        for severity, count in await self.store.read(
+            "SELECT severity, count(*) FROM alarms WHERE is_open=1 GROUP BY severity"
+        ):
+            counts[severity] = int(count)
+        return counts
+
+    def uplink_status(self) -> dict[str, Any] | None:
+        if self.hooks.uplink_status is None:
+            return None
+        try:
+            return dict(self.hooks.uplink_status())
+        except Exception:
+            log.exception("uplink status hook failed")
+            return None
+
+    async def snapshot(self, index: DeviceIndex) -> Overview:
+        now = to_us(self.clock.now())
+        buildings = {name: BuildingSummary(name) for name in index.buildings}
+        states = {"online": 0, "offline": 0, "unknown": 0, "disabled": 0}
+        for device in index.devices:
+            view = device_view(device, self.live, now)
+            summary = buildings[device.location.building]
+            summary.devices += 1
+            setattr(summary, view.state, getattr(summary, view.state) + 1)
+            states[view.state] += 1
+        building_of = index.building_of
+        for device_id, count in await self.store.read(
+            "SELECT device_id, count(*) FROM alarms WHERE is_open=1 GROUP BY device_id"
+        ):
+            name = building_of.get(device_id or "")
+            if name is not None:
+                buildings.setdefault(name, BuildingSummary(name)).open_alarms += int(count)
+        by_severity = await self.alarms_by_severity()
+        counters = await self.store.counters()
+        return Overview(
+            buildings=list(buildings.values()),
+            states=states,
+            alarms_by_severity=by_severity,
+            open_alarms=sum(by_severity.values()),
+            backlog=await self.backlog(),
+            dead_letters=counters.get("uplink.dead_letters", 0),
+            uplink=self.uplink_status(),
+            indicators=await self.latest_indicators(),
+        )
+
+    async def latest_indicators(self) -> list[IndicatorView]:
+        """The newest estate-wide figure of every indicator code (hour first, else day, else month).
+
+        Distinct codes are found by skipping along the (code, granularity, period_start) index, one
+        seek per code, rather than a GROUP BY over every indicator ever computed.
+        """
+        out: list[IndicatorView] = []
+        code = ""
+        while True:
+            row = await self.store.read_one("SELECT min(code) FROM indicators WHERE code > ?", (code,))
+            if row is None or row[0] is None:
+                break
+            code = row[0]
+            for granularity in ("hour", "day", "month"):
+                rows = await self.store.read(
+                    "SELECT period_start_us, period_end_us, value, unit, coverage, samples, payload FROM indicators"
+                    " WHERE code=? AND granularity=? ORDER BY period_start_us DESC, version DESC LIMIT 50",
+                    (code, granularity),
+                )
+                view = _estate_wide(code, granularity, rows)
+                if view is not None:
+                    out.append(view)
+                    break
+        return out
+
+
+def _estate_wide(code: str, granularity: str, rows: list[tuple]) -> IndicatorView | None:
+    """The newest row of the newest period that has no dimensions (the estate-wide total)."""
+    if not rows:
+        return None
+    newest = rows[0][0]
+    for start, end, value, unit, coverage, samples, payload in rows:
+        if start != newest:
+            break
+        try:
+            dims = json.loads(payload).get("dimensions") or {}
+        except ValueError:
+            dims = {}
+        if not dims:
+            return IndicatorView(code, granularity, start, end, value, unit, coverage, samples)
+    return None

@@ -1,0 +1,195 @@
+"""Alarm pages: the live list (polled), history search, CSV export, one alarm with ack/resolve, evidence."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Annotated
+
+from fastapi import Depends, Form, HTTPException, Query, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+
+from edge.clock import to_us
+from edge.panel.alarm_actions import AlarmActionError
+from edge.panel.alarm_queries import STATES, AlarmFilter, change_marker, codes, export_csv, get_alarm, list_alarms
+from edge.panel.context import PanelContext
+from edge.panel.overview import SEVERITIES
+from edge.panel.routes.common import audit, page_router
+from edge.panel.security import Principal, ctx_of, require_operator, require_viewer
+from edge.panel.views import render
+
+router = page_router()
+
+PAGE_SIZE = 50
+Text = Annotated[str, Query(max_length=100)]
+
+
+def _device_ids(ctx: PanelContext, building: str, device: str) -> tuple[str, ...] | None:
+    """The device filter: a building's devices, devices matching a name/id text, or no filter."""
+    index = ctx.config.index
+    ids: set[str] | None = None
+    if building:
+        ids = {d for d, b in index.building_of.items() if b == building}
+    if device:
+        matching = set(index.ids_matching(device)) | {device}
+        ids = matching if ids is None else ids & matching
+    return tuple(sorted(ids)) if ids is not None else None
+
+
+def _local_day(ctx: PanelContext, value: str, *, end: bool) -> int | None:
+    """``YYYY-MM-DD`` in the estate's time zone -> microseconds (start of that day, or of the next)."""
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(422, f"not a date (YYYY-MM-DD): {value!r}") from None
+    if end:
+        day += timedelta(days=1)
+    return to_us(datetime.combine(day, time(0), ctx.config.tz))
+
+
+def _live_filter(ctx: PanelContext, severity: str, state: str, building: str, device: str, q: str) -> AlarmFilter:
+    return AlarmFilter(open=True, severity=severity or None, state=state or None,
+                       device_ids=_device_ids(ctx, building, device), q=q or None)
+
+
+@router.get("/alarms")
+async def live_list(request: Request, principal: Annotated[Principal, Depends(require_viewer)],
+                    severity: Text = "", state: Text = "", building: Text = "", device: Text = "", q: Text = "",
+                    page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> Response:
+    ctx = ctx_of(request)
+    flt = _live_filter(ctx, severity, state, building, device, q)
+    result = await list_alarms(ctx.store, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, order="severity")
+    return render(request, "alarms.html", {
+        "nav": "alarms", "result": result, "page": page, "pages": max(1, -(-result.total // PAGE_SIZE)),
+        "marker": await change_marker(ctx.store), "severities": SEVERITIES, "states": STATES,
+        "buildings": ctx.config.index.buildings, "names": ctx.config.index.names,
+        "f": {"severity": severity, "state": state, "building": building, "device": device, "q": q},
+    })
+
+
+@router.get("/alarms/rows")
+async def live_rows(request: Request, principal: Annotated[Principal, Depends(require_viewer)],
+                    severity: Text = "", state: Text = "", building: Text = "", device: Text = "", q: Text = "",
+                    page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> Response:
+    """The live list's rows only; 304 while nothing changed (the browser polls with If-None-Match)."""
+    ctx = ctx_of(request)
+    marker = await change_marker(ctx.store)
+    etag = f'"{marker}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"etag": etag})
+    flt = _live_filter(ctx, severity, state, building, device, q)
+    result = await list_alarms(ctx.store, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, order="severity")
+    response = render(request, "_alarm_rows.html", {"result": result, "names": ctx.config.index.names})
+    response.headers["etag"] = etag
+    response.headers["x-alarm-total"] = str(result.total)
+    return response
+
+
+def _history_filter(ctx: PanelContext, since: str, until: str, severity: str, state: str, code: str,
+                    building: str, device: str, q: str) -> AlarmFilter:
+    return AlarmFilter(severity=severity or None, state=state or None, code=code or None,
+                       device_ids=_device_ids(ctx, building, device), q=q or None,
+                       since_us=_local_day(ctx, since, end=False), until_us=_local_day(ctx, until, end=True))
+
+
+@router.get("/alarms/history")
+async def history(request: Request, principal: Annotated[Principal, Depends(require_viewer)],
+                  since: Text = "", until: Text = "", severity: Text = "", state: Text = "", code: Text = "",
+                  building: Text = "", device: Text = "", q: Text = "",
+                  page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> Response:
+    ctx = ctx_of(request)
+    flt = _history_filter(ctx, since, until, severity, state, code, building, device, q)
+    result = await list_alarms(ctx.store, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    return render(request, "alarm_history.html", {
+        "nav": "history", "result": result, "page": page, "pages": max(1, -(-result.total // PAGE_SIZE)),
+        "severities": SEVERITIES, "states": STATES, "codes": await codes(ctx.store),
+        "buildings": ctx.config.index.buildings, "names": ctx.config.index.names,
+        "f": {"since": since, "until": until, "severity": severity, "state": state, "code": code,
+              "building": building, "device": device, "q": q},
+        "export_query": request.url.query,
+    })
+
+
+@router.get("/alarms/export.csv")
+async def export(request: Request, principal: Annotated[Principal, Depends(require_viewer)],
+                 since: Text = "", until: Text = "", severity: Text = "", state: Text = "", code: Text = "",
+                 building: Text = "", device: Text = "", q: Text = "") -> Response:
+    ctx = ctx_of(request)
+    flt = _history_filter(ctx, since, until, severity, state, code, building, device, q)
+    tz = ctx.config.tz
+
+    def fmt(us: int | None) -> str:
+        if us is None:
+            return ""
+        return datetime.fromtimestamp(us / 1e6, tz).isoformat(timespec="seconds")
+
+    index = ctx.config.index
+    await audit(request, principal, "alarms.export", request.url.query[:200])
+    stamp = datetime.now(tz).strftime("%Y%m%d-%H%M")
+    return StreamingResponse(
+        export_csv(ctx.store, flt, names=index.names, buildings=index.building_of, fmt=fmt),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="alarms-{stamp}.csv"'},
+    )
+
+
+@router.get("/alarms/{alarm_id}")
+async def alarm_page(request: Request, alarm_id: str, principal: Annotated[Principal, Depends(require_viewer)],
+                     msg: str = "") -> Response:
+    return await _alarm_page(request, alarm_id, msg=msg)
+
+
+async def _alarm_page(request: Request, alarm_id: str, *, msg: str = "", error: str | None = None,
+                      note: str = "", status_code: int = 200) -> Response:
+    ctx = ctx_of(request)
+    found = await get_alarm(ctx.store, alarm_id[:64])
+    if found is None:
+        raise HTTPException(404, f"no alarm {alarm_id!r}")
+    alarm, steps = found
+    return render(request, "alarm.html", {
+        "nav": "alarms", "a": alarm, "steps": steps, "names": ctx.config.index.names,
+        "device": ctx.config.index.by_id.get(alarm.device_id or ""),
+        "msg": msg if msg in ("alarm.acked", "alarm.resolved") else "", "error": error, "note": note,
+    }, status_code=status_code)
+
+
+async def _act(request: Request, principal: Principal, alarm_id: str, note: str, action: str) -> Response:
+    ctx = ctx_of(request)
+    try:
+        if action == "acknowledge":
+            await ctx.alarms.acknowledge(alarm_id, principal.username, note)
+        else:
+            await ctx.alarms.resolve(alarm_id, principal.username, note)
+    except AlarmActionError as exc:
+        await audit(request, principal, f"alarm.{action}", alarm_id, ok=False, reason=exc.code)
+        if exc.status == 404:
+            raise HTTPException(404, str(exc)) from exc
+        return await _alarm_page(request, alarm_id, error=exc.code, note=note, status_code=exc.status)
+    await audit(request, principal, f"alarm.{action}", alarm_id, note=note[:500])
+    done = "alarm.acked" if action == "acknowledge" else "alarm.resolved"
+    return RedirectResponse(f"/alarms/{alarm_id}?msg={done}", status_code=303)
+
+
+@router.post("/alarms/{alarm_id}/ack")
+async def acknowledge(request: Request, alarm_id: str, principal: Annotated[Principal, Depends(require_operator)],
+                      note: Annotated[str, Form(max_length=4000)] = "") -> Response:
+    return await _act(request, principal, alarm_id, note, "acknowledge")
+
+
+@router.post("/alarms/{alarm_id}/resolve")
+async def resolve(request: Request, alarm_id: str, principal: Annotated[Principal, Depends(require_operator)],
+                  note: Annotated[str, Form(max_length=4000)] = "") -> Response:
+    return await _act(request, principal, alarm_id, note, "resolve")
+
+
+@router.get("/evidence/{name}")
+async def evidence(request: Request, name: str, principal: Annotated[Principal, Depends(require_viewer)]) -> Response:
+    """An evidence JPEG by file name. ``Store.evidence_file`` refuses separators, dot files and anything
+    that does not resolve to a file directly inside the evidence directory (path traversal)."""
+    path = ctx_of(request).store.evidence_file(name)
+    if path is None:
+        raise HTTPException(404, "no such evidence file")
+    return FileResponse(path, media_type="image/jpeg", headers={"cache-control": "private, max-age=86400"})
+
+
