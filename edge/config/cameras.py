@@ -162,7 +162,6 @@ class StreamConfig(Section):
     snapshot_uri: str | None = Field(None, description="Explicit snapshot URI; default: ONVIF GetSnapshotUri.")
     profile: str | None = Field(None, description="ONVIF media profile token; default: the first profile.")
     snapshot_interval_s: float = Field(5.0, gt=0, le=3600, description="Seconds between snapshots.")
-    rtsp_transport: Literal["tcp", "udp"] = Field("tcp", description="RTP transport for RTSP.")
 
     @model_validator(mode="after")
     def _uris(self) -> StreamConfig:

@@ -6,18 +6,27 @@ camera source turns decisions into events.
 
 ``FireLaneMonitor`` (one per fire_lane zone)::
 
-    idle --(a vehicle's footprint stays in the zone >= dwell_s)--> blocked   emits fire.lane_blocked
-    blocked --(no vehicle present >= min_presence_s for hold_s)--> idle      emits fire.lane_cleared
+    idle --(a vehicle stands in the zone >= dwell_s)------------------------> blocked   emits fire.lane_blocked
+    blocked --(no vehicle standing >= min_presence_s, for hold_s)---------> idle      emits fire.lane_cleared
 
-One alarm per blocking episode: while blocked, more parked vehicles do not raise again; a track
-that has raised never raises again. A vehicle driving through never reaches dwell_s, and once the
-lane is blocked, passing traffic (present for less than min_presence_s) does not keep it blocked.
+"Stands": a vehicle's dwell is the time its footprint has been in the zone *without moving away*
+from where it stopped; moving more than ``MOVE_TOLERANCE`` of its box diagonal restarts the count.
+That is what parking means, and it is what keeps traffic from raising alarms: a car driving
+through never stands still for dwell_s, and neither does a tracker id handed from one passing car
+to the next on a busy lane (each hand-over is a jump). A standing vehicle must also have been
+detected in at least ``MIN_SEEN_SHARE`` of the analysed frames since it stopped: parked cars are
+seen steadily, while an id that coasts and now and then latches onto whichever car passes the
+same spot is not. One alarm per blocking episode: while
+blocked, more parked vehicles do not raise again, and a track that has raised never raises again;
+once blocked, passing traffic (standing for less than min_presence_s) does not keep it blocked.
 
-``EbikeEntryMonitor`` (one per ebike_entry zone): with an entry line, a track whose anchor moves
-from the outward to the inward side across the segment is an entry; without one, a track seen
-inside for ``confirm_frames`` analysed frames is. Each track counts once, and a new track that
-overlaps an entry still present (or gone less than ``rearm_s`` ago) is the same entry seen again
-after a tracker id switch, not a new one.
+``EbikeEntryMonitor`` (one per ebike_entry zone): a track whose anchor moves from the outward to
+the inward side across the entry line is an entry; so is a track *appearing* inside the zone
+(seen inside for ``confirm_frames`` analysed frames and never outside it: it came through a door
+the camera cannot see, or was first detected only once inside). Without an entry line only the
+second rule applies. Each track counts once, and a new track that overlaps an entry still present
+(or gone less than ``rearm_s`` ago) is the same entry seen again after a tracker id switch, not a
+new one.
 """
 
 from __future__ import annotations
@@ -34,6 +43,8 @@ from edge.vision.zones import Zone
 LANE_BLOCKED = "fire.lane_blocked"
 LANE_CLEARED = "fire.lane_cleared"
 EBIKE_ENTRY = "fire.ebike_entry"
+MOVE_TOLERANCE = 0.2  # share of a box's diagonal a parked vehicle may shift (detector jitter, doors)
+MIN_SEEN_SHARE = 0.6  # share of analysed frames a standing vehicle must be detected in
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +79,19 @@ class FireLaneMonitor:
         self.blocked = False
         self._entered: dict[int, float] = {}
         self._last_inside: dict[int, float] = {}
+        self._origin: dict[int, tuple[float, float]] = {}
+        self._frames: dict[int, int] = {}  # analysed frames since the vehicle stopped
+        self._seen: dict[int, int] = {}  # ...in which it was detected
         self._alarmed: set[int] = set()
         self._blocked_since = 0.0
         self._free_since: float | None = None
+
+    def _forget(self, tid: int) -> None:
+        self._entered.pop(tid, None)
+        self._last_inside.pop(tid, None)
+        self._origin.pop(tid, None)
+        self._frames.pop(tid, None)
+        self._seen.pop(tid, None)
 
     def dwell(self, t: float) -> dict[int, float]:
         """Seconds each tracked vehicle has been in the zone, by track id."""
@@ -79,23 +100,40 @@ class FireLaneMonitor:
     def update(self, tracks: list[Track], t: float) -> list[Decision]:
         live = {tr.id for tr in tracks}
         for tid in [tid for tid in self._entered if tid not in live]:
-            del self._entered[tid]
-            del self._last_inside[tid]
+            self._forget(tid)
+        for tid in self._entered:
+            self._frames[tid] = self._frames.get(tid, 0) + 1
         vehicles = [tr for tr in _relevant(tracks, self.zone) if tr.matched]
         if vehicles:
-            inside = self.zone.contains_boxes(np.stack([tr.box for tr in vehicles]))
-            for tr, is_in in zip(vehicles, inside, strict=True):
+            boxes = np.stack([tr.box for tr in vehicles])
+            inside = self.zone.contains_boxes(boxes)
+            points = self.zone.anchor_points(boxes)
+            for tr, is_in, point in zip(vehicles, inside, points, strict=True):
+                anchor = (float(point[0]), float(point[1]))
                 if is_in:
-                    self._entered.setdefault(tr.id, t)
+                    origin = self._origin.get(tr.id)
+                    diagonal = float(np.hypot(tr.box[2] - tr.box[0], tr.box[3] - tr.box[1]))
+                    moved = origin is not None and np.hypot(anchor[0] - origin[0], anchor[1] - origin[1]) > (
+                        MOVE_TOLERANCE * diagonal
+                    )
+                    if origin is None or moved:
+                        self._entered[tr.id] = t
+                        self._origin[tr.id] = anchor
+                        self._frames[tr.id] = 1
+                        self._seen[tr.id] = 0
+                    self._seen[tr.id] += 1
                     self._last_inside[tr.id] = t
                 elif tr.id in self._entered and t - self._last_inside[tr.id] > self.exit_grace_s:
-                    del self._entered[tr.id]
-                    del self._last_inside[tr.id]
+                    self._forget(tr.id)
         dwell = self.dwell(t)
         by_id = {tr.id: tr for tr in tracks}
         in_zone = tuple(by_id[tid].to_box(self.labels) for tid in dwell if tid in by_id)
         if not self.blocked:
-            candidates = [(d, tid) for tid, d in dwell.items() if d >= self.dwell_s and tid not in self._alarmed]
+            candidates = [
+                (d, tid) for tid, d in dwell.items()
+                if d >= self.dwell_s and tid not in self._alarmed
+                and self._seen[tid] >= MIN_SEEN_SHARE * self._frames[tid]
+            ]
             if not candidates:
                 return []
             longest, tid = max(candidates)
@@ -139,6 +177,7 @@ class EbikeEntryMonitor:
         self._counted: set[int] = set()
         self._inside_frames: dict[int, int] = {}
         self._prev_anchor: dict[int, tuple[float, float]] = {}
+        self._seen_outside: set[int] = set()
         self._recent: list[_Entry] = []
         self.entries = 0
 
@@ -147,6 +186,7 @@ class EbikeEntryMonitor:
         for state in (self._inside_frames, self._prev_anchor):
             for tid in [tid for tid in state if tid not in live]:
                 del state[tid]
+        self._seen_outside &= live
         bikes = _relevant(tracks, self.zone)
         seen = [tr for tr in bikes if tr.matched]
         if self._recent and seen:
@@ -163,14 +203,15 @@ class EbikeEntryMonitor:
         decisions: list[Decision] = []
         for tr, point, is_in in zip(seen, points, inside, strict=True):
             anchor = (float(point[0]), float(point[1]))
+            if not is_in:
+                self._seen_outside.add(tr.id)
+            count = self._inside_frames.get(tr.id, 0) + 1 if is_in else 0
+            self._inside_frames[tr.id] = count
+            entered = count >= self.confirm_frames and tr.id not in self._seen_outside
             if self.zone.entry_line is not None:
                 before = self._prev_anchor.get(tr.id)
                 self._prev_anchor[tr.id] = anchor
-                entered = before is not None and self.zone.entry_line.crossed_inward(before, anchor)
-            else:
-                count = self._inside_frames.get(tr.id, 0) + 1 if is_in else 0
-                self._inside_frames[tr.id] = count
-                entered = count >= self.confirm_frames
+                entered = entered or (before is not None and self.zone.entry_line.crossed_inward(before, anchor))
             if not entered or tr.id in self._counted:
                 continue
             self._counted.add(tr.id)

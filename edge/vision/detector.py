@@ -149,7 +149,7 @@ def shared_detector(
     """The process-wide detector for these settings, built (and its weights verified) on first use."""
     card = registry.card(card_name)
     weights = registry.resolve(card, models_dir)
-    key = (card, str(weights), providers, intra_op_threads, score_threshold)
+    key = (card.name, card.sha256, str(weights), providers, intra_op_threads, score_threshold)
     with _shared_lock:
         detector = _shared.get(key)
         if detector is None:

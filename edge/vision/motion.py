@@ -4,9 +4,11 @@ Inference is the expensive step (about 20 ms per frame on one core); a fire-lane
 an empty or parked-in lane most of the day. The gate downscales the frame to a small grey image
 (``GatingConfig.width`` px wide, about 0.3 ms), blurs it, and compares it with the previous one:
 motion is a share of changed pixels inside the zones' mask (or the whole image without zones)
-above ``min_area``. Inference runs on motion, for ``settle_s`` after motion stops (so an object that
-just stopped is seen standing), and at least every ``heartbeat_s`` anyway, so parked objects keep
-their tracks alive and dwell timers keep counting.
+above ``min_area``. The mask is the zones' surroundings, not just the polygons: their bounding box
+grown by half its size (and upwards by its height, like the ROI), so an e-bike is already tracked
+when it reaches an entry line instead of being first seen past it. Inference runs on motion, for
+``settle_s`` after motion stops (so an object that just stopped is seen standing), and at least
+every ``heartbeat_s`` anyway, so parked objects keep their tracks alive and dwell timers counting.
 
 Differencing against the previous frame (not a long-term background) keeps the gate cheap and
 self-healing after lighting changes; a very slow mover that changes less than the threshold per
@@ -22,7 +24,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.config.cameras import GatingConfig
-from edge.vision.zones import Zone
+from edge.vision.zones import Zone, zones_region
+
+MASK_MARGIN = 0.5  # the gate watches the zones' bounding box grown by this share of its size
 
 GreyImage = NDArray[np.uint8]
 
@@ -58,10 +62,11 @@ class MotionGate:
             h, w = small.shape
             if self._zones:
                 scale = w / frame_width
-                mask = np.zeros((h, w), np.uint8)
-                for zone in self._zones:
-                    mask |= zone.mask(w, h, scale)
-                self._mask = mask > 0
+                region = zones_region(self._zones, MASK_MARGIN, round(w / scale), round(h / scale))
+                mask = np.zeros((h, w), bool)
+                mask[int(region.y1 * scale): int(np.ceil(region.y2 * scale)),
+                     int(region.x1 * scale): int(np.ceil(region.x2 * scale))] = True
+                self._mask = mask
             else:
                 self._mask = np.ones((h, w), bool)
             self._mask_pixels = max(int(self._mask.sum()), 1)

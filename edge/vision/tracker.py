@@ -90,8 +90,12 @@ class IouTracker:
             pairs = self._greedy(iou, iou >= self._iou)
             used_t = {p[0] for p in pairs}
             used_d = {p[1] for p in pairs}
-            # Negate the distance so "larger is better" like IoU; only unmatched rows/columns compete.
-            near = compatible & (dist <= self._centre_gate)
+            # Only similar sizes may match by distance (a far car appearing up the lane is not the
+            # near car that just left). Negate the distance so "larger is better" like IoU.
+            t_area = (t_boxes[:, 2] - t_boxes[:, 0]) * (t_boxes[:, 3] - t_boxes[:, 1])
+            d_area = (detections.boxes[:, 2] - detections.boxes[:, 0]) * (detections.boxes[:, 3] - detections.boxes[:, 1])
+            ratio = d_area[None, :] / np.maximum(t_area[:, None], 1.0)
+            near = compatible & (dist <= self._centre_gate) & (ratio >= 0.5) & (ratio <= 2.0)
             for r in used_t:
                 near[r, :] = False
             for c in used_d:

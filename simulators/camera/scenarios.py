@@ -95,15 +95,19 @@ class Scenario:
 
     @property
     def width(self) -> int:
-        return self.scene.width
+        return self.scene.width & ~1
 
     @property
     def height(self) -> int:
-        return self.scene.height
+        return self.scene.height & ~1
 
     def render(self, t: float) -> Image:
-        """The frame at scenario time ``t`` (seconds at this scenario's speed), looping."""
-        return self.scene.render((t / self.time_scale) % (self.duration_s))
+        """The frame at scenario time ``t`` (seconds at this scenario's speed), looping.
+
+        Cropped to even width and height (H.264 in 4:2:0 needs both even; b2 is 427 px high).
+        """
+        frame = self.scene.render((t / self.time_scale) % (self.duration_s))
+        return frame[: self.height, : self.width]
 
     @property
     def period_s(self) -> float:
@@ -183,8 +187,8 @@ B2_MOTO = Cutout(
     fill_from_x=5, fill_period=110,
 )
 B2_DOOR = ZoneSpec(
-    "door", "ebike_entry", ((90, 330), (340, 330), (340, 427), (90, 427)),
-    entry_line=((340, 300), (340, 427)),
+    "door", "ebike_entry", ((90, 330), (340, 330), (340, 425), (90, 425)),
+    entry_line=((340, 300), (340, 425)),
 )
 
 

@@ -1,0 +1,1 @@
+"""Frame sources: RTSP streams (OpenCV) and HTTP snapshot polling, both latest-frame-only."""

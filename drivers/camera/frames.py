@@ -1,0 +1,108 @@
+"""Frames and the latest-frame-only hand-over between a producer and the vision pipeline.
+
+Backpressure policy (written down because it is the point): a frame source keeps exactly one
+frame, the newest. A consumer that is slower than the camera never builds a queue; it simply gets
+the newest frame when it asks, and the frames in between are dropped (counted in ``dropped``).
+Analysing stale frames in order would only make alarms late.
+
+``LatestFrame`` is written from any thread (the RTSP reader runs in its own thread because
+OpenCV's reads block) and read from the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded BGR frame. ``mono`` and ``ts`` are the gateway clock when it was captured."""
+
+    image: NDArray[np.uint8]
+    seq: int
+    mono: float
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FrameSourceStatus:
+    connected: bool
+    frames: int  # frames published since start
+    dropped: int  # published frames nobody took before a newer one replaced them
+    reconnects: int
+    last_frame_mono: float | None
+    last_error: str | None
+
+
+class FrameSource(Protocol):
+    """Produces frames until stopped. ``start``/``stop`` are idempotent."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def next_frame(self, after_seq: int, timeout: float) -> Frame | None:
+        """The newest frame with ``seq > after_seq``, waiting up to ``timeout`` s; None on timeout."""
+
+    def status(self) -> FrameSourceStatus: ...
+
+
+class LatestFrame:
+    """A one-frame slot: ``publish`` from any thread, ``wait_newer`` from the event loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._frame: Frame | None = None
+        self._taken_seq = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+        self.published = 0
+        self.dropped = 0
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._event = asyncio.Event()
+
+    def publish(self, frame: Frame) -> None:
+        with self._lock:
+            if self._frame is not None and self._frame.seq > self._taken_seq:
+                self.dropped += 1
+            self._frame = frame
+            self.published += 1
+        loop, event = self._loop, self._event
+        if loop is not None and event is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
+                loop.call_soon_threadsafe(event.set)
+
+    def peek(self) -> Frame | None:
+        with self._lock:
+            return self._frame
+
+    async def wait_newer(self, after_seq: int, timeout: float) -> Frame | None:
+        if self._event is None:
+            self.bind(asyncio.get_running_loop())
+        assert self._event is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            self._event.clear()
+            with self._lock:
+                frame = self._frame
+                if frame is not None and frame.seq > after_seq:
+                    self._taken_seq = frame.seq
+                    return frame
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            try:
+                await asyncio.wait_for(self._event.wait(), remaining)
+            except TimeoutError:
+                return None

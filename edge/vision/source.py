@@ -1,0 +1,382 @@
+"""The camera ``Source``: one camera, from ONVIF/RTSP to events, readings and device status.
+
+Lifecycle of ``CameraSource.run`` (runs until cancelled, like every source)::
+
+    resolve  -- WS-Discovery (optional) -> ONVIF: clock offset, device info, profiles, stream or
+                snapshot URI (or the explicit URI from config). Failure: DeviceStatus offline,
+                reading reachable=0, jittered capped backoff, retry. Other cameras are unaffected.
+    stream   -- a frame source (RTSP or snapshot polling) keeps only the newest frame.
+    analyse  -- each new frame goes through ``CameraPipeline.process`` in the shared inference
+                pool; decisions become ``Event``s with evidence JPEGs.
+    health   -- every ``health.interval_s``: readings (reachable, stream_alive, frame_age_s, frozen,
+                covered, fps, inference_ms, clock_offset_s) and a DeviceStatus when online changes.
+
+Backpressure: a camera has at most one frame in the inference pool; frames arriving meanwhile
+replace each other in the frame source's one-frame slot (counted as dropped). The pool has
+``EDGE_VISION_WORKERS`` threads (default: 2, one per core of the reference gateway), shared by all
+cameras, so 16 cameras queue at most 16 jobs, one each, never a backlog of stale frames.
+
+Events emitted (``device_id`` = camera id; ``ts`` = capture time of the deciding frame):
+
+=====================  ========  =========================================================  ========
+code                   severity  data                                                       evidence
+=====================  ========  =========================================================  ========
+fire.lane_blocked      major     zone, zone_name, track_id, label, score, box, boxes,       JPEG
+                                 dwell_s, camera
+fire.lane_cleared      info      zone, zone_name, blocked_s, boxes, camera                  JPEG
+fire.ebike_entry       major     zone, zone_name, track_id, label, score, box, boxes,       JPEG
+                                 camera
+camera.frozen          warning   camera, diff (mean grey-level change)                      JPEG
+camera.unfrozen        info      camera                                                     none
+camera.covered         warning   camera, std (grey-level spread)                            JPEG
+camera.uncovered       info      camera                                                     none
+=====================  ========  =========================================================  ========
+
+``box`` is ``{x1, y1, x2, y2, score, label, track_id}`` in frame pixels; ``boxes`` is a list of
+those for every relevant object in the zone at that frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import random
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from drivers.camera.frames import Frame, FrameSource
+from drivers.camera.rtsp import RtspFrameSource, redact, with_credentials
+from drivers.camera.snapshot import SnapshotFrameSource
+from drivers.onvif.client import OnvifClient
+from drivers.onvif.discovery import probe
+from edge.clock import Clock, SystemClock
+from edge.config import EstateConfig
+from edge.config.cameras import CameraConfig
+from edge.errors import DeviceError, DeviceUnreachable
+from edge.records import DeviceStatus, Event, Reading, Severity
+from edge.sources import Sink
+from edge.vision.analytics import EBIKE_ENTRY, LANE_BLOCKED, LANE_CLEARED, Decision
+from edge.vision.detector import Detector, shared_detector
+from edge.vision.evidence import render_evidence
+from edge.vision.pipeline import CameraPipeline, FrameResult
+from edge.vision.zones import Zone
+from models.registry import ModelRegistry
+
+log = logging.getLogger(__name__)
+
+WORKERS_ENV = "EDGE_VISION_WORKERS"
+SEVERITY = {LANE_BLOCKED: Severity.MAJOR, LANE_CLEARED: Severity.INFO, EBIKE_ENTRY: Severity.MAJOR}
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def inference_pool() -> ThreadPoolExecutor:
+    """The process-wide inference thread pool (``EDGE_VISION_WORKERS`` threads, default 2)."""
+    global _pool
+    if _pool is None:
+        workers = int(os.environ.get(WORKERS_ENV, "2"))
+        _pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="vision")
+    return _pool
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedStream:
+    mode: str  # "rtsp" | "snapshot"
+    uri: str  # with credentials for RTSP (never logged: use redact)
+    onvif: OnvifClient | None
+
+
+FrameSourceFactory = Callable[[ResolvedStream, CameraConfig, Clock], FrameSource]
+
+
+def default_frame_source(stream: ResolvedStream, camera: CameraConfig, clock: Clock) -> FrameSource:
+    password = camera.password.get_secret_value() if camera.password else None
+    if stream.mode == "snapshot":
+        return SnapshotFrameSource(
+            stream.uri, username=camera.username, password=password,
+            interval_s=camera.stream.snapshot_interval_s, timeout_s=camera.timeout_s, clock=clock,
+            name=f"camera:{camera.id}",
+        )
+    return RtspFrameSource(
+        stream.uri, max_fps=camera.fps, clock=clock, open_timeout_s=camera.timeout_s,
+        read_timeout_s=camera.timeout_s, name=f"camera:{camera.id}",
+    )
+
+
+def camera_fingerprint(camera: CameraConfig) -> str:
+    """Digest of the camera's config; the password enters as its own hash, never in clear."""
+    data = camera.model_dump(mode="json")
+    secret = camera.password.get_secret_value() if camera.password else ""
+    data["password"] = hashlib.sha256(secret.encode()).hexdigest()
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class CameraSource:
+    def __init__(
+        self,
+        camera: CameraConfig,
+        *,
+        clock: Clock | None = None,
+        registry: ModelRegistry | None = None,
+        detector: Detector | None = None,
+        frame_source_factory: FrameSourceFactory = default_frame_source,
+        executor: ThreadPoolExecutor | None = None,
+        backoff_max_s: float = 60.0,
+    ) -> None:
+        self.camera = camera
+        self._clock = clock or SystemClock()
+        self._registry = registry or ModelRegistry()
+        self._detector = detector
+        self._factory = frame_source_factory
+        self._executor = executor
+        self._backoff_max = backoff_max_s
+        self._fingerprint = camera_fingerprint(camera)
+        self.pipeline: CameraPipeline | None = None
+        self.frame_source: FrameSource | None = None
+        self.onvif: OnvifClient | None = None
+        self._reachable = False
+        self._online: bool | None = None
+        self._frozen = False
+        self._covered = False
+        self._analysed = 0
+        self._inferred_ms: list[float] = []
+        self.last_result: FrameResult | None = None
+
+    @property
+    def name(self) -> str:
+        return f"camera:{self.camera.id}"
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    # -- setup -----------------------------------------------------------------------------------
+
+    def _build_detector(self) -> Detector:
+        if self._detector is not None:
+            return self._detector
+        model = self.camera.model
+        return shared_detector(
+            self._registry, model.card, models_dir=Path(model.dir) if model.dir else None,
+            providers=tuple(model.providers), intra_op_threads=model.intra_op_threads,
+            score_threshold=model.score_threshold,
+        )
+
+    async def _discover(self) -> tuple[str, int]:
+        d = self.camera.discovery
+        assert d is not None
+        devices = await probe(timeout=d.timeout_s, port=d.port, host=d.host, interface=d.interface)
+        for device in devices:
+            if device.endpoint == d.endpoint:
+                parts = urlsplit(device.xaddrs[0])
+                return parts.hostname or device.sender, parts.port or 80
+        raise DeviceUnreachable(
+            self.camera.id, f"no WS-Discovery answer from {d.endpoint} ({len(devices)} other device(s) answered)"
+        )
+
+    async def _resolve(self) -> ResolvedStream:
+        cam = self.camera
+        mode = cam.stream.mode
+        explicit = cam.stream.snapshot_uri if mode == "snapshot" else cam.stream.rtsp_uri
+        password = cam.password.get_secret_value() if cam.password else None
+        onvif: OnvifClient | None = None
+        if cam.onvif and (cam.host is not None or cam.discovery is not None):
+            host, port = (cam.host, cam.port) if cam.host is not None else await self._discover()
+            assert host is not None
+            onvif = OnvifClient(cam.id, host, port, cam.username, password, timeout_s=cam.timeout_s)
+            try:
+                await onvif.connect()
+                info = await onvif.device_information()
+                log.info("camera %s: %s %s firmware %s, clock offset %.1f s", cam.id, info.manufacturer,
+                         info.model, info.firmware, onvif.clock_offset_s or 0.0)
+                if explicit is None:
+                    profiles = await onvif.profiles()
+                    token = cam.stream.profile or profiles[0].token
+                    if token not in {p.token for p in profiles}:
+                        raise DeviceError(cam.id, f"no media profile {token!r}", detail="stream.profile")
+                    explicit = await (onvif.snapshot_uri(token) if mode == "snapshot" else onvif.stream_uri(token))
+            except BaseException:
+                await onvif.close()
+                raise
+        assert explicit is not None
+        uri = with_credentials(explicit, cam.username, password) if mode == "rtsp" else explicit
+        return ResolvedStream(mode, uri, onvif)
+
+    # -- run -------------------------------------------------------------------------------------
+
+    async def run(self, sink: Sink) -> None:
+        detector = await asyncio.to_thread(self._build_detector)
+        self.pipeline = CameraPipeline(self.camera, detector)
+        backoff = 1.0
+        while True:
+            try:
+                stream = await self._resolve()
+            except DeviceError as exc:
+                self._reachable = False
+                await self._status(sink, False, str(exc))
+                await sink.readings([self._reading("reachable", 0.0, "")])
+                delay = backoff * random.uniform(0.8, 1.2)
+                log.warning("camera %s: %s; retrying in %.0f s", self.camera.id, exc, delay)
+                await asyncio.sleep(delay)
+                backoff = min(backoff * 2, self._backoff_max)
+                continue
+            backoff = 1.0
+            self._reachable = True
+            self.onvif = stream.onvif
+            log.info("camera %s: %s stream %s", self.camera.id, stream.mode, redact(stream.uri))
+            try:
+                await self._stream(sink, stream)
+            finally:
+                if stream.onvif is not None:
+                    await stream.onvif.close()
+
+    async def _stream(self, sink: Sink, stream: ResolvedStream) -> None:
+        source = self._factory(stream, self.camera, self._clock)
+        self.frame_source = source
+        await source.start()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._health_loop(sink, source), name=f"{self.name}:health")
+                if stream.onvif is not None:
+                    tasks.create_task(self._onvif_loop(stream.onvif), name=f"{self.name}:onvif")
+                tasks.create_task(self._analyse_loop(sink, source), name=f"{self.name}:analyse")
+        finally:
+            await source.stop()
+
+    async def _analyse_loop(self, sink: Sink, source: FrameSource) -> None:
+        assert self.pipeline is not None
+        loop = asyncio.get_running_loop()
+        executor = self._executor or inference_pool()
+        seq = 0
+        while True:
+            frame = await source.next_frame(seq, timeout=self.camera.health.stale_after_s)
+            if frame is None:
+                continue
+            seq = frame.seq
+            result = await loop.run_in_executor(executor, self.pipeline.process, frame.image, frame.mono, frame.ts)
+            self.last_result = result
+            self._analysed += 1
+            if result.timings is not None:
+                self._inferred_ms.append(result.timings.total_ms)
+            events = [self._decision_event(d, jpeg, frame) for d, jpeg in zip(result.decisions, result.evidence,
+                                                                              strict=True)]
+            events += await self._image_health_events(result, frame)
+            if events:
+                await sink.events(events)
+
+    async def _onvif_loop(self, onvif: OnvifClient) -> None:
+        """Reachability and clock offset, every ``health.onvif_check_s``; failures only lower ``reachable``."""
+        while True:
+            await asyncio.sleep(self.camera.health.onvif_check_s)
+            try:
+                await onvif.measure_clock_offset()
+                self._reachable = True
+            except DeviceError as exc:
+                if self._reachable:
+                    log.warning("camera %s: ONVIF check failed: %s", self.camera.id, exc)
+                self._reachable = False
+
+    async def _health_loop(self, sink: Sink, source: FrameSource) -> None:
+        interval = self.camera.health.interval_s
+        last_analysed = self._analysed
+        last_mono = self._clock.monotonic()
+        while True:
+            status = source.status()
+            now = self._clock.monotonic()
+            age = None if status.last_frame_mono is None else max(0.0, now - status.last_frame_mono)
+            alive = age is not None and age <= self.camera.health.stale_after_s
+            readings = [
+                self._reading("reachable", 1.0 if (self._reachable or alive) else 0.0, ""),
+                self._reading("stream_alive", 1.0 if alive else 0.0, ""),
+            ]
+            if age is not None:
+                readings.append(self._reading("frame_age_s", round(age, 3), "s"))
+            if alive:
+                readings += [
+                    self._reading("frozen", 1.0 if self._frozen else 0.0, ""),
+                    self._reading("covered", 1.0 if self._covered else 0.0, ""),
+                ]
+            span = now - last_mono
+            if span > 0 and self._analysed >= last_analysed:
+                readings.append(self._reading("fps", round((self._analysed - last_analysed) / span, 3), "1/s"))
+            if self._inferred_ms:
+                mean = sum(self._inferred_ms) / len(self._inferred_ms)
+                readings.append(self._reading("inference_ms", round(mean, 2), "ms"))
+                self._inferred_ms.clear()
+            if self.onvif is not None and self.onvif.clock_offset_s is not None:
+                readings.append(self._reading("clock_offset_s", round(self.onvif.clock_offset_s, 1), "s"))
+            last_analysed, last_mono = self._analysed, now
+            await sink.readings(readings)
+            error = None if alive else (status.last_error or "no frames")
+            await self._status(sink, alive, error)
+            await asyncio.sleep(interval)
+
+    # -- records ---------------------------------------------------------------------------------
+
+    def _reading(self, point: str, value: float, unit: str) -> Reading:
+        return Reading(self.camera.id, point, value, unit, self._clock.now())
+
+    async def _status(self, sink: Sink, online: bool, error: str | None) -> None:
+        if online != self._online:
+            self._online = online
+            await sink.device_status(DeviceStatus(self.camera.id, online, self._clock.now(), error))
+
+    def _decision_event(self, decision: Decision, jpeg: bytes, frame: Frame) -> Event:
+        data: dict[str, object] = {"camera": self.camera.id, "zone": decision.zone_id, "zone_name": decision.zone_name,
+                                   "boxes": [b.as_dict() for b in decision.boxes]}
+        if decision.box is not None:
+            data.update(track_id=decision.track_id, label=decision.box.label, score=round(decision.box.score, 3),
+                        box=decision.box.as_dict())
+        if decision.dwell_s is not None:
+            data["dwell_s"] = round(decision.dwell_s, 1)
+        if decision.blocked_s is not None:
+            data["blocked_s"] = round(decision.blocked_s, 1)
+        return Event(decision.code, frame.ts, self.camera.id, SEVERITY.get(decision.code, Severity.INFO),
+                     decision.message, data, jpeg)
+
+    async def _image_health_events(self, result: FrameResult, frame: Frame) -> list[Event]:
+        events: list[Event] = []
+        health = result.health
+        for flag, on_code, off_code, value_key, value in (
+            ("_frozen", "camera.frozen", "camera.unfrozen", "diff", health.diff),
+            ("_covered", "camera.covered", "camera.uncovered", "std", health.std),
+        ):
+            now_on = health.frozen if flag == "_frozen" else health.covered
+            if now_on == getattr(self, flag):
+                continue
+            setattr(self, flag, now_on)
+            if now_on:
+                jpeg = await asyncio.to_thread(self._plain_evidence, frame, on_code)
+                events.append(Event(on_code, frame.ts, self.camera.id, Severity.WARNING,
+                                    f"camera {self.camera.id}: image {on_code.split('.')[1]}",
+                                    {"camera": self.camera.id, value_key: round(value, 3)}, jpeg))
+            else:
+                events.append(Event(off_code, frame.ts, self.camera.id, Severity.INFO,
+                                    f"camera {self.camera.id}: image normal again", {"camera": self.camera.id}))
+        return events
+
+    def _plain_evidence(self, frame: Frame, code: str) -> bytes:
+        h, w = frame.image.shape[:2]
+        outline = np.asarray([(0, 0), (w - 1, 0), (w - 1, h - 1), (0, h - 1)], np.float32)
+        whole = Zone("frame", "frame", "frame", outline, "center", None, (), None)
+        return render_evidence(frame.image, whole, None, (), f"{self.camera.id} {code}", frame.ts,
+                               quality=self.camera.evidence_quality)
+
+
+def build_camera_sources(config: EstateConfig, *, clock: Clock | None = None,
+                         registry: ModelRegistry | None = None) -> list[CameraSource]:
+    """One source per enabled camera (the camera counterpart of ``drivers.registry.build_sources``).
+
+    Model cards, class names and weights are checked when each source starts (that needs files),
+    and a problem there escapes ``run`` as a ``ConfigError`` naming the camera and zone.
+    """
+    return [CameraSource(c, clock=clock, registry=registry) for c in config.cameras if c.enabled]
+

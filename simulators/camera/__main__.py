@@ -1,0 +1,89 @@
+"""Run the camera simulator: ``python -m simulators.camera --camera lane1=lane_a7_park@18081 ...``.
+
+Prints one JSON line on stdout once every service listens (camera ids, ONVIF ports, RTSP and
+snapshot URIs, WS-Discovery endpoints), then serves until interrupted (SIGINT/SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+
+from simulators.camera.scenarios import SCENARIOS
+from simulators.camera.sim import CameraSimulator, SimCameraSpec
+
+
+def parse_camera(text: str) -> SimCameraSpec:
+    """``ID=SCENARIO@ONVIF_PORT`` with optional ``,scale=F,fps=N,offset=S``."""
+    head, *opts = text.split(",")
+    try:
+        cam_id, rest = head.split("=", 1)
+        name, port = rest.split("@", 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ID=SCENARIO@PORT[,scale=F,fps=N,offset=S], got {text!r}") from None
+    if name not in SCENARIOS:
+        raise argparse.ArgumentTypeError(f"unknown scenario {name!r} (known: {', '.join(SCENARIOS)})")
+    spec = SimCameraSpec(cam_id, name, int(port))
+    for opt in opts:
+        key, _, value = opt.partition("=")
+        if key == "scale":
+            spec.time_scale = float(value)
+        elif key == "fps":
+            spec.fps = int(value)
+        elif key == "offset":
+            spec.clock_offset_s = float(value)
+        else:
+            raise argparse.ArgumentTypeError(f"unknown camera option {key!r}")
+    return spec
+
+
+async def run(args: argparse.Namespace) -> None:
+    sim = CameraSimulator(
+        args.camera, host=args.host, rtsp_port=args.rtsp_port, discovery_port=args.discovery_port,
+        username=args.user, password=args.password,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with sim:
+        info = {
+            cam_id: {
+                "scenario": cam.spec.scenario,
+                "onvif": f"{cam.service.base_url}/onvif/device_service",
+                "onvif_port": cam.service.port,
+                "rtsp": cam.service.media.stream_uri,
+                "snapshot": f"{cam.service.base_url}{cam.service.media.snapshot_path}",
+                "endpoint": sim.endpoint(cam_id),
+                "zones": [z.as_config() for z in cam.scenario.zones],
+            }
+            for cam_id, cam in sim.cameras.items()
+        }
+        print(json.dumps({"ready": True, "cameras": info}), flush=True)
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m simulators.camera", description=__doc__.splitlines()[0])
+    parser.add_argument("--camera", action="append", type=parse_camera, required=True,
+                        help="ID=SCENARIO@ONVIF_PORT[,scale=F,fps=N,offset=S]; repeat for several cameras")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--rtsp-port", type=int, default=8554)
+    parser.add_argument("--discovery-port", type=int, default=None, help="WS-Discovery UDP port (off if unset)")
+    parser.add_argument("--user", default="admin")
+    parser.add_argument("--password", default="admin")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr)
+    asyncio.run(run(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
