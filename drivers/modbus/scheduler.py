@@ -10,13 +10,15 @@ Scheduling, per device:
   hash of the device id spread over the period, so 2,000 devices on a 10 s period do not all
   fire in the same millisecond (no thundering herd);
 * a worker takes the device with the earliest slot, waits for it, polls, and puts it back;
-* **overload**: a slot that is more than half a period late when a worker gets to it is skipped
-  (not run in a burst to catch up) and counted; the device is polled for its current slot
-  instead. Each device has exactly one entry in the heap, so a lane's memory does not grow
-  however far behind it falls;
+* **overload**: a slot that is a whole period late when a worker gets to it (its successor is
+  already due) is skipped, not run in a burst to catch up, and counted; the device is polled for
+  its current slot instead. Each device has exactly one entry in the heap, so a lane's memory does
+  not grow however far behind it falls;
+* **retries** are for a device that answered its previous poll (a transient error); once a poll
+  has failed completely, later polls make a single attempt;
 * **backoff**: after ``offline_after`` consecutive failed polls a device is retried after
-  2, 4, 8 ... periods (capped at ``backoff_max_s``), with a single attempt and no retries, so a
-  dead device costs its lane at most one timeout per backoff step. On success it rejoins its grid.
+  2, 4, 8 ... periods (capped at ``backoff_max_s``), so a dead device costs its lane one timeout
+  per backoff step. On success it rejoins its grid.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from edge.errors import DeviceError
 
 log = logging.getLogger(__name__)
 
-LATE_FRACTION = 0.5
+LATE_FRACTION = 1.0
 
 
 class Reporter(Protocol):
@@ -143,7 +145,10 @@ class Lane:
         stats = device.stats
         stats.polls += 1
         try:
-            result = await device.poll(link, ts, loop.time(), retries=0 if backing_off else None)
+            # Retries are for transient errors of a device that answered last time; a device whose
+            # last poll failed gets a single attempt, so a dead one costs one timeout per poll.
+            retries = 0 if backing_off or stats.consecutive_failures else None
+            result = await device.poll(link, ts, loop.time(), retries=retries)
         except DeviceError as exc:
             return self._failed(device, exc, ts, loop.time())
         except Exception as exc:  # a decoding bug must not take the lane down

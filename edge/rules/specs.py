@@ -7,7 +7,8 @@ engine itself never reads config. Defaults, all overridable per device:
   building's class (GB 50974-2014 5.2.2: 0.07 MPa residential, 0.10 MPa class-1 public; see
   ``edge.config.thresholds``), held for ``fire_pressure_min_duration_s`` (30 s), clearing
   ``fire_pressure_hysteresis_mpa`` above the minimum. A device's own ``thresholds.pressure.low``
-  replaces the default.
+  replaces the default (there is no way to switch a hydrant's low-pressure alarm off); its own
+  ``hysteresis`` / ``min_duration_s``, when given, replace those defaults.
 * ``fire_pressure`` / ``fire_level`` points get the category's valid range, outside which the
   sensor is faulty (``device.sensor_fault``), not the water.
 """
@@ -117,18 +118,19 @@ def _threshold(
     valid_max = limit.valid_max if limit is not None else None
     unit = ""
     if category == "fire_pressure" and point == "pressure":
+        # A hydrant sensor always has a minimum: an unset (or null) low means the building class's.
         unit = "MPa"
-        if "low" not in fields:
+        if low is None:
             low = defaults.hydrant_min_mpa(device.location.building)
         if "hysteresis" not in fields:
             hysteresis = defaults.fire_pressure_hysteresis_mpa
         if "min_duration_s" not in fields:
             min_duration = defaults.fire_pressure_min_duration_s
-        if "valid_min" not in fields and "valid_max" not in fields:
+        if valid_min is None and valid_max is None:
             valid_min, valid_max = defaults.fire_pressure_valid_range_mpa
     elif category == "fire_level" and point == "level":
         unit = "m"
-        if "valid_min" not in fields and "valid_max" not in fields:
+        if valid_min is None and valid_max is None:
             valid_min, valid_max = defaults.fire_level_valid_range_m
     if low is None and high is None and valid_min is None and valid_max is None:
         return None

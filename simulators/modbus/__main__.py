@@ -53,10 +53,8 @@ async def _serve(scenario, profiles: ProfileLibrary, duration: float | None, qui
         if not quiet:
             print("\n".join(sim.describe()))
         print("READY", flush=True)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), duration)
-        except TimeoutError:
-            pass
 
 
 if __name__ == "__main__":

@@ -121,6 +121,11 @@ class TcpServer:
             self._server = None
 
 
+def _exists(path: str) -> bool:
+    """A pty link is a symlink on a local tmpfs: checking it does not block in any way that matters."""
+    return os.path.lexists(path) and os.path.exists(path)
+
+
 class RtuServer:
     """One simulated RS-485 line: a socat pty pair, the devices on it, and the wire's timing."""
 
@@ -156,7 +161,7 @@ class RtuServer:
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )
         for _ in range(200):
-            if os.path.exists(self.link) and os.path.exists(self.sim_link):
+            if _exists(self.link) and _exists(self.sim_link):
                 break
             if self._socat.returncode is not None:
                 raise RuntimeError(f"socat exited with {self._socat.returncode}")

@@ -142,7 +142,7 @@ class ModbusSimulator:
             device.model.set(point, cue.value)
         elif cue.action == "replace":
             device.model.replace(cue.value or 0.0)
-        device._built_at = None  # noqa: SLF001 - the next answer must show the change
+        device._built_at = None
 
     def set_behaviour(self, device_id: str, mode: str, **kwargs: Any) -> None:
         self.devices[device_id].set_behaviour(Behaviour(mode=mode, **kwargs), None)  # type: ignore[arg-type]
