@@ -1,0 +1,484 @@
+"""The indicator engine: fold new data, compute due periods, revise closed ones, emit versioned records.
+
+Every ``interval_s`` (``tick``):
+
+1. **Fold** the readings and events accepted since the last fold (found by id, ``edge.indicators.series``)
+   into the hourly series, noting which local hours they touched. Late data touches old hours.
+2. **Emit due periods**: each hour, day and month (estate time zone) that ended at least
+   ``close_delay_s`` ago, back to ``backfill_hours`` (what a restart missed) but not before the
+   engine's epoch (the hour it first ran, or of the oldest data it folded), and that has no record
+   yet, is computed and stored as version 1.
+3. **Revise**: a period that already has records and was touched (late readings or detections, an
+   alarm acknowledged or resolved later) is recomputed; each record whose value, samples or coverage
+   changed is stored again with the same key and version + 1, for periods up to ``revise_days`` old.
+
+Restart safety: nothing that matters lives only in memory. The series and the fold cursors are in
+the store (written together); which periods are done is read back from the ``indicators`` table
+(every period has a ``data.completeness`` record); a restart in the middle of an hour resumes folding
+after the last committed cursor and computes the hour when it is due, neither counting a reading
+twice (the series merge is idempotent) nor missing one.
+
+Records go to the store's indicator lane (``Store.append_indicators``); the uplink sends them.
+Day and month figures are sums of hourly partials (``families.base``), so a day always agrees with
+its hours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from edge.clock import Clock, SystemClock, from_us, to_us
+from edge.indicators.catalog import CODES, MARKER_CODE
+from edge.indicators.context import COUNTER_UNITS, EstateContext
+from edge.indicators.families import Partial, combine, direct_families, series_families
+from edge.indicators.families.base import CounterWindow, HourData
+from edge.indicators.families.lanes import EVENT_CODES, LANE_BLOCKED, LANE_CLEARED, lane_subject
+from edge.indicators.periods import GRANULARITIES, Period
+from edge.indicators.series import HOUR_US, PRESENCE, SAMPLE, HourSeries, SeriesStore
+from edge.records import IndicatorRecord, Quality
+from edge.store import Store
+
+log = logging.getLogger(__name__)
+
+FOLD_CHUNK = 20_000
+NEIGHBOUR_LIMIT_US = 48 * HOUR_US  # how far a meter's previous / next sample is looked for
+_BAD = int(Quality.BAD)
+
+
+@dataclass(frozen=True, slots=True)
+class _Latest:
+    version: int
+    value: float | None
+    samples: int
+    coverage: float
+
+
+@dataclass
+class EngineStats:
+    readings_folded: int = 0
+    events_folded: int = 0
+    records_emitted: int = 0
+    revisions: int = 0
+    ticks: int = 0
+
+
+class IndicatorEngine:
+    """Async context manager; ``tick()`` may also be driven by hand (tests, a time-accelerated day)."""
+
+    def __init__(self, store: Store, config: Any, *, clock: Clock | None = None) -> None:
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.ctx = EstateContext.from_config(config)
+        self.settings = self.ctx.settings
+        self.calendar = self.ctx.calendar
+        self.series = SeriesStore(store)
+        self.series_families = series_families()
+        self.direct_families = direct_families()
+        self.stats = EngineStats()
+        self._hours: OrderedDict[int, HourSeries] = OrderedDict()
+        self._hour_parts: OrderedDict[int, dict[str, Partial]] = OrderedDict()
+        self._day_parts: OrderedDict[int, dict[str, Partial]] = OrderedDict()
+        self._emitted: set[tuple[str, int]] = set()
+        self._last_counter_us: dict[tuple[str, str], int] = {}
+        self._alarm_cursor_us = 0
+        self._epoch_us = 0
+        self._pruned_day = -1
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> IndicatorEngine:
+        await self.start()
+        self._task = asyncio.create_task(self._loop(), name="indicators")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def start(self) -> None:
+        """Create the tables, and rebuild what the engine knows from the store."""
+        if self._started:
+            return
+        await self.series.migrate()
+        for device_id, point, unit, _first in await self.series.known_points():
+            self.ctx.learn_point(device_id, point, unit)
+        now_us = to_us(self.clock.now())
+        epoch = await self.series.state("epoch_us")
+        if epoch is None:
+            self._epoch_us = self.calendar.hour_start_us(now_us)
+            await self.series.set_state("epoch_us", str(self._epoch_us))
+        else:
+            self._epoch_us = int(epoch)
+        window_us = int((max(self.settings.revise_days, self.settings.backfill_hours / 24) + 31) * 86400e6)
+        rows = await self.store.read(
+            "SELECT DISTINCT granularity, period_start_us FROM indicators WHERE code=? AND period_start_us >= ?",
+            (MARKER_CODE, now_us - window_us),
+        )
+        self._emitted = {(str(g), int(s)) for g, s in rows}
+        row = await self.store.read_one("SELECT max(updated_us) FROM alarms")
+        self._alarm_cursor_us = int(row[0]) if row and row[0] is not None else 0
+        self._started = True
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.interval_s)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("indicators: tick failed")
+
+    @property
+    def epoch(self) -> datetime:
+        return from_us(self._epoch_us)
+
+    # ------------------------------------------------------------------ the tick
+
+    async def tick(self) -> list[IndicatorRecord]:
+        """Fold, emit due periods, revise touched ones. Returns the records stored by this tick."""
+        await self.start()
+        async with self._lock:
+            self.stats.ticks += 1
+            dirty_series, dirty_any = await self._fold()
+            dirty_any |= dirty_series | await self._alarm_changes()
+            self._invalidate(dirty_series)
+            now = self.clock.now()
+            out: list[IndicatorRecord] = []
+            fresh: set[tuple[str, int]] = set()
+            for period in self._due_periods(now):
+                if (period.granularity, period.start_us) not in self._emitted:
+                    out += await self._emit(period, now)
+                    fresh.add((period.granularity, period.start_us))
+            for period in self._revisable(dirty_any, now):
+                if (period.granularity, period.start_us) not in fresh:
+                    revised = await self._emit(period, now)
+                    self.stats.revisions += len(revised)
+                    out += revised
+            await self._maybe_prune(now)
+            return out
+
+    def _due_periods(self, now: datetime) -> Iterable[Period]:
+        horizon_us = to_us(now) - int(self.settings.close_delay_s * 1e6)
+        lower_us = max(self._epoch_us, to_us(now) - self.settings.backfill_hours * HOUR_US)
+        for granularity in GRANULARITIES:
+            for period in self.calendar.periods(granularity, from_us(lower_us), from_us(horizon_us)):
+                if period.end_us <= horizon_us and period.end_us > self._epoch_us:
+                    yield period
+
+    def _revisable(self, hours: set[int], now: datetime) -> list[Period]:
+        horizon_us = to_us(now) - int(self.settings.close_delay_s * 1e6)
+        oldest = now - timedelta(days=self.settings.revise_days)
+        out: dict[tuple[str, int], Period] = {}
+        for hour_us in sorted(hours):
+            for granularity in GRANULARITIES:
+                period = self.calendar.period_of(granularity, from_us(hour_us))
+                key = (granularity, period.start_us)
+                if key in out or key not in self._emitted:
+                    continue
+                if period.end_us <= horizon_us and period.start >= oldest:
+                    out[key] = period
+        return list(out.values())
+
+    # ------------------------------------------------------------------ computing and emitting
+
+    async def compute(self, period: Period, now: datetime | None = None) -> list[IndicatorRecord]:
+        """All records of ``period`` from what is folded so far (unversioned, not stored)."""
+        now = now or self.clock.now()
+        parts = await self._period_parts(period)
+        records: list[IndicatorRecord] = []
+        for family in self.series_families:
+            records += family.records(parts.get(family.name, {}), period, self.ctx, now)
+        for direct in self.direct_families:
+            records += await direct.compute(self.store, period, self.ctx, now)
+        return records
+
+    async def _emit(self, period: Period, now: datetime) -> list[IndicatorRecord]:
+        records = await self.compute(period, now)
+        latest = await self._latest(period)
+        out = []
+        for r in records:
+            prev = latest.get(r.key)
+            if prev is None:
+                out.append(r)
+            elif (prev.value, prev.samples, prev.coverage) != (r.value, r.samples, r.coverage):
+                out.append(replace(r, version=prev.version + 1))
+        if out:
+            await self.store.append_indicators(out)
+            self.stats.records_emitted += len(out)
+        self._emitted.add((period.granularity, period.start_us))
+        return out
+
+    async def _latest(self, period: Period) -> dict[str, _Latest]:
+        marks = ",".join("?" * len(CODES))
+        rows = await self.store.read(
+            f"SELECT key, version, value, samples, coverage FROM indicators WHERE code IN ({marks})"  # noqa: S608
+            " AND granularity=? AND period_start_us=?",
+            (*CODES, period.granularity, period.start_us),
+        )
+        out: dict[str, _Latest] = {}
+        for key, version, value, samples, coverage in rows:
+            if key not in out or version > out[key].version:
+                out[key] = _Latest(int(version), value, int(samples), float(coverage))
+        return out
+
+    async def _period_parts(self, period: Period) -> dict[str, Partial]:
+        if period.granularity == "hour":
+            return await self._hour_part(period.start_us)
+        if period.granularity == "day":
+            return await self._day_part(period)
+        days = self.calendar.periods("day", period.start, period.end - timedelta(microseconds=1))
+        return _combine_families([await self._day_part(day) for day in days])
+
+    async def _day_part(self, day: Period) -> dict[str, Partial]:
+        cached = self._day_parts.get(day.start_us)
+        if cached is not None:
+            self._day_parts.move_to_end(day.start_us)
+            return cached
+        start = max(day.start_us, self.calendar.hour_start_us(self._epoch_us))
+        parts = [await self._hour_part(h) for h in self.calendar.hours(start, day.end_us)]
+        result = _combine_families(parts)
+        self._day_parts[day.start_us] = result
+        _trim(self._day_parts, 70)
+        return result
+
+    async def _hour_part(self, hour_us: int) -> dict[str, Partial]:
+        cached = self._hour_parts.get(hour_us)
+        if cached is not None:
+            self._hour_parts.move_to_end(hour_us)
+            return cached
+        data = await self._hour_data(hour_us)
+        result = {f.name: f.hour_partial(data, self.ctx) for f in self.series_families}
+        self._hour_parts[hour_us] = result
+        _trim(self._hour_parts, 24 * 8)
+        return result
+
+    async def _hour_data(self, hour_us: int) -> HourData:
+        series = await self._load(hour_us)
+        previous = await self._load(self.calendar.hour_start_us(hour_us - 1))
+        data = HourData(hour_us, series, previous)
+        end_us = self.calendar.next_hour_us(hour_us)
+        following: HourSeries | None = None
+        for category in COUNTER_UNITS:
+            for meter in self.ctx.meters(category):
+                point = self.ctx.counter_point(meter.id)
+                if point is None:
+                    continue
+                inside = _good(series.samples(meter.id, point), hour_us)
+                before = await self._edge_sample(meter.id, point, hour_us, previous, before=True)
+                if following is None:
+                    following = await self._load(end_us)
+                after = await self._edge_sample(meter.id, point, end_us, following, before=False)
+                ts = [*before[0], *inside[0], *after[0]]
+                values = [*before[1], *inside[1], *after[1]]
+                data.counters[(meter.id, point)] = CounterWindow(np.asarray(ts, np.int64),
+                                                                 np.asarray(values, np.float64), len(inside[0]))
+        return data
+
+    async def _edge_sample(self, device_id: str, point: str, boundary_us: int, neighbour: HourSeries, *,
+                           before: bool) -> tuple[list[int], list[float]]:
+        """The last good sample before ``boundary_us`` (or the first at/after it), as one-element lists."""
+        ts, values = _good(neighbour.samples(device_id, point), neighbour.hour_us)
+        if not ts:
+            hour = await self.series.neighbour_hour(device_id, point, neighbour.hour_us, before=before,
+                                                    limit_us=NEIGHBOUR_LIMIT_US)
+            if hour is None:
+                return [], []
+            ts, values = _good(await self.series.point_samples(device_id, point, hour), hour)
+        if not ts:
+            return [], []
+        return ([ts[-1]], [values[-1]]) if before else ([ts[0]], [values[0]])
+
+    async def _load(self, hour_us: int) -> HourSeries:
+        cached = self._hours.get(hour_us)
+        if cached is not None:
+            self._hours.move_to_end(hour_us)
+            return cached
+        series = await self.series.load_hour(hour_us)
+        closed_until = to_us(self.clock.now()) - int(self.settings.close_delay_s * 1e6)
+        if series.fragmented and self.calendar.next_hour_us(hour_us) <= closed_until:
+            await self.series.compact(series)
+        self._hours[hour_us] = series
+        _trim(self._hours, 8)
+        return series
+
+    def _invalidate(self, hours: set[int]) -> None:
+        for hour_us in hours:
+            self._hours.pop(hour_us, None)
+            self._hour_parts.pop(hour_us, None)
+            self._day_parts.pop(self.calendar.period_of("day", from_us(hour_us)).start_us, None)
+
+    # ------------------------------------------------------------------ folding
+
+    async def fold(self) -> tuple[set[int], set[int]]:
+        """Fold new readings and events now (normally part of ``tick``)."""
+        await self.start()
+        async with self._lock:
+            dirty_series, dirty_any = await self._fold()
+            self._invalidate(dirty_series)
+            return dirty_series, dirty_any
+
+    async def _fold(self) -> tuple[set[int], set[int]]:
+        dirty_series: set[int] = set()
+        dirty_any: set[int] = set()
+        await self._fold_readings(dirty_series)
+        await self._fold_events(dirty_any)
+        return dirty_series, dirty_any
+
+    async def _fold_readings(self, dirty: set[int]) -> None:
+        last_id, seq = await self.series.cursor("readings")
+        hour_of = self.calendar.hour_start_us
+        while True:
+            rows = await self.store.read(
+                "SELECT id, device_id, point, value, unit, quality, ts_us FROM readings WHERE id > ? ORDER BY id"
+                " LIMIT ?", (last_id, FOLD_CHUNK))
+            if not rows:
+                return
+            seq += 1
+            presence: dict[tuple[str, int], dict[int, int]] = {}
+            values: dict[tuple[str, str, int], dict[int, tuple[float, int]]] = {}
+            units: dict[tuple[str, str], str] = {}
+            spans: dict[tuple[str, str], list[int]] = {}
+            new_points: list[tuple[str, str, str, int]] = []
+            earliest = None
+            for _rid, device_id, point, value, unit, quality, ts_us in rows:
+                if device_id not in self.ctx.devices:
+                    continue
+                hour_us = hour_of(ts_us)
+                offset = ts_us - hour_us
+                seconds = presence.setdefault((device_id, hour_us), {})
+                second = offset // 1_000_000
+                seconds[second] = seconds.get(second, 0) + 1
+                if self.ctx.learn_point(device_id, point, unit):
+                    new_points.append((device_id, point, unit, ts_us))
+                if value is not None and self.ctx.keeps_values(device_id, point, unit):
+                    values.setdefault((device_id, point, hour_us), {})[offset // 1000] = (value, quality)
+                    units[(device_id, point)] = unit
+                    span = spans.get((device_id, point))
+                    if span is None:
+                        spans[(device_id, point)] = [ts_us, ts_us]
+                    else:
+                        span[0] = min(span[0], ts_us)
+                        span[1] = max(span[1], ts_us)
+                dirty.add(hour_us)
+                earliest = hour_us if earliest is None else min(earliest, hour_us)
+            chunk = [
+                (d, "", h, seq, "", np.array([(s, min(c, 65535)) for s, c in sorted(m.items())], PRESENCE).tobytes())
+                for (d, h), m in presence.items()
+            ]
+            chunk += [
+                (d, p, h, seq, units[(d, p)],
+                 np.array([(t, v, q) for t, (v, q) in sorted(m.items())], SAMPLE).tobytes())
+                for (d, p, h), m in values.items()
+            ]
+            await self.series.add_points(new_points)
+            last_id = rows[-1][0]
+            await self.series.write_chunks(chunk, {"readings": (last_id, seq)})
+            self.stats.readings_folded += len(rows)
+            for (device_id, point), (first_us, last_us) in spans.items():
+                dirty |= await self._counter_hours(device_id, point, first_us, last_us)
+            # Online time carries over an hour's end: the next hour may change too.
+            dirty |= {self.calendar.next_hour_us(h) for h in list(dirty)}
+            if earliest is not None and earliest < self._epoch_us:
+                await self._lower_epoch(earliest)
+            if len(rows) < FOLD_CHUNK:
+                return
+
+    async def _counter_hours(self, device_id: str, point: str, first_us: int, last_us: int) -> set[int]:
+        """Hours whose consumption new samples of a meter total can change (the gap they close)."""
+        device = self.ctx.devices[device_id]
+        if device.category not in COUNTER_UNITS:
+            return set()
+        hour_of = self.calendar.hour_start_us
+        known = self._last_counter_us.get((device_id, point))
+        if known is not None and first_us > known:
+            low, high = hour_of(known), hour_of(last_us)
+        else:  # first sight since start, or out of order: ask the series where the neighbours are
+            before = await self.series.neighbour_hour(device_id, point, hour_of(first_us), before=True,
+                                                      limit_us=NEIGHBOUR_LIMIT_US)
+            after = await self.series.neighbour_hour(device_id, point, hour_of(last_us), before=False,
+                                                     limit_us=NEIGHBOUR_LIMIT_US)
+            low = before if before is not None else hour_of(first_us)
+            high = after if after is not None else hour_of(last_us)
+        self._last_counter_us[(device_id, point)] = max(known or last_us, last_us)
+        return set(self.calendar.hours(low, high + 1))
+
+    async def _lower_epoch(self, hour_us: int) -> None:
+        floor = to_us(self.clock.now()) - int(self.settings.revise_days * 86400e6)
+        epoch = max(hour_us, self.calendar.hour_start_us(floor))
+        if epoch < self._epoch_us:
+            self._epoch_us = epoch
+            await self.series.set_state("epoch_us", str(epoch))
+
+    async def _fold_events(self, dirty: set[int]) -> None:
+        last_id, _ = await self.series.cursor("events")
+        hour_of = self.calendar.hour_start_us
+        while True:
+            rows = await self.store.read(
+                "SELECT id, code, device_id, data, ts_us FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                (last_id, FOLD_CHUNK))
+            if not rows:
+                return
+            keep = []
+            for rid, code, device_id, data, ts_us in rows:
+                if code in EVENT_CODES:
+                    keep.append((rid, code, device_id, lane_subject(device_id, json.loads(data)), int(ts_us)))
+            await self.series.add_events(keep)
+            for _rid, code, _device, subject, ts_us in keep:
+                dirty.add(hour_of(ts_us))
+                if code == LANE_CLEARED:  # the episode it ends started earlier: revise that period too
+                    row = await self.store.read_one(
+                        "SELECT max(ts_us) FROM ind_events WHERE code=? AND subject=? AND ts_us <= ?",
+                        (LANE_BLOCKED, subject, ts_us))
+                    if row and row[0] is not None:
+                        dirty.add(hour_of(int(row[0])))
+            last_id = rows[-1][0]
+            await self.series.write_chunks([], {"events": (last_id, 0)})
+            self.stats.events_folded += len(keep)
+            if len(rows) < FOLD_CHUNK:
+                return
+
+    async def _alarm_changes(self) -> set[int]:
+        rows = await self.store.read("SELECT raised_us, updated_us FROM alarms WHERE updated_us > ?",
+                                     (self._alarm_cursor_us,))
+        hours = set()
+        for raised_us, updated_us in rows:
+            hours.add(self.calendar.hour_start_us(int(raised_us)))
+            self._alarm_cursor_us = max(self._alarm_cursor_us, int(updated_us))
+        return hours
+
+    async def _maybe_prune(self, now: datetime) -> None:
+        day = to_us(now) // (86400 * 1_000_000)
+        if day != self._pruned_day:
+            self._pruned_day = day
+            await self.series.prune(to_us(now - timedelta(days=self.settings.retention_days)))
+
+
+def _good(samples: np.ndarray, hour_us: int) -> tuple[list[int], list[float]]:
+    ok = (samples["q"] != _BAD) & np.isfinite(samples["v"])
+    kept = samples[ok]
+    return [hour_us + int(t) * 1000 for t in kept["t"]], [float(v) for v in kept["v"]]
+
+
+def _combine_families(parts: list[dict[str, Partial]]) -> dict[str, Partial]:
+    names = {name for part in parts for name in part}
+    return {name: combine(p.get(name, {}) for p in parts) for name in names}
+
+
+def _trim(cache: OrderedDict[int, Any], size: int) -> None:
+    while len(cache) > size:
+        cache.popitem(last=False)
