@@ -65,6 +65,8 @@ async def update_user(request: Request, username: str, principal: Annotated[Prin
     user = await _user(request, username)
     try:
         if action == "role" and role is not None:
+            if user.user_id == principal.user.user_id and role is not Role.ADMIN:
+                raise UserError("user.not_self", "you can not demote your own account")
             await ctx.users.set_role(user, role)
             await ctx.sessions.delete_for_user(user.user_id)
         elif action in ("enable", "disable"):

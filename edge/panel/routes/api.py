@@ -22,6 +22,7 @@ from edge.panel.alarm_queries import AlarmFilter, AlarmRow, change_marker, get_a
 from edge.panel.cameras import camera_view
 from edge.panel.devices import DeviceView, device_view, filter_devices
 from edge.panel.passwords import PasswordPolicyError
+from edge.panel.roles import Role
 from edge.panel.routes.cameras import apply_zones
 from edge.panel.routes.common import audit, iso_or_none, now_us, refresh_config
 from edge.panel.routes.devices import RANGES
@@ -363,8 +364,8 @@ async def patch_user(request: Request, username: str, body: m.UserPatch, princip
         raise HTTPException(404, f"no user {username!r}")
     self_edit = user.user_id == principal.user.user_id
     try:
-        if body.enabled is False and self_edit:
-            raise UserError("user.not_self", "you can not disable your own account")
+        if self_edit and (body.enabled is False or body.role not in (None, Role.ADMIN)):
+            raise UserError("user.not_self", "you can not disable or demote your own account")
         if body.role is not None and body.role is not user.role:
             await ctx.users.set_role(user, body.role)
             await ctx.sessions.delete_for_user(user.user_id, keep_hash=principal.session.token_hash)

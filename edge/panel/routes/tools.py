@@ -48,10 +48,12 @@ def annotate(text: str, result: CheckResult) -> tuple[list[ListingLine], list[st
         if wanted is not None and number not in wanted:
             skipped = True
             continue
-        if skipped and out:
+        if skipped:
             out.append(ListingLine(None, "…"))
         skipped = False
         out.append(ListingLine(number, line, tuple(by_line.get(number, ()))))
+    if skipped:
+        out.append(ListingLine(None, "…"))
     beyond = [m for n, ms in by_line.items() if n is not None and n > len(lines) for m in ms]
     return out, list(by_line.get(None, [])) + beyond
 
