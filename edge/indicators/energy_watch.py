@@ -1,0 +1,386 @@
+"""Abnormal energy and water use as alarms (004 8.4.8 b)-c)): night flow, monthly quota, sudden jumps.
+
+``EnergyWatch`` has the rule engine's interface (``on_readings`` / ``on_status`` / ``on_events`` ->
+``AlarmTransition``), so the pipeline runs it beside the shared threshold engine (``RuleChain``) and
+its alarms go through the same ``AlarmManager``: deduplicated, escalated, notified, disposed and
+uploaded like any other. It watches each meter's counter point (the continuous total the
+normaliser produces; see ``EstateContext.counter_point``), using the readings' own timestamps, so
+a replayed or time-accelerated day behaves like a real one.
+
+Consumption between two samples is spread evenly over the time between them and accumulated in
+windows aligned to local midnight. A window spanned by a data gap longer than two windows is
+*unknown*: it neither proves nor disproves anything.
+
+* ``energy.night_flow`` (leak suspected): every ``night_interval_min`` window of the local night
+  (``night_start``-``night_end``) had consumption above ``night_flow_min``, for
+  ``night_min_duration_min`` in a row. Clears at the first complete window without flow (day or
+  night). Watched for the categories in ``night_categories`` (water by default).
+* ``energy.over_quota``: month-to-date consumption above ``monthly_quota[device id]`` or, summed
+  over the meters of a sub-item, ``monthly_quota["sub_item:<tag>"]`` (per category). Clears when
+  the local month ends. ``restore_usage`` rebuilds month-to-date figures after a restart.
+* ``energy.sudden_jump``: a ``jump_window_min`` window's rate (per hour) above ``jump_factor`` times
+  the meter's baseline (an exponential average with time constant ``jump_baseline_hours``, learnt
+  from 8 windows on) and above ``jump_min_rate``. Clears when a window's rate falls to half the
+  jump limit. The baseline does not learn while a jump alarm is open.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Any
+
+import numpy as np
+
+from edge.clock import from_us, to_us
+from edge.config.indicators import EnergyWatchConfig
+from edge.indicators.context import COUNTER_UNITS, DeviceInfo, EstateContext
+from edge.indicators.series import SAMPLE, merge_samples
+from edge.records import DeviceStatus, Event, Quality, Reading, Severity
+from edge.rules.transitions import AlarmKey, AlarmTransition, TransitionKind, key_of
+from edge.store import Store
+
+NIGHT_FLOW = "energy.night_flow"
+OVER_QUOTA = "energy.over_quota"
+SUDDEN_JUMP = "energy.sudden_jump"
+CODES = (NIGHT_FLOW, OVER_QUOTA, SUDDEN_JUMP)
+BASELINE_WARMUP_WINDOWS = 8
+UNITS = {"electricity": "kWh", "water": "m3"}
+
+
+class _Windows:
+    """Consumption per fixed window aligned to local midnight; calls ``on_close(start, end, used|None)``."""
+
+    def __init__(self, minutes: float, day_start: Callable[[int], int],
+                 on_close: Callable[[int, int, float | None], None]) -> None:
+        self.length_us = int(minutes * 60 * 1_000_000)
+        self.day_start = day_start
+        self.on_close = on_close
+        self.start_us: int | None = None
+        self.used = 0.0
+
+    def _start_of(self, ts_us: int) -> int:
+        day = self.day_start(ts_us)
+        return day + (ts_us - day) // self.length_us * self.length_us
+
+    def add(self, t1_us: int, t2_us: int, amount: float) -> None:
+        """Spread ``amount`` consumed over ``(t1_us, t2_us]`` onto the windows it covers."""
+        span = t2_us - t1_us
+        unknown = span > 2 * self.length_us
+        if self.start_us is None:
+            self.start_us = self._start_of(t1_us)
+        t = t1_us
+        while t < t2_us:
+            start = self._start_of(t)
+            if start != self.start_us:
+                self._close(unknown)
+                self.start_us = start
+            end = min(t2_us, start + self.length_us)
+            if span > 0:
+                self.used += amount * (end - t) / span
+            t = end
+        if t2_us >= self.start_us + self.length_us:
+            self._close(unknown)
+            self.start_us = self._start_of(t2_us)
+
+    def _close(self, unknown: bool) -> None:
+        assert self.start_us is not None
+        self.on_close(self.start_us, self.start_us + self.length_us, None if unknown else self.used)
+        self.used = 0.0
+
+
+@dataclass
+class _Meter:
+    device: DeviceInfo
+    last_us: int | None = None
+    last_total: float | None = None
+    night: _Windows | None = None
+    jump: _Windows | None = None
+    night_run: int = 0
+    baseline: float | None = None
+    baseline_windows: int = 0
+    month_start_us: int = 0
+    month_used: float = 0.0
+
+
+@dataclass
+class EnergyWatch:
+    """Implements the pipeline's ``RuleEngine`` protocol for abnormal consumption."""
+
+    ctx: EstateContext
+    settings: EnergyWatchConfig = field(default_factory=EnergyWatchConfig)
+
+    def __post_init__(self) -> None:
+        self._meters: dict[str, _Meter] = {}
+        self._open: set[AlarmKey] = set()
+        self._out: list[AlarmTransition] = []
+        self._day_cache: dict[int, int] = {}
+
+    @classmethod
+    def from_config(cls, config: Any) -> EnergyWatch:
+        ctx = EstateContext.from_config(config)
+        return cls(ctx, ctx.settings.energy)
+
+    # ------------------------------------------------------------------ rule-engine protocol
+
+    def restore(self, open_alarms: Iterable[Any]) -> None:
+        """Seed the open set from the store, so a restart neither repeats a raise nor forgets to clear."""
+        for alarm in open_alarms:
+            key = key_of(alarm)
+            if key[0] in CODES:
+                self._open.add(key)
+
+    def on_status(self, status: DeviceStatus) -> list[AlarmTransition]:
+        return []
+
+    def on_events(self, events: Sequence[Event]) -> list[AlarmTransition]:
+        return []
+
+    def on_readings(self, readings: Sequence[Reading]) -> list[AlarmTransition]:
+        self._out = []
+        for r in readings:
+            device = self.ctx.devices.get(r.device_id)
+            if device is None or device.category not in COUNTER_UNITS:
+                continue
+            self.ctx.learn_point(r.device_id, r.point, r.unit)
+            if r.point != self.ctx.counter_point(r.device_id) or r.quality is Quality.BAD or not math.isfinite(r.value):
+                continue
+            self._sample(self._meter(device), to_us(r.ts), r.value)
+        return self._out
+
+    # ------------------------------------------------------------------ per meter
+
+    def _meter(self, device: DeviceInfo) -> _Meter:
+        meter = self._meters.get(device.id)
+        if meter is None:
+            meter = _Meter(device)
+            s = self.settings
+            meter.jump = _Windows(s.jump_window_min, self._day_start,
+                                  lambda a, b, used: self._jump_window(meter, a, b, used))
+            if device.category in s.night_categories:
+                meter.night = _Windows(s.night_interval_min, self._day_start,
+                                       lambda a, b, used: self._night_window(meter, a, b, used))
+            self._meters[device.id] = meter
+        return meter
+
+    def _sample(self, meter: _Meter, ts_us: int, total: float) -> None:
+        if meter.last_us is not None and ts_us <= meter.last_us:
+            return  # out of order: the windows have moved on
+        if meter.last_us is None or meter.last_total is None:
+            meter.last_us, meter.last_total = ts_us, total
+            meter.month_start_us = self._month_start(ts_us)
+            return
+        used = max(0.0, total - meter.last_total)
+        t1 = meter.last_us
+        meter.last_us, meter.last_total = ts_us, total
+        self._month(meter, t1, ts_us, used)
+        for windows in (meter.night, meter.jump):
+            if windows is not None:
+                windows.add(t1, ts_us, used)
+
+    # ------------------------------------------------------------------ night flow
+
+    def _is_night(self, start_us: int, end_us: int) -> bool:
+        a = from_us(start_us).astimezone(self.ctx.calendar.tz).time()
+        b = (from_us(end_us - 1)).astimezone(self.ctx.calendar.tz).time()
+        return _in_window(a, self.settings.night_start, self.settings.night_end) and _in_window(
+            b, self.settings.night_start, self.settings.night_end)
+
+    def _night_window(self, meter: _Meter, start_us: int, end_us: int, used: float | None) -> None:
+        key: AlarmKey = (NIGHT_FLOW, meter.device.id, None)
+        s = self.settings
+        if used is None:
+            meter.night_run = 0
+            return
+        flowing = used > s.night_flow_min
+        if not flowing:
+            meter.night_run = 0
+            if key in self._open:
+                self._emit(key, TransitionKind.CLEAR, end_us, Severity.INFO, meter.device,
+                           f"{meter.device.id}: no flow between {self._hm(start_us)} and {self._hm(end_us)}",
+                           {"window_used": round(used, 6)})
+            return
+        if not self._is_night(start_us, end_us):
+            meter.night_run = 0
+            return
+        meter.night_run += 1
+        if meter.night_run * s.night_interval_min >= s.night_min_duration_min and key not in self._open:
+            unit = UNITS[meter.device.category]
+            self._emit(key, TransitionKind.RAISE, end_us, Severity.MAJOR, meter.device,
+                       f"{meter.device.id}: continuous flow for {meter.night_run * s.night_interval_min:.0f} min "
+                       f"at night, leak suspected ({used:.3f} {unit} in the last {s.night_interval_min} min)",
+                       {"minutes": meter.night_run * s.night_interval_min, "window_used": round(used, 6),
+                        "unit": unit})
+
+    # ------------------------------------------------------------------ sudden jumps
+
+    def _jump_window(self, meter: _Meter, start_us: int, end_us: int, used: float | None) -> None:
+        if used is None:
+            return
+        s = self.settings
+        hours = (end_us - start_us) / 3.6e9
+        rate = used / hours
+        key: AlarmKey = (SUDDEN_JUMP, meter.device.id, None)
+        minimum = s.jump_min_rate.get(meter.device.category, 0.0)  # type: ignore[call-overload]
+        limit = s.jump_factor * (meter.baseline or 0.0)
+        learnt = meter.baseline_windows >= BASELINE_WARMUP_WINDOWS
+        if learnt and rate > limit and rate >= minimum:
+            if key not in self._open:
+                unit = UNITS[meter.device.category]
+                self._emit(key, TransitionKind.RAISE, end_us, Severity.WARNING, meter.device,
+                           f"{meter.device.id}: consumption jumped to {rate:.2f} {unit}/h "
+                           f"({rate / max(meter.baseline or 1e-9, 1e-9):.1f}x its usual {meter.baseline:.2f})",
+                           {"rate_per_h": round(rate, 6), "baseline_per_h": round(meter.baseline or 0.0, 6),
+                            "unit": unit})
+            return
+        if key in self._open:
+            if rate <= limit / 2:
+                self._emit(key, TransitionKind.CLEAR, end_us, Severity.INFO, meter.device,
+                           f"{meter.device.id}: consumption back to {rate:.2f}/h", {"rate_per_h": round(rate, 6)})
+            return
+        alpha = min(1.0, hours / s.jump_baseline_hours) if meter.baseline_windows else 1.0
+        meter.baseline = rate if meter.baseline is None else meter.baseline + alpha * (rate - meter.baseline)
+        meter.baseline_windows += 1
+
+    # ------------------------------------------------------------------ monthly quota
+
+    def _month(self, meter: _Meter, t1_us: int, t2_us: int, used: float) -> None:
+        month_start = self._month_start(t2_us)
+        if month_start != meter.month_start_us:
+            # A new local month: only the part of this increase after midnight counts towards it.
+            share = (t2_us - month_start) / (t2_us - t1_us) if t2_us > t1_us else 1.0
+            meter.month_start_us = month_start
+            meter.month_used = used * min(1.0, max(0.0, share))
+            for key in [k for k in self._open if k[0] == OVER_QUOTA and self._quota_covers(k[1], meter.device)]:
+                self._emit(key, TransitionKind.CLEAR, month_start, Severity.INFO, meter.device,
+                           f"{key[1]}: a new month began", {})
+        else:
+            meter.month_used += used
+        self._check_quotas(meter, t2_us)
+
+    def _check_quotas(self, meter: _Meter, ts_us: int) -> None:
+        quotas = self.settings.monthly_quota
+        device = meter.device
+        unit = UNITS[device.category]
+        checks: list[tuple[str, float, float, DeviceInfo | None]] = []
+        if device.id in quotas:
+            checks.append((device.id, meter.month_used, quotas[device.id], device))
+        if device.sub_item and f"sub_item:{device.sub_item}" in quotas:
+            used = sum(m.month_used for m in self._meters.values() if m.device.sub_item == device.sub_item
+                       and m.device.category == device.category and m.month_start_us == meter.month_start_us)
+            checks.append((f"sub_item:{device.sub_item}:{device.category}", used,
+                           quotas[f"sub_item:{device.sub_item}"], None))
+        for subject, used, quota, owner in checks:
+            key: AlarmKey = (OVER_QUOTA, subject, None)
+            if used > quota and key not in self._open:
+                self._emit(key, TransitionKind.RAISE, ts_us, Severity.WARNING, owner,
+                           f"{subject}: {used:.1f} {unit} used this month, over the quota of {quota:g} {unit}",
+                           {"month_used": round(used, 6), "quota": quota, "unit": unit})
+
+    def _quota_covers(self, subject: str, device: DeviceInfo) -> bool:
+        return subject == device.id or subject == f"sub_item:{device.sub_item}:{device.category}"
+
+    async def restore_usage(self, store: Store, now: datetime) -> None:
+        """After a restart: month-to-date use and the last total of each meter from the indicator series.
+
+        Needs the indicator engine's tables (``IndicatorEngine.start`` / a first ``tick`` folds the
+        latest readings). Consumption between the last sample before the month and the first one
+        in it is not counted (at most one poll interval's worth).
+        """
+        month_start = self._month_start(to_us(now))
+        for device in self.ctx.devices.values():
+            if device.category not in COUNTER_UNITS:
+                continue
+            for point, unit in await _points(store, device.id):
+                self.ctx.learn_point(device.id, point, unit)
+            point = self.ctx.counter_point(device.id)
+            if point is None:
+                continue
+            rows = await store.read(
+                "SELECT hour_us, data FROM ind_series WHERE device_id=? AND point=? AND hour_us >= ?"
+                " ORDER BY hour_us, seq", (device.id, point, self.ctx.calendar.hour_start_us(month_start)))
+            by_hour: dict[int, list[np.ndarray]] = {}
+            for hour_us, data in rows:
+                by_hour.setdefault(int(hour_us), []).append(np.frombuffer(data, SAMPLE))
+            ts: list[int] = []
+            values: list[float] = []
+            for hour_us in sorted(by_hour):
+                merged = merge_samples(by_hour[hour_us])
+                good = merged[merged["q"] != int(Quality.BAD)]
+                ts += [hour_us + int(t) * 1000 for t in good["t"]]
+                values += [float(v) for v in good["v"]]
+            pairs = [(t, v) for t, v in zip(ts, values, strict=True) if t >= month_start]
+            if not pairs:
+                continue
+            meter = self._meter(device)
+            meter.month_start_us = month_start
+            meter.month_used = max(0.0, pairs[-1][1] - pairs[0][1])
+            meter.last_us, meter.last_total = pairs[-1]
+
+    # ------------------------------------------------------------------ helpers
+
+    def _emit(self, key: AlarmKey, kind: TransitionKind, ts_us: int, severity: Severity, device: DeviceInfo | None,
+              message: str, data: dict[str, Any]) -> None:
+        if kind is TransitionKind.RAISE:
+            self._open.add(key)
+        else:
+            self._open.discard(key)
+        code, subject, point = key
+        self._out.append(AlarmTransition(
+            code=code, subject=subject, kind=kind, ts=from_us(ts_us), severity=severity, message=message,
+            device_id=device.id if device else None, point=point,
+            data={**data, "subject": subject, "point": point},
+        ))
+
+    def _day_start(self, ts_us: int) -> int:
+        hour = self.ctx.calendar.hour_start_us(ts_us)
+        start = self._day_cache.get(hour)
+        if start is None:
+            start = self.ctx.calendar.period_of("day", from_us(ts_us)).start_us
+            if len(self._day_cache) > 10_000:
+                self._day_cache.clear()
+            self._day_cache[hour] = start
+        return start
+
+    def _month_start(self, ts_us: int) -> int:
+        return self.ctx.calendar.period_of("month", from_us(ts_us)).start_us
+
+    def _hm(self, ts_us: int) -> str:
+        return from_us(ts_us).astimezone(self.ctx.calendar.tz).strftime("%H:%M")
+
+
+class RuleChain:
+    """Several rule engines behind the pipeline's one ``rules`` slot; transitions in engine order."""
+
+    def __init__(self, *engines: Any) -> None:
+        self.engines = engines
+
+    def on_readings(self, readings: Sequence[Reading]) -> list[Any]:
+        return [t for e in self.engines for t in e.on_readings(readings)]
+
+    def on_status(self, status: DeviceStatus) -> list[Any]:
+        return [t for e in self.engines for t in e.on_status(status)]
+
+    def on_events(self, events: Sequence[Event]) -> list[Any]:
+        return [t for e in self.engines for t in e.on_events(events)]
+
+    def restore(self, open_alarms: Iterable[Any]) -> None:
+        alarms = list(open_alarms)
+        for engine in self.engines:
+            if hasattr(engine, "restore"):
+                engine.restore(alarms)
+
+
+def _in_window(t: time, start: time, end: time) -> bool:
+    """``start <= t < end`` on a 24-hour clock, the window may wrap midnight (e.g. 23:00-05:00)."""
+    if start < end:
+        return start <= t < end
+    return t >= start or t < end
+
+
+async def _points(store: Store, device_id: str) -> list[tuple[str, str]]:
+    return [(str(p), str(u)) for p, u in await store.read(
+        "SELECT point, unit FROM ind_points WHERE device_id=?", (device_id,))]
+
