@@ -451,6 +451,12 @@ class Store:
             _counter_add("uplink.dead_letters", len(rows)),
         ], len(rows)))
 
+    async def has_pending(self, lane: Lane) -> bool:
+        """Is anything in ``lane`` not yet acknowledged? (Cheap: one index probe, unlike ``backlog``.)"""
+        table = LANE_TABLES[lane]
+        row = await self.read_one(f"SELECT 1 FROM {table} WHERE id > ? LIMIT 1", (await self.cursor(lane),))  # noqa: S608
+        return row is not None
+
     async def backlog(self) -> list[LaneBacklog]:
         """Pending records and the oldest pending age per lane (for the panel and metrics)."""
         out = []

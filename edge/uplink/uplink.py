@@ -169,7 +169,10 @@ class Uplink:
 
     async def drained(self) -> bool:
         """True when every lane's durable cursor has reached its newest record."""
-        return all(not backlog.pending for backlog in await self.store.backlog())
+        for lane in LANE_PRIORITY:
+            if await self.store.has_pending(lane):
+                return False
+        return True
 
     # ------------------------------------------------------------------ workers
     async def _worker(self, index: int) -> None:
