@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from edge.config.cameras import CameraConfig
 from edge.errors import ConfigError
 from edge.vision.analytics import Decision, EbikeEntryMonitor, FireLaneMonitor
+from edge.vision.decode import nms
 from edge.vision.detections import Detections
 from edge.vision.detector import Detector, DetectTimings
 from edge.vision.evidence import render_evidence
@@ -32,6 +33,37 @@ log = logging.getLogger(__name__)
 
 VEHICLE_GROUP = 1
 EBIKE_GROUP = 2
+GROUP_MERGE_IOU = 0.6  # same object reported as car and truck (or bicycle and motorcycle)
+
+
+def class_groups(labels: tuple[str, ...]) -> dict[int, int]:
+    """Class id -> group id for classes one physical object flickers between (COCO names)."""
+    groups: dict[int, int] = {}
+    for name in ("car", "truck", "bus"):
+        if name in labels:
+            groups[labels.index(name)] = VEHICLE_GROUP
+    for name in ("motorcycle", "bicycle"):
+        if name in labels:
+            groups[labels.index(name)] = EBIKE_GROUP
+    return groups
+
+
+def merge_class_groups(detections: Detections, groups: dict[int, int], iou: float = GROUP_MERGE_IOU) -> Detections:
+    """Keep the best of overlapping boxes whose classes are in one group.
+
+    Class-aware NMS rightly keeps a "car" and a "truck" box on the same van (they are different
+    classes), but downstream that is one vehicle: two tracks, two boxes in the evidence, and a
+    false positive in any count. This second, group-level NMS pass removes the duplicate.
+    """
+    if len(detections) < 2 or not groups:
+        return detections
+    ids = np.asarray([groups.get(int(c), 1000 + int(c)) for c in detections.class_ids], np.int64)
+    keep = nms(detections.boxes, detections.scores, ids, iou, max_detections=len(detections))
+    return detections.select(np.sort(keep))
+
+
+def merge_vehicle_classes(detections: Detections) -> Detections:
+    return merge_class_groups(detections, class_groups(detections.labels))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +110,8 @@ class CameraPipeline:
         self.detector = detector
         self.zones = compile_zones(camera, detector)
         labels = detector.labels
-        groups: dict[int, int] = {}
-        for name in ("car", "truck", "bus"):
-            if name in labels:
-                groups[labels.index(name)] = VEHICLE_GROUP
-        for name in ("motorcycle", "bicycle"):
-            if name in labels:
-                groups[labels.index(name)] = EBIKE_GROUP
+        groups = class_groups(labels)
+        self._groups = groups
         a = camera.analytics
         self.tracker = IouTracker(
             iou_threshold=a.track_iou, max_misses=a.track_max_misses, max_gap_s=a.track_max_gap_s,
@@ -125,6 +152,7 @@ class CameraPipeline:
         if not self.zones or not gate.infer:
             return FrameResult(t, ts, gate, health, None, (), (), None, (time.perf_counter() - start) * 1e3)
         detections, timings = self.detector.detect(image, self._region, class_ids=self.class_ids)
+        detections = merge_class_groups(detections, self._groups)
         tracks = self.tracker.update(detections, t)
         decisions: list[Decision] = []
         for monitor in self.fire_lanes:

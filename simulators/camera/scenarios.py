@@ -1,13 +1,11 @@
 """Camera scenarios: a scene, a timeline, the zones to draw, and the facts behind the ground truth.
 
-Each scenario states which shared media file it was built from and what *physically happens*
-(``Presence``: an object of a class inside a zone from ``start_s`` to ``end_s``, or an ``entry``
-at a moment). Ground truth for alarms follows from those facts and the analytics settings (a
-presence longer than the dwell time is one expected ``fire.lane_blocked``), see
-``tests/data/scenario_truth.yaml`` and ``edge.vision.quality``. Times are scene seconds at
-``time_scale`` 1; ``scaled(k)`` plays the same story k times faster (zone geometry unchanged), so a
-short integration test can run the 6-minute fire-lane story in 20 s with dwell and hold scaled
-the same way.
+Each scenario states which shared media file it was built from. What physically happens in it
+(when a car stops and moves off, when an e-bike crosses the line) and the alarms that must follow
+are the ground truth, kept with the tests in ``tests/data/scenario_truth.yaml``; the keyframes
+below are where those times come from. Times are scene seconds at ``time_scale`` 1; ``scaled(k)``
+stretches the story by k (k < 1 plays it faster; zone geometry unchanged), so an integration test
+can run the 6-minute fire-lane story in 20 s with dwell and hold scaled the same way.
 
 Scenarios:
 
@@ -27,7 +25,7 @@ Scenarios:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import cv2
@@ -69,17 +67,6 @@ class ZoneSpec:
         return out
 
 
-@dataclass(frozen=True)
-class Presence:
-    """An object of ``label`` inside ``zone`` from ``start_s`` to ``end_s`` (scene seconds)."""
-
-    zone: str
-    label: str
-    start_s: float
-    end_s: float
-    entry: bool = False  # an e-bike entry happens at start_s
-
-
 @dataclass
 class Scenario:
     name: str
@@ -88,10 +75,8 @@ class Scenario:
     scene: Scene
     duration_s: float
     zones: tuple[ZoneSpec, ...]
-    facts: tuple[Presence, ...]
     time_scale: float = 1.0
     stream_fps: float = 10.0
-    _extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def width(self) -> int:
@@ -114,11 +99,7 @@ class Scenario:
         return self.duration_s * self.time_scale
 
     def scaled(self, time_scale: float) -> Scenario:
-        return replace(
-            self,
-            time_scale=time_scale,
-            facts=tuple(replace(f, start_s=f.start_s * time_scale, end_s=f.end_s * time_scale) for f in self.facts),
-        )
+        return replace(self, time_scale=time_scale)
 
 
 # -- a7: the parked car ---------------------------------------------------------------------------
@@ -170,10 +151,6 @@ def lane_a7_park() -> Scenario:
         scene=scene,
         duration_s=380.0,
         zones=(A7_LANE,),
-        facts=(
-            Presence("lane", "car", 28.8, 236.8),  # footprint enters the zone at 28.8 s, leaves at 236.8 s
-            Presence("lane", "car", 337.2, 342.9),  # the drive-through: 5.7 s in the zone
-        ),
     )
 
 
@@ -203,10 +180,6 @@ def door_b2_motorcycle() -> Scenario:
         scene=StillScene(B2, B2_MOTO, (first, second)),
         duration_s=120.0,
         zones=(B2_DOOR,),
-        facts=(
-            Presence("door", "motorcycle", 18.2, 40.0, entry=True),  # anchor crosses x=340 at 18.2 s
-            Presence("door", "motorcycle", 78.2, 95.0, entry=True),
-        ),
     )
 
 
@@ -224,7 +197,6 @@ def lift_b1_ebike() -> Scenario:
         scene=StillScene(B1),
         duration_s=60.0,
         zones=(B1_LIFT,),
-        facts=(Presence("lift", "e-bike", 0.0, 60.0, entry=True),),
     )
 
 
@@ -242,7 +214,6 @@ def lane_a4_traffic() -> Scenario:
         scene=ClipScene(A4),
         duration_s=30.0,
         zones=(A4_LANE,),
-        facts=(),
         stream_fps=12.5,
     )
 
@@ -282,9 +253,8 @@ def lane_a1_topdown() -> Scenario:
         source=f"{A1} (intel-iot-devkit/sample-videos car-detection.mp4, CC BY 4.0); car from frame 205 held",
         description="High-mounted top-down lane camera: a car stands in the lane for 150 s; others drive by.",
         scene=_A1Scene(A1),
-        duration_s=200.0,
+        duration_s=260.0,
         zones=(A1_LANE,),
-        facts=(Presence("lane", "car", 20.0, 170.0),),
         stream_fps=12.5,
     )
 

@@ -15,7 +15,7 @@ Each frame gets a little deterministic sensor noise (sigma ~1.5 grey levels, see
 as real sensors add; without it, a composed static scene would be bit-identical frame to frame and
 read as a frozen camera.
 
-Media are found in ``$EDGE_SHARED_MEDIA`` or ``<repo>/../shared/media``. Nothing here edits b1
+Media are found through ``media_dir``. Nothing here edits b1
 (its README forbids edits beyond cropping): b1 is only ever shown whole.
 """
 
@@ -37,9 +37,13 @@ MEDIA_ENV = "EDGE_SHARED_MEDIA"
 
 
 def media_dir() -> Path:
+    """``$EDGE_SHARED_MEDIA``, else ``$EDGE_SHARED_DIR/media``, else ``<repo>/../shared/media``."""
     env = os.environ.get(MEDIA_ENV)
     if env:
         return Path(env)
+    shared = os.environ.get("EDGE_SHARED_DIR")
+    if shared:
+        return Path(shared) / "media"
     return Path(__file__).resolve().parents[2].parent / "shared" / "media"
 
 
