@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import yaml
+
 from edge.config import EstateConfig, SecretStore, validate_document
 from edge.config.yaml_loader import load_located
 from edge.errors import ConfigError
@@ -82,6 +84,12 @@ class ConfigFiles:
         except ConfigError as exc:
             problems = tuple(split_problem(p, source) for p in exc.problems)
             return CheckResult(False, tuple(sorted(problems, key=lambda p: (p[0] is None, p[0] or 0))))
+        except yaml.YAMLError as exc:
+            # The loader names lines for syntax errors; the reader's own errors (control characters,
+            # bad encoding) come without a mark, so the line is counted here from the character offset.
+            position = getattr(exc, "position", None)
+            line = text.count("\n", 0, position) + 1 if isinstance(position, int) else None
+            return CheckResult(False, ((line, f"YAML: {exc}".splitlines()[0]),))
         return CheckResult(True, (), config)
 
     def check_current(self) -> tuple[str, CheckResult]:

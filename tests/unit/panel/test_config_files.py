@@ -86,3 +86,8 @@ def test_long_files_show_only_the_lines_around_problems(files: ConfigFiles) -> N
     listing, _general = annotate(text, result)
     assert len(listing) < 20 and any(line.problems for line in listing)
     assert any(line.number is None for line in listing)  # a gap marker
+
+
+def test_control_characters_are_a_problem_not_a_crash(files: ConfigFiles) -> None:
+    result = files.check_text("estate:\n  name: \x83\n")
+    assert not result.ok and result.problems[0][0] == 2 and "special characters" in result.problems[0][1]
