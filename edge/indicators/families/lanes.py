@@ -13,7 +13,7 @@ episode; a "cleared" with no open episode is ignored. Episodes are looked for up
   in the period and have cleared by now; ``coverage`` = cleared / started (a later clear revises it).
 * ``fire.ebike_entry_events``: e-bike entries in the period.
 
-Emitted when the estate has cameras with such zones, or events of the kind exist in the period.
+Emitted when the estate has cameras with such zones, or the period saw a blocked lane / an entry.
 """
 
 from __future__ import annotations
@@ -65,12 +65,12 @@ class Lanes:
         )
         out: list[IndicatorRecord] = []
         eps = episodes([(str(c), str(s), int(t)) for c, s, t in rows])
-        if ctx.lane_zones or eps:
+        horizon = min(end, now_us)
+        overlapping = sum(1 for e in eps if e[1] < horizon and (e[2] is None or e[2] > start))
+        if ctx.lane_zones or overlapping:
             started = [e for e in eps if start <= e[1] < end]
-            horizon = min(end, now_us)
             blocked_us = sum(max(0, min(e[2] if e[2] is not None else horizon, horizon) - max(e[1], start))
                              for e in eps)
-            overlapping = sum(1 for e in eps if e[1] < horizon and (e[2] is None or e[2] > start))
             cleared = [(e[2] - e[1]) / _MINUTE_US for e in started if e[2] is not None]
             out += [
                 record(ctx, "fire.lane_block_events", period, float(len(started)), len(started), 1.0, now),
