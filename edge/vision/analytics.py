@@ -146,10 +146,16 @@ class FireLaneMonitor:
                 LANE_BLOCKED, self.zone.id, self.zone.name, t, tid, box, in_zone, dwell_s=longest,
                 message=f"{box.label} parked in fire lane {self.zone.name} for {longest:.0f} s",
             )]
-        if any(d >= self.presence_s for d in dwell.values()):
+        standing = [tid for tid, d in dwell.items() if d >= self.presence_s]
+        if any(by_id[tid].matched for tid in standing if tid in by_id):
             self._free_since = None
             return []
-        if self._free_since is None:
+        # Nobody standing is seen now. The lane has been free since the last sighting of a standing
+        # vehicle (a track may coast unseen for a few frames before the tracker drops it).
+        last_seen = max((self._last_inside[tid] for tid in standing), default=None)
+        if last_seen is not None:
+            self._free_since = last_seen
+        elif self._free_since is None:
             self._free_since = t
         if t - self._free_since < self.hold_s:
             return []

@@ -63,10 +63,14 @@ class EntryLine:
         return (np.sign(z) * self.inward_sign).astype(np.int8)
 
     def crossed_inward(self, before: tuple[float, float], after: tuple[float, float]) -> bool:
-        """True when the move before->after crosses the segment from the outward to the inward side."""
+        """True when the move before->after crosses the segment from the outward to the inward side.
+
+        A start exactly on the line counts as outward (an object stepping off the line inwards has
+        entered; the same track cannot count twice anyway).
+        """
         pts = np.asarray([before, after], np.float32)
         s_before, s_after = self.side(pts)
-        if not (s_before < 0 < s_after):
+        if not (s_before <= 0 < s_after):
             return False
         a = np.asarray(self.a, np.float64)
         b = np.asarray(self.b, np.float64)
