@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -44,6 +45,23 @@ log = logging.getLogger(__name__)
 
 JUMP_EVENT = "gateway.clock_jump"
 RECOVERED_EVENT = "gateway.clock_ok"
+
+
+_IMF_FIXDATE = re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT")
+
+
+def parse_http_date(header: str) -> datetime | None:
+    """An HTTP ``Date`` (RFC 9110 IMF-fixdate) as an aware UTC datetime, or None if unreadable.
+
+    A response can carry two Date headers (the application's and the server's); HTTP clients join
+    them with ", ", so the first IMF-fixdate in the value is taken.
+    """
+    match = _IMF_FIXDATE.search(header or "")
+    try:
+        parsed = parsedate_to_datetime(match.group(0) if match else header)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return utc(parsed) if parsed.tzinfo is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,17 +124,13 @@ class ClockCheck:
 
     def observe_date(self, header: str) -> ClockJump | None:
         """The uplink's hook: judge the gateway clock against a platform response's ``Date`` header."""
-        try:
-            platform_now = parsedate_to_datetime(header)
-        except (TypeError, ValueError, IndexError):
-            self.bad_headers += 1
-            return None
-        if platform_now.tzinfo is None:  # RFC 9110 dates are GMT
+        platform_now = parse_http_date(header)
+        if platform_now is None:
             self.bad_headers += 1
             return None
         now = self._mark()
         prev, self._last = self._last, now
-        offset = (now.wall - utc(platform_now)).total_seconds()
+        offset = (now.wall - platform_now).total_seconds()
         self.offset_s = offset
         limit = self.platform_tolerance_s + 1.0 + self.rtt_allowance_s
         if abs(offset) > limit:
