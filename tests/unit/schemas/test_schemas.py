@@ -122,3 +122,16 @@ def test_unknown_kind_and_schema_copies() -> None:
     first = schemas.schema("alarm")
     first["properties"].clear()
     assert schemas.schema("alarm")["properties"], "schema() must hand out copies"
+
+
+def test_every_example_in_the_uplink_doc_validates() -> None:
+    """docs/uplink.md shows one example per record kind; each must be valid under its schema."""
+    import json
+    import re
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "uplink.md").read_text(encoding="utf-8")
+    examples = re.findall(r"<!-- example: (\w+) -->\s*```json\n(.*?)```", doc, flags=re.S)
+    kinds = sorted({kind for kind, _ in examples})
+    assert kinds == ["alarm", "batch", "event", "indicator", "telemetry"]
+    for kind, text in examples:
+        assert schemas.record_errors(kind, json.loads(text)) == [], (kind, text)
