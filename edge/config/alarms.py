@@ -9,6 +9,7 @@ secrets: give them as ``!secret name``.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -129,7 +130,7 @@ class AlarmsConfig(Section):
     @model_validator(mode="after")
     def _checks(self) -> AlarmsConfig:
         steps = self.escalate_after_min
-        if any(m <= 0 for m in steps) or any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+        if any(m <= 0 for m in steps) or any(b <= a for a, b in itertools.pairwise(steps)):
             raise ValueError("escalate_after_min must be positive and strictly increasing, e.g. [15, 60]")
         ids = [n.id for n in self.notifiers]
         for dup in sorted({i for i in ids if ids.count(i) > 1}):
