@@ -1,0 +1,156 @@
+"""The ONVIF driver against the camera simulator over real sockets on 127.0.0.1.
+
+Device information, profiles, stream and snapshot URIs with WS-UsernameToken digest auth; a
+camera whose clock is an hour off; wrong credentials; an XXE payload in both directions (a hostile
+camera's reply, and a request to the simulator); WS-Discovery by multicast and unicast on a
+chosen port; snapshots behind HTTP digest; and a camera that is not there at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Sequence
+
+import httpx
+import numpy as np
+import pytest
+
+from drivers.camera.snapshot import SnapshotFrameSource
+from drivers.onvif.client import OnvifAuthError, OnvifClient
+from drivers.onvif.discovery import probe
+from edge.config.cameras import CameraConfig
+from edge.errors import DeviceProtocolError
+from edge.records import DeviceStatus, Event, Reading
+from edge.vision.source import CameraSource
+from simulators.camera.sim import CameraSimulator, SimCameraSpec
+from tests.helpers.platform import free_port
+
+PASSWORD = "Cam-pa55"
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[CameraSimulator]:
+    simulator = CameraSimulator(
+        [SimCameraSpec("lane1", "lane_a7_park", clock_offset_s=3600.0, fps=2),
+         SimCameraSpec("evil", "door_b2_motorcycle", hostile=True, fps=2)],
+        rtsp_port=free_port(), discovery_port=free_udp_port(), username="admin", password=PASSWORD,
+    )
+    async with simulator:
+        yield simulator
+
+
+def port(sim: CameraSimulator, cam: str) -> int:
+    return sim.cameras[cam].service.port
+
+
+async def test_device_media_and_uris(sim: CameraSimulator) -> None:
+    async with OnvifClient("lane1", "127.0.0.1", port(sim, "lane1"), "admin", PASSWORD) as client:
+        info = await client.device_information()
+        profiles = await client.profiles()
+        stream = await client.stream_uri(profiles[0].token)
+        snapshot = await client.snapshot_uri(profiles[0].token)
+    assert (info.manufacturer, info.serial) == ("EstateSim", "SIM-lane1")
+    assert [(p.token, p.encoding, p.width, p.height) for p in profiles] == [("main", "H264", 1168, 750)]
+    assert stream == sim.rtsp.url("lane1")
+    assert snapshot.endswith("/onvif/snapshot/lane1.jpg")
+    ops = sim.cameras["lane1"].service.requests
+    assert {"GetDeviceInformation", "GetProfiles", "GetStreamUri", "GetSnapshotUri"} <= set(ops)
+    assert sim.cameras["lane1"].service.auth_failures == 0
+
+
+async def test_camera_clock_an_hour_ahead_is_measured_and_compensated(sim: CameraSimulator) -> None:
+    async with OnvifClient("lane1", "127.0.0.1", port(sim, "lane1"), "admin", PASSWORD) as client:
+        assert client.clock_offset_s is not None and abs(client.clock_offset_s - 3600) < 2
+        await client.device_information()  # authenticated: only works with camera-time tokens
+        assert abs(await client.measure_clock_offset() - 3600) < 1.5
+
+
+async def test_wrong_password_is_an_auth_error(sim: CameraSimulator) -> None:
+    async with OnvifClient("lane1", "127.0.0.1", port(sim, "lane1"), "admin", "guess") as client:
+        with pytest.raises(OnvifAuthError, match="credentials refused"):
+            await client.device_information()
+
+
+async def test_xxe_reply_from_a_hostile_camera_is_refused(sim: CameraSimulator) -> None:
+    async with OnvifClient("evil", "127.0.0.1", port(sim, "evil"), "admin", PASSWORD) as client:
+        with pytest.raises(DeviceProtocolError, match="DTD or entities") as info:
+            await client.device_information()
+    hostname = socket.gethostname()
+    assert hostname not in str(info.value)
+
+
+async def test_xxe_request_to_the_simulator_is_refused(sim: CameraSimulator) -> None:
+    payload = (
+        '<?xml version="1.0"?><!DOCTYPE s:Envelope [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>'
+        '<GetSystemDateAndTime xmlns="http://www.onvif.org/ver10/device/wsdl">&x;</GetSystemDateAndTime>'
+        "</s:Body></s:Envelope>"
+    )
+    async with httpx.AsyncClient() as http:
+        reply = await http.post(f"{sim.cameras['lane1'].service.base_url}/onvif/device_service", content=payload)
+    assert reply.status_code == 400
+    assert "refused" in reply.text and "root:" not in reply.text
+
+
+async def test_ws_discovery_multicast_and_unicast_on_a_chosen_port(sim: CameraSimulator) -> None:
+    assert sim.discovery_port is not None
+    found = await probe(timeout=0.8, port=sim.discovery_port, interface="127.0.0.1")
+    by_name = {d.scope_value("name"): d for d in found}
+    assert set(by_name) == {"lane1", "evil"}
+    assert by_name["lane1"].endpoint == sim.endpoint("lane1")
+    assert by_name["lane1"].xaddrs == (f"http://127.0.0.1:{port(sim, 'lane1')}/onvif/device_service",)
+    unicast = await probe(timeout=0.5, port=sim.discovery_port, host="127.0.0.1")
+    assert {d.endpoint for d in unicast} == {d.endpoint for d in found}
+
+
+async def test_snapshots_behind_http_digest(sim: CameraSimulator) -> None:
+    url = f"{sim.cameras['lane1'].service.base_url}/onvif/snapshot/lane1.jpg"
+    async with SnapshotFrameSource(url, username="admin", password=PASSWORD, interval_s=0.2) as source:
+        first = await source.next_frame(0, timeout=5)
+        second = await source.next_frame(first.seq if first else 0, timeout=5)
+    assert first is not None and second is not None and second.seq > first.seq
+    assert first.image.shape == (750, 1168, 3) and first.image.dtype == np.uint8
+    async with SnapshotFrameSource(url, username="admin", password="guess", interval_s=0.2) as bad:
+        assert await bad.next_frame(0, timeout=0.8) is None
+        status = bad.status()
+    assert not status.connected and "401" in (status.last_error or "")
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.readings_seen: list[Reading] = []
+        self.events_seen: list[Event] = []
+        self.statuses: list[DeviceStatus] = []
+
+    async def readings(self, readings: Sequence[Reading]) -> None:
+        self.readings_seen.extend(readings)
+
+    async def events(self, events: Sequence[Event]) -> None:
+        self.events_seen.extend(events)
+
+    async def device_status(self, status: DeviceStatus) -> None:
+        self.statuses.append(status)
+
+
+async def test_unreachable_camera_reports_offline_and_keeps_retrying() -> None:
+    cam = CameraConfig.model_validate({"id": "gone", "name": "gone", "location": {"building": "1"},
+                                       "host": "127.0.0.1", "port": free_port(), "username": "admin",
+                                       "password": "x", "timeout_s": 1})
+    sink = RecordingSink()
+    source = CameraSource(cam, backoff_max_s=0.3)
+    task = asyncio.create_task(source.run(sink))
+    await asyncio.sleep(2.0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sink.statuses and not sink.statuses[0].online
+    assert "cannot connect" in (sink.statuses[0].error or "")
+    reachable = [r.value for r in sink.readings_seen if r.point == "reachable"]
+    assert len(reachable) >= 2 and set(reachable) == {0.0}  # retried, still down

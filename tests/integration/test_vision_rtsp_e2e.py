@@ -1,0 +1,83 @@
+"""The whole camera chain live: WS-Discovery -> ONVIF (clock offset, stream URI) -> RTSP -> vision -> events.
+
+The fire-lane story (simulators/camera/scenarios.py ``lane_a7_park``) is played 20 times faster
+(``time_scale`` 0.05: the car stands 1.6-11.6 s into each 19 s loop) with dwell, hold and the
+other timings scaled the same way, over the simulator's real RTSP server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from edge.config.cameras import CameraConfig
+from edge.records import DeviceStatus, Event, Reading
+from edge.vision.source import CameraSource
+from simulators.camera.sim import CameraSimulator, SimCameraSpec
+from tests.helpers.platform import free_port
+
+SCALE = 0.05
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.readings_seen: list[Reading] = []
+        self.events_seen: list[Event] = []
+        self.statuses: list[DeviceStatus] = []
+
+    async def readings(self, readings: Sequence[Reading]) -> None:
+        self.readings_seen.extend(readings)
+
+    async def events(self, events: Sequence[Event]) -> None:
+        self.events_seen.extend(events)
+
+    async def device_status(self, status: DeviceStatus) -> None:
+        self.statuses.append(status)
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+async def test_fire_lane_alarm_over_discovery_onvif_and_rtsp() -> None:
+    spec = SimCameraSpec("lane1", "lane_a7_park", time_scale=SCALE, fps=10, clock_offset_s=-45.0)
+    async with CameraSimulator([spec], rtsp_port=free_port(), discovery_port=free_udp_port(),
+                               username="admin", password="pw") as sim:
+        cfg = CameraConfig.model_validate({
+            "id": "lane1", "name": "3栋北侧消防通道", "location": {"building": "3"},
+            "discovery": {"endpoint": sim.endpoint("lane1"), "port": sim.discovery_port, "interface": "127.0.0.1",
+                          "timeout_s": 0.5},
+            "username": "admin", "password": "pw", "fps": 5,
+            "zones": [z.as_config() for z in sim.cameras["lane1"].scenario.zones],
+            "analytics": {"dwell_s": 120 * SCALE, "hold_s": 60 * SCALE, "min_presence_s": 10 * SCALE,
+                          "exit_grace_s": 5 * SCALE, "track_max_gap_s": 1.0},
+            "gating": {"heartbeat_s": 0.5, "settle_s": 0.5},
+            "health": {"interval_s": 1.0},
+        })
+        sink = RecordingSink()
+        source = CameraSource(cfg)
+        task = asyncio.create_task(source.run(sink))
+        deadline = time.monotonic() + 40
+        try:
+            while time.monotonic() < deadline and not any(e.code == "fire.lane_cleared" for e in sink.events_seen):
+                await asyncio.sleep(0.2)
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+    codes = [e.code for e in sink.events_seen if e.code.startswith("fire.")]
+    assert codes == ["fire.lane_blocked", "fire.lane_cleared"]
+    blocked = sink.events_seen[0]
+    assert blocked.data["label"] == "car" and blocked.evidence and blocked.evidence[:2] == b"\xff\xd8"
+    assert any(s.online for s in sink.statuses)
+    offsets = [r.value for r in sink.readings_seen if r.point == "clock_offset_s"]
+    assert offsets and abs(offsets[-1] + 45) < 2
+    alive = [r.value for r in sink.readings_seen if r.point == "stream_alive"]
+    assert alive[-1] == 1.0
