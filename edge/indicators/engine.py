@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 FOLD_CHUNK = 20_000
 NEIGHBOUR_LIMIT_US = 48 * HOUR_US  # how far a meter's previous / next sample is looked for
 _BAD = int(Quality.BAD)
+_SKIP, _PRESENCE, _VALUES = 0, 1, 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,7 @@ class IndicatorEngine:
         self._day_parts: OrderedDict[int, dict[str, Partial]] = OrderedDict()
         self._emitted: set[tuple[str, int]] = set()
         self._last_counter_us: dict[tuple[str, str], int] = {}
+        self._point_kinds: dict[tuple[str, str, str], int] = {}
         self._alarm_cursor_us = 0
         self._epoch_us = 0
         self._pruned_day = -1
@@ -197,8 +199,28 @@ class IndicatorEngine:
     # ------------------------------------------------------------------ computing and emitting
 
     async def compute(self, period: Period, now: datetime | None = None) -> list[IndicatorRecord]:
-        """All records of ``period`` from what is folded so far (unversioned, not stored)."""
-        now = now or self.clock.now()
+        """All records of ``period`` from what is folded so far (unversioned, not stored), e.g. for the panel."""
+        await self.start()
+        async with self._lock:
+            return await self._compute(period, now or self.clock.now())
+
+    def reconfigure(self, config: Any) -> None:
+        """A reloaded estate config: new devices, limits and settings from the next tick on.
+
+        The points seen so far are kept; cached hourly partials are dropped (expected counts and
+        ranges may have changed). Records already emitted are not recomputed.
+        """
+        points = self.ctx.points
+        self.ctx = EstateContext.from_config(config)
+        self.ctx.points = points
+        self.settings = self.ctx.settings
+        self.calendar = self.ctx.calendar
+        self._hours.clear()
+        self._hour_parts.clear()
+        self._day_parts.clear()
+        self._point_kinds.clear()
+
+    async def _compute(self, period: Period, now: datetime) -> list[IndicatorRecord]:
         parts = await self._period_parts(period)
         records: list[IndicatorRecord] = []
         for family in self.series_families:
@@ -208,7 +230,7 @@ class IndicatorEngine:
         return records
 
     async def _emit(self, period: Period, now: datetime) -> list[IndicatorRecord]:
-        records = await self.compute(period, now)
+        records = await self._compute(period, now)
         latest = await self._latest(period)
         out = []
         for r in records:
@@ -354,28 +376,38 @@ class IndicatorEngine:
             units: dict[tuple[str, str], str] = {}
             spans: dict[tuple[str, str], list[int]] = {}
             new_points: list[tuple[str, str, str, int]] = []
-            earliest = None
+            kinds = self._point_kinds
+            last_key: tuple[str, int] | None = None
+            seconds: dict[int, int] = {}
+            hour_us = offset = 0
             for _rid, device_id, point, value, unit, quality, ts_us in rows:
-                if device_id not in self.ctx.devices:
+                kind = kinds.get((device_id, point, unit))
+                if kind is None:
+                    kind = kinds[(device_id, point, unit)] = self._point_kind(device_id, point, unit, ts_us,
+                                                                              new_points)
+                if kind == _SKIP:
                     continue
-                hour_us = hour_of(ts_us)
-                offset = ts_us - hour_us
-                seconds = presence.setdefault((device_id, hour_us), {})
+                if last_key is None or last_key[0] != device_id or last_key[1] != ts_us:
+                    # Readings of one poll share device and timestamp: look the bucket up once per poll.
+                    hour_us = hour_of(ts_us)
+                    offset = ts_us - hour_us
+                    seconds = presence.setdefault((device_id, hour_us), {})
+                    last_key = (device_id, ts_us)
                 second = offset // 1_000_000
                 seconds[second] = seconds.get(second, 0) + 1
-                if self.ctx.learn_point(device_id, point, unit):
-                    new_points.append((device_id, point, unit, ts_us))
-                if value is not None and self.ctx.keeps_values(device_id, point, unit):
+                if kind == _VALUES and value is not None:
                     values.setdefault((device_id, point, hour_us), {})[offset // 1000] = (value, quality)
                     units[(device_id, point)] = unit
                     span = spans.get((device_id, point))
                     if span is None:
                         spans[(device_id, point)] = [ts_us, ts_us]
-                    else:
-                        span[0] = min(span[0], ts_us)
-                        span[1] = max(span[1], ts_us)
-                dirty.add(hour_us)
-                earliest = hour_us if earliest is None else min(earliest, hour_us)
+                    elif ts_us < span[0]:
+                        span[0] = ts_us
+                    elif ts_us > span[1]:
+                        span[1] = ts_us
+            touched = {h for _d, h in presence}
+            dirty |= touched
+            earliest = min(touched) if touched else None
             chunk = [
                 (d, "", h, seq, "", np.array([(s, min(c, 65535)) for s, c in sorted(m.items())], PRESENCE).tobytes())
                 for (d, h), m in presence.items()
@@ -397,6 +429,15 @@ class IndicatorEngine:
                 await self._lower_epoch(earliest)
             if len(rows) < FOLD_CHUNK:
                 return
+
+    def _point_kind(self, device_id: str, point: str, unit: str, ts_us: int,
+                    new_points: list[tuple[str, str, str, int]]) -> int:
+        """What the fold keeps of a (device, point, unit): nothing, presence, or presence and values."""
+        if device_id not in self.ctx.devices:
+            return _SKIP
+        if self.ctx.learn_point(device_id, point, unit):
+            new_points.append((device_id, point, unit, ts_us))
+        return _VALUES if self.ctx.keeps_values(device_id, point, unit) else _PRESENCE
 
     async def _counter_hours(self, device_id: str, point: str, first_us: int, last_us: int) -> set[int]:
         """Hours whose consumption new samples of a meter total can change (the gap they close)."""
