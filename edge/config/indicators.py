@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import time
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from edge.config.common import Section
 
@@ -51,6 +51,14 @@ class EnergyWatchConfig(Section):
     jump_baseline_hours: float = Field(
         24, gt=0, le=24 * 31, description="Time constant of the meter's baseline rate (exponential average), hours."
     )
+
+    @field_validator("night_start", "night_end", mode="before")
+    @classmethod
+    def _yaml_sexagesimal(cls, value: object) -> object:
+        # YAML 1.1 reads an unquoted 23:30 as the base-60 integer 1410 (minutes): take it as meant.
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+            return time(value // 60, value % 60)
+        return value
 
 
 class IndicatorsConfig(Section):
