@@ -365,25 +365,30 @@ class AlarmManager:
         if not steps:
             return []
         now = self.clock.now()
-        out: list[AlarmRecord] = []
         async with self._lock:
-            for alarm in list(self._open.values()):
+            due_levels: list[tuple[_Open, int]] = []
+            records: list[AlarmRecord] = []
+            for alarm in self._open.values():
                 if alarm.acked:
                     continue
                 minutes = (now - alarm.raised_at).total_seconds() / 60
                 due = sum(1 for m in steps if minutes >= m)
                 if due <= alarm.level:
                     continue
-                record = AlarmRecord(
+                due_levels.append((alarm, due))
+                records.append(AlarmRecord(
                     alarm_id=alarm.alarm_id, code=alarm.code, state=AlarmState.ESCALATED, ts=now,
                     device_id=alarm.device_id, severity=alarm.severity, actor=SYSTEM_ACTOR, message=alarm.message,
                     data={**alarm.data, "level": due, "unacknowledged_min": round(minutes, 1),
                           "escalate_after_min": steps[due - 1]},
-                )
-                (rid,) = await self.store.append_alarm_records([record])
+                ))
+            if not records:
+                return []
+            ids = await self.store.append_alarm_records(records)
+            for alarm, due in due_levels:
                 alarm.level = due
-                self.escalations += 1
-                out.append(replace(record, id=rid))
+            self.escalations += len(records)
+            out = [replace(r, id=i) for r, i in zip(records, ids, strict=True)]
         self._notify(out)
         return out
 
