@@ -1,13 +1,15 @@
 """The gateway daemon's lifecycle: wire the stages, run them, reload on SIGHUP, stop on SIGTERM.
 
-    sources --Sink--> Pipeline --> Store --> Uplink --> platform
-                         |           ^
-                         v           |
-                   rules -> alarms --+        panel reads the store
+    sources --Sink--> Pipeline: normalise -> Store -> rules -> alarms (notifiers)
+                                            |
+              indicators (hour/day/month) --+--> outbox lanes --> Uplink --> platform
+                                            |
+                                  panel (reads the store, acks / resolves alarms)
 
-Shutdown order is the durability argument: stop the sources first (no new input), then let the
-store's writer commit everything queued, then stop the uplink and close the store. Nothing that a
-source was told "stored" can be lost, and nothing half-written is left behind.
+Each stage is an async context manager entered here in dependency order and left in reverse.
+Shutdown order is the durability argument: stop the sources first (no new input), then the
+indicator, clock and alarm tasks, then the uplink, and close the store last, after its writer
+committed everything queued. Nothing a source was told "stored" can be lost.
 """
 
 from __future__ import annotations
@@ -16,21 +18,38 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from drivers.registry import build_sources
+from edge.alarms import AlarmManager
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig, load_config, secret_values
 from edge.errors import ConfigError
+from edge.indicators import IndicatorEngine
+from edge.indicators.energy_watch import EnergyWatch, RuleChain
 from edge.logs import register_secret
+from edge.normalise.normaliser import Normaliser
+from edge.normalise.persistence import CounterStates
 from edge.pipeline import Pipeline
+from edge.rules import RuleEngine
+from edge.rules.specs import specs_from_config
+from edge.sources import Source
 from edge.store import Store
 from edge.supervisor import Supervisor
+from edge.timecheck import ClockCheck
 from edge.uplink import Uplink
+from edge.vision.alarms import VISION_EVENT_ALARMS
+from edge.vision.source import build_camera_sources
 
 log = logging.getLogger(__name__)
+
+
+def all_sources(config: EstateConfig, clock: Clock) -> list[Source]:
+    """Every acquisition task of an estate: one per bus, one per camera."""
+    return [*build_sources(config), *build_camera_sources(config, clock=clock)]
 
 
 @dataclass
@@ -43,10 +62,13 @@ class Gateway:
     pipeline: Pipeline | None = None
     uplink: Uplink | None = None
     supervisor: Supervisor | None = None
+    alarms: AlarmManager | None = None
+    rules: RuleEngine | None = None
+    indicators: IndicatorEngine | None = None
+    panel_url: str | None = None
     reloads: int = 0
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _extras: list[Any] = field(default_factory=list)
 
     def load(self) -> EstateConfig:
         config = load_config(self.config_path, self.secrets_path)
@@ -56,40 +78,66 @@ class Gateway:
 
     async def run(self, *, install_signals: bool = True) -> None:
         """Run until SIGTERM/SIGINT (or ``request_stop``)."""
-        self.config = self.load()
-        loop = asyncio.get_running_loop()
+        self.config = cfg = self.load()
         if install_signals:
+            loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGTERM, self.request_stop)
             loop.add_signal_handler(signal.SIGINT, self.request_stop)
             loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
-        cfg = self.config
-        async with Store.from_config(cfg.store, clock=self.clock) as store:
-            self.store = store
-            self.pipeline = self._build_pipeline(cfg, store)
-            uplink_cm: Any = contextlib.nullcontext()
+        async with contextlib.AsyncExitStack() as stack:
+            self.store = store = await stack.enter_async_context(Store.from_config(cfg.store, clock=self.clock))
+            self.alarms = await stack.enter_async_context(AlarmManager.from_config(store, cfg, clock=self.clock))
+            normaliser = Normaliser.from_config(cfg)
+            await stack.enter_async_context(CounterStates(store, normaliser))
+            self.rules = RuleEngine.from_config(cfg, VISION_EVENT_ALARMS)
+            chain = RuleChain(self.rules, EnergyWatch.from_config(cfg))
+            chain.restore(await store.open_alarms())
+            self.pipeline = Pipeline(store, normaliser=normaliser, rules=chain, alarms=self.alarms)
+            clock_check = await stack.enter_async_context(ClockCheck(store, self.clock))
             if cfg.platform.enabled:
-                self.uplink = Uplink.from_config(store, cfg, clock=self.clock)
-                uplink_cm = self.uplink
-            async with uplink_cm:
-                self.supervisor = Supervisor(self.pipeline, clock=self.clock)
-                try:
-                    await self.supervisor.reconcile(build_sources(cfg))
-                    log.info("gateway %s for estate %s (%s) running: %d source(s)", cfg.estate.gateway_id,
-                             cfg.estate.id, cfg.estate.name, len(self.supervisor.sources))
-                    print(f"estate-edge running: estate {cfg.estate.id}, store {cfg.store.path}", flush=True)
-                    await self._stop.wait()
-                    log.info("stopping: sources first, then flush the store")
-                finally:
-                    await self.supervisor.stop_all()
-                    for extra in reversed(self._extras):
-                        with contextlib.suppress(Exception):
-                            await extra.__aexit__(None, None, None)
+                self.uplink = await stack.enter_async_context(
+                    Uplink.from_config(store, cfg, clock=self.clock, on_date_header=clock_check.observe_date))
+            self.indicators = await stack.enter_async_context(IndicatorEngine(store, cfg, clock=self.clock))
+            if cfg.panel.enabled:
+                await stack.enter_async_context(self._panel(cfg))
+            self.supervisor = await stack.enter_async_context(Supervisor(self.pipeline, clock=self.clock))
+            await self.supervisor.reconcile(all_sources(cfg, self.clock))
+            log.info("gateway %s for estate %s (%s) running: %d source(s)", cfg.estate.gateway_id,
+                     cfg.estate.id, cfg.estate.name, len(self.supervisor.sources))
+            print(f"estate-edge running: estate {cfg.estate.id}, store {cfg.store.path}"
+                  + (f", panel {self.panel_url}" if self.panel_url else ""), flush=True)
+            await self._stop.wait()
+            log.info("stopping: sources first, then flush the store")
+            await self.supervisor.stop_all()
         stored = self.pipeline.readings_in if self.pipeline else 0
         log.info("gateway stopped cleanly")
         print(f"estate-edge stopped cleanly: {stored} readings stored this run", flush=True)
 
-    def _build_pipeline(self, cfg: EstateConfig, store: Store) -> Pipeline:
-        return Pipeline(store)
+    @contextlib.asynccontextmanager
+    async def _panel(self, cfg: EstateConfig) -> AsyncIterator[None]:
+        from edge.panel.app import create_app
+        from edge.panel.server import serve_panel
+        from edge.panel_hooks import build_panel_hooks
+
+        assert self.store is not None
+        app = create_app(self.store, self.config_path, self.secrets_path, alarms=self.alarms,
+                         hooks=build_panel_hooks(self), pipeline=self.pipeline, clock=self.clock, config=cfg)
+        started = asyncio.Event()
+        task = asyncio.create_task(serve_panel(app, cfg.panel.host, cfg.panel.port, tls_cert=cfg.panel.tls_cert,
+                                               tls_key=cfg.panel.tls_key, started=started), name="panel")
+        waiter = asyncio.create_task(started.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if task.done():
+            task.result()  # raises PanelStartError with the reason
+        scheme = "https" if cfg.panel.tls_cert else "http"
+        self.panel_url = f"{scheme}://{cfg.panel.host}:{cfg.panel.port}/"
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -106,9 +154,15 @@ class Gateway:
             self.config = new
             self.reloads += 1
             assert self.supervisor is not None
-            changes = await self.supervisor.reconcile(build_sources(new))
+            changes = await self.supervisor.reconcile(all_sources(new, self.clock))
+            if self.rules is not None:
+                self.rules.reconfigure(specs_from_config(new, VISION_EVENT_ALARMS))
+            if self.indicators is not None:
+                self.indicators.reconfigure(new)
             if old is not None and old.store != new.store:
                 log.warning("store settings changed; they take effect at the next restart")
+            if old is not None and old.panel != new.panel:
+                log.warning("panel settings changed; they take effect at the next restart")
             if old is not None and old.platform != new.platform and self.uplink is not None and self.store:
                 await self.uplink.stop()
                 self.uplink = Uplink.from_config(self.store, new, clock=self.clock)
@@ -117,3 +171,11 @@ class Gateway:
             log.info("config reloaded: %s", {k: v for k, v in changes.items() if v and k != "unchanged"})
             print(f"estate-edge reloaded: {changes}", flush=True)
             return changes
+
+    def status(self) -> dict[str, Any]:
+        sup = self.supervisor
+        return {
+            "sources": {n: {"state": s.state, "restarts": s.restarts, "last_error": s.last_error}
+                        for n, s in (sup.sources.items() if sup else [])},
+            "uplink": self.uplink.status() if self.uplink else None,
+        }

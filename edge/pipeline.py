@@ -76,9 +76,14 @@ class Pipeline:
     async def readings(self, readings: Sequence[Reading]) -> None:
         if not readings:
             return
+        anomalies: Sequence[Event] = ()
         if self.normaliser is not None:
             readings = self.normaliser.normalise(readings)
+            drain = getattr(self.normaliser, "drain_events", None)
+            anomalies = drain() if drain is not None else ()
         ids = await self.store.append_readings(readings)
+        if anomalies:  # counter rollover / meter replacement / reset, recorded beside the readings
+            await self.events(anomalies)
         self.readings_in += len(ids)
         if self.rules is not None:
             await self._apply(self.rules.on_readings(readings))

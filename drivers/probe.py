@@ -1,0 +1,28 @@
+"""One read of one configured device, for the panel's "test device" tool.
+
+Dispatches on the device's bus kind to the protocol's own probe; a protocol without one says so.
+"""
+
+from __future__ import annotations
+
+from edge.config import EstateConfig
+from edge.panel.hooks import DeviceProbe
+
+
+async def probe_device(config: EstateConfig, device_id: str) -> DeviceProbe:
+    device = config.device(device_id)
+    if device is None:
+        return DeviceProbe(device_id, ok=False, error=f"no device {device_id!r} in the config")
+    bus = next(b for b in config.buses if b.id == device.bus)
+    if bus.kind in ("modbus_tcp", "modbus_rtu"):
+        from drivers.modbus.probe import probe_modbus_device
+
+        return await probe_modbus_device(config, bus, device)
+    if bus.kind == "synthetic":
+        from drivers.synthetic.driver import SyntheticSource
+
+        readings = SyntheticSource(bus, [device], config).sample(device, device.poll_interval_s)  # type: ignore[arg-type]
+        from edge.panel.hooks import ProbeValue
+
+        return DeviceProbe(device_id, ok=True, values=tuple(ProbeValue(r.point, r.value, r.unit) for r in readings))
+    return DeviceProbe(device_id, ok=False, error=f"bus kind {bus.kind!r} has no test read")

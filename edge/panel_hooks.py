@@ -1,0 +1,57 @@
+"""The daemon's side of the panel's hooks: what the installer tools can ask the running gateway.
+
+Kept apart from both ``edge.app`` (lifecycle) and ``edge.panel`` (web): each hook is a thin
+adapter from a panel question to the component that knows the answer.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from edge.panel.hooks import DeviceProbe, DiscoveredDevice, PanelHooks
+
+if TYPE_CHECKING:
+    from edge.app import Gateway
+
+DISCOVERY_TIMEOUT_S = 3.0
+
+
+def build_panel_hooks(gateway: Gateway) -> PanelHooks:
+    async def reload() -> Any:
+        changes = await gateway.reload()
+        if changes is None:
+            raise RuntimeError("the saved config does not validate; the running config was kept")
+        return changes
+
+    def uplink_status() -> dict[str, Any]:
+        return gateway.uplink.status() if gateway.uplink is not None else {"breaker": "disabled"}
+
+    async def discover() -> list[DiscoveredDevice]:
+        from drivers.onvif.discovery import probe
+
+        configured = {c.host: c.id for c in (gateway.config.cameras if gateway.config else [])}
+        found = await probe(timeout=DISCOVERY_TIMEOUT_S)
+        return [
+            DiscoveredDevice(
+                address=d.sender, xaddrs=d.xaddrs, scopes=d.scopes,
+                name=d.scope_value("name") or "", hardware=d.scope_value("hardware") or "",
+                configured_as=configured.get(d.sender),
+            )
+            for d in found
+        ]
+
+    async def test_device(device_id: str) -> DeviceProbe:
+        from drivers.probe import probe_device
+
+        started = time.perf_counter()
+        config = gateway.config
+        if config is None or config.device(device_id) is None:
+            return DeviceProbe(device_id, ok=False, error=f"no device {device_id!r} in the running config")
+        probe = await probe_device(config, device_id)
+        if probe.duration_ms is None:
+            probe = DeviceProbe(probe.device_id, probe.ok, probe.frames, probe.values, probe.error,
+                                round((time.perf_counter() - started) * 1000, 1))
+        return probe
+
+    return PanelHooks(reload=reload, uplink_status=uplink_status, discover=discover, test_device=test_device)
