@@ -1,7 +1,8 @@
 """How the panel acknowledges and resolves alarms: through the alarm manager when there is one.
 
 The panel depends only on the ``AlarmActions`` protocol. The daemon passes its ``AlarmManager``
-(edge/alarms), which dedups, notifies and writes the disposal steps; ``StoreAlarmActions`` is the
+(``edge.alarms.AlarmManager``: it keeps its open-alarm view and escalations in step, notifies, and
+writes the disposal steps); ``StoreAlarmActions`` is the
 fallback used when the panel runs without one (tools, the benchmark): it writes the same
 ``AlarmRecord`` steps straight into the store, so the alarm lane still uploads the closed loop.
 
@@ -17,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from edge.clock import Clock
+from edge.errors import EdgeError
 from edge.records import AlarmRecord, AlarmState, Severity
 from edge.store import Store, codec
 
@@ -116,7 +118,8 @@ class CheckedAlarmActions:
             await fn(alarm_id, user, note)
         except AlarmActionError:
             raise
-        except (KeyError, LookupError) as exc:
-            raise AlarmActionError("alarm.not_found", str(exc), 404) from exc
-        except ValueError as exc:
-            raise AlarmActionError("alarm.refused", str(exc)) from exc
+        except (LookupError, ValueError, EdgeError) as exc:
+            # edge.alarms' errors carry an i18n ``code`` and an HTTP ``status``; others get sensible ones.
+            status = getattr(exc, "status", 404 if isinstance(exc, LookupError) else 409)
+            code = getattr(exc, "code", "alarm.not_found" if status == 404 else "alarm.refused")
+            raise AlarmActionError(str(code), str(exc), int(status)) from exc

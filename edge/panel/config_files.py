@@ -71,6 +71,7 @@ class ConfigFiles:
         self.secrets_path = Path(secrets_path) if secrets_path else None
         self.keep = keep
         self._lock = asyncio.Lock()
+        self._cached: tuple[tuple[object, object], str, CheckResult] | None = None
 
     def read_text(self) -> str:
         return self.path.read_text(encoding="utf-8")
@@ -93,11 +94,18 @@ class ConfigFiles:
         return CheckResult(True, (), config)
 
     def check_current(self) -> tuple[str, CheckResult]:
+        """Check the file on disk. The result is reused while neither the file nor the secrets file changed
+        (parsing a 2,000-device config takes about a second; the tools page must not pay it per view)."""
         try:
+            stamp = (_stamp(self.path), _stamp(self.secrets_path) if self.secrets_path else None)
+            if self._cached is not None and self._cached[0] == stamp:
+                return self._cached[1], self._cached[2]
             text = self.read_text()
         except OSError as exc:
             return "", CheckResult(False, ((None, f"cannot read {self.path}: {exc.strerror}"),))
-        return text, self.check_text(text)
+        result = self.check_text(text)
+        self._cached = (stamp, text, result)
+        return text, result
 
     async def save(self, text: str) -> SaveResult:
         """Validate, back up the current file, atomically replace it. Raises ``ConfigError`` when invalid."""
@@ -135,6 +143,11 @@ class ConfigFiles:
         for path in old:
             path.unlink(missing_ok=True)
         return tuple(old)
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    st = os.stat(path)
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 def _write_durably(path: Path, data: bytes, *, mode: int) -> None:

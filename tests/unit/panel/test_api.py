@@ -111,3 +111,28 @@ async def test_users_crud_and_audit(panel: Panel) -> None:
     actions = [e["action"] for e in audit]
     assert actions[:3] == ["user.delete", "user.update", "user.update"] and "login" in actions
     assert "night-shift-pw-1" not in str(audit)  # passwords never reach the audit log
+
+
+async def test_text_search_pages_the_same_on_both_query_paths(panel: Panel, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from edge.panel import alarm_queries
+
+    now = panel.clock.now()
+    await panel.store.append_alarm_records(
+        [alarm(f"S{i:02d}", ts=now - timedelta(minutes=i // 2), message=f"水压低 {i}") for i in range(30)]
+        + [alarm("OTHER", message="电表离线")])
+    await panel.as_role(Role.VIEWER)
+
+    async def pages() -> list[tuple[int, list[str]]]:
+        out = []
+        for offset in (0, 10, 20, 30):
+            body = (await panel.client.get("/api/v1/alarms", params={"q": "水压", "limit": 10,
+                                                                     "offset": offset})).json()
+            out.append((body["total"], [a["alarm_id"] for a in body["alarms"]]))
+        return out
+
+    few = await pages()  # one scan, sorted in Python
+    monkeypatch.setattr(alarm_queries, "FEW_MATCHES", 5)
+    many = await pages()  # count + time index
+    assert few == many
+    assert few[0] == (30, ["S01", "S00", "S03", "S02", "S05", "S04", "S07", "S06", "S09", "S08"])
+    assert few[3] == (30, [])
