@@ -32,26 +32,26 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
-import yaml  # noqa: E402
-from argon2 import PasswordHasher  # noqa: E402
+import httpx
+import yaml
+from argon2 import PasswordHasher
 
-from edge.clock import to_us  # noqa: E402
-from edge.config.panel import PanelConfig  # noqa: E402
-from edge.ids import new_ids  # noqa: E402
-from edge.panel import create_app, serve_panel  # noqa: E402
-from edge.panel.passwords import Passwords  # noqa: E402
-from edge.panel.roles import Role  # noqa: E402
-from edge.panel.schema import PANEL_COMPONENT, PANEL_MIGRATIONS  # noqa: E402
-from edge.records import AlarmRecord, AlarmState, Reading, Severity  # noqa: E402
-from edge.store import Store  # noqa: E402
+from edge.clock import to_us
+from edge.config.panel import PanelConfig
+from edge.ids import new_ids
+from edge.panel import create_app, serve_panel
+from edge.panel.passwords import Passwords
+from edge.panel.roles import Role
+from edge.panel.schema import PANEL_COMPONENT, PANEL_MIGRATIONS
+from edge.records import AlarmRecord, AlarmState, Reading, Severity
+from edge.store import Store
 
 DEVICES = 2000
 ALARMS = 100_000
 RESOLVED_SHARE = 0.9
 READINGS = 200_000
 TARGET_MS = 200.0
-PASSWORD = "bench-password-1"  # noqa: S105 - a throwaway account in a temporary store
+PASSWORD = "bench-password-1"
 
 KINDS = [("fire_pressure", "pressure", "MPa"), ("fire_level", "level", "m"), ("electricity", "energy", "kWh"),
          ("water", "volume", "m3"), ("environment", "temperature", "degC"), ("lighting", "power", "kW"),
@@ -63,7 +63,7 @@ CODES = ["fire.hydrant_pressure_low", "fire.water_level_low", "device.offline", 
 def estate(tmp: Path) -> tuple[Path, Path, list[str]]:
     devices, ids = [], []
     for n in range(DEVICES):
-        category, point, _unit = KINDS[n % len(KINDS)]
+        category, _point, _unit = KINDS[n % len(KINDS)]
         device_id = f"dev-{n:04d}"
         ids.append(device_id)
         device: dict[str, Any] = {
@@ -138,10 +138,10 @@ async def fill(store: Store, ids: list[str], now: datetime) -> list[str]:
                     v = 0.3 + 0.05 * ((b + n) % 17) / 17
                     rows.append((device, p, first + b * width, v - 0.01, v + 0.01, v * 12, 12, v, first + b * width))
             if len(rows) >= 100_000:
-                await store.execute_write(f"INSERT INTO {table} VALUES (?,?,?,?,?,?,?,?,?)", rows)  # noqa: S608
+                await store.execute_write(f"INSERT INTO {table} VALUES (?,?,?,?,?,?,?,?,?)", rows)
                 rows = []
         if rows:
-            await store.execute_write(f"INSERT INTO {table} VALUES (?,?,?,?,?,?,?,?,?)", rows)  # noqa: S608
+            await store.execute_write(f"INSERT INTO {table} VALUES (?,?,?,?,?,?,?,?,?)", rows)
     latest = [(device, p, 0.31, unit, 0, now_us) for n, device in enumerate(ids)
               for (_c, point, unit) in [KINDS[n % len(KINDS)]] for p in (point, "status")]
     await store.execute_write("INSERT INTO panel_latest VALUES (?,?,?,?,?,?)", latest)
@@ -165,7 +165,7 @@ async def measure(client: httpx.AsyncClient, name: str, make_path: Any, n: int,
 
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 async def main(requests: int) -> None:
