@@ -16,10 +16,14 @@ Scripted day (local time, Asia/Shanghai), devices picked by category from the co
                  resolved 10:30
     14:00-15:00  the first electricity meter does not answer: device.offline 14:02, escalated
                  14:17, cleared 15:01 (nobody handled it)
-    18:10-18:40  three e-bikes enter a lobby
+    18:10-18:40  three e-bikes enter a lobby: each entry is an alarm (the vision alarm specs); the
+                 guard turns the third one back (resolved 18:50), the first two are escalated and
+                 left open
 
 The platform simulator must end with, for every hour and for the day, the indicator values this
-script implies (the highest version of each key), and the four alarms with their disposal steps.
+script implies (the highest version of each key), and the seven alarms with their disposal steps.
+Detections are shaped as the camera source emits them (``edge.vision.alarms``: ``data.lane``,
+``data.entry``, ``data.active``) and go through the daemon's own vision alarm specs.
 """
 
 from __future__ import annotations
@@ -47,26 +51,25 @@ from edge.indicators.energy_watch import EnergyWatch, RuleChain
 from edge.normalise.normaliser import Normaliser
 from edge.pipeline import Pipeline
 from edge.records import DeviceStatus, Event, Reading
-from edge.rules import EventAlarmSpec, RuleEngine
+from edge.rules import RuleEngine
 from edge.store import Store
 from edge.store.codec import iso
 from edge.uplink import Uplink
+from edge.vision.alarms import VISION_EVENT_ALARMS
 from tests.helpers.platform import PlatformSim
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = datetime(2025, 2, 28, 16, tzinfo=UTC)  # 2025-03-01 00:00 in Asia/Shanghai
 MIN = timedelta(minutes=1)
 LANE_CAMERA, DOOR_CAMERA, LANE_ZONE = "CAM-LANE-01", "CAM-DOOR-01", "north-lane"
+LANE = f"{LANE_CAMERA}/{LANE_ZONE}"
+EBIKES = {18 * 60 + 10: 7, 18 * 60 + 20: 9, 18 * 60 + 40: 12}  # minute of the day -> track id
 POINTS = {
     "electricity": [("energy_import", "kWh"), ("active_power", "kW")],
     "water": [("volume_forward", "m3"), ("flow", "m3/h")],
     "fire_pressure": [("pressure", "MPa")],
     "fire_level": [("level", "m")],
 }
-LANE_ALARMS = (
-    EventAlarmSpec("fire.lane_blocked", "fire.lane_blocked", subject_key="zone_id", active_key="active"),
-    EventAlarmSpec("fire.lane_cleared", "fire.lane_blocked", subject_key="zone_id", active_key="active"),
-)
 
 
 def at(hour: int, minute: int = 0) -> datetime:
@@ -168,11 +171,12 @@ class Script:
             exp[("fire.lane_clear_time_p50", ())] = 25.0
         if 18 in hours:
             exp[("fire.ebike_entry_events", ())] = 3
-        resolve = {2: 49.0, 3: 330.0, 10: 30.0}  # minutes from raised to resolved
-        closed = {2: 1, 3: 1, 10: 1, 14: 0}
-        raised = [h for h in hours if h in closed]
-        exp[("alarm.closure_rate", ())] = (sum(closed[h] for h in raised) / len(raised)) if raised else None
-        times = [resolve[h] for h in hours if h in resolve]
+        # hour -> (alarms raised, of which closed, minutes to resolve of the resolved ones)
+        alarms = {2: (1, 1, [49.0]), 3: (1, 1, [330.0]), 10: (1, 1, [30.0]), 14: (1, 0, []), 18: (3, 1, [10.0])}
+        raised = sum(alarms[h][0] for h in hours if h in alarms)
+        closed = sum(alarms[h][1] for h in hours if h in alarms)
+        exp[("alarm.closure_rate", ())] = closed / raised if raised else None
+        times = [t for h in hours if h in alarms for t in alarms[h][2]]
         exp[("alarm.resolve_time_p50", ())] = statistics.median(times) if times else None
         exp[("energy.abnormal_events", ())] = 1 if 3 in hours else 0
         return exp
@@ -215,17 +219,20 @@ async def test_a_day_of_the_demo_estate(tmp_path: Path, platform_sim: PlatformSi
         manager = AlarmManager.from_config(store, config, clock=clock)
         watch = EnergyWatch.from_config(config)
         pipeline = Pipeline(store, normaliser=Normaliser.from_config(config),
-                            rules=RuleChain(RuleEngine.from_config(config, LANE_ALARMS), watch), alarms=manager)
+                            rules=RuleChain(RuleEngine.from_config(config, VISION_EVENT_ALARMS), watch),
+                            alarms=manager)
         engine = IndicatorEngine(store, config, clock=clock)
         await manager.start(escalation_loop=False)  # escalations are checked on the manual clock below
         await engine.start()
         totals = defaultdict(float, {d.id: 1000.0 for d in script.devices})
         ids: dict[str, str] = {}
 
-        def alarm_id(code: str) -> str:
-            if code not in ids:
-                ids[code] = next(a["alarm_id"] for a in manager.open_alarms() if a["code"] == code)
-            return ids[code]
+        def alarm_id(code: str, subject: str | None = None) -> str:
+            name = f"{code}|{subject}"
+            if name not in ids:
+                ids[name] = next(a["alarm_id"] for a in manager.open_alarms() if a["code"] == code
+                                 and (subject is None or a["data"]["subject"] == subject))
+            return ids[name]
 
         async with Uplink.from_config(store, config) as uplink:
             for minute in range(24 * 60 + 1):
@@ -236,24 +243,30 @@ async def test_a_day_of_the_demo_estate(tmp_path: Path, platform_sim: PlatformSi
                 elif minute in (15 * 60, 15 * 60 + 1):
                     await pipeline.device_status(DeviceStatus(script.offline.id, True, now))
                 await pipeline.readings(script.readings(minute, totals))
+                lane = {"camera": LANE_CAMERA, "zone": LANE_ZONE, "zone_name": "3栋北侧消防通道", "lane": LANE}
                 if minute == 10 * 60:
                     await pipeline.events([Event("fire.lane_blocked", now, LANE_CAMERA, message="消防通道被占用",
-                                                 data={"zone_id": LANE_ZONE, "active": True})])
+                                                 data={**lane, "active": True, "dwell_s": 120.0})])
                 if minute == 10 * 60 + 25:
                     await pipeline.events([Event("fire.lane_cleared", now, LANE_CAMERA,
-                                                 data={"zone_id": LANE_ZONE, "active": False})])
-                if minute in (18 * 60 + 10, 18 * 60 + 20, 18 * 60 + 40):
-                    await pipeline.events([Event("fire.ebike_entry", now, DOOR_CAMERA, data={"zone_id": "lobby"})])
+                                                 data={**lane, "active": False})])
+                if minute in EBIKES:
+                    entry = f"{DOOR_CAMERA}/lobby/{EBIKES[minute]}"
+                    await pipeline.events([Event("fire.ebike_entry", now, DOOR_CAMERA, message="电动车进入大堂",
+                                                 data={"camera": DOOR_CAMERA, "zone": "lobby", "entry": entry,
+                                                       "track_id": EBIKES[minute], "active": True})])
                 staff = {
                     2 * 60 + 10: ("acknowledge", "fire.hydrant_pressure_low", "wang", "已派人检查"),
                     2 * 60 + 50: ("resolve", "fire.hydrant_pressure_low", "wang", "稳压泵故障复位，压力恢复"),
                     8 * 60 + 30: ("resolve", "energy.night_flow", "li", "地下室水箱浮球阀损坏，已更换"),
                     10 * 60 + 5: ("acknowledge", "fire.lane_blocked", "zhao", ""),
                     10 * 60 + 30: ("resolve", "fire.lane_blocked", "zhao", "已联系车主挪车"),
+                    18 * 60 + 50: ("resolve", "fire.ebike_entry", "zhao", "已劝离，电动车推出大堂"),
                 }.get(minute)
                 if staff is not None:
                     action, code, user, note = staff
-                    await getattr(manager, action)(alarm_id(code), user, note)
+                    subject = f"{DOOR_CAMERA}/lobby/12" if code == "fire.ebike_entry" else None
+                    await getattr(manager, action)(alarm_id(code, subject), user, note)
                 if minute == 3 * 60:  # note its id while it is open: staff resolve it after it cleared
                     alarm_id("energy.night_flow")
                 await manager.check_escalations()
@@ -305,7 +318,7 @@ async def test_a_day_of_the_demo_estate(tmp_path: Path, platform_sim: PlatformSi
     for r in sorted(platform_sim.records("alarm"), key=lambda r: r["id"]):
         steps[r["alarm_id"]].append(r)
     summary = {
-        (s[0]["code"], s[0]["device_id"]): [(r["state"], r["actor"], r["note"], r["ts"]) for r in s]
+        (s[0]["code"], s[0]["data"]["subject"]): [(r["state"], r["actor"], r["note"], r["ts"]) for r in s]
         for s in steps.values()
     }
     t = lambda h, m: iso(to_us(at(h, m)))  # noqa: E731
@@ -317,15 +330,25 @@ async def test_a_day_of_the_demo_estate(tmp_path: Path, platform_sim: PlatformSi
             ("raised", "system", "", t(3, 0)), ("escalated", "system", "", t(3, 15)),
             ("escalated", "system", "", t(4, 0)), ("cleared", "system", "", t(6, 15)),
             ("resolved", "li", "地下室水箱浮球阀损坏，已更换", t(8, 30))],
-        ("fire.lane_blocked", LANE_CAMERA): [
+        ("fire.lane_blocked", LANE): [
             ("raised", "system", "", t(10, 0)), ("acknowledged", "zhao", "", t(10, 5)),
             ("cleared", "system", "", t(10, 25)), ("resolved", "zhao", "已联系车主挪车", t(10, 30))],
         ("device.offline", script.offline.id): [
             ("raised", "system", "", t(14, 2)), ("escalated", "system", "", t(14, 17)),
             ("cleared", "system", "", t(15, 1))],
+        ("fire.ebike_entry", f"{DOOR_CAMERA}/lobby/7"): [
+            ("raised", "system", "", t(18, 10)), ("escalated", "system", "", t(18, 25)),
+            ("escalated", "system", "", t(19, 10))],
+        ("fire.ebike_entry", f"{DOOR_CAMERA}/lobby/9"): [
+            ("raised", "system", "", t(18, 20)), ("escalated", "system", "", t(18, 35)),
+            ("escalated", "system", "", t(19, 20))],
+        ("fire.ebike_entry", f"{DOOR_CAMERA}/lobby/12"): [
+            ("raised", "system", "", t(18, 40)), ("resolved", "zhao", "已劝离，电动车推出大堂", t(18, 50))],
     }
     levels = [r["data"]["level"] for s in steps.values() for r in s if r["state"] == "escalated"]
-    assert sorted(levels) == [1, 1, 2]
+    assert sorted(levels) == [1, 1, 1, 1, 2, 2, 2]
+    lane_alarm = next(s for s in steps.values() if s[0]["code"] == "fire.lane_blocked")
+    assert lane_alarm[0]["device_id"] == LANE_CAMERA and lane_alarm[0]["severity"] == "major"
 
 
 async def _count_readings(path: Path) -> int:
