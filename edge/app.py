@@ -65,6 +65,8 @@ class Gateway:
     alarms: AlarmManager | None = None
     rules: RuleEngine | None = None
     indicators: IndicatorEngine | None = None
+    energy: EnergyWatch | None = None
+    rule_chain: RuleChain | None = None
     panel_url: str | None = None
     reloads: int = 0
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -90,7 +92,8 @@ class Gateway:
             normaliser = Normaliser.from_config(cfg)
             await stack.enter_async_context(CounterStates(store, normaliser))
             self.rules = RuleEngine.from_config(cfg, VISION_EVENT_ALARMS)
-            chain = RuleChain(self.rules, EnergyWatch.from_config(cfg))
+            self.energy = EnergyWatch.from_config(cfg)
+            self.rule_chain = chain = RuleChain(self.rules, self.energy)
             chain.restore(await store.open_alarms())
             self.pipeline = Pipeline(store, normaliser=normaliser, rules=chain, alarms=self.alarms)
             clock_check = await stack.enter_async_context(ClockCheck(store, self.clock))
@@ -98,6 +101,9 @@ class Gateway:
                 self.uplink = await stack.enter_async_context(
                     Uplink.from_config(store, cfg, clock=self.clock, on_date_header=clock_check.observe_date))
             self.indicators = await stack.enter_async_context(IndicatorEngine(store, cfg, clock=self.clock))
+            # Month-to-date energy use (quotas) continues from the indicator series after a restart.
+            await self.indicators.fold()
+            await self.energy.restore_usage(store, self.clock.now())
             if cfg.panel.enabled:
                 await stack.enter_async_context(self._panel(cfg))
             self.supervisor = await stack.enter_async_context(Supervisor(self.pipeline, clock=self.clock))
@@ -159,6 +165,12 @@ class Gateway:
                 self.rules.reconfigure(specs_from_config(new, VISION_EVENT_ALARMS))
             if self.indicators is not None:
                 self.indicators.reconfigure(new)
+            if self.rule_chain is not None and self.energy is not None and self.store is not None:
+                self.energy = EnergyWatch.from_config(new)  # new quotas and night window
+                await self.energy.restore_usage(self.store, self.clock.now())
+                self.rule_chain.engines = (self.rules, self.energy)
+            if old is not None and old.alarms != new.alarms:
+                log.warning("alarm escalation / notifier settings changed; they take effect at the next restart")
             if old is not None and old.store != new.store:
                 log.warning("store settings changed; they take effect at the next restart")
             if old is not None and old.panel != new.panel:
