@@ -2,7 +2,8 @@
 
 Inference is the expensive step (about 20 ms per frame on one core); a fire-lane camera watches
 an empty or parked-in lane most of the day. The gate downscales the frame to a small grey image
-(``GatingConfig.width`` px wide, about 0.3 ms), blurs it, and compares it with the previous one:
+(``GatingConfig.width`` px wide, about 0.1 ms), blurs it, and compares it with the previous one,
+the mean (global brightness) change subtracted:
 motion is a share of changed pixels inside the zones' mask (or the whole image without zones)
 above ``min_area``. The mask is the zones' surroundings, not just the polygons: their bounding box
 grown by half its size (and upwards by its height, like the ROI), so an e-bike is already tracked
@@ -32,12 +33,17 @@ GreyImage = NDArray[np.uint8]
 
 
 def small_grey(frame: NDArray[np.uint8], width: int) -> GreyImage:
-    """The frame as a blurred grey image ``width`` px wide (aspect kept)."""
+    """The frame as a blurred grey image ``width`` px wide (aspect kept).
+
+    Bilinear downscaling then a 5x5 blur: 0.05 ms for 768x432, where area averaging costs 0.7 ms
+    (a third of the whole pipeline's overhead budget); the blur does the noise averaging instead.
+    """
     h, w = frame.shape[:2]
     height = max(1, round(h * width / w))
-    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
-    small = cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA)
-    return cv2.GaussianBlur(small, (3, 3), 0)
+    small = cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
+    if small.ndim == 3:
+        small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    return cv2.GaussianBlur(small, (5, 5), 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +86,11 @@ class MotionGate:
             return self._yes("disabled", 0.0, t)
         if prev is None or prev.shape != small.shape:
             return self._yes("first", 0.0, t)
-        changed = cv2.absdiff(small, prev) >= self._cfg.pixel_threshold
+        # Difference with the global brightness change taken out: auto-exposure steps, a cloud
+        # over the sun or an IR switch shift every pixel alike and are not motion.
+        delta = small.astype(np.int16) - prev.astype(np.int16)
+        delta -= np.int16(round(float(delta.mean())))
+        changed = np.abs(delta) >= self._cfg.pixel_threshold
         motion = float(np.count_nonzero(changed & mask)) / self._mask_pixels
         if motion >= self._cfg.min_area:
             self._last_motion = t
