@@ -130,6 +130,8 @@ def create_app(
             asyncio.create_task(live.run(), name="panel-rollups"),
             asyncio.create_task(_purge_sessions(ctx), name="panel-sessions"),
         ]
+        if backlog_ttl_s > 0:
+            ctx.tasks.append(asyncio.create_task(ctx.overview.refresh_loop(), name="panel-backlog"))
         try:
             yield
         finally:
