@@ -15,7 +15,7 @@ import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -181,10 +181,13 @@ def _install_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
-        if _is_api(request) or request.method != "GET":
+        if _is_api(request) or request.url.path.startswith(("/alarms/rows", "/evidence/")):
             return JSONResponse({"detail": "login required"}, status_code=401)
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+        # A form posted after the session ended comes back to its page after login (303 turns it into a GET).
+        target = request.url.path if request.method == "GET" else urlsplit(request.headers.get("referer", "/")).path
+        if request.method == "GET" and request.url.query:
+            target += f"?{request.url.query}"
+        return RedirectResponse(f"/login?next={quote(target or '/', safe='')}", status_code=303)
 
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden) -> Response:

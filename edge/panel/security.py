@@ -170,6 +170,10 @@ async def csrf_protect(request: Request) -> None:
             value = form.get(CSRF_FIELD)
             supplied = value if isinstance(value, str) else None
     if not expected or not supplied or not hmac.compare_digest(expected.encode(), supplied.encode()):
+        if request.cookies.get(SESSION_COOKIE) and await current_principal(request) is None:
+            # The browser's session ended (idle, logout elsewhere) while a form was open: nothing is
+            # done either way, but "log in again" is the useful answer, not a CSRF error.
+            raise LoginRequired()
         raise CsrfRejected("missing or wrong CSRF token")
 
 

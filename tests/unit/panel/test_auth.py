@@ -206,3 +206,16 @@ async def test_disabled_user_can_not_log_in_and_loses_sessions(panel: Panel) -> 
     assert (await guard.get("/api/v1/me")).status_code == 401
     with pytest.raises(AssertionError):
         await panel.login("guard", client=panel.new_client())
+
+
+async def test_a_form_posted_after_the_session_ended_leads_back_through_login(panel: Panel) -> None:
+    from tests.helpers.panel import alarm
+
+    await panel.store.append_alarm_records([alarm("A1")])
+    csrf = await panel.as_role(Role.OPERATOR)
+    panel.clock.advance(panel.ctx.settings.session_idle_minutes * 60 + 1)
+    response = await panel.client.post("/alarms/A1/ack", data={"note": "x", "csrf_token": csrf},
+                                       headers={"referer": "http://panel.test/alarms/A1"})
+    # The session is gone: nothing is written, and the browser is sent to log in, then back to the alarm.
+    assert response.status_code == 303 and response.headers["location"] == "/login?next=%2Falarms%2FA1"
+    assert (await panel.store.read_one("SELECT state FROM alarms WHERE alarm_id='A1'")) == ("raised",)
