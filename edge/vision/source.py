@@ -47,9 +47,11 @@ import random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import cv2
 import numpy as np
 
 from drivers.camera.frames import Frame, FrameSource
@@ -64,6 +66,7 @@ from edge.errors import DeviceError, DeviceUnreachable
 from edge.records import DeviceStatus, Event, Reading, Severity
 from edge.sources import Sink
 from edge.vision.analytics import EBIKE_ENTRY, LANE_BLOCKED, LANE_CLEARED, Decision
+from edge.vision.detections import Box
 from edge.vision.detector import Detector, shared_detector
 from edge.vision.evidence import render_evidence
 from edge.vision.pipeline import CameraPipeline, FrameResult
@@ -85,6 +88,17 @@ def inference_pool() -> ThreadPoolExecutor:
         workers = int(os.environ.get(WORKERS_ENV, "2"))
         _pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="vision")
     return _pool
+
+
+@dataclass(frozen=True, slots=True)
+class LatestView:
+    """The latest analysed frame as JPEG (zone pixels, not scaled) and its detections, for the panel."""
+
+    jpeg: bytes
+    width: int
+    height: int
+    ts: datetime
+    boxes: tuple[Box, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +163,8 @@ class CameraSource:
         self._analysed = 0
         self._inferred_ms: list[float] = []
         self.last_result: FrameResult | None = None
+        self._last_frame: Frame | None = None
+        self._last_boxes: tuple[Box, ...] = ()
 
     @property
     def name(self) -> str:
@@ -263,6 +279,9 @@ class CameraSource:
             seq = frame.seq
             result = await loop.run_in_executor(executor, self.pipeline.process, frame.image, frame.mono, frame.ts)
             self.last_result = result
+            self._last_frame = frame
+            if result.detections is not None:
+                self._last_boxes = tuple(result.detections.to_boxes())
             self._analysed += 1
             if result.timings is not None:
                 self._inferred_ms.append(result.timings.total_ms)
@@ -287,7 +306,9 @@ class CameraSource:
     async def _health_loop(self, sink: Sink, source: FrameSource) -> None:
         interval = self.camera.health.interval_s
         last_analysed = self._analysed
-        last_mono = self._clock.monotonic()
+        last_mono = started = self._clock.monotonic()
+        # A stream just opened has no frame yet; that is not an outage (RTSP needs ~2 s to start).
+        grace = self.camera.health.stale_after_s + self.camera.timeout_s
         while True:
             status = source.status()
             now = self._clock.monotonic()
@@ -315,9 +336,21 @@ class CameraSource:
                 readings.append(self._reading("clock_offset_s", round(self.onvif.clock_offset_s, 1), "s"))
             last_analysed, last_mono = self._analysed, now
             await sink.readings(readings)
-            error = None if alive else (status.last_error or "no frames")
-            await self._status(sink, alive, error)
+            if alive or age is not None or now - started >= grace:
+                error = None if alive else (status.last_error or "no frames")
+                await self._status(sink, alive, error)
             await asyncio.sleep(interval)
+
+    async def latest_view(self) -> LatestView | None:
+        """The newest analysed frame and the detections of the newest inferred one (panel snapshot hook)."""
+        frame = self._last_frame
+        if frame is None:
+            return None
+        ok, buf = await asyncio.to_thread(cv2.imencode, ".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        if not ok:
+            return None
+        h, w = frame.image.shape[:2]
+        return LatestView(buf.tobytes(), w, h, frame.ts, self._last_boxes)
 
     # -- records ---------------------------------------------------------------------------------
 

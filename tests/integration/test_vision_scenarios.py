@@ -66,6 +66,9 @@ async def replay(name: str, *, fps: float, duration_s: float, **camera: Any) -> 
     try:
         await asyncio.wait_for(player.done.wait(), timeout=120)
         await asyncio.sleep(0.1)
+        view = await source.latest_view()  # what the panel's camera page shows
+        assert view is not None and view.jpeg[:2] == b"\xff\xd8"
+        assert (view.width, view.height) == (story.width, story.height)
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
