@@ -126,3 +126,66 @@ async def test_real_traffic_driving_through_raises_nothing() -> None:
     assert [e for e in sink.events_seen if e.code.startswith("fire.")] == []
     points = {r.point for r in sink.readings_seen}
     assert {"reachable", "stream_alive", "frame_age_s", "frozen", "covered"} <= points
+
+
+class StuckCamera:
+    """A stream that repeats one picture (a hung encoder), then shows a taped-over lens."""
+
+    def __init__(self, clock: ManualClock, still: np.ndarray, frames: int) -> None:
+        self.clock, self.still, self.frames = clock, still, frames
+        self.index = 0
+        self.done = asyncio.Event()
+        rng = np.random.default_rng(3)
+        self.flat = np.clip(40 + rng.normal(0, 1.0, still.shape), 0, 255).astype(np.uint8)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def next_frame(self, after_seq: int, timeout: float):  # type: ignore[no-untyped-def]
+        from drivers.camera.frames import Frame
+
+        if self.index >= self.frames:
+            self.done.set()
+            await asyncio.sleep(0.05)
+            return None
+        if self.index:
+            self.clock.advance(1.0)
+        self.index += 1
+        image = self.still if self.index <= self.frames // 2 else self.flat
+        return Frame(image, self.index, self.clock.monotonic(), self.clock.now())
+
+    def status(self):  # type: ignore[no-untyped-def]
+        from drivers.camera.frames import FrameSourceStatus
+
+        return FrameSourceStatus(True, self.index, 0, 0, self.clock.monotonic(), None)
+
+
+async def test_frozen_then_covered_camera_raises_health_events() -> None:
+    clock = ManualClock(START)
+    still = scenario("lane_a7_park").render(0.0)
+    stuck = StuckCamera(clock, still, frames=80)
+    cfg = CameraConfig.model_validate({
+        "id": "cam-stuck", "name": "stuck", "location": {"building": "1"}, "onvif": False,
+        "stream": {"rtsp_uri": "rtsp://127.0.0.1/stuck"}, "health": {"frozen_after_s": 20, "covered_after_s": 10,
+                                                                      "interval_s": 0.2},
+    })
+    sink = RecordingSink()
+    source = CameraSource(cfg, clock=clock, frame_source_factory=lambda *_: stuck)
+    task = asyncio.create_task(source.run(sink))
+    await asyncio.wait_for(stuck.done.wait(), timeout=60)
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    codes = [(e.code, round(at(e))) for e in sink.events_seen]
+    # Identical frames from t=1 (t=0 has nothing to compare with): frozen at 21 s. The switch to
+    # the taped lens at 40 s is a change (unfrozen); the flat frames are covered from 50 s, and
+    # being identical as well, frozen again from 61 s.
+    assert codes == [("camera.frozen", 21), ("camera.unfrozen", 40), ("camera.covered", 50), ("camera.frozen", 61)]
+    warnings = [e for e in sink.events_seen if e.severity is Severity.WARNING]
+    assert len(warnings) == 3 and all(e.evidence for e in warnings)
+    frozen = [r.value for r in sink.readings_seen if r.point == "frozen"]
+    assert frozen and frozen[-1] == 1.0
