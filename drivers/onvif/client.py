@@ -35,11 +35,20 @@ from typing import Any, TypeVar
 
 import aiohttp
 import zeep.exceptions
-from onvif import ONVIFCamera
-from onvif.exceptions import ONVIFAuthError, ONVIFError, ONVIFTimeoutError
-from onvif.settings import DEFAULT_SETTINGS
 
 from edge.errors import ConfigError, DeviceProtocolError, DeviceTimeout, DeviceUnreachable
+
+# onvif.client calls logging.basicConfig(level=INFO) when imported, which would take over the root
+# logger before the gateway configures it. Undo exactly what that import added.
+_root = logging.getLogger()
+_handlers_before, _level_before = list(_root.handlers), _root.level
+from onvif import ONVIFCamera  # noqa: E402
+from onvif.exceptions import ONVIFAuthError, ONVIFError, ONVIFTimeoutError  # noqa: E402
+from onvif.settings import DEFAULT_SETTINGS  # noqa: E402
+
+for _handler in [h for h in _root.handlers if h not in _handlers_before]:
+    _root.removeHandler(_handler)
+_root.setLevel(_level_before)
 
 log = logging.getLogger(__name__)
 

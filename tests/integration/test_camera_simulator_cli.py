@@ -1,0 +1,75 @@
+"""The camera simulator as the demo runs it (``python -m simulators.camera``), read by a snapshot-mode camera."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from edge.config.cameras import CameraConfig
+from edge.records import DeviceStatus, Event, Reading
+from edge.vision.source import CameraSource
+from tests.helpers.platform import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.readings_seen: list[Reading] = []
+        self.events_seen: list[Event] = []
+        self.statuses: list[DeviceStatus] = []
+
+    async def readings(self, readings: Sequence[Reading]) -> None:
+        self.readings_seen.extend(readings)
+
+    async def events(self, events: Sequence[Event]) -> None:
+        self.events_seen.extend(events)
+
+    async def device_status(self, status: DeviceStatus) -> None:
+        self.statuses.append(status)
+
+
+async def test_cli_serves_cameras_and_a_snapshot_camera_reads_them() -> None:
+    onvif_port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulators.camera", "--rtsp-port", str(free_port()), "--user", "admin",
+         "--password", "pw", "--camera", f"CAM-LOBBY=door_b2_motorcycle@{onvif_port},fps=4",
+         "--camera", f"CAM-LIFT=lift_b1_ebike@{free_port()}"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)
+        ready = json.loads(line)
+        assert ready["ready"] is True and set(ready["cameras"]) == {"CAM-LOBBY", "CAM-LIFT"}
+        lobby = ready["cameras"]["CAM-LOBBY"]
+        assert lobby["onvif_port"] == onvif_port and lobby["rtsp"].endswith("/CAM-LOBBY")
+        assert lobby["zones"][0]["kind"] == "ebike_entry" and lobby["zones"][0]["entry_line"]
+
+        cfg = CameraConfig.model_validate({
+            "id": "CAM-LOBBY", "name": "lobby", "location": {"building": "2"}, "host": "127.0.0.1",
+            "port": onvif_port, "username": "admin", "password": "pw",
+            "stream": {"mode": "snapshot", "snapshot_interval_s": 0.25}, "zones": lobby["zones"],
+            "health": {"interval_s": 0.5},
+        })
+        sink = RecordingSink()
+        source = CameraSource(cfg)
+        task = asyncio.create_task(source.run(sink))
+        await asyncio.sleep(4)
+        view = await source.latest_view()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert [s.online for s in sink.statuses] == [True]
+        assert [r.value for r in sink.readings_seen if r.point == "stream_alive"][-1] == 1.0
+        assert view is not None and (view.width, view.height) == (640, 426)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
