@@ -21,4 +21,12 @@ VISION_EVENT_ALARMS: tuple[EventAlarmSpec, ...] = (
                    severity=Severity.MAJOR),
     EventAlarmSpec("fire.ebike_entry", "fire.ebike_entry", subject_key="entry", active_key="active",
                    severity=Severity.MAJOR),
+    EventAlarmSpec("camera.frozen", "camera.frozen", subject_key="camera", active_key="active",
+                   severity=Severity.WARNING),
+    EventAlarmSpec("camera.frozen_cleared", "camera.frozen", subject_key="camera", active_key="active",
+                   severity=Severity.WARNING),
+    EventAlarmSpec("camera.covered", "camera.covered", subject_key="camera", active_key="active",
+                   severity=Severity.WARNING),
+    EventAlarmSpec("camera.covered_cleared", "camera.covered", subject_key="camera", active_key="active",
+                   severity=Severity.WARNING),
 )

@@ -16,21 +16,25 @@ replace each other in the frame source's one-frame slot (counted as dropped). Th
 ``EDGE_VISION_WORKERS`` threads (default: 2, one per core of the reference gateway), shared by all
 cameras, so 16 cameras queue at most 16 jobs, one each, never a backlog of stale frames.
 
-Events emitted (``device_id`` = camera id; ``ts`` = capture time of the deciding frame):
+Events emitted (``device_id`` = camera id; ``ts`` = capture time of the deciding frame). Every
+one carries ``active`` (true raises, false clears: the shape ``edge.vision.alarms`` maps onto the
+rule engine) and a subject: ``lane`` = ``<camera>/<zone>``, ``entry`` = ``<camera>/<zone>/<track>``,
+or ``camera``.
 
-=====================  ========  =========================================================  ========
-code                   severity  data                                                       evidence
-=====================  ========  =========================================================  ========
-fire.lane_blocked      major     zone, zone_name, track_id, label, score, box, boxes,       JPEG
-                                 dwell_s, camera
-fire.lane_cleared      info      zone, zone_name, blocked_s, boxes, camera                  JPEG
-fire.ebike_entry       major     zone, zone_name, track_id, label, score, box, boxes,       JPEG
-                                 camera
-camera.frozen          warning   camera, diff (mean grey-level change)                      JPEG
-camera.unfrozen        info      camera                                                     none
-camera.covered         warning   camera, std (grey-level spread)                            JPEG
-camera.uncovered       info      camera                                                     none
-=====================  ========  =========================================================  ========
+=========================  ========  ======================================================  ========
+code                       severity  data                                                    evidence
+=========================  ========  ======================================================  ========
+fire.lane_blocked          major     lane, active=true, camera, zone, zone_name, track_id,   JPEG
+                                     label, score, box, boxes, dwell_s
+fire.lane_cleared          info      lane, active=false, camera, zone, zone_name, blocked_s,  JPEG
+                                     boxes
+fire.ebike_entry           major     entry, active=true, camera, zone, zone_name, track_id,  JPEG
+                                     label, score, box, boxes
+camera.frozen              warning   camera, active=true, diff (mean grey-level change)      JPEG
+camera.frozen_cleared      info      camera, active=false                                    none
+camera.covered             warning   camera, active=true, std (grey-level spread)            JPEG
+camera.covered_cleared     info      camera, active=false                                    none
+=========================  ========  ======================================================  ========
 
 ``box`` is ``{x1, y1, x2, y2, score, label, track_id}`` in frame pixels; ``boxes`` is a list of
 those for every relevant object in the zone at that frame.
@@ -363,8 +367,14 @@ class CameraSource:
             await sink.device_status(DeviceStatus(self.camera.id, online, self._clock.now(), error))
 
     def _decision_event(self, decision: Decision, jpeg: bytes, frame: Frame) -> Event:
-        data: dict[str, object] = {"camera": self.camera.id, "zone": decision.zone_id, "zone_name": decision.zone_name,
+        cam, zone = self.camera.id, decision.zone_id
+        data: dict[str, object] = {"camera": cam, "zone": zone, "zone_name": decision.zone_name,
+                                   "active": decision.code != LANE_CLEARED,
                                    "boxes": [b.as_dict() for b in decision.boxes]}
+        if decision.code == EBIKE_ENTRY:
+            data["entry"] = f"{cam}/{zone}/{decision.track_id}"
+        else:
+            data["lane"] = f"{cam}/{zone}"
         if decision.box is not None:
             data.update(track_id=decision.track_id, label=decision.box.label, score=round(decision.box.score, 3),
                         box=decision.box.as_dict())
@@ -379,8 +389,8 @@ class CameraSource:
         events: list[Event] = []
         health = result.health
         for flag, on_code, off_code, value_key, value in (
-            ("_frozen", "camera.frozen", "camera.unfrozen", "diff", health.diff),
-            ("_covered", "camera.covered", "camera.uncovered", "std", health.std),
+            ("_frozen", "camera.frozen", "camera.frozen_cleared", "diff", health.diff),
+            ("_covered", "camera.covered", "camera.covered_cleared", "std", health.std),
         ):
             now_on = health.frozen if flag == "_frozen" else health.covered
             if now_on == getattr(self, flag):
@@ -390,10 +400,11 @@ class CameraSource:
                 jpeg = await asyncio.to_thread(self._plain_evidence, frame, on_code)
                 events.append(Event(on_code, frame.ts, self.camera.id, Severity.WARNING,
                                     f"camera {self.camera.id}: image {on_code.split('.')[1]}",
-                                    {"camera": self.camera.id, value_key: round(value, 3)}, jpeg))
+                                    {"camera": self.camera.id, "active": True, value_key: round(value, 3)}, jpeg))
             else:
                 events.append(Event(off_code, frame.ts, self.camera.id, Severity.INFO,
-                                    f"camera {self.camera.id}: image normal again", {"camera": self.camera.id}))
+                                    f"camera {self.camera.id}: image normal again",
+                                    {"camera": self.camera.id, "active": False}))
         return events
 
     def _plain_evidence(self, frame: Frame, code: str) -> bytes:

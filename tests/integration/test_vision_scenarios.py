@@ -98,6 +98,8 @@ async def test_blocked_fire_lane_raised_once_and_cleared() -> None:
     assert within(at(cleared), expected("lane_a7_park", "fire.lane_cleared")[0])
     assert blocked.severity is Severity.MAJOR and blocked.device_id == "lane-a7-park"
     assert blocked.data["zone"] == "lane" and blocked.data["label"] == "car"
+    assert blocked.data["lane"] == cleared.data["lane"] == "lane-a7-park/lane"
+    assert (blocked.data["active"], cleared.data["active"]) == (True, False)
     assert blocked.data["dwell_s"] >= 120
     box = blocked.data["box"]
     assert abs(box["x1"] - 708) < 25 and abs(box["y2"] - 517) < 15  # the parked car, as annotated
@@ -117,6 +119,8 @@ async def test_ebike_entry_raised_once_per_entry() -> None:
     for event, target in zip(entries, expected("door_b2_motorcycle", "fire.ebike_entry"), strict=True):
         assert within(at(event), target), (at(event), target)
         assert event.data["label"] == "motorcycle" and event.data["zone"] == "door"
+        assert event.data["active"] is True
+        assert event.data["entry"] == f"door-b2-motorcycle/door/{event.data['track_id']}"
         assert event.evidence and event.evidence[:2] == b"\xff\xd8"
     assert entries[0].data["track_id"] != entries[1].data["track_id"]
 
@@ -182,9 +186,11 @@ async def test_frozen_then_covered_camera_raises_health_events() -> None:
         await task
     codes = [(e.code, round(at(e))) for e in sink.events_seen]
     # Identical frames from t=1 (t=0 has nothing to compare with): frozen at 21 s. The switch to
-    # the taped lens at 40 s is a change (unfrozen); the flat frames are covered from 50 s, and
+    # the taped lens at 40 s is a change (frozen_cleared); the flat frames are covered from 50 s, and
     # being identical as well, frozen again from 61 s.
-    assert codes == [("camera.frozen", 21), ("camera.unfrozen", 40), ("camera.covered", 50), ("camera.frozen", 61)]
+    assert codes == [("camera.frozen", 21), ("camera.frozen_cleared", 40), ("camera.covered", 50),
+                     ("camera.frozen", 61)]
+    assert [e.data["active"] for e in sink.events_seen] == [True, False, True, True]
     warnings = [e for e in sink.events_seen if e.severity is Severity.WARNING]
     assert len(warnings) == 3 and all(e.evidence for e in warnings)
     frozen = [r.value for r in sink.readings_seen if r.point == "frozen"]
