@@ -9,7 +9,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from edge.panel.hooks import DeviceProbe, DiscoveredDevice, PanelHooks
+from edge.clock import to_us
+from edge.panel.hooks import CameraFrame, DeviceProbe, DiscoveredDevice, FrameDetection, PanelHooks
 
 if TYPE_CHECKING:
     from edge.app import Gateway
@@ -54,4 +55,16 @@ def build_panel_hooks(gateway: Gateway) -> PanelHooks:
                                 round((time.perf_counter() - started) * 1000, 1))
         return probe
 
-    return PanelHooks(reload=reload, uplink_status=uplink_status, discover=discover, test_device=test_device)
+    async def snapshot(camera_id: str) -> CameraFrame | None:
+        status = gateway.supervisor.sources.get(f"camera:{camera_id}") if gateway.supervisor else None
+        latest_view = getattr(status.source, "latest_view", None) if status else None
+        if latest_view is None:
+            return None
+        view = await latest_view()
+        if view is None:
+            return None
+        return CameraFrame(view.jpeg, view.width, view.height, to_us(view.ts), tuple(
+            FrameDetection(b.label, b.score, b.x1, b.y1, b.x2, b.y2) for b in view.boxes))
+
+    return PanelHooks(reload=reload, uplink_status=uplink_status, discover=discover, test_device=test_device,
+                      snapshot=snapshot)

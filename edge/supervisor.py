@@ -34,6 +34,7 @@ class SourceStatus:
     restarts: int = 0
     last_error: str | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    source: Source | None = field(default=None, repr=False)
 
 
 class Supervisor:
@@ -54,7 +55,7 @@ class Supervisor:
     def start(self, source: Source) -> None:
         if source.name in self.sources:
             raise ValueError(f"source {source.name!r} is already running")
-        status = SourceStatus(source.name, source.fingerprint)
+        status = SourceStatus(source.name, source.fingerprint, source=source)
         status.task = asyncio.create_task(self._keep_running(source, status), name=f"source:{source.name}")
         self.sources[source.name] = status
 
