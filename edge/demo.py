@@ -87,7 +87,9 @@ def write_demo_config(workdir: Path, platform_port: int, panel_port: int) -> tup
     secrets_path = workdir / "secrets.yaml"
     if not secrets_path.exists():
         secrets_path.touch(mode=0o600)
-        secrets_path.write_text(f"platform_client_secret: {secrets.token_urlsafe(18)}\n", encoding="utf-8")
+        secrets_path.write_text(
+            f"platform_client_secret: {secrets.token_urlsafe(18)}\ncamera_password: {secrets.token_urlsafe(12)}\n",
+            encoding="utf-8")
     secrets_path.chmod(0o600)
     return config_path, secrets_path
 
@@ -109,6 +111,9 @@ _KeepSecretsDumper.add_representer(_Secret, lambda dumper, value: dumper.represe
 
 
 def run_demo(workdir: Path, duration_s: float | None = None) -> int:
+    shared = Path(os.environ.get("EDGE_SHARED_DIR", REPO.parent / "shared"))
+    if "EDGE_MODELS_DIR" not in os.environ and (shared / "models").is_dir():
+        os.environ["EDGE_MODELS_DIR"] = str(shared / "models")  # the demo runs on the shared model copy
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     platform_port = _free_port(8443)
@@ -118,7 +123,7 @@ def run_demo(workdir: Path, duration_s: float | None = None) -> int:
     children: list[subprocess.Popen[bytes]] = []
     try:
         children.append(_start_platform(workdir, platform_port, client_secret))
-        children.extend(start_device_simulators(workdir))
+        children.extend(start_device_simulators(workdir, yaml.safe_load(secrets_path.read_text(encoding="utf-8"))))
         print("\n=== estate-edge demo ===", flush=True)
         print(f"  panel / status page:        http://127.0.0.1:{panel_port}/", flush=True)
         print(f"  platform simulator (view):  https://127.0.0.1:{platform_port}/_sim  "
@@ -138,9 +143,42 @@ def run_demo(workdir: Path, duration_s: float | None = None) -> int:
     return 0
 
 
-def start_device_simulators(workdir: Path) -> list[subprocess.Popen[bytes]]:
-    """Device simulators the demo estate polls (Modbus, cameras) — none needed for synthetic buses."""
-    return []
+CAMERA_SIMULATOR_ARGS = [
+    "--rtsp-port", "18554", "--discovery-port", "13702", "--user", "admin",
+    "--camera", "CAM-B1-LANE=lane_a7_park@18081,scale=0.25,fps=5",
+    "--camera", "CAM-B2-LOBBY=door_b2_motorcycle@18082,fps=5",
+]
+
+
+def _spawn(workdir: Path, name: str, args: list[str], ready: str, env: dict[str, str] | None = None,
+           timeout_s: float = 60) -> subprocess.Popen[bytes]:
+    """Start a simulator module and wait until its log shows ``ready``."""
+    logpath = workdir / f"{name}.log"
+    logfile = open(logpath, "wb")  # noqa: SIM115 - owned by the child process
+    process = subprocess.Popen([sys.executable, "-m", *args], cwd=REPO, stdout=logfile, stderr=subprocess.STDOUT,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited; see {logpath}")
+        if ready in logpath.read_text(encoding="utf-8", errors="replace"):
+            return process
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{name} did not become ready within {timeout_s:.0f} s; see {logpath}")
+
+
+def start_device_simulators(workdir: Path, secret_values: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+    """Every device simulator the demo estate talks to, each a separate process as a real device would be."""
+    children = []
+    try:
+        children.append(_spawn(workdir, "camera-sim", ["simulators.camera", *CAMERA_SIMULATOR_ARGS,
+                                                        "--password", secret_values["camera_password"]], "ready"))
+    except BaseException:
+        for child in children:
+            child.kill()
+        raise
+    return children
 
 
 async def _run(gateway: Gateway, duration_s: float | None) -> None:

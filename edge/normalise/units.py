@@ -69,6 +69,8 @@ _UNITS: dict[str, UnitInfo] = {
     **_q("ratio", "", {"": 1.0}),
     **_q("percent", "%", {"%": 1.0}),
     **_q("angle", "°", {"°": 1.0}),
+    **_q("duration", "s", {"ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0}),
+    **_q("rate", "1/s", {"1/s": 1.0, "1/min": 1 / 60}),
 }
 
 # Metres of water as a *height* (level), per unit.

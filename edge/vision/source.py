@@ -323,7 +323,8 @@ class CameraSource:
                 self._reading("stream_alive", 1.0 if alive else 0.0, ""),
             ]
             if age is not None:
-                readings.append(self._reading("frame_age_s", round(age, 3), "s"))
+                # Camera and gateway clocks differ by a little; a frame is never from the future.
+                readings.append(self._reading("frame_age_s", round(max(age, 0.0), 3), "s"))
             if alive:
                 readings += [
                     self._reading("frozen", 1.0 if self._frozen else 0.0, ""),
