@@ -139,18 +139,17 @@ def test_missing_secret_is_a_located_problem(tmp_path: Path) -> None:
     assert f"{config}:9: platform.client_secret: secret 'platform_client_secret' not found" in info.value.problems[0]
 
 
-def test_shipped_demo_config_and_schema_are_current() -> None:
+def test_shipped_demo_config_and_schema_are_current(monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
     from edge.config import json_schema
 
     committed = json.loads((REPO / "config" / "estate.schema.json").read_text(encoding="utf-8"))
     assert committed == json_schema(), "config/estate.schema.json is stale: run `estate-edge schema -o config/estate.schema.json`"
-    os.environ["EDGE_SECRET_PLATFORM_CLIENT_SECRET"] = "x"
-    try:
-        config = load_config(REPO / "config" / "demo-estate.yaml")
-    finally:
-        del os.environ["EDGE_SECRET_PLATFORM_CLIENT_SECRET"]
+    monkeypatch.setenv("EDGE_SECRET_PLATFORM_CLIENT_SECRET", "x")
+    monkeypatch.setenv("EDGE_SECRET_CAMERA_PASSWORD", "y")
+    config = load_config(REPO / "config" / "demo-estate.yaml")
     buildings = {d.location.building for d in config.devices}
     assert len(buildings) >= 2
+    assert {z.kind for c in config.cameras for z in c.zones} == {"fire_lane", "ebike_entry"}
     assert stat.S_ISREG((REPO / "config" / "demo-estate.yaml").stat().st_mode)
