@@ -220,9 +220,6 @@ class LiveValues:
     def status(self, device_id: str) -> DeviceState | None:
         return self._status.get(device_id)
 
-    def known_points(self, device_id: str) -> list[str]:
-        return sorted(self._latest.get(device_id, {}))
-
     async def series(self, device_id: str, point: str, resolution: str, since_us: int) -> list[Bucket]:
         """Buckets of one point from ``since_us`` on, including what is not flushed yet."""
         width, table = RESOLUTIONS[resolution]
