@@ -129,6 +129,7 @@ def run_demo(workdir: Path, duration_s: float | None = None) -> int:
         print(f"  platform simulator (view):  https://127.0.0.1:{platform_port}/_sim  "
               f"(CA: {workdir / 'platform-tls' / 'ca.pem'})", flush=True)
         print(f"  config in use:              {config_path}", flush=True)
+        print("  first start: open the panel's /setup page with the one-time setup token the log prints below", flush=True)
         print("  stop with Ctrl-C\n", flush=True)
         gateway = Gateway(config_path, secrets_path)
         asyncio.run(_run(gateway, duration_s))

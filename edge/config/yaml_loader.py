@@ -99,6 +99,10 @@ def load_located(text: str, source: str) -> LocatedDocument:
         node = loader.get_single_node()
         lines: dict[PathKey, int] = {}
         data = {} if node is None else _build(loader, node, (), lines)
+    except yaml.reader.ReaderError as exc:  # control characters, bad encoding: not a MarkedYAMLError
+        line = text[: exc.position].count("\n") + 1 if isinstance(exc.position, int) else "?"
+        problem = f"{source}:{line}: unreadable character {exc.character!r} ({exc.reason})"
+        raise ConfigError(problem, [problem]) from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else "?"

@@ -153,3 +153,11 @@ def test_shipped_demo_config_and_schema_are_current(monkeypatch: pytest.MonkeyPa
     assert len(buildings) >= 2
     assert {z.kind for c in config.cameras for z in c.zones} == {"fire_lane", "ebike_entry"}
     assert stat.S_ISREG((REPO / "config" / "demo-estate.yaml").stat().st_mode)
+
+
+def test_control_character_is_a_located_problem_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "estate.yaml"
+    path.write_text("estate:\n  id: EST-1\n  name: bad\x07name\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.problems[0].startswith(f"{path}:3: unreadable character")
