@@ -93,9 +93,10 @@ def dotted(loc: PathKey) -> str:
 
 def load_located(text: str, source: str) -> LocatedDocument:
     """Parse ``text``; raise ``ConfigError`` naming the line on a YAML syntax error."""
-    loader = _Loader(text)
-    loader.name = source  # type: ignore[attr-defined]
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)
+        loader.name = source  # type: ignore[attr-defined]
         node = loader.get_single_node()
         lines: dict[PathKey, int] = {}
         data = {} if node is None else _build(loader, node, (), lines)
@@ -109,7 +110,8 @@ def load_located(text: str, source: str) -> LocatedDocument:
         raise ConfigError(f"{source}:{line}: YAML syntax error: {exc.problem}",
                           [f"{source}:{line}: YAML syntax error: {exc.problem}"]) from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return LocatedDocument(data=data, lines=lines, source=source)
 
 
