@@ -56,6 +56,21 @@ class _Point:
         return self.addresses[self.address_index]
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One point's decoding, compiled: ``a`` and ``b`` fold scale, offset and a fixed unit conversion."""
+
+    name: str
+    spec: PointSpec
+    simple: bool
+    emit: bool
+    unit: str
+    a: float
+    b: float
+    vmin: float | None
+    vmax: float | None
+
+
 @dataclass(slots=True)
 class PollResult:
     readings: list[Reading]
@@ -122,7 +137,9 @@ class DevicePoller:
                 name=name, spec=spec, function_code=fc, decode=make_decoder(spec.type, byte_order, word_order),
                 addresses=(spec.address, *[a for a in spec.alternates if a != spec.address]),
             )
-        self._order = [n for n in profile.resolution_order]
+        self._order = list(profile.resolution_order)
+        self._steps: list[_Step] = []
+        self._compile()
         self._static: dict[str, tuple[float, float]] = {}  # name -> (raw, monotonic read time)
         self._plan_full: list[ReadBlock] = []
         self._plan_regular: list[ReadBlock] = []
@@ -148,9 +165,16 @@ class DevicePoller:
                                          self.max_registers, 0))
             return sorted(blocks, key=lambda b: (b.function_code, b.address))
 
+        self._unpackers: dict[ReadBlock, list[tuple[str, Decoder, int]]] = {}
         live = [n for n, p in self._points.items() if not p.dropped]
+        self._refreshed = [(n, p.spec.refresh_s) for n in live if (p := self._points[n]).spec.refresh_s is not None]
         self._plan_full = planned(live)
         self._plan_regular = planned([n for n in live if self._points[n].spec.refresh_s is None])
+
+    def _unpacker(self, block: ReadBlock) -> list[tuple[str, Decoder, int]]:
+        unpack = [(name, self._points[name].decode, offset * 2) for name, offset in block.points]
+        self._unpackers[block] = unpack
+        return unpack
 
     @property
     def plan(self) -> list[ReadBlock]:
@@ -158,11 +182,9 @@ class DevicePoller:
         return list(self._plan_full)
 
     def _blocks_for(self, mono_now: float) -> list[ReadBlock]:
-        for name, point in self._points.items():
-            if point.dropped or point.spec.refresh_s is None:
-                continue
+        for name, refresh_s in self._refreshed:
             cached = self._static.get(name)
-            if cached is None or mono_now - cached[1] >= point.spec.refresh_s:
+            if cached is None or mono_now - cached[1] >= refresh_s:
                 return self._plan_full
         return self._plan_regular
 
@@ -190,8 +212,8 @@ class DevicePoller:
                 raw.update(got)
                 replan = True
                 continue
-            for name, offset in block.points:
-                raw[name] = self._points[name].decode(data, offset * 2)
+            for name, decode, offset in self._unpackers.get(block) or self._unpacker(block):
+                raw[name] = decode(data, offset)
         if replan:
             self._replan()
         for name in raw:
@@ -272,16 +294,44 @@ class DevicePoller:
 
     # ------------------------------------------------------------------ decoding
 
+    def _compile(self) -> None:
+        """Precompute each point's arithmetic, so the per-poll work is a multiply-add per plain point."""
+        steps: list[_Step] = []
+        for name in self._order:
+            spec = self._points[name].spec
+            simple = not (spec.offset_from or spec.decimals_from or spec.scale_by or spec.unit_from
+                          or spec.valid_range_from)
+            factor = 1.0
+            if simple and (spec.device_unit or spec.unit) != spec.unit:
+                factor = convert(1.0, spec.device_unit or spec.unit, spec.unit)
+            steps.append(_Step(name, spec, simple, spec.emit, spec.unit, spec.scale * factor, spec.offset * factor,
+                               spec.valid_min, spec.valid_max))
+        self._steps = steps
+
     def _decode(self, raw: dict[str, float], ts: datetime) -> list[Reading]:
         values: dict[str, float] = {}
         units: dict[str, str] = {}
         out: list[Reading] = []
-        points = self._points
-        for name in self._order:
-            if name not in raw:
+        device_id = self.device_id
+        isfinite = math.isfinite
+        for step in self._steps:
+            name = step.name
+            value = raw.get(name)
+            if value is None:
                 continue
-            spec = points[name].spec
-            value = raw[name]
+            if step.simple:
+                value = value * step.a + step.b
+                values[name] = value
+                units[name] = step.unit
+                if step.emit:
+                    if isfinite(value) and (step.vmin is None or value >= step.vmin) and (
+                        step.vmax is None or value <= step.vmax
+                    ):
+                        out.append(Reading(device_id, name, value, step.unit, ts))
+                    else:
+                        out.append(Reading(device_id, name, value, step.unit, ts, Quality.BAD))
+                continue
+            spec = step.spec
             if spec.offset_from:
                 value += raw.get(spec.offset_from, 0.0)
             value = value * spec.scale + spec.offset
@@ -299,14 +349,14 @@ class DevicePoller:
                     values[name] = value
                     units[name] = ""
                     if spec.emit:
-                        out.append(Reading(self.device_id, name, value, unit, ts, Quality.BAD))
+                        out.append(Reading(device_id, name, value, unit, ts, Quality.BAD))
                     continue
             if source_unit != unit:
                 value = convert(value, source_unit, unit)
             values[name] = value
             units[name] = unit
             if spec.emit:
-                out.append(Reading(self.device_id, name, value, unit, ts, self._quality(spec, value, values, units)))
+                out.append(Reading(device_id, name, value, unit, ts, self._quality(spec, value, values, units)))
         return out
 
     @staticmethod

@@ -11,6 +11,7 @@ Backpressure policy (bounded, so memory stays flat whatever the sink does):
 * readings: at most ``max_readings`` waiting; beyond that the *oldest* reading batch is dropped
   and counted in ``dropped_readings`` (fresh values matter more than stale ones, and a skipped
   poll would lose them anyway);
+* latency: a delivery waits at most ``batch_window_s`` (20 ms) to gather the polls of a burst;
 * device statuses and events: at most ``max_other`` waiting; beyond that the oldest *event* is
   dropped (``dropped_events``). Statuses are dropped only if nothing else is left to drop, since
   they drive the offline alarms.
@@ -35,8 +36,9 @@ _MAX_COALESCE = 5000
 
 
 class Outbox:
-    def __init__(self, *, max_readings: int = 100_000, max_other: int = 10_000) -> None:
+    def __init__(self, *, max_readings: int = 100_000, max_other: int = 10_000, batch_window_s: float = 0.02) -> None:
         self.max_readings = max_readings
+        self.batch_window_s = batch_window_s
         self.max_other = max_other
         self._queue: deque[tuple[int, object]] = deque()
         self._readings_waiting = 0
@@ -101,11 +103,17 @@ class Outbox:
     # ------------------------------------------------------------------ delivery
 
     async def run(self, sink: Sink) -> None:
-        """Deliver until cancelled. A failing sink call is logged and its records dropped (counted)."""
+        """Deliver until cancelled. A failing sink call is logged and its records dropped (counted).
+
+        After waking up the task waits ``batch_window_s`` so that the polls of a burst travel in one
+        ``sink.readings`` call (one commit) instead of one each.
+        """
         while True:
             if not self._queue:
                 self._wake.clear()
                 await self._wake.wait()
+                if self.batch_window_s > 0 and self._readings_waiting < _MAX_COALESCE:
+                    await asyncio.sleep(self.batch_window_s)
             await self._deliver_one(sink)
 
     async def flush(self, sink: Sink, timeout: float) -> None:

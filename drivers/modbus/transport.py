@@ -76,6 +76,34 @@ class _Pending:
         return f"unit {self.unit} FC{self.function_code} {self.address:#06x}+{self.count}"
 
 
+class _Payload:
+    """A checked read response handed to pymodbus's waiting transaction in place of a decoded PDU.
+
+    ``TransactionManager.execute`` only reads ``dev_id`` and ``transaction_id`` and sets ``retries``.
+    """
+
+    __slots__ = ("data", "dev_id", "retries", "transaction_id")
+
+    def __init__(self, dev_id: int, transaction_id: int, data: bytes) -> None:
+        self.dev_id = dev_id
+        self.transaction_id = transaction_id
+        self.data = data
+        self.retries = 0
+
+
+def _reraise_swallowed_cancel() -> None:
+    """Re-raise a cancellation that pymodbus's ``asyncio.wait_for`` swallowed.
+
+    On Python 3.11, ``wait_for`` returns the result instead of raising ``CancelledError`` when the
+    awaited future completes in the same loop iteration as the cancellation (fixed in 3.12). Under
+    load a shutdown then hangs: the poller carries on as if never cancelled. The task still counts
+    the request (``Task.cancelling()``), so it is honoured here.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class _PymodbusLink:
     """Common machinery: the packet hook, timeouts, error mapping, connection backoff."""
 
@@ -160,6 +188,9 @@ class _PymodbusLink:
                 if self._reset_after:
                     self._reset_after = False
                     self.close()
+            _reraise_swallowed_cancel()
+        if isinstance(response, _Payload):
+            return response.data
         if response.isError():
             code = int(getattr(response, "exception_code", 0))
             raise DeviceExceptionCode(device_id, code, detail=f"{pending.where}: {EXCEPTION_NAMES.get(code, 'unknown')}")
@@ -191,6 +222,9 @@ class _PymodbusLink:
             ok, error = False, f"no connection within {self._connect_timeout():g} s"
         except OSError as exc:
             ok, error = False, exc.strerror or str(exc)
+        except asyncio.CancelledError:
+            client.close()
+            raise
         if not ok:
             client.close()
             self._connect_failures += 1
@@ -200,6 +234,7 @@ class _PymodbusLink:
             raise DeviceUnreachable(device_id, f"{self.name}: {error}")
         self._connect_failures = 0
         self._client = client
+        _reraise_swallowed_cancel()
         return client
 
     def _connect_timeout(self) -> float:
@@ -234,6 +269,15 @@ class _PymodbusLink:
                         return b""
                     continue
                 break
+            if check.verdict is Verdict.OK and len(data) == check.length:
+                # A complete, checked data response: hand its register bytes over directly instead of
+                # letting pymodbus build a register list that would be packed back into bytes.
+                start = 9 if self.is_tcp else 3
+                if data[start - 2] == pending.function_code:
+                    future = getattr(getattr(self._client, "ctx", None), "response_future", None)
+                    if future is not None and not future.done():
+                        future.set_result(_Payload(pending.unit, pending.tid, data[start : start + 2 * pending.count]))
+                        return b""
             if check.verdict is Verdict.CORRUPT:
                 self.corrupt_frames += 1
                 if self.is_tcp:

@@ -96,6 +96,7 @@ class RtuLine(_Model):
     bytesize: Literal[7, 8] = 8
     parity: Literal["N", "E", "O"] = "N"
     stopbits: Literal[1, 2] = 1
+    strict_silence: bool = Field(True, description="Drop requests sent less than t3.5 after the last frame.")
     devices: list[SimDeviceSpec]
 
 

@@ -8,8 +8,11 @@ makes a pseudo-terminal pair; the simulator reads requests from its end. A pty m
 instantly, so the line's timing is modelled explicitly, as a half-duplex wire at the configured
 baud rate: a request of n characters that starts when the wire is free occupies it for n
 character times, the addressed device turns round after t3.5 silence, and its answer is written
-when its last character would have arrived. So a master polling this line can never do better
-than the real wire's limit, and the RTU wire-efficiency benchmark measures something real.
+when its last character would have arrived. A request that follows the previous frame after less
+than t3.5 of silence cannot be framed by the devices and gets no answer (counted in
+``framing_errors``; ``strict_silence: false`` on the line turns this off). So a master polling
+this line can never do better than the real wire's limit, and the RTU wire-efficiency benchmark
+measures something real.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from simulators.modbus.device import Answer, SimDevice
 log = logging.getLogger(__name__)
 
 _MBAP = struct.Struct(">HHHB")
+# A request must follow the previous frame after at least t3.5 of silence (less 10 % for timer jitter).
+_SILENCE_TOLERANCE = 0.9
 
 
 def _tcp_frame(tid: int, unit: int, fc: int, answer: Answer) -> bytes | None:
@@ -131,7 +136,7 @@ class RtuServer:
 
     def __init__(
         self, link: str, devices: dict[int, SimDevice], *, baudrate: int, bytesize: int = 8, parity: str = "N",
-        stopbits: int = 1,
+        stopbits: int = 1, strict_silence: bool = True,
     ) -> None:
         self.link = link
         self.sim_link = f"{link}.sim"
@@ -139,7 +144,8 @@ class RtuServer:
         self.baudrate = baudrate
         self.char_s = char_time_s(baudrate, bytesize, parity, stopbits)
         self.silence_s = inter_frame_silence_s(baudrate, bytesize, parity, stopbits)
-        self.stats = {"requests": 0, "answers": 0, "crc_errors": 0}
+        self.strict_silence = strict_silence
+        self.stats = {"requests": 0, "answers": 0, "crc_errors": 0, "framing_errors": 0}
         self._socat: asyncio.subprocess.Process | None = None
         self._fd: int | None = None
         self._buffer = b""
@@ -230,8 +236,14 @@ class RtuServer:
         self.stats["requests"] += 1
         unit, fc = frame[0], frame[1]
         address, count = struct.unpack(">HH", frame[2:6])
+        gap = now - self._wire_free
         request_end = max(now, self._wire_free) + RTU_REQUEST_LENGTH * self.char_s
         self._wire_free = request_end
+        if self.strict_silence and gap < _SILENCE_TOLERANCE * self.silence_s:
+            # Less than t3.5 after the last frame: on a real line the devices cannot tell where the
+            # previous frame ended, so this request is garbage to them and nobody answers.
+            self.stats["framing_errors"] += 1
+            return
         device = self.devices.get(unit)
         if device is None:
             return

@@ -67,7 +67,7 @@ class ModbusSimulator:
                     for unit, device_id in self._units(spec, None):
                         devices[unit] = self._device(spec, unit, device_id)
                 server = RtuServer(line.link, devices, baudrate=line.baudrate, bytesize=line.bytesize,
-                                   parity=line.parity, stopbits=line.stopbits)
+                                   parity=line.parity, stopbits=line.stopbits, strict_silence=line.strict_silence)
                 await server.start()
                 self.rtu_servers[line.id] = server
         except BaseException:
