@@ -33,17 +33,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient  # noqa: E402
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
-from drivers.modbus.codec import rtu_transaction_wire_s  # noqa: E402
-from drivers.modbus.driver import ModbusSource  # noqa: E402
-from edge.config.buses import ModbusRtuBusConfig, ModbusTcpBusConfig  # noqa: E402
-from edge.config.devices import DeviceConfig  # noqa: E402
-from edge.normalise import Normaliser  # noqa: E402
-from edge.pipeline import Pipeline  # noqa: E402
-from edge.rules import RuleEngine, RuleSpecs  # noqa: E402
-from edge.rules.specs import DEFAULT_EVENT_ALARMS  # noqa: E402
-from edge.store import Store  # noqa: E402
+from drivers.modbus.codec import rtu_transaction_wire_s
+from drivers.modbus.driver import ModbusSource
+from edge.config.buses import ModbusRtuBusConfig, ModbusTcpBusConfig
+from edge.config.devices import DeviceConfig
+from edge.normalise import Normaliser
+from edge.pipeline import Pipeline
+from edge.rules import RuleEngine, RuleSpecs
+from edge.rules.specs import DEFAULT_EVENT_ALARMS
+from edge.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH30 = "bench_30_tags"
@@ -155,10 +155,10 @@ class Gateway:
 
     def reset_lags(self) -> None:
         for s in self.sources:
-            s._lags.clear()  # noqa: SLF001 - measure the window only
+            s._lags.clear()
 
     def lag_p99(self) -> float:
-        lags = sorted(lag for s in self.sources for lag in s._lags)  # noqa: SLF001
+        lags = sorted(lag for s in self.sources for lag in s._lags)
         return lags[min(len(lags) - 1, int(0.99 * len(lags)))] if lags else float("nan")
 
 

@@ -11,7 +11,8 @@ Backpressure policy (bounded, so memory stays flat whatever the sink does):
 * readings: at most ``max_readings`` waiting; beyond that the *oldest* reading batch is dropped
   and counted in ``dropped_readings`` (fresh values matter more than stale ones, and a skipped
   poll would lose them anyway);
-* latency: a delivery waits at most ``batch_window_s`` (20 ms) to gather the polls of a burst;
+* latency: a delivery waits at most ``batch_window_s`` (50 ms) to gather many polls into one call
+  (one commit for all of them: at 15,000 points/s, 20 deliveries a second per bus instead of 500);
 * device statuses and events: at most ``max_other`` waiting; beyond that the oldest *event* is
   dropped (``dropped_events``). Statuses are dropped only if nothing else is left to drop, since
   they drive the offline alarms.
@@ -36,7 +37,7 @@ _MAX_COALESCE = 5000
 
 
 class Outbox:
-    def __init__(self, *, max_readings: int = 100_000, max_other: int = 10_000, batch_window_s: float = 0.02) -> None:
+    def __init__(self, *, max_readings: int = 100_000, max_other: int = 10_000, batch_window_s: float = 0.05) -> None:
         self.max_readings = max_readings
         self.batch_window_s = batch_window_s
         self.max_other = max_other

@@ -26,10 +26,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from math import isfinite
 from typing import TYPE_CHECKING
 
 from edge.normalise.counters import CounterAnomalyKind, CounterState, CounterTracker
-from edge.normalise.units import COUNTER_UNITS, UnitError, is_known, to_canonical
+from edge.normalise.units import COUNTER_UNITS, UnitError, canonical_unit, is_known, to_canonical
 from edge.records import Event, Quality, Reading, Severity
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ class Normaliser:
         self._category_ranges = {k: dict(v) for k, v in (category_ranges or {}).items()}
         self._device_categories = dict(device_categories or {})
         self._trackers: dict[PointKey, CounterTracker] = {}
+        self._plain: dict[tuple[PointKey, str], bool] = {}
         self._pending_states: dict[PointKey, CounterState] = {}
         self._events: list[Event] = []
 
@@ -126,10 +128,17 @@ class Normaliser:
         return [self.normalise_one(r) for r in readings]
 
     def normalise_one(self, reading: Reading) -> Reading:
+        # Fast path, taken by most readings: a canonical non-counter unit, no range to check, a finite
+        # value. The reading is returned as it is (the cache keys on what decides all of that).
+        key = (reading.device_id, reading.point)
+        plain = self._plain.get((key, reading.unit))
+        if plain is None:
+            plain = self._plain[(key, reading.unit)] = self._is_plain(reading)
+        if plain and isfinite(reading.value):
+            return reading
         if not is_known(reading.unit):
             return canonicalise(reading)  # unknown unit: unchanged, BAD
         out = canonicalise(reading)
-        key = (out.device_id, out.point)
         policy = self._policies.get(key)
         vmin, vmax = self._range(out, policy)
         quality = max(out.quality, validity(out.value, vmin, vmax))
@@ -162,6 +171,16 @@ class Normaliser:
         if quality != out.quality:
             return replace(out, quality=Quality(quality))
         return out
+
+    def _is_plain(self, reading: Reading) -> bool:
+        if not is_known(reading.unit) or canonical_unit(reading.unit) != reading.unit:
+            return False
+        policy = self._policies.get((reading.device_id, reading.point))
+        if policy is not None and (policy.counter or policy.valid_min is not None or policy.valid_max is not None):
+            return False
+        if (policy is None or policy.counter is None) and reading.unit in COUNTER_UNITS:
+            return False
+        return self._range(reading, policy) == (None, None)
 
     def _range(self, reading: Reading, policy: PointPolicy | None) -> tuple[float | None, float | None]:
         if policy is not None and (policy.valid_min is not None or policy.valid_max is not None):

@@ -29,6 +29,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from math import isfinite
 from typing import Any
 
 from edge.records import DeviceStatus, Event, Quality, Reading, Severity
@@ -64,6 +65,7 @@ class RuleEngine:
         self._open: dict[AlarmKey, datetime | None] = {}
         self._points: dict[tuple[str, str], _PointState] = {}
         self._devices: dict[str, _DeviceState] = {}
+        self._fault_open = 0  # open device.sensor_fault alarms (the reading fast path needs none)
 
     @classmethod
     def from_config(cls, config: Any, extra_event_alarms: tuple[EventAlarmSpec, ...] = ()) -> RuleEngine:
@@ -87,6 +89,8 @@ class RuleEngine:
         for alarm in open_alarms:
             key = key_of(alarm)
             raised = alarm.get("raised_at") if isinstance(alarm, dict) else getattr(alarm, "ts", None)
+            if key[0] == SENSOR_FAULT and key not in self._open:
+                self._fault_open += 1
             self._open[key] = raised
             if key[0] == OFFLINE:
                 spec = self._device_spec(key[1])
@@ -102,8 +106,18 @@ class RuleEngine:
 
     def on_readings(self, readings: Sequence[Reading]) -> list[AlarmTransition]:
         out: list[AlarmTransition] = []
+        thresholds = self._specs.thresholds
+        bad = Quality.BAD
         for reading in readings:
-            out.extend(self.evaluate(reading, reading.ts))
+            # Fast path for the bulk of telemetry: no rule on the point, a valid value, no open fault.
+            if (
+                not self._fault_open
+                and reading.quality is not bad
+                and isfinite(reading.value)
+                and (reading.device_id, reading.point) not in thresholds
+            ):
+                continue
+            out.extend(self._reading(reading))
         return out
 
     def on_status(self, status: DeviceStatus) -> list[AlarmTransition]:
@@ -271,6 +285,8 @@ class RuleEngine:
         data: dict[str, Any], device_id: str | None,
     ) -> AlarmTransition:
         self._open[(code, subject, point)] = ts
+        if code == SENSOR_FAULT:
+            self._fault_open += 1
         return AlarmTransition(
             code=code, subject=subject, kind=TransitionKind.RAISE, ts=ts, severity=severity, message=message,
             device_id=device_id, point=point, data={**data, "subject": subject, "point": point},
@@ -279,7 +295,8 @@ class RuleEngine:
     def _clear(
         self, key: AlarmKey, ts: datetime, message: str, data: dict[str, Any], device_id: str | None,
     ) -> AlarmTransition:
-        self._open.pop(key, None)
+        if self._open.pop(key, False) is not False and key[0] == SENSOR_FAULT:
+            self._fault_open -= 1
         code, subject, point = key
         return AlarmTransition(
             code=code, subject=subject, kind=TransitionKind.CLEAR, ts=ts, severity=Severity.INFO, message=message,

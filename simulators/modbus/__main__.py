@@ -19,10 +19,15 @@ from edge.errors import ConfigError
 from simulators.modbus.scenario import load_scenario
 from simulators.modbus.simulator import ModbusSimulator
 
+SCENARIOS_DIR = Path(__file__).resolve().parent / "scenarios"
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulators.modbus", description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", required=True, type=Path, help="scenario YAML file")
+    parser.add_argument("--scenario", required=True,
+                        help="scenario YAML file, or the name of a shipped one (e.g. demo)")
+    parser.add_argument("--rtu-dir", type=Path, default=None,
+                        help="put every RTU line's gateway end at DIR/<line id> instead of the scenario's link")
     parser.add_argument("--profiles-dir", action="append", default=[], help="extra profile directory (repeatable)")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--quiet", action="store_true", help="print only READY (for farms of thousands)")
@@ -30,11 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    path = Path(args.scenario)
+    if not path.is_file() and (SCENARIOS_DIR / f"{args.scenario}.yaml").is_file():
+        path = SCENARIOS_DIR / f"{args.scenario}.yaml"
     try:
-        scenario = load_scenario(args.scenario)
+        scenario = load_scenario(path)
     except ConfigError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         return 2
+    if args.rtu_dir is not None:
+        lines = [line.model_copy(update={"link": str(args.rtu_dir / line.id)}) for line in scenario.rtu]
+        scenario = scenario.model_copy(update={"rtu": lines})
     try:
         asyncio.run(_serve(scenario, ProfileLibrary(args.profiles_dir), args.duration, args.quiet))
     except ConfigError as exc:

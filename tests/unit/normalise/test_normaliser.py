@@ -105,3 +105,12 @@ def test_policy_can_declare_a_non_counter_volume() -> None:
     n = Normaliser({("w", "prepaid_left"): PointPolicy(counter=False)})
     out = n.normalise([r("w", "prepaid_left", 10.0, "m³"), r("w", "prepaid_left", 9.0, "m³", 1)])
     assert [o.value for o in out] == [10.0, 9.0]
+
+
+def test_plain_readings_pass_through_untouched_but_nan_is_bad() -> None:
+    n = Normaliser()
+    plain = r("m", "power", 1200.0, "W")
+    assert n.normalise([plain])[0] is plain
+    assert n.normalise([plain])[0] is plain  # the cached fast path
+    nan = n.normalise([r("m", "power", float("nan"), "W")])[0]
+    assert nan.quality is Quality.BAD

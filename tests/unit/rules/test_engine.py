@@ -157,3 +157,15 @@ def test_pipeline_protocol_methods(engine: RuleEngine) -> None:
     assert engine.on_status(DeviceStatus("h1", False, T0)) == []
     with pytest.raises(TypeError):
         engine.evaluate(object(), T0)  # type: ignore[arg-type]
+
+
+def test_bad_value_on_a_point_without_rules_is_still_a_sensor_fault(engine: RuleEngine) -> None:
+    def volts(value: float, s: int, quality: Quality = Quality.GOOD) -> Reading:
+        return Reading("m1", "voltage", value, "V", T0 + timedelta(seconds=s), quality)
+
+    assert engine.on_readings([volts(230.0, 0)]) == []
+    raised = engine.on_readings([volts(float("nan"), 1), volts(0.0, 2, Quality.BAD)])
+    assert [(t.code, t.subject, t.point, t.kind) for t in raised] == [
+        ("device.sensor_fault", "m1", "voltage", TransitionKind.RAISE)]
+    cleared = engine.on_readings([volts(230.0, 3), volts(231.0, 4), volts(232.0, 5)])
+    assert [(t.code, t.kind) for t in cleared] == [("device.sensor_fault", TransitionKind.CLEAR)]
