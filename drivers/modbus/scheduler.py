@@ -173,6 +173,7 @@ class Lane:
         stats.online = True
         self.reporter.poll_ok(device, result, ts)
         if was_backing_off:
+            log.info("%s: %s recovered", self.name, device.device_id)
             now = loop.time()
             k = math.ceil((now - device.phase) / device.period)
             return device.phase + max(k, 0) * device.period

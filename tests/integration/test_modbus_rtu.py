@@ -48,7 +48,7 @@ async def test_wire_timing_is_honoured_and_the_bus_is_kept_busy(tmp_path: Path) 
     transactions = source.stats["links"][0]["transactions"]
     limit = 1 / rtu_transaction_wire_s(11, 9600)  # both read 0x0002..0x000C: 11 registers
     assert transactions <= limit * seconds * 1.02  # never faster than the wire: the simulator keeps time
-    assert transactions >= 0.7 * limit * seconds  # and the driver wastes little of it
+    assert transactions >= 0.6 * limit * seconds  # and the driver wastes little of it (the bench: ~96 %)
     assert source.stats["skipped_cycles"] > 0 and source.overloaded
     latest = sink.latest()
     assert latest[("p", "pressure")].value == pytest.approx(0.30, abs=1e-9)
@@ -146,3 +146,15 @@ async def test_hydrant_pressure_alarm_and_sensor_fault_end_to_end(tmp_path: Path
     low = next(t for t in transitions if t.code == "fire.hydrant_pressure_low")
     assert low.data["limit"] == 0.07 and low.data["value"] == pytest.approx(0.05)
     assert not any(t.code.startswith("fire.water_level") for t in transitions)
+
+
+async def test_missing_serial_port_is_reported_not_fatal(tmp_path: Path) -> None:
+    bus = ModbusRtuBusConfig(kind="modbus_rtu", id="l1", port=str(tmp_path / "no-such-tty"))
+    source = ModbusSource(bus, [device("p", "l1", "generic_rs485_pressure", 1, category="fire_pressure", period=0.1)])
+    sink = RecordingSink()
+    took = await run_for(source, sink, 0.8)
+    stats = source.stats["devices"]["p"]
+    assert stats["unreachable"] >= 3 and stats["ok"] == 0
+    assert sink.statuses and not any(s.online for s in sink.statuses)
+    assert "no-such-tty" in (sink.statuses[0].error or "")
+    assert took < 1.0
