@@ -40,6 +40,7 @@ from edge.clock import Clock, SystemClock, utc
 from edge.ids import new_id
 from edge.records import Event, Severity
 from edge.store import Store
+from edge.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -216,11 +217,8 @@ class ClockCheck:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         with contextlib.suppress(Exception):
             await self.flush()
 

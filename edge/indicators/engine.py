@@ -26,7 +26,6 @@ its hours.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections import OrderedDict
@@ -47,6 +46,7 @@ from edge.indicators.periods import GRANULARITIES, Period
 from edge.indicators.series import HOUR_US, PRESENCE, SAMPLE, HourSeries, SeriesStore
 from edge.records import IndicatorRecord, Quality
 from edge.store import Store
+from edge.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +107,8 @@ class IndicatorEngine:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def start(self) -> None:
         """Create the tables, and rebuild what the engine knows from the store."""

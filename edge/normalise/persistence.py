@@ -10,13 +10,13 @@ readings, and the fallback above still keeps totals monotonic).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from edge.clock import from_us, to_us
 from edge.normalise.counters import CounterState
 from edge.normalise.normaliser import Normaliser
 from edge.store import Store
+from edge.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,8 @@ class CounterStates:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
+        self._task = None
         await self.save()
 
     async def save(self) -> int:

@@ -7,33 +7,16 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from edge.config.cameras import CameraConfig
-from edge.records import DeviceStatus, Event, Reading
 from edge.vision.source import CameraSource
 from tests.helpers.platform import free_port
+from tests.helpers.sink import RecordingSink
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.readings_seen: list[Reading] = []
-        self.events_seen: list[Event] = []
-        self.statuses: list[DeviceStatus] = []
-
-    async def readings(self, readings: Sequence[Reading]) -> None:
-        self.readings_seen.extend(readings)
-
-    async def events(self, events: Sequence[Event]) -> None:
-        self.events_seen.extend(events)
-
-    async def device_status(self, status: DeviceStatus) -> None:
-        self.statuses.append(status)
 
 
 async def test_cli_serves_cameras_and_a_snapshot_camera_reads_them() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import httpx
 import numpy as np
@@ -21,10 +21,10 @@ from drivers.onvif.client import OnvifAuthError, OnvifClient
 from drivers.onvif.discovery import probe
 from edge.config.cameras import CameraConfig
 from edge.errors import DeviceProtocolError
-from edge.records import DeviceStatus, Event, Reading
 from edge.vision.source import CameraSource
 from simulators.camera.sim import CameraSimulator, SimCameraSpec
 from tests.helpers.platform import free_port
+from tests.helpers.sink import RecordingSink
 
 PASSWORD = "Cam-pa55"
 
@@ -121,22 +121,6 @@ async def test_snapshots_behind_http_digest(sim: CameraSimulator) -> None:
         assert await bad.next_frame(0, timeout=0.8) is None
         status = bad.status()
     assert not status.connected and "401" in (status.last_error or "")
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.readings_seen: list[Reading] = []
-        self.events_seen: list[Event] = []
-        self.statuses: list[DeviceStatus] = []
-
-    async def readings(self, readings: Sequence[Reading]) -> None:
-        self.readings_seen.extend(readings)
-
-    async def events(self, events: Sequence[Event]) -> None:
-        self.events_seen.extend(events)
-
-    async def device_status(self, status: DeviceStatus) -> None:
-        self.statuses.append(status)
 
 
 async def test_unreachable_camera_reports_offline_and_keeps_retrying() -> None:

@@ -10,33 +10,16 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Sequence
 
 import pytest
 
 from edge.config.cameras import CameraConfig
-from edge.records import DeviceStatus, Event, Reading
 from edge.vision.source import CameraSource
 from simulators.camera.sim import CameraSimulator, SimCameraSpec
 from tests.helpers.platform import free_port
+from tests.helpers.sink import RecordingSink
 
 SCALE = 0.05
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.readings_seen: list[Reading] = []
-        self.events_seen: list[Event] = []
-        self.statuses: list[DeviceStatus] = []
-
-    async def readings(self, readings: Sequence[Reading]) -> None:
-        self.readings_seen.extend(readings)
-
-    async def events(self, events: Sequence[Event]) -> None:
-        self.events_seen.extend(events)
-
-    async def device_status(self, status: DeviceStatus) -> None:
-        self.statuses.append(status)
 
 
 def free_udp_port() -> int:

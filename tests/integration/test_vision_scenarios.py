@@ -10,7 +10,6 @@ tests/data/scenario_truth.yaml.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,29 +21,14 @@ import yaml
 
 from edge.clock import ManualClock
 from edge.config.cameras import CameraConfig
-from edge.records import DeviceStatus, Event, Reading, Severity
+from edge.records import Event, Severity
 from edge.vision.source import CameraSource, ResolvedStream
 from simulators.camera.replay import ScenarioReplay
 from simulators.camera.scenarios import scenario
+from tests.helpers.sink import RecordingSink
 
 TRUTH = yaml.safe_load((Path(__file__).resolve().parents[1] / "data" / "scenario_truth.yaml").read_text())
 START = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.readings_seen: list[Reading] = []
-        self.events_seen: list[Event] = []
-        self.statuses: list[DeviceStatus] = []
-
-    async def readings(self, readings: Sequence[Reading]) -> None:
-        self.readings_seen.extend(readings)
-
-    async def events(self, events: Sequence[Event]) -> None:
-        self.events_seen.extend(events)
-
-    async def device_status(self, status: DeviceStatus) -> None:
-        self.statuses.append(status)
 
 
 async def replay(name: str, *, fps: float, duration_s: float, **camera: Any) -> RecordingSink:
