@@ -53,7 +53,7 @@ async def test_merged_reads_values_and_firmware_fallback() -> None:
     assert polls >= 3
     # 38 points in three requests per poll: 0x0000+80, 0x00C8+6, 0x0156+16.
     assert sdm_requests[:3] == [(4, 0x0000, 80), (4, 0x00C8, 6), (4, 0x0156, 16)]
-    assert 3 * polls <= len(sdm_requests) <= 3 * polls + 2  # a poll may be cut short by the cancel
+    assert 3 * polls <= len(sdm_requests) <= 3 * (polls + 1)  # the cancel may cut the last poll short
     latest = sink.latest()
     assert latest[("sdm", "energy_import")].value == pytest.approx(4321.0, abs=0.01)
     assert latest[("sdm", "voltage_l1")].value == pytest.approx(220.0, rel=0.02)
