@@ -1,4 +1,4 @@
-"""Helpers for the Modbus integration tests: a recording sink, socat pty pairs, a frame replayer.
+"""Helpers for the Modbus integration tests: socat pty pairs, a frame replayer, device configs.
 
 The sink is the stage boundary (what a source hands to the pipeline), recorded in memory; it is
 not a stand-in for a device. Devices are real: the simulator or the replayer over real sockets
@@ -14,7 +14,7 @@ import shutil
 import struct
 import termios
 import tty
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,38 +22,11 @@ import yaml
 
 from drivers.modbus.codec import RTU_REQUEST_LENGTH, crc_ok, rtu_exception, rtu_read_response
 from edge.config.devices import DeviceConfig
-from edge.records import DeviceStatus, Event, Reading
+from tests.helpers.sink import RecordingSink
+
+__all__ = ["RecordingSink", "Replayer", "device", "known_frames", "run_for", "socat_pair"]
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "modbus"
-
-
-class RecordingSink:
-    """Records what a source delivers, in order (``seen``, ``events_seen``, ``statuses``)."""
-
-    def __init__(self) -> None:
-        self.seen: list[Reading] = []
-        self.events_seen: list[Event] = []
-        self.statuses: list[DeviceStatus] = []
-        self.calls = 0
-
-    async def readings(self, readings: Sequence[Reading]) -> None:
-        self.calls += 1
-        self.seen.extend(readings)
-
-    async def events(self, events: Sequence[Event]) -> None:
-        self.events_seen.extend(events)
-
-    async def device_status(self, status: DeviceStatus) -> None:
-        self.statuses.append(status)
-
-    def latest(self) -> dict[tuple[str, str], Reading]:
-        return {(r.device_id, r.point): r for r in self.seen}
-
-    def of(self, device_id: str, point: str) -> list[Reading]:
-        return [r for r in self.seen if r.device_id == device_id and r.point == point]
-
-    def event_codes(self, device_id: str | None = None) -> list[str]:
-        return [e.code for e in self.events_seen if device_id is None or e.device_id == device_id]
 
 
 def device(device_id: str, bus: str, profile: str, unit_id: int, *, category: str = "electricity",
