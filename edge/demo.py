@@ -173,6 +173,7 @@ def start_device_simulators(workdir: Path, secret_values: dict[str, str]) -> lis
     """Every device simulator the demo estate talks to, each a separate process as a real device would be."""
     children = []
     try:
+        children.append(_spawn(workdir, "modbus-sim", ["simulators.modbus", "--scenario", "demo"], "READY"))
         children.append(_spawn(workdir, "camera-sim", ["simulators.camera", *CAMERA_SIMULATOR_ARGS,
                                                         "--password", secret_values["camera_password"]], "ready"))
     except BaseException:

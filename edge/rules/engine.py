@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from math import isfinite
 from typing import Any
@@ -261,8 +261,10 @@ class RuleEngine:
         if e.data.get(spec.active_key, True):
             if key in self._open:
                 return []
-            return [self._raise(spec.alarm_code, subject, None, ts, spec.severity, e.message or spec.alarm_code, data,
-                                e.device_id)]
+            raised = self._raise(spec.alarm_code, subject, None, ts, spec.severity, e.message or spec.alarm_code, data,
+                                 e.device_id)
+            # The alarm carries the event's evidence image, so staff and the platform see what was seen.
+            return [replace(raised, evidence=e.evidence)] if e.evidence else [raised]
         if key not in self._open:
             return []
         return [self._clear(key, ts, e.message or f"{spec.alarm_code} ended", data, e.device_id)]

@@ -43,6 +43,7 @@ class AlarmTransition:
     device_id: str | None = None
     point: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    evidence: bytes | None = field(default=None, repr=False)  # JPEG of the event that opened it, if any
 
     @property
     def key(self) -> AlarmKey:
