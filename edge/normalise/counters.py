@@ -23,11 +23,21 @@ in their last bit. Consumption is the difference of totals, so it must never be 
 interval in which the swap happened counts zero consumption (the truth is unknowable) and the
 reading is marked ``UNCERTAIN``. Every non-trivial case is returned as a ``CounterAnomaly`` so
 the pipeline can record it as an event.
+
+Late readings (a timestamp older than the last accepted one: a backfilled poll, a buffered batch
+delivered after newer data) are not compared with the last raw value at all: the register was
+lower back then, and taking that for a meter swap would rebase the total and lose the consumption
+since. A late reading leaves the tracker untouched and raises no anomaly. Its value is mapped onto
+the total through the offset (total - raw) that was in force when it was taken, which the tracker
+knows for its last few offset periods ("epochs": each rollover, reset or swap starts one); a
+reading that falls in no known epoch, or whose raw value does not fit that epoch's range, keeps
+its own value with quality ``UNCERTAIN``.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -69,6 +79,22 @@ class CounterState:
     ts: datetime | None = None
 
 
+@dataclass(slots=True)
+class _Epoch:
+    """A period in which total = raw + ``offset``; it began at ``start_ts`` with raw ``low``.
+
+    ``high`` is the highest raw value accepted in it (the current epoch's grows with each reading).
+    """
+
+    start_ts: datetime
+    offset: float
+    low: float
+    high: float
+
+
+_EPOCHS_KEPT = 16
+
+
 class CounterTracker:
     """One counter point's running total. Pure apart from its own state; not thread-safe.
 
@@ -105,6 +131,7 @@ class CounterTracker:
         self._last_raw: float | None = None
         self._total = 0.0
         self._ts: datetime | None = None
+        self._epochs: deque[_Epoch] = deque(maxlen=_EPOCHS_KEPT)
 
     # ------------------------------------------------------------------ state
 
@@ -122,6 +149,28 @@ class CounterTracker:
         self._total = state.total
         self._ts = state.ts
         self._last_raw = state.last_raw if state.last_raw is not None else state.total
+        # Only the offset at the saved moment is known: earlier late readings cannot be mapped.
+        self._epochs.clear()
+        if state.ts is not None:
+            self._new_epoch(state.ts, self._last_raw)
+
+    def _new_epoch(self, ts: datetime, raw: float) -> None:
+        self._epochs.append(_Epoch(ts, self._total - raw, raw, raw))
+
+    def _tolerance(self, value: float) -> float:
+        return max(self.jitter * abs(value), self.jitter_abs)
+
+    def _late(self, raw: float, ts: datetime) -> CounterResult:
+        """A reading older than the last accepted one: map it, never let it move the state."""
+        epochs = self._epochs
+        for i in range(len(epochs) - 1, -1, -1):
+            epoch = epochs[i]
+            if ts < epoch.start_ts:
+                continue
+            if epoch.low - self._tolerance(epoch.low) <= raw <= epoch.high + self._tolerance(epoch.high):
+                return CounterResult(raw + epoch.offset, 0.0, Quality.GOOD)
+            break
+        return CounterResult(raw, 0.0, Quality.UNCERTAIN)
 
     # ------------------------------------------------------------------ update
 
@@ -130,13 +179,28 @@ class CounterTracker:
             return CounterResult(
                 self._total, 0.0, Quality.BAD, CounterAnomaly(CounterAnomalyKind.INVALID, self._last_raw or 0.0, raw)
             )
+        if self._ts is not None and ts < self._ts:
+            return self._late(raw, ts)
         last = self._last_raw
         dt = (ts - self._ts).total_seconds() if self._ts is not None else None
         self._ts = ts
         if last is None:
             self._last_raw = raw
             self._total = raw
+            self._new_epoch(ts, raw)
             return CounterResult(self._total, 0.0, Quality.GOOD)
+        result = self._advance(last, raw, dt)
+        offset_kept = result.anomaly is None or result.anomaly.kind is CounterAnomalyKind.BACKWARDS
+        if offset_kept and self._epochs:
+            self._epochs[-1].high = max(self._epochs[-1].high, raw)
+        else:
+            # A rollover, reset or swap changed the offset here (or, after a restore without a
+            # timestamp, this is the first moment the offset is known).
+            self._new_epoch(ts, raw)
+        return result
+
+    def _advance(self, last: float, raw: float, dt: float | None) -> CounterResult:
+        """Compare ``raw`` with ``last`` and move the state (the table in the module docstring)."""
         delta = raw - last
         if delta >= 0:
             if (

@@ -11,7 +11,10 @@ Contract of ``Normaliser.normalise(readings) -> list[Reading]`` (one output per 
   of as a threshold breach. NaN and infinities are ``BAD`` too.
 * **Counters** (canonical unit kWh, kvarh or m³, unless a policy says otherwise): the value becomes
   the continuous monotonic total from ``CounterTracker``; rollovers, resets and meter swaps never
-  produce negative consumption. Swaps and resets make the reading ``UNCERTAIN``.
+  produce negative consumption. Swaps and resets make the reading ``UNCERTAIN``. A late counter
+  reading (older than the point's last accepted one, e.g. a backfilled poll) leaves the tracker and
+  its total untouched and raises no event: it gets the total of its own time where the offset then
+  in force is known, else keeps its own value as ``UNCERTAIN`` (``CounterTracker``, late readings).
 * **Quality** only ever gets worse here, never better.
 * Counter anomalies are kept as ``Event`` s until ``drain_events()`` hands them to the caller
   (the pipeline stores them), so ``normalise`` itself has no side effects outside this object.
