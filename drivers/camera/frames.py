@@ -16,7 +16,7 @@ import contextlib
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, Self
 
 import numpy as np
 from numpy.typing import NDArray
@@ -106,3 +106,42 @@ class LatestFrame:
                 await asyncio.wait_for(self._event.wait(), remaining)
             except TimeoutError:
                 return None
+
+
+class SlotFrameSource:
+    """What RTSP and snapshot sources share: a ``LatestFrame`` slot, health fields, the context manager.
+
+    Subclasses own how frames arrive (``start``/``stop``) and count their own failures
+    (``_failure_count``: reconnects for a stream, failed fetches for snapshots).
+    """
+
+    def __init__(self) -> None:
+        self._slot = LatestFrame()
+        self._connected = False
+        self._last_error: str | None = None
+        self._last_frame_mono: float | None = None
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    def _failure_count(self) -> int:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def next_frame(self, after_seq: int, timeout: float) -> Frame | None:
+        return await self._slot.wait_newer(after_seq, timeout)
+
+    def status(self) -> FrameSourceStatus:
+        return FrameSourceStatus(
+            self._connected, self._slot.published, self._slot.dropped, self._failure_count(),
+            self._last_frame_mono, self._last_error,
+        )

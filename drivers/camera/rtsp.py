@@ -33,7 +33,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import cv2
 
-from drivers.camera.frames import Frame, FrameSourceStatus, LatestFrame
+from drivers.camera.frames import Frame, SlotFrameSource
 from edge.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def with_credentials(url: str, username: str | None, password: str | None) -> st
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-class RtspFrameSource:
+class RtspFrameSource(SlotFrameSource):
     def __init__(
         self,
         url: str,
@@ -80,6 +80,7 @@ class RtspFrameSource:
         backoff_max_s: float = 30.0,
         name: str = "rtsp",
     ) -> None:
+        super().__init__()
         self._url = url
         self._interval = 1.0 / max_fps
         self._clock = clock or SystemClock()
@@ -88,13 +89,9 @@ class RtspFrameSource:
         self._backoff_min = backoff_min_s
         self._backoff_max = backoff_max_s
         self._name = name
-        self._slot = LatestFrame()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._connected = False
         self._reconnects = 0
-        self._last_error: str | None = None
-        self._last_frame_mono: float | None = None
         self.backend: str | None = None
 
     async def start(self) -> None:
@@ -113,21 +110,8 @@ class RtspFrameSource:
         self._stop.set()
         await asyncio.to_thread(thread.join, (self._open_ms + self._read_ms) / 1000 + 2)
 
-    async def __aenter__(self) -> RtspFrameSource:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    async def next_frame(self, after_seq: int, timeout: float) -> Frame | None:
-        return await self._slot.wait_newer(after_seq, timeout)
-
-    def status(self) -> FrameSourceStatus:
-        return FrameSourceStatus(
-            self._connected, self._slot.published, self._slot.dropped, self._reconnects,
-            self._last_frame_mono, self._last_error,
-        )
+    def _failure_count(self) -> int:
+        return self._reconnects
 
     def _open(self) -> cv2.VideoCapture | None:
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self._open_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, self._read_ms]

@@ -22,7 +22,7 @@ import cv2
 import httpx
 import numpy as np
 
-from drivers.camera.frames import Frame, FrameSourceStatus, LatestFrame
+from drivers.camera.frames import Frame, SlotFrameSource
 from drivers.camera.rtsp import redact
 from edge.clock import Clock, SystemClock
 
@@ -37,7 +37,7 @@ def decode_jpeg(body: bytes) -> np.ndarray:
     return image
 
 
-class SnapshotFrameSource:
+class SnapshotFrameSource(SlotFrameSource):
     def __init__(
         self,
         url: str,
@@ -52,6 +52,7 @@ class SnapshotFrameSource:
         transport: httpx.AsyncBaseTransport | None = None,
         name: str = "snapshot",
     ) -> None:
+        super().__init__()
         self._url = url
         self._auth = httpx.DigestAuth(username, password or "") if username else None
         self._interval = interval_s
@@ -61,12 +62,8 @@ class SnapshotFrameSource:
         self._verify = verify
         self._transport = transport
         self._name = name
-        self._slot = LatestFrame()
         self._task: asyncio.Task[None] | None = None
-        self._connected = False
         self._errors = 0
-        self._last_error: str | None = None
-        self._last_frame_mono: float | None = None
 
     async def start(self) -> None:
         if self._task is None:
@@ -80,21 +77,8 @@ class SnapshotFrameSource:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def __aenter__(self) -> SnapshotFrameSource:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    async def next_frame(self, after_seq: int, timeout: float) -> Frame | None:
-        return await self._slot.wait_newer(after_seq, timeout)
-
-    def status(self) -> FrameSourceStatus:
-        return FrameSourceStatus(
-            self._connected, self._slot.published, self._slot.dropped, self._errors,
-            self._last_frame_mono, self._last_error,
-        )
+    def _failure_count(self) -> int:
+        return self._errors
 
     async def fetch(self, client: httpx.AsyncClient) -> np.ndarray:
         response = await client.get(self._url)

@@ -54,6 +54,7 @@ class PlatformState:
     counters: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     db: sqlite3.Connection | None = None
+    last_seq: int = 0  # acceptance order; kept in memory (a max() per batch would scan the table)
 
     def open(self) -> None:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,16 +70,19 @@ class PlatformState:
             CREATE TABLE IF NOT EXISTS batches (
                 idempotency_key TEXT PRIMARY KEY, kind TEXT NOT NULL, response TEXT NOT NULL,
                 received_us INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS records_seq ON records(seq);
             """
         )
+        self.last_seq = int(self.db.execute("SELECT coalesce(max(seq), 0) FROM records").fetchone()[0])
 
     def bump(self, name: str, amount: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + amount
 
-    def next_seq(self) -> int:
-        assert self.db is not None
-        row = self.db.execute("SELECT coalesce(max(seq), 0) FROM records").fetchone()
-        return int(row[0]) + 1
+    def take_seqs(self, count: int) -> int:
+        """Reserve ``count`` acceptance numbers; returns the first."""
+        first = self.last_seq + 1
+        self.last_seq += count
+        return first
 
 
 def _token_ok(state: PlatformState, request: Request) -> JSONResponse | None:
@@ -198,6 +202,7 @@ def create_app(state: PlatformState) -> FastAPI:
         with state.lock:
             state.db.execute("DELETE FROM records")
             state.db.execute("DELETE FROM batches")
+            state.last_seq = 0
         state.counters.clear()
         state.faults = Faults()
         return {"status": "reset"}
@@ -249,7 +254,7 @@ def _ingest_sync(state: PlatformState, kind: str, key: str, body: Any) -> Respon
             return error(422, "VALIDATION_FAILED", f"{len(rejected)} record(s) failed validation",
                          "fix or drop the listed records and resend the rest", errors=rejected)
         now_us = time.time_ns() // 1000
-        seq = state.next_seq()
+        seq = state.take_seqs(len(records))
         rows = [(r["id"], kind, seq + i, json.dumps(r, ensure_ascii=False), now_us) for i, r in enumerate(records)]
         before = state.db.total_changes
         state.db.execute("BEGIN")
