@@ -60,10 +60,18 @@ def utc(dt: datetime) -> datetime:
     return dt.astimezone(UTC)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+
+
 def to_us(dt: datetime) -> int:
-    """Microseconds since the epoch (the store's integer time column)."""
-    d = utc(dt)
-    return int(d.timestamp()) * 1_000_000 + d.microsecond
+    """Microseconds since the epoch (the store's integer time column); exact, and on the hot path.
+
+    Aware-datetime subtraction is exact in any time zone, so no conversion to UTC is needed.
+    """
+    if dt.tzinfo is None:
+        raise ValueError(f"naive datetime {dt!r}: timestamps must be offset-aware")
+    return (dt - _EPOCH) // _ONE_US
 
 
 def from_us(us: int) -> datetime:
