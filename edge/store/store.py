@@ -307,8 +307,18 @@ class Store:
         if not readings:
             return []
         ids = new_ids(len(readings))
-        row = codec.reading_row
-        rows = [row(r, i) for r, i in zip(readings, ids, strict=True)]
+        # Hot path (15,000 readings/s in the Neuron scenario): the readings of one poll share one
+        # timestamp object, so convert each distinct one once (keyed by identity: hashing an aware
+        # datetime costs more than converting it). Quality is an IntEnum, which sqlite3 binds as int.
+        micros: dict[int, int] = {}
+        rows = []
+        append = rows.append
+        for r, rid in zip(readings, ids, strict=True):
+            ts = r.ts
+            us = micros.get(id(ts))
+            if us is None:
+                us = micros[id(ts)] = to_us(ts)
+            append((rid, r.device_id, r.point, r.value, r.unit, r.quality, us))
         await self._submit(self._new_write([(_INSERT_READING, rows)], len(rows)))
         return ids
 
