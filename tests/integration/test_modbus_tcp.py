@@ -4,6 +4,7 @@ protocol faults, overload, shutdown, and counters through the normaliser."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 from typing import Any
 
@@ -176,12 +177,18 @@ async def test_overload_skips_late_cycles_reports_and_recovers() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
     overload = [e for e in sink.events_seen if e.code == "modbus.overload"]
-    assert [e.data["active"] for e in overload] == [True, False]
+    actives = [e.data["active"] for e in overload]
+    # Raised once while overloaded, cleared once recovered. On a loaded CI machine a 0.1 s period can
+    # run late once more after recovery; that must again be one raise and one clear, never a repeat.
+    assert actives[:2] == [True, False] and actives[-1] is False
+    assert all(a != b for a, b in itertools.pairwise(actives))
     assert not source.overloaded
     engine = rules()
     transitions = engine.on_events(sink.events_seen)
-    assert [(t.code, t.subject, t.kind) for t in transitions] == [
-        ("modbus.overload", "b1", TransitionKind.RAISE), ("modbus.overload", "b1", TransitionKind.CLEAR)]
+    kinds = [t.kind for t in transitions]
+    assert {(t.code, t.subject) for t in transitions} == {("modbus.overload", "b1")}
+    assert kinds[:2] == [TransitionKind.RAISE, TransitionKind.CLEAR] and kinds[-1] is TransitionKind.CLEAR
+    assert all(a != b for a, b in itertools.pairwise(kinds))
     # Polled cycles were never more than half a period late (later ones were skipped instead).
     assert max(d["lag_max_s"] for d in source.stats["devices"].values()) < 0.05 + 0.6
 
