@@ -23,7 +23,6 @@ import httpx
 import yaml
 
 from edge.app import Gateway
-from edge.config.yaml_loader import load_file
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +71,6 @@ def _start_platform(workdir: Path, port: int, client_secret: str) -> subprocess.
 
 def write_demo_config(workdir: Path, platform_port: int, panel_port: int) -> tuple[Path, Path]:
     """Derive the runnable demo config and its 0600 secrets file inside ``workdir``."""
-    doc = load_file(DEMO_CONFIG).data
     text = DEMO_CONFIG.read_text(encoding="utf-8")
     data = yaml.load(text, Loader=_KeepSecretsLoader)  # noqa: S506 - SafeLoader subclass, keeps !secret tags
     data["platform"]["url"] = f"https://127.0.0.1:{platform_port}"
@@ -80,7 +78,6 @@ def write_demo_config(workdir: Path, platform_port: int, panel_port: int) -> tup
     data["store"]["path"] = str(workdir / "estate-edge.db")
     data["store"]["evidence_dir"] = str(workdir / "evidence")
     data["panel"]["port"] = panel_port
-    del doc
     config_path = workdir / "estate.yaml"
     config_path.write_text(yaml.dump(data, Dumper=_KeepSecretsDumper, allow_unicode=True, sort_keys=False),
                            encoding="utf-8")

@@ -8,6 +8,7 @@ changes when a field is added.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,8 +27,23 @@ def dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def reading_row(r: Reading, record_id: str) -> tuple:
-    return (record_id, r.device_id, r.point, r.value, r.unit, int(r.quality), to_us(r.ts))
+def reading_rows(readings: Sequence[Reading], ids: Sequence[str]) -> list[tuple]:
+    """Rows for ``readings`` with their new ``ids``: the store's ingest hot path.
+
+    The readings of one poll share one timestamp object, so each distinct one is converted once
+    (keyed by identity: hashing an aware datetime costs more than converting it). Quality goes in
+    as a plain int: sqlite3 adapts int subclasses such as IntEnum the slow way.
+    """
+    micros: dict[int, int] = {}
+    rows = []
+    append = rows.append
+    for r, rid in zip(readings, ids, strict=True):
+        ts = r.ts
+        us = micros.get(id(ts))
+        if us is None:
+            us = micros[id(ts)] = to_us(ts)
+        append((rid, r.device_id, r.point, r.value, r.unit, int(r.quality), us))
+    return rows
 
 
 def event_row(e: Event, record_id: str, evidence_path: str | None) -> tuple:
@@ -117,5 +133,3 @@ def reading_from_row(row: tuple) -> Reading:
     return Reading(device_id=device_id, point=point, value=value, unit=unit, ts=from_us(ts_us),
                    quality=Quality(quality), id=rid)
 
-
-__all__ = ["to_us"]

@@ -307,18 +307,7 @@ class Store:
         if not readings:
             return []
         ids = new_ids(len(readings))
-        # Hot path (15,000 readings/s in the Neuron scenario): the readings of one poll share one
-        # timestamp object, so convert each distinct one once (keyed by identity: hashing an aware
-        # datetime costs more than converting it). Quality goes in as a plain int (sqlite3 adapts int subclasses the slow way).
-        micros: dict[int, int] = {}
-        rows = []
-        append = rows.append
-        for r, rid in zip(readings, ids, strict=True):
-            ts = r.ts
-            us = micros.get(id(ts))
-            if us is None:
-                us = micros[id(ts)] = to_us(ts)
-            append((rid, r.device_id, r.point, r.value, r.unit, int(r.quality), us))
+        rows = codec.reading_rows(readings, ids)
         await self._submit(self._new_write([(_INSERT_READING, rows)], len(rows)))
         return ids
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,11 +29,11 @@ import httpx
 
 from edge.clock import Clock, SystemClock
 from edge.errors import UplinkError, UplinkRejected, UplinkUnavailable
-from edge.records import LANE_PRIORITY, Lane
+from edge.records import LANE_PRIORITY
 from edge.store import Store
 from edge.uplink.auth import TokenManager
 from edge.uplink.backoff import Backoff
-from edge.uplink.breaker import BreakerState, CircuitBreaker
+from edge.uplink.breaker import CircuitBreaker
 from edge.uplink.client import PlatformClient
 from edge.uplink.lanes import Batch, LaneState
 
@@ -64,8 +64,10 @@ class Uplink:
         *,
         clock: Clock | None = None,
         validator: LocalValidator | None = None,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
         self.store = store
+        self._http = http  # owned: closed in stop()
         self.client = client
         self.settings = settings or UplinkSettings()
         self.clock = clock or SystemClock()
@@ -119,11 +121,7 @@ class Uplink:
             from edge.schemas import record_errors  # our published contract: check before sending
 
             validator = record_errors
-        uplink = cls(store, client, settings, clock=clock, validator=validator)
-        uplink._http = http  # closed in __aexit__
-        return uplink
-
-    _http: httpx.AsyncClient | None = None
+        return cls(store, client, settings, clock=clock, validator=validator, http=http)
 
     async def __aenter__(self) -> Uplink:
         await self.start()
@@ -313,9 +311,3 @@ class Uplink:
                   len(bad), batch.lane.value)
         return True
 
-
-def lane_for_kind(kind: str) -> Lane:
-    return Lane(kind)
-
-
-__all__: Sequence[str] = ["BreakerState", "Uplink", "UplinkSettings", "lane_for_kind"]

@@ -14,19 +14,17 @@ from __future__ import annotations
 from edge.records import Severity
 from edge.rules import EventAlarmSpec
 
+
+def _on_off(on_code: str, off_code: str, alarm_code: str, subject_key: str, severity: Severity) -> tuple[EventAlarmSpec, ...]:
+    """The event that raises an alarm and its twin that clears it (``data.active`` tells which)."""
+    return tuple(EventAlarmSpec(code, alarm_code, subject_key=subject_key, active_key="active", severity=severity)
+                 for code in (on_code, off_code))
+
+
 VISION_EVENT_ALARMS: tuple[EventAlarmSpec, ...] = (
-    EventAlarmSpec("fire.lane_blocked", "fire.lane_blocked", subject_key="lane", active_key="active",
-                   severity=Severity.MAJOR),
-    EventAlarmSpec("fire.lane_cleared", "fire.lane_blocked", subject_key="lane", active_key="active",
-                   severity=Severity.MAJOR),
+    *_on_off("fire.lane_blocked", "fire.lane_cleared", "fire.lane_blocked", "lane", Severity.MAJOR),
     EventAlarmSpec("fire.ebike_entry", "fire.ebike_entry", subject_key="entry", active_key="active",
                    severity=Severity.MAJOR),
-    EventAlarmSpec("camera.frozen", "camera.frozen", subject_key="camera", active_key="active",
-                   severity=Severity.WARNING),
-    EventAlarmSpec("camera.frozen_cleared", "camera.frozen", subject_key="camera", active_key="active",
-                   severity=Severity.WARNING),
-    EventAlarmSpec("camera.covered", "camera.covered", subject_key="camera", active_key="active",
-                   severity=Severity.WARNING),
-    EventAlarmSpec("camera.covered_cleared", "camera.covered", subject_key="camera", active_key="active",
-                   severity=Severity.WARNING),
+    *_on_off("camera.frozen", "camera.frozen_cleared", "camera.frozen", "camera", Severity.WARNING),
+    *_on_off("camera.covered", "camera.covered_cleared", "camera.covered", "camera", Severity.WARNING),
 )
