@@ -49,10 +49,11 @@ from edge.records import (
 )
 from edge.store import codec
 from edge.store.schema import MIGRATIONS
+from edge.store.writer import PRAGMAS, MultiRowInsert, Statement, WriterConnection
 
 log = logging.getLogger(__name__)
 
-_INSERT_READING = "INSERT INTO readings VALUES (?,?,?,?,?,?,?)"
+_INSERT_READING = MultiRowInsert("readings", 7)
 _INSERT_EVENT = "INSERT INTO events VALUES (?,?,?,?,?,?,?,?)"
 _INSERT_ALARM_LOG = "INSERT INTO alarm_log VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 _INSERT_INDICATOR = "INSERT INTO indicators VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -73,7 +74,7 @@ LANE_TABLES: dict[Lane, str] = {lane: table for lane, table in EVICTION_ORDER}
 class _Write:
     """Statements that must commit together, and the future its caller awaits."""
 
-    statements: list[tuple[str, Sequence[tuple]]]
+    statements: list[Statement]
     rows: int
     future: asyncio.Future[None]
     files: list[tuple[Path, bytes]] = field(default_factory=list)
@@ -118,7 +119,7 @@ class Store:
         self.batch_max_delay = batch_max_delay_ms / 1000
         self.clock = clock or SystemClock()
         self.maintenance_interval_s = maintenance_interval_s
-        self._writer_db: aiosqlite.Connection | None = None
+        self._writer_db: WriterConnection | None = None
         self._reader_db: aiosqlite.Connection | None = None
         self._queue: asyncio.Queue[_Write | None] = asyncio.Queue()
         self._writer_task: asyncio.Task[None] | None = None
@@ -151,12 +152,14 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.evidence_dir.mkdir(parents=True, exist_ok=True)
         try:
-            self._writer_db = await aiosqlite.connect(self.path, isolation_level=None)
-            await self._pragmas(self._writer_db)
-            await self._migrate(self._writer_db)
+            self._writer_db = WriterConnection(self.path)
+            await self._writer_db.open()
+            await self._writer_db.run(_migrate)
             self._reader_db = await aiosqlite.connect(self.path, isolation_level=None)
-            await self._pragmas(self._reader_db)
+            for pragma in PRAGMAS:
+                await self._reader_db.execute(pragma)
         except sqlite3.DatabaseError as exc:
+            await self._close_connections()
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
         self._closing = False
         self._writer_task = asyncio.create_task(self._writer_loop(), name="store-writer")
@@ -175,34 +178,21 @@ class Store:
         await self._queue.put(None)  # sentinel: writer drains everything before it, then exits
         await self._writer_task
         self._writer_task = None
-        for db in (self._reader_db, self._writer_db):
-            if db is not None:
-                await db.close()
+        await self._close_connections()
+
+    async def _close_connections(self) -> None:
+        reader, writer = self._reader_db, self._writer_db
         self._reader_db = self._writer_db = None
-
-    @staticmethod
-    async def _pragmas(db: aiosqlite.Connection) -> None:
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=FULL")  # see module docstring
-        await db.execute("PRAGMA busy_timeout=10000")
-        await db.execute("PRAGMA foreign_keys=ON")
-        await db.execute("PRAGMA cache_size=-32000")  # 32 MiB page cache
-
-    @staticmethod
-    async def _migrate(db: aiosqlite.Connection) -> None:
-        async with db.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        version = row[0] if row else 0
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            await db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
-            log.info("store migrated to schema version %d", number)
+        if reader is not None:
+            await reader.close()
+        if writer is not None:
+            await writer.close()
 
     async def migrate_component(self, component: str, scripts: Sequence[str]) -> None:
         """Apply a stage's own schema scripts (append-only list), tracked per component."""
         db = self._writer_db
         assert db is not None, "store is not open"
-        async with db.execute("SELECT version FROM component_schema WHERE component=?", (component,)) as cur:
-            row = await cur.fetchone()
+        row = await db.fetchone("SELECT version FROM component_schema WHERE component=?", (component,))
         version = row[0] if row else 0
         for number, script in enumerate(scripts[version:], start=version + 1):
             # Serialise with the group-commit writer: run as one write item.
@@ -222,7 +212,7 @@ class Store:
         await self._queue.put(write)
         await write.future
 
-    def _new_write(self, statements: list[tuple[str, Sequence[tuple]]], rows: int,
+    def _new_write(self, statements: list[Statement], rows: int,
                    files: list[tuple[Path, bytes]] | None = None) -> _Write:
         return _Write(statements, rows, asyncio.get_running_loop().create_future(), files or [])
 
@@ -270,19 +260,7 @@ class Store:
             files = [f for w in batch for f in w.files]
             if files:
                 await asyncio.to_thread(_write_files_durably, files)
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                for write in batch:
-                    for sql, params in write.statements:
-                        if len(params) == 1:
-                            await db.execute(sql, params[0])
-                        else:
-                            await db.executemany(sql, params)
-                await db.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await db.execute("ROLLBACK")
-                raise
+            await db.transaction([statement for write in batch for statement in write.statements])
         except Exception as exc:
             # A failed batch may hold one bad write; retry each alone so good ones are not lost.
             if len(batch) > 1:
@@ -329,7 +307,7 @@ class Store:
         if not records:
             return []
         ids = new_ids(len(records))
-        statements: list[tuple[str, Sequence[tuple]]] = []
+        statements: list[Statement] = []
         files = []
         for record, rid in zip(records, ids, strict=True):
             path = self._evidence_path(rid) if record.evidence else None
@@ -522,7 +500,7 @@ class Store:
             data={"lane": lane.value, "count": count, "first_id": first, "last_id": last},
         )
         (eid,) = new_ids(1)
-        statements: list[tuple[str, Sequence[tuple]]] = [
+        statements: list[Statement] = [
             (f"DELETE FROM {table} WHERE id BETWEEN ? AND ?", [(first, last)]),  # noqa: S608
             _counter_add(f"store.evicted.{lane.value}", count),
             _counter_add("store.evictions", 1),
@@ -533,7 +511,7 @@ class Store:
 
     async def _checkpoint(self) -> None:
         assert self._writer_db is not None
-        await self._writer_db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        await self._writer_db.run(lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
 
     async def prune_uploaded(self) -> int:
         """Delete telemetry that is both uploaded and older than ``retention_days``; returns the count.
@@ -567,6 +545,14 @@ class Store:
     async def integrity_check(self) -> str:
         row = await self.read_one("PRAGMA integrity_check")
         return str(row[0]) if row else "no answer"
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring the store's own tables to the newest schema (runs on the writer thread)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+        log.info("store migrated to schema version %d", number)
 
 
 def _split_sql(script: str) -> list[str]:
