@@ -1,8 +1,9 @@
 """The frozen record types that cross stages: driver -> normaliser -> store -> rules/indicators -> uplink.
 
-They are plain frozen, slotted dataclasses: cheap to build by the hundred thousand per second, and
-impossible to mutate behind another stage's back. ``id`` is empty until the store accepts the record;
-the store then mints a ULID (see ``edge.ids``), which is the record's idempotency key upstream.
+They are immutable (frozen, slotted dataclasses; ``Reading``, the hot one, a ``NamedTuple``): cheap
+to build by the hundred thousand per second, and impossible to mutate behind another stage's back.
+``id`` is empty until the store accepts the record; the store then mints a ULID (see ``edge.ids``),
+which is the record's idempotency key upstream.
 All timestamps are offset-aware UTC.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Quality(IntEnum):
@@ -55,9 +56,14 @@ class Lane(StrEnum):
 LANE_PRIORITY: tuple[Lane, ...] = (Lane.ALARM, Lane.EVENT, Lane.INDICATOR, Lane.TELEMETRY)
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One measured value of one point of one device, in the point's canonical unit."""
+class Reading(NamedTuple):
+    """One measured value of one point of one device, in the point's canonical unit.
+
+    A ``NamedTuple`` rather than a frozen dataclass like the other records: readings are built by
+    the tens of thousands a second (a 500-device, 30-tag farm polled every second), and a frozen
+    dataclass pays an ``object.__setattr__`` call per field (1.3 us a reading here, against 0.36 us).
+    It is just as immutable; change one with ``reading._replace(value=...)``.
+    """
 
     device_id: str
     point: str

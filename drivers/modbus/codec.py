@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
@@ -112,6 +112,53 @@ def make_decoder(dtype: DataType, byte_order: Order = "big", word_order: Order =
         return float(big.unpack(_reorder(bytes(buf[off : off + size]), byte_order, word_order))[0])
 
     return mixed
+
+
+def plain_struct(dtype: DataType, byte_order: Order = "big", word_order: Order = "big") -> tuple[str, str] | None:
+    """``(prefix, char)`` when a value is one plain ``struct`` unpack (``None`` for the mixed orders)."""
+    char, size = _STRUCT[dtype]
+    if size == 2 or byte_order == word_order:
+        return (">" if byte_order == "big" else "<"), char
+    return None
+
+
+BlockDecoder = Callable[[bytes], Iterable[tuple[str, float]]]
+
+
+def make_block_decoder(
+    fields: Sequence[tuple[str, int, DataType, Order, Order]], point_decoders: Sequence[Decoder]
+) -> BlockDecoder:
+    """Return ``f(block bytes) -> (name, value) pairs`` for the points of one read block.
+
+    ``fields`` are ``(name, byte offset, type, byte order, word order)`` and ``point_decoders`` the
+    points' own decoders, in the same order. When the points are all plain unpacks in one byte order
+    and do not overlap (the usual merged block of a meter), the whole block is one precompiled
+    ``struct`` unpack with pad bytes for the gaps: one C call a poll instead of one call per point.
+    Otherwise each point is decoded by its own decoder.
+    """
+    layout = sorted(zip(fields, point_decoders, strict=True), key=lambda item: item[0][1])
+    per_point = [(name, decode, offset) for (name, offset, *_), decode in layout]
+
+    def each_alone(data: bytes) -> list[tuple[str, float]]:
+        return [(name, decode(data, offset)) for name, decode, offset in per_point]
+
+    names = tuple(name for name, _, _ in per_point)
+    prefixes = set()
+    fmt, end, ints = "", 0, False
+    for _, offset, dtype, byte_order, word_order in (f for f, _ in layout):
+        plain = plain_struct(dtype, byte_order, word_order)
+        if plain is None or offset < end:
+            return each_alone
+        prefixes.add(plain[0])
+        fmt += "x" * (offset - end) + plain[1]
+        end = offset + _STRUCT[dtype][1]
+        ints = ints or plain[1] not in "fd"
+    if len(prefixes) != 1:
+        return each_alone
+    unpack = struct.Struct(prefixes.pop() + fmt).unpack_from
+    if ints:  # values are floats downstream, as each point's own decoder returns them
+        return lambda data: zip(names, map(float, unpack(data)), strict=True)
+    return lambda data: zip(names, unpack(data), strict=True)
 
 
 def decode_value(raw: bytes, dtype: DataType, byte_order: Order = "big", word_order: Order = "big") -> float:

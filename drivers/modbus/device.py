@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from drivers.modbus.codec import Decoder, make_decoder
+from drivers.modbus.codec import BlockDecoder, Decoder, make_block_decoder, make_decoder
 from drivers.modbus.planner import PlannedPoint, ReadBlock, plan_reads
 from drivers.modbus.profile import PointSpec, Profile
 from edge.config.devices import DeviceConfig
@@ -47,6 +47,8 @@ class _Point:
     function_code: int
     decode: Decoder
     addresses: tuple[int, ...]  # primary first, then alternates
+    byte_order: str = "big"
+    word_order: str = "big"
     address_index: int = 0
     isolated: bool = False  # must be read on its own (a merged read around it was refused)
     dropped: bool = False
@@ -136,6 +138,7 @@ class DevicePoller:
             self._points[name] = _Point(
                 name=name, spec=spec, function_code=fc, decode=make_decoder(spec.type, byte_order, word_order),
                 addresses=(spec.address, *[a for a in spec.alternates if a != spec.address]),
+                byte_order=byte_order, word_order=word_order,
             )
         self._order = list(profile.resolution_order)
         self._steps: list[_Step] = []
@@ -165,14 +168,18 @@ class DevicePoller:
                                          self.max_registers, 0))
             return sorted(blocks, key=lambda b: (b.function_code, b.address))
 
-        self._unpackers: dict[ReadBlock, list[tuple[str, Decoder, int]]] = {}
+        self._unpackers: dict[ReadBlock, BlockDecoder] = {}
         live = [n for n, p in self._points.items() if not p.dropped]
         self._refreshed = [(n, p.spec.refresh_s) for n in live if (p := self._points[n]).spec.refresh_s is not None]
         self._plan_full = planned(live)
         self._plan_regular = planned([n for n in live if self._points[n].spec.refresh_s is None])
 
-    def _unpacker(self, block: ReadBlock) -> list[tuple[str, Decoder, int]]:
-        unpack = [(name, self._points[name].decode, offset * 2) for name, offset in block.points]
+    def _unpacker(self, block: ReadBlock) -> BlockDecoder:
+        points = [(self._points[name], offset) for name, offset in block.points]
+        unpack = make_block_decoder(
+            [(p.name, offset * 2, p.spec.type, p.byte_order, p.word_order) for p, offset in points],
+            [p.decode for p, _ in points],
+        )
         self._unpackers[block] = unpack
         return unpack
 
@@ -212,12 +219,11 @@ class DevicePoller:
                 raw.update(got)
                 replan = True
                 continue
-            for name, decode, offset in self._unpackers.get(block) or self._unpacker(block):
-                raw[name] = decode(data, offset)
+            raw.update((self._unpackers.get(block) or self._unpacker(block))(data))
         if replan:
             self._replan()
-        for name in raw:
-            if self._points[name].spec.refresh_s is not None:
+        for name, _ in self._refreshed:
+            if name in raw:
                 self._static[name] = (raw[name], mono_now)
         for name, (value, _) in self._static.items():
             raw.setdefault(name, value)
@@ -307,8 +313,14 @@ class DevicePoller:
             steps.append(_Step(name, spec, simple, spec.emit, spec.unit, spec.scale * factor, spec.offset * factor,
                                spec.valid_min, spec.valid_max))
         self._steps = steps
+        # The usual profile (every point a fixed multiply-add) decodes without the bookkeeping that
+        # points referring to other points need.
+        self._all_simple = all(step.simple for step in steps)
+        self._simple_emits = [(s.name, s.unit, s.a, s.b, s.vmin, s.vmax) for s in steps if s.emit]
 
     def _decode(self, raw: dict[str, float], ts: datetime) -> list[Reading]:
+        if self._all_simple:
+            return self._decode_simple(raw, ts)
         values: dict[str, float] = {}
         units: dict[str, str] = {}
         out: list[Reading] = []
@@ -357,6 +369,22 @@ class DevicePoller:
             units[name] = unit
             if spec.emit:
                 out.append(Reading(device_id, name, value, unit, ts, self._quality(spec, value, values, units)))
+        return out
+
+    def _decode_simple(self, raw: dict[str, float], ts: datetime) -> list[Reading]:
+        out: list[Reading] = []
+        append = out.append
+        device_id = self.device_id
+        isfinite = math.isfinite
+        for name, unit, a, b, vmin, vmax in self._simple_emits:
+            value = raw.get(name)
+            if value is None:
+                continue
+            value = value * a + b
+            if isfinite(value) and (vmin is None or value >= vmin) and (vmax is None or value <= vmax):
+                append(Reading(device_id, name, value, unit, ts))
+            else:
+                append(Reading(device_id, name, value, unit, ts, Quality.BAD))
         return out
 
     @staticmethod

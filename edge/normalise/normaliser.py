@@ -58,10 +58,10 @@ def canonicalise(reading: Reading) -> Reading:
     try:
         value, unit = to_canonical(reading.value, reading.unit)
     except UnitError:
-        return reading if reading.quality is Quality.BAD else replace(reading, quality=Quality.BAD)
+        return reading if reading.quality is Quality.BAD else reading._replace(quality=Quality.BAD)
     if unit == reading.unit and value == reading.value:
         return reading
-    return replace(reading, value=value, unit=unit)
+    return reading._replace(value=value, unit=unit)
 
 
 def validity(value: float, valid_min: float | None, valid_max: float | None) -> Quality:
@@ -169,10 +169,10 @@ class Normaliser:
                     )
                 )
             if result.total != out.value or quality != out.quality:
-                return replace(out, value=result.total, quality=Quality(quality))
+                return out._replace(value=result.total, quality=Quality(quality))
             return out
         if quality != out.quality:
-            return replace(out, quality=Quality(quality))
+            return out._replace(quality=Quality(quality))
         return out
 
     def _is_plain(self, reading: Reading) -> bool:

@@ -17,6 +17,7 @@ from drivers.modbus.codec import (
     decode_value,
     encode_value,
     inter_frame_silence_s,
+    make_block_decoder,
     make_decoder,
     mbap,
     rtu_exception,
@@ -82,6 +83,41 @@ def test_round_trip_every_type_and_order(dtype: DataType, value: float, orders: 
     assert len(wire) == dtype.registers * 2
     buf = b"\xff\xff" + wire  # decoders read at an offset inside a block
     assert make_decoder(dtype, *orders)(buf, 2) == pytest.approx(value)
+
+
+def _block(points: list[tuple[str, int, DataType, str, str, float]]) -> tuple[bytes, dict[str, float]]:
+    """Wire bytes of a block holding ``points`` (name, byte offset, type, orders, value); gaps are 0xEE."""
+    size = max(offset + dtype.registers * 2 for _, offset, dtype, *_ in points) + 4
+    buf = bytearray(b"\xee" * size)
+    for _, offset, dtype, byte_order, word_order, value in points:
+        wire = encode_value(value, dtype, byte_order, word_order)
+        buf[offset : offset + len(wire)] = wire
+    return bytes(buf), {name: value for name, *_, value in points}
+
+
+def _decode_block(points: list[tuple[str, int, DataType, str, str, float]], data: bytes) -> dict[str, float]:
+    decode = make_block_decoder([p[:5] for p in points], [make_decoder(p[2], p[3], p[4]) for p in points])
+    return dict(decode(data))
+
+
+@pytest.mark.parametrize(
+    "points",
+    [
+        # one struct unpack: same byte order, plain orders, a gap, ints and floats, listed out of order
+        [("f", 8, DataType.FLOAT32, "big", "big", 229.5), ("i", 0, DataType.INT16, "big", "big", -7),
+         ("u", 2, DataType.UINT32, "big", "big", 4_000_000_000), ("d", 16, DataType.FLOAT64, "big", "big", 0.125)],
+        [("a", 0, DataType.FLOAT32, "little", "little", 1.5), ("b", 6, DataType.UINT16, "little", "big", 513)],
+        # per point: a word-swapped value, mixed byte orders, overlapping points (an alias)
+        [("a", 0, DataType.FLOAT32, "big", "little", 50.0), ("b", 4, DataType.INT16, "big", "big", -1)],
+        [("a", 0, DataType.FLOAT32, "big", "big", 2.5), ("b", 4, DataType.FLOAT32, "little", "little", 3.5)],
+        [("lo", 2, DataType.UINT16, "big", "big", 7), ("all", 0, DataType.UINT32, "big", "big", 7)],
+    ],
+)
+def test_block_decoder_matches_each_point_alone(points: list[tuple[str, int, DataType, str, str, float]]) -> None:
+    data, expected = _block(points)
+    got = _decode_block(points, data)
+    assert got == pytest.approx(expected)
+    assert all(type(v) is float for v in got.values())  # ints too: downstream arithmetic is in floats
 
 
 def test_uint32_word_swapped_counter() -> None:
