@@ -5,11 +5,14 @@ Dispatches on the device's bus kind to the protocol's own probe; a protocol with
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from edge.config import EstateConfig
 from edge.panel.hooks import DeviceProbe
 
 
-async def probe_device(config: EstateConfig, device_id: str) -> DeviceProbe:
+async def probe_device(config: EstateConfig, device_id: str, running_sources: Sequence[object] = ()) -> DeviceProbe:
+    """One read of ``device_id``; ``running_sources`` are the daemon's, whose links a probe may borrow."""
     device = config.device(device_id)
     if device is None:
         return DeviceProbe(device_id, ok=False, error=f"no device {device_id!r} in the config")
@@ -17,7 +20,7 @@ async def probe_device(config: EstateConfig, device_id: str) -> DeviceProbe:
     if bus.kind in ("modbus_tcp", "modbus_rtu"):
         from drivers.modbus.probe import probe_modbus_device
 
-        return await probe_modbus_device(config, bus, device)
+        return await probe_modbus_device(config, bus, device, running_sources)
     if bus.kind == "synthetic":
         from drivers.synthetic.driver import SyntheticSource
 

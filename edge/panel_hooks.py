@@ -49,7 +49,8 @@ def build_panel_hooks(gateway: Gateway) -> PanelHooks:
         config = gateway.config
         if config is None or config.device(device_id) is None:
             return DeviceProbe(device_id, ok=False, error=f"no device {device_id!r} in the running config")
-        probe = await probe_device(config, device_id)
+        running = [status.source for status in gateway.supervisor.sources.values()] if gateway.supervisor else []
+        probe = await probe_device(config, device_id, running)
         if probe.duration_ms is None:
             probe = DeviceProbe(probe.device_id, probe.ok, probe.frames, probe.values, probe.error,
                                 round((time.perf_counter() - started) * 1000, 1))

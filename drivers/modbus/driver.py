@@ -140,6 +140,16 @@ class ModbusSource:
         finally:
             await self._outbox.flush(sink, timeout=1.0)
 
+    def live_link(self, endpoint: tuple[str, int] | None = None) -> TcpLink | RtuLink | None:
+        """A link of the running bus for a probe to borrow: the RS-485 line, or (TCP) the first
+        connection to ``endpoint``. ``None`` when the bus is not running or nothing polls that host:port."""
+        wanted = None if endpoint is None else f"{endpoint[0]}:{endpoint[1]}"  # a TCP lane is named host:port
+        for lane in self._lanes:
+            if lane.links and (wanted is None or lane.name == wanted):
+                link = lane.links[0]
+                return link if isinstance(link, TcpLink | RtuLink) else None
+        return None
+
     def _make_lanes(self) -> list[Lane]:
         bus = self.bus
         common = {

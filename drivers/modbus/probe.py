@@ -1,9 +1,8 @@
 """The panel's "test device" for Modbus: one read of one configured device, with the bytes on the wire.
 
-``probe_modbus_device(config, bus, device)`` opens its *own* short-lived link (``TcpLink`` or
-``RtuLink``, the same classes polling uses), reads the device once with a ``DevicePoller`` built
-exactly as ``ModbusSource`` builds it (same profile, read plan, merging and decoding, firmware
-fallbacks included, but no retries), and returns a ``DeviceProbe``:
+``probe_modbus_device(config, bus, device, running_sources)`` reads the device once with a
+``DevicePoller`` built exactly as ``ModbusSource`` builds it (same profile, read plan, merging and
+decoding, firmware fallbacks included, but no retries), and returns a ``DeviceProbe``:
 
 * ``frames``: per request the request as sent and the response as received (MBAP header or RTU
   CRC included), taken from the link's pymodbus ``trace_packet`` hook before any checking, so a
@@ -12,16 +11,21 @@ fallbacks included, but no retries), and returns a ``DeviceProbe``:
 * ``error``: on a timeout, an exception code, a corrupt frame or a connection failure, the error
   text (``ok=False``), with whatever frames were seen. Nothing is raised but cancellation.
 
-Why its own link: a probe must not share (or reset) a running poller's connection state. Over TCP
-it is one more connection to the meter or converter for the duration of one poll. An RS-485 line
-is different: pymodbus opens serial ports exclusively, so while the daemon's poller holds the
-port the probe cannot open it and says so (naming the port) instead of talking over the poller.
+Which link: the running poller's, when the daemon polls that bus. An RS-485 line is one shared
+wire that pymodbus opens exclusively, and many serial-to-Ethernet converters accept a single TCP
+connection, so a probe with a link of its own would either fail to open the port or be refused
+while the gateway runs, which is exactly when installers use it. The borrowed link's lock queues
+the probe's transactions between the poller's own (inter-frame silence included), so the two never
+talk over each other; a probe costs the line the time of one poll. Only when nothing polls the bus
+(the daemon is stopped, or the device's host:port is new) does the probe open a short-lived
+``TcpLink`` or ``RtuLink`` of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import serial
@@ -52,33 +56,32 @@ _OUTCOMES: dict[type[DeviceError], str] = {
 }
 
 
-class _FrameRecorder:
-    """Mixed into a link: records each transaction's request and response bytes via ``trace_packet``.
+class _RecordingLink:
+    """A link that records each transaction's request and response bytes (through the link's tap).
 
-    pymodbus hands the hook its whole receive buffer each time bytes arrive, so the response of a
+    pymodbus hands the tap its whole receive buffer each time bytes arrive, so the response of a
     transaction is the last buffer seen, less whatever was already buffered when the request went out.
+    A *borrowed* link belongs to the running poller: the probe's transactions queue on its lock
+    between the poller's own, and closing the probe leaves it open.
     """
 
-    _client: object
-
-    def _probe_init(self) -> None:
+    def __init__(self, link: TcpLink | RtuLink, *, borrowed: bool) -> None:
+        self.link = link
+        self.name = link.name
+        self.borrowed = borrowed
         self.frames: list[ProbeFrame] = []
         self.reads: list[tuple[int, int, int, bytes]] = []  # (fc, address, count, register bytes)
         self._tx: bytes | None = None
         self._rx = b""
         self._rx_base = b""
 
-    def _buffered(self) -> bytes:
-        return bytes(getattr(getattr(self._client, "ctx", None), "recv_buffer", b"") or b"")
-
-    def _trace_packet(self, sending: bool, data: bytes) -> bytes:
+    def _tap(self, sending: bool, data: bytes) -> None:
         if sending:
             self._tx = bytes(data)
-            self._rx_base = self._buffered()
+            self._rx_base = self.link.receive_buffer()
         elif self._tx is not None:
             seen = bytes(data)
             self._rx = seen[len(self._rx_base):] if self._rx_base and seen.startswith(self._rx_base) else seen
-        return super()._trace_packet(sending, data)  # type: ignore[misc]
 
     async def read(self, device_id: str, unit: int, function_code: int, address: int, count: int,
                    timeout: float) -> bytes:
@@ -86,9 +89,7 @@ class _FrameRecorder:
         where = f"unit {unit} FC{function_code} {address:#06x}+{count}"
         outcome = ""
         try:
-            data: bytes = await super().read(  # type: ignore[misc]
-                device_id, unit, function_code, address, count, timeout
-            )
+            data = await self.link.read(device_id, unit, function_code, address, count, timeout, tap=self._tap)
         except DeviceError as exc:
             outcome = _OUTCOMES.get(type(exc), "failed")
             raise
@@ -100,18 +101,9 @@ class _FrameRecorder:
         self.reads.append((function_code, address, count, data))
         return data
 
-
-class _ProbeTcpLink(_FrameRecorder, TcpLink):
-    def __init__(self, host: str, port: int, *, connect_timeout_s: float) -> None:
-        TcpLink.__init__(self, host, port, connect_timeout_s=connect_timeout_s)
-        self._probe_init()
-
-
-class _ProbeRtuLink(_FrameRecorder, RtuLink):
-    def __init__(self, bus: ModbusRtuBusConfig) -> None:
-        RtuLink.__init__(self, bus.port, baudrate=bus.baudrate, bytesize=bus.bytesize, parity=bus.parity,
-                         stopbits=bus.stopbits, inter_frame_s=bus.inter_frame_s)
-        self._probe_init()
+    def close(self) -> None:
+        if not self.borrowed:
+            self.link.close()
 
 
 def _why_port_fails(port: str) -> str:
@@ -138,8 +130,14 @@ def _located(plan: list[ReadBlock]) -> dict[str, tuple[int, int]]:
     return {name: (b.function_code, b.address + offset) for b in plan for name, offset in b.points}
 
 
-async def probe_modbus_device(config: EstateConfig, bus: object, device: DeviceConfig) -> DeviceProbe:
-    """Read ``device`` once over its own link; a failure is a result with ``ok=False``, never an exception."""
+async def probe_modbus_device(
+    config: EstateConfig, bus: object, device: DeviceConfig, running_sources: Sequence[object] = ()
+) -> DeviceProbe:
+    """Read ``device`` once; a failure is a result with ``ok=False``, never an exception.
+
+    ``running_sources`` are the daemon's sources: when one polls this bus, its link to the line (or
+    to the device's host:port) is borrowed; otherwise the probe opens a short-lived link of its own.
+    """
     started = time.perf_counter()
 
     def result(ok: bool, frames: list[ProbeFrame], values: tuple[ProbeValue, ...] = (),
@@ -157,21 +155,27 @@ async def probe_modbus_device(config: EstateConfig, bus: object, device: DeviceC
         return result(False, [], error="; ".join(exc.problems) or str(exc))
     poller: DevicePoller = source.pollers[device.id]
 
-    link: _ProbeTcpLink | _ProbeRtuLink
+    running = next((r for r in running_sources if isinstance(r, ModbusSource) and r.bus.id == bus.id), None)
+    endpoint: tuple[str, int] | None = None
     if isinstance(bus, ModbusTcpBusConfig):
-        host = str(device.options.get("host", bus.host))
-        port = int(device.options.get("port", bus.port))  # type: ignore[call-overload]
-        link = _ProbeTcpLink(host, port, connect_timeout_s=bus.connect_timeout_s)
+        endpoint = (str(device.options.get("host", bus.host)), int(device.options.get("port", bus.port)))  # type: ignore[call-overload]
+    live = running.live_link(endpoint) if running is not None else None
+    if live is not None:
+        link = _RecordingLink(live, borrowed=True)
+    elif endpoint is not None:
+        link = _RecordingLink(TcpLink(*endpoint, connect_timeout_s=bus.connect_timeout_s), borrowed=False)  # type: ignore[union-attr]
     else:
-        link = _ProbeRtuLink(bus)
+        assert isinstance(bus, ModbusRtuBusConfig)
+        link = _RecordingLink(RtuLink(bus.port, baudrate=bus.baudrate, bytesize=bus.bytesize, parity=bus.parity,
+                                      stopbits=bus.stopbits, inter_frame_s=bus.inter_frame_s), borrowed=False)
     try:
         poll = await poller.poll(link, datetime.now(UTC), asyncio.get_running_loop().time(), retries=0)
     except DeviceError as exc:
         error = str(exc)
         if isinstance(bus, ModbusRtuBusConfig) and isinstance(exc, DeviceUnreachable) and not link.frames:
             reason = await asyncio.to_thread(_why_port_fails, bus.port)
-            error = (f"cannot open serial port {bus.port}: {reason or exc} (while bus {bus.id} is polled, the "
-                     f"gateway's poller holds the port; the probe does not talk over it)")
+            error = (f"cannot open serial port {bus.port}: {reason or exc} (is another program, or another "
+                     f"gateway process, using the line?)")
         return result(False, link.frames, error=error)
     finally:
         link.close()

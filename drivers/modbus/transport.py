@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
@@ -118,6 +119,7 @@ class _PymodbusLink:
         self._connect_failures = 0
         self._last_connect_error = ""
         self._reset_after = False
+        self._tap: Callable[[bool, bytes], None] | None = None
         self.transactions = 0
         self.corrupt_frames = 0
         self.stale_frames = 0
@@ -147,14 +149,23 @@ class _PymodbusLink:
         if client is not None:
             client.close()
 
+    def receive_buffer(self) -> bytes:
+        """Bytes pymodbus has received but not yet used (what a new answer will be appended to)."""
+        return bytes(getattr(getattr(self._client, "ctx", None), "recv_buffer", b"") or b"")
+
     async def read(self, device_id: str, unit: int, function_code: int, address: int, count: int,
-                   timeout: float) -> bytes:
-        """Read ``count`` registers; returns their wire bytes (2 per register, big-endian)."""
+                   timeout: float, *, tap: Callable[[bool, bytes], None] | None = None) -> bytes:
+        """Read ``count`` registers; returns their wire bytes (2 per register, big-endian).
+
+        ``tap(sending, data)`` sees this transaction's bytes as they go out and come in, before any
+        checking (the panel's "test device" shows them); it is called for this transaction only.
+        """
         async with self._lock:
             client = await self._connected_client(device_id)
             await self._before_send()
             pending = _Pending(device_id, unit, function_code, address, count)
             self._pending = pending
+            self._tap = tap
             self.transactions += 1
             try:
                 async with asyncio.timeout(timeout):
@@ -184,6 +195,7 @@ class _PymodbusLink:
                 raise DeviceUnreachable(device_id, f"{self.name}: {exc.strerror or exc}", detail=pending.where) from exc
             finally:
                 self._pending = None
+                self._tap = None
                 self._after_transaction()
                 if self._reset_after:
                     self._reset_after = False
@@ -251,6 +263,8 @@ class _PymodbusLink:
 
     def _trace_packet(self, sending: bool, data: bytes) -> bytes:
         try:
+            if self._tap is not None:
+                self._tap(sending, data)
             pending = self._pending
             if sending:
                 if pending is not None and self.is_tcp and len(data) >= 2:

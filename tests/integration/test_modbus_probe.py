@@ -8,6 +8,7 @@ import asyncio
 import socket
 import struct
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,6 +20,8 @@ from edge.config import EstateConfig
 from edge.config.buses import ModbusRtuBusConfig, ModbusTcpBusConfig
 from edge.config.devices import DeviceConfig
 from edge.panel.hooks import DeviceProbe, ProbeFrame
+from edge.panel_hooks import build_panel_hooks
+from edge.supervisor import Supervisor
 from simulators.modbus.scenario import Scenario
 from simulators.modbus.simulator import ModbusSimulator
 from tests.integration.modbus_support import RecordingSink, device, run_for
@@ -118,7 +121,7 @@ def rtu_scenario(tmp_path: Path, devices: list[dict[str, Any]]) -> Scenario:
     )
 
 
-async def test_rtu_probe_shows_crc_frames_and_reports_a_busy_port(tmp_path: Path) -> None:
+async def test_rtu_probe_shows_crc_frames_and_shares_the_polled_line(tmp_path: Path) -> None:
     sc = rtu_scenario(tmp_path, [{"id": "h", "unit_id": 3, **PRESSURE},
                                  {"id": "bad", "unit_id": 4, **PRESSURE,
                                   "behaviour": {"mode": "corrupt", "probability": 1.0}}])
@@ -130,18 +133,30 @@ async def test_rtu_probe_shows_crc_frames_and_reports_a_busy_port(tmp_path: Path
         probe = await probe_device(config, "h")
         requests = list(sim.device("h").requests)
         corrupt = await probe_device(config, "bad")
-        # While the daemon's poller holds the line, the probe cannot open it and says which port.
-        source = ModbusSource(config.buses[0], [config.devices[0]])  # type: ignore[arg-type]
+        # While the daemon polls the line (fast, so probe and poller contend for it), the probe borrows
+        # the poller's link: its transactions queue between the poller's own instead of failing.
+        fast = config.devices[0].model_copy(update={"poll_interval_s": 0.1})
+        source = ModbusSource(config.buses[0], [fast])  # type: ignore[arg-type]
         sink = RecordingSink()
-        task = asyncio.create_task(source.run(sink))
+        supervisor = Supervisor(sink)
+        supervisor.start(source)
         for _ in range(100):
             if sink.latest():
                 break
             await asyncio.sleep(0.02)
+        polls_before = source.stats["devices"]["h"]["ok"]
+        shared = [await probe_device(config, "h", [source]) for _ in range(5)]
+        # The panel's hook finds the running source through the daemon's supervisor by itself.
+        panel_hooks = build_panel_hooks(SimpleNamespace(config=config, supervisor=supervisor))  # type: ignore[arg-type]
+        assert panel_hooks.test_device is not None
+        shared.append(await panel_hooks.test_device("h"))
+        await asyncio.sleep(0.5)
+        polls_after = source.stats["devices"]["h"]["ok"]
+        line = source.stats["links"][0]
+        # A program that opens the port on its own (no running source to borrow from) is refused,
+        # and the probe says why, naming the port.
         busy = await probe_device(config, "h")
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await supervisor.stop_all()
 
     assert probe.ok, probe.error
     exchanged = pairs(probe)
@@ -161,6 +176,13 @@ async def test_rtu_probe_shows_crc_frames_and_reports_a_busy_port(tmp_path: Path
     assert rx and not crc_ok(rx[0].data)  # shown as it arrived, bad CRC and all
 
     assert sink.latest()[("h", "pressure")].value == pytest.approx(0.30)
+    for one in shared:
+        assert one.ok, one.error
+        assert [v.value for v in one.values] == pytest.approx([0.30])
+        assert all(crc_ok(f.data) for f in one.frames) and len(pairs(one)) == len(requests)
+    assert polls_after > polls_before  # polling went on around the probes
+    assert line["corrupt_frames"] == 0 and line["stale_frames"] == 0  # nobody talked over anybody
+    assert source.stats["devices"]["h"]["failed"] == 0
     assert not busy.ok and busy.frames == ()
     assert f"cannot open serial port {tmp_path / 'rtu'}" in (busy.error or ""), busy.error
     assert "lock" in (busy.error or "")  # the reason from the operating system, not just "failed"
