@@ -63,6 +63,7 @@ class Gateway:
     uplink: Uplink | None = None
     supervisor: Supervisor | None = None
     alarms: AlarmManager | None = None
+    normaliser: Normaliser | None = None
     rules: RuleEngine | None = None
     indicators: IndicatorEngine | None = None
     energy: EnergyWatch | None = None
@@ -89,7 +90,7 @@ class Gateway:
         async with contextlib.AsyncExitStack() as stack:
             self.store = store = await stack.enter_async_context(Store.from_config(cfg.store, clock=self.clock))
             self.alarms = await stack.enter_async_context(AlarmManager.from_config(store, cfg, clock=self.clock))
-            normaliser = Normaliser.from_config(cfg)
+            self.normaliser = normaliser = Normaliser.from_config(cfg)
             await stack.enter_async_context(CounterStates(store, normaliser))
             self.rules = RuleEngine.from_config(cfg, VISION_EVENT_ALARMS)
             self.energy = EnergyWatch.from_config(cfg)
@@ -161,6 +162,8 @@ class Gateway:
             self.reloads += 1
             assert self.supervisor is not None
             changes = await self.supervisor.reconcile(all_sources(new, self.clock))
+            if self.normaliser is not None:
+                self.normaliser.reconfigure(new)  # valid ranges: a sensor fault is judged by the new limits
             if self.rules is not None:
                 self.rules.reconfigure(specs_from_config(new, VISION_EVENT_ALARMS))
             if self.indicators is not None:

@@ -125,6 +125,17 @@ class Normaliser:
             device_categories={d.id: d.category for d in config.devices},
         )
 
+    def reconfigure(self, config: EstateConfig) -> None:
+        """Take a reloaded config's valid ranges and device categories (SIGHUP, the panel's reload).
+
+        Counter state is kept: a reload must not look like a meter reset to the trackers.
+        """
+        fresh = Normaliser.from_config(config)
+        self._policies = fresh._policies
+        self._category_ranges = fresh._category_ranges
+        self._device_categories = fresh._device_categories
+        self._plain.clear()
+
     # ------------------------------------------------------------------ the stage
 
     def normalise(self, readings: Sequence[Reading]) -> list[Reading]:

@@ -93,6 +93,19 @@ def test_valid_range_from_device_thresholds_and_category_defaults() -> None:
     assert out[3].value == pytest.approx(0.3)
 
 
+def test_reconfigure_takes_new_valid_ranges_and_keeps_counter_totals() -> None:
+    n = Normaliser.from_config(config(p1={"category": "fire_pressure"}, m={"category": "electricity"}))
+    n.normalise([r("m", "energy", 100.0, "kWh"), r("m", "energy", 150.0, "kWh", 1)])
+    assert n.normalise([r("p1", "pressure", 1.7, "MPa", 2)])[0].quality is Quality.GOOD  # within the category default
+    n.reconfigure(config(p1={"category": "fire_pressure", "thresholds": {"pressure": {"valid_max": 1.6}}},
+                         m={"category": "electricity"}))
+    assert n.normalise([r("p1", "pressure", 1.7, "MPa", 3)])[0].quality is Quality.BAD
+    assert n.normalise([r("p1", "pressure", 1.2, "MPa", 3)])[0].quality is Quality.GOOD
+    # The meter's tracker survived the reload: a lower raw value is a replacement (the total holds at
+    # 150 kWh), not a fresh meter starting at 5.
+    assert n.normalise([r("m", "energy", 5.0, "kWh", 4)])[0].value == pytest.approx(150.0)
+
+
 def test_quality_never_improves_and_unknown_units_are_bad() -> None:
     n = Normaliser()
     kept = n.normalise([r("d", "x", 1.0, "V", quality=Quality.UNCERTAIN)])[0]
