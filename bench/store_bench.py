@@ -4,7 +4,7 @@
 
 Both sides use the same table, WAL, synchronous=FULL, time-ordered ULID keys and about 1,000-row
 commits. The store side goes through ``Store.append_readings`` (id minting, row conversion, the
-group-commit writer, the thread hop of aiosqlite) with four concurrent producers, as buses would.
+group-commit writer and its thread hop) with four concurrent producers, as buses would.
 Prints ``BENCH store_ingest <records/s> records/s baseline=<sqlite3 records/s> target=100000``.
 """
 
