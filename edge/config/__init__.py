@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from edge.config.estate import EstateConfig
+from edge.config.estate import EstateConfig, raw_reference_problems
 from edge.config.secrets import SecretStore
 from edge.config.yaml_loader import LocatedDocument, dotted, load_file
 from edge.errors import ConfigError
@@ -34,18 +34,26 @@ def _problems(exc: ValidationError, doc: LocatedDocument) -> list[str]:
         # Drop discriminator tags pydantic inserts (e.g. 'synthetic') that are not YAML keys.
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p not in _keys_at(doc, err["loc"], p)))
         msg = err["msg"].removeprefix("Value error, ")
-        if not loc and _INDEXED_PATH.match(msg):
-            # Cross-reference errors from the root validator name their own path.
-            for piece in msg.split("; "):
-                sub = _INDEXED_PATH.match(piece)
-                ploc = _loc_from_dotted(sub.group("path")) if sub else ()
-                out.append(f"{doc.where(ploc)}: {piece}")
-            continue
         if not loc:
-            out.extend(f"{doc.where(())}: {piece}" for piece in msg.split("; "))
+            # Cross-reference errors from the root validator name their own path.
+            out.extend(_located_references(msg.split("; "), doc))
             continue
         out.append(f"{doc.where(loc)}: {dotted(loc)}: {msg}")
     return out
+
+
+def _located_references(messages: list[str], doc: LocatedDocument) -> list[str]:
+    """``file:line: message`` for reference problems, located by the path each message starts with."""
+    out = []
+    for message in messages:
+        match = _INDEXED_PATH.match(message)
+        out.append(f"{doc.where(_loc_from_dotted(match.group('path')) if match else ())}: {message}")
+    return out
+
+
+def _line_number(problem: str, source: str) -> int:
+    match = re.match(r"(\d+):", problem.removeprefix(f"{source}:"))
+    return int(match.group(1)) if match else 0
 
 
 def _keys_at(doc: LocatedDocument, full: tuple, part: str) -> set[str]:
@@ -73,8 +81,12 @@ def validate_document(doc: LocatedDocument, secrets: SecretStore) -> EstateConfi
         config = EstateConfig.model_validate(data)
     except ValidationError as exc:
         problems.extend(_problems(exc, doc))
+        # The root validator (references between sections) only runs once every field is valid;
+        # run its checks on the raw document too, so one pass lists every problem.
+        problems.extend(_located_references(raw_reference_problems(data), doc))
         config = None
     if problems:
+        problems.sort(key=lambda problem: _line_number(problem, doc.source))  # in file order
         raise ConfigError(f"{doc.source}: {len(problems)} problem(s)", problems)
     assert config is not None
     return config

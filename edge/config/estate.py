@@ -50,29 +50,74 @@ class EstateConfig(Section):
 
     @model_validator(mode="after")
     def _references(self) -> EstateConfig:
-        problems: list[str] = []
-        bus_ids = [b.id for b in self.buses]
-        for dup in sorted({i for i in bus_ids if bus_ids.count(i) > 1}):
-            problems.append(f"bus id {dup!r} is used more than once")
-        seen: set[str] = set()
-        for index, device in enumerate(self.devices):
-            if device.id in seen:
-                problems.append(f"devices[{index}].id: device id {device.id!r} is used more than once")
-            seen.add(device.id)
-            if device.bus not in bus_ids:
-                problems.append(f"devices[{index}].bus: no bus with id {device.bus!r} (known: {', '.join(bus_ids) or 'none'})")
-        cam_ids = [c.id for c in self.cameras]
-        for dup in sorted({i for i in cam_ids if cam_ids.count(i) > 1}):
-            problems.append(f"camera id {dup!r} is used more than once")
-        for device_id in self.indicators.counter_points:
-            if device_id not in seen:
-                problems.append(f"indicators.counter_points: no device {device_id!r}")
-        for name in self.indicators.energy.monthly_quota:
-            if not name.startswith("sub_item:") and name not in seen:
-                problems.append(f"indicators.energy.monthly_quota: {name!r} is neither a device id nor 'sub_item:<tag>'")
+        problems = reference_problems(
+            [b.id for b in self.buses],
+            [(d.id, d.bus) for d in self.devices],
+            [c.id for c in self.cameras],
+            list(self.indicators.counter_points),
+            list(self.indicators.energy.monthly_quota),
+        )
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
     def device(self, device_id: str) -> DeviceConfig | None:
         return next((d for d in self.devices if d.id == device_id), None)
+
+
+def reference_problems(
+    bus_ids: list[str],
+    devices: list[tuple[object, object]],
+    camera_ids: list[str],
+    counter_points: list[str],
+    quota_names: list[str],
+) -> list[str]:
+    """What refers to something that is not there, or is there twice; each message starts with its path.
+
+    Takes plain ids (``devices`` as ``(id, bus)`` in file order, ``None`` where an entry has none)
+    so that ``raw_reference_problems`` can run the same checks on a config that failed field
+    validation: an installer then sees every problem of the file in one ``estate-edge check``.
+    """
+    problems: list[str] = []
+    for dup in sorted({i for i in bus_ids if bus_ids.count(i) > 1}):
+        problems.append(f"bus id {dup!r} is used more than once")
+    seen: set[str] = set()
+    for index, (device_id, bus) in enumerate(devices):
+        if isinstance(device_id, str):
+            if device_id in seen:
+                problems.append(f"devices[{index}].id: device id {device_id!r} is used more than once")
+            seen.add(device_id)
+        if isinstance(bus, str) and bus not in bus_ids:
+            problems.append(f"devices[{index}].bus: no bus with id {bus!r} (known: {', '.join(bus_ids) or 'none'})")
+    for dup in sorted({i for i in camera_ids if camera_ids.count(i) > 1}):
+        problems.append(f"camera id {dup!r} is used more than once")
+    for device_id in counter_points:
+        if device_id not in seen:
+            problems.append(f"indicators.counter_points: no device {device_id!r}")
+    for name in quota_names:
+        if not name.startswith("sub_item:") and name not in seen:
+            problems.append(f"indicators.energy.monthly_quota: {name!r} is neither a device id nor 'sub_item:<tag>'")
+    return problems
+
+
+def raw_reference_problems(data: object) -> list[str]:
+    """``reference_problems`` on the parsed YAML itself, skipping whatever is malformed there."""
+
+    def mapping(value: object) -> dict:
+        return value if isinstance(value, dict) else {}
+
+    def entries(key: str) -> list[dict]:
+        value = mapping(data).get(key)
+        return [mapping(item) for item in value] if isinstance(value, list) else []
+
+    def ids(key: str) -> list[str]:
+        return [i for item in entries(key) if isinstance(i := item.get("id"), str)]
+
+    indicators = mapping(mapping(data).get("indicators"))
+    return reference_problems(
+        ids("buses"),
+        [(item.get("id"), item.get("bus")) for item in entries("devices")],
+        ids("cameras"),
+        [k for k in mapping(indicators.get("counter_points")) if isinstance(k, str)],
+        [k for k in mapping(mapping(indicators.get("energy")).get("monthly_quota")) if isinstance(k, str)],
+    )

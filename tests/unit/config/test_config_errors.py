@@ -68,6 +68,21 @@ def test_cross_references_name_the_device(tmp_path: Path) -> None:
     assert any("devices[0].bus: no bus with id 'nope'" in p and f"{path}:15" in p for p in info.value.problems)
 
 
+def test_cross_references_are_listed_beside_field_errors(tmp_path: Path) -> None:
+    # One pass of `estate-edge check` lists every problem: the root validator that checks references
+    # never runs while a field is invalid, so the loader checks the raw document's references too.
+    text = BAD.replace("bus: syn\n    category: fire", "bus: nope\n    category: fire")
+    text += "indicators:\n  counter_points:\n    ghost: {}\n"
+    path = tmp_path / "estate.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    problems = info.value.problems
+    assert any(p.startswith(f"{path}:15: devices[0].bus: no bus with id 'nope'") for p in problems), problems
+    assert any("indicators.counter_points: no device 'ghost'" in p for p in problems), problems
+    assert f"{path}:18: devices[0].poll_interval_s" in "\n".join(problems)  # the field errors are still there
+
+
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "estate.yaml"
     path.write_text("estate:\n  id: [unclosed\n  name: x\n", encoding="utf-8")
