@@ -172,8 +172,9 @@ class Gateway:
                 self.energy = EnergyWatch.from_config(new)  # new quotas and night window
                 await self.energy.restore_usage(self.store, self.clock.now())
                 self.rule_chain.engines = (self.rules, self.energy)
-            if old is not None and old.alarms != new.alarms:
-                log.warning("alarm escalation / notifier settings changed; they take effect at the next restart")
+            if self.alarms is not None:
+                for part in await self.alarms.reconfigure(new):
+                    changes.setdefault("reconfigured", []).append(f"alarms.{part}")
             if old is not None and old.store != new.store:
                 log.warning("store settings changed; they take effect at the next restart")
             if old is not None and old.panel != new.panel:

@@ -165,6 +165,7 @@ class AlarmManager:
         self._by_key: dict[AlarmKey, str] = {}
         self._lock = asyncio.Lock()
         self._escalation_task: asyncio.Task[None] | None = None
+        self._started_escalation = False  # whether start() was asked for the escalation loop
         self.duplicates = 0
         self.stray_clears = 0
         self.escalations = 0
@@ -172,15 +173,34 @@ class AlarmManager:
     @classmethod
     def from_config(cls, store: Store, config: Any, *, clock: Clock | None = None) -> AlarmManager:
         """Build with the notifiers of ``config.alarms`` (an ``EstateConfig``)."""
-        from edge.alarms.notifiers import build_notifier
+        return cls(store, clock=clock, config=config.alarms, context=AlarmContext.from_config(config),
+                   workers=_notifier_workers(config))
 
-        alarms: AlarmsConfig = config.alarms
-        workers = [
-            NotifierWorker(build_notifier(n, config.estate.gateway_id), NotifyFilter.from_config(n),
-                           attempts=n.attempts, max_per_minute=n.max_per_minute, queue_max=alarms.queue_max)
-            for n in alarms.notifiers
-        ]
-        return cls(store, clock=clock, config=alarms, context=AlarmContext.from_config(config), workers=workers)
+    async def reconfigure(self, config: Any, flush_timeout_s: float = 5.0) -> list[str]:
+        """Take a reloaded ``EstateConfig``: device names and places for notifications, escalation
+        steps and notifiers. Open alarms and their escalation levels are kept. Returns what changed.
+
+        Changed notifiers are replaced as a whole: the new workers start before the old ones are
+        stopped, and the old ones first deliver what they already queued (up to ``flush_timeout_s``).
+        """
+        new: AlarmsConfig = config.alarms
+        changed = []
+        self.context = AlarmContext.from_config(config)
+        if new.notifiers != self.config.notifiers or new.queue_max != self.config.queue_max:
+            old, self.workers = self.workers, _notifier_workers(config)
+            for worker in self.workers:
+                worker.start()
+            await asyncio.gather(*(w.stop(flush_timeout_s) for w in old))
+            changed.append("notifiers")
+        if (new.escalate_after_min, new.check_interval_s) != (self.config.escalate_after_min, self.config.check_interval_s):
+            changed.append("escalation")
+        self.config = new
+        running = self._escalation_task is not None
+        if running and not new.escalate_after_min:
+            await self._stop_escalation()
+        elif new.escalate_after_min and not running and self._started_escalation:
+            self._escalation_task = asyncio.create_task(self._escalation_loop(), name="alarms:escalation")
+        return changed
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -196,16 +216,20 @@ class AlarmManager:
         await self.restore()
         for worker in self.workers:
             worker.start()
+        self._started_escalation = escalation_loop
         if escalation_loop and self.config.escalate_after_min and self._escalation_task is None:
             self._escalation_task = asyncio.create_task(self._escalation_loop(), name="alarms:escalation")
 
     async def stop(self, flush_timeout_s: float = 5.0) -> None:
-        if self._escalation_task is not None:
-            self._escalation_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._escalation_task
-            self._escalation_task = None
+        await self._stop_escalation()
         await asyncio.gather(*(w.stop(flush_timeout_s) for w in self.workers))
+
+    async def _stop_escalation(self) -> None:
+        task, self._escalation_task = self._escalation_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def drain(self) -> None:
         """Wait until every notification queued so far was delivered or given up."""
@@ -416,6 +440,18 @@ class AlarmManager:
             )
             for worker in self.workers:
                 worker.offer(notification)
+
+
+def _notifier_workers(config: Any) -> list[NotifierWorker]:
+    """One worker per notifier of ``config.alarms`` (an ``EstateConfig``); not started."""
+    from edge.alarms.notifiers import build_notifier
+
+    alarms: AlarmsConfig = config.alarms
+    return [
+        NotifierWorker(build_notifier(n, config.estate.gateway_id), NotifyFilter.from_config(n),
+                       attempts=n.attempts, max_per_minute=n.max_per_minute, queue_max=alarms.queue_max)
+        for n in alarms.notifiers
+    ]
 
 
 def _actor(user: str) -> str:

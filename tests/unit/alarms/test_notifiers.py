@@ -23,6 +23,7 @@ from edge.alarms.notifiers.webhook import SIGNATURE_HEADER, WebhookNotifier
 from edge.alarms.notifiers.wecom import WeComNotifier
 from edge.alarms.notify import RateLimiter
 from edge.clock import ManualClock
+from edge.config import EstateConfig
 from edge.config.alarms import (
     AlarmsConfig,
     DingTalkNotifierConfig,
@@ -252,3 +253,37 @@ def test_config_rejects_bad_escalation_and_duplicate_notifiers() -> None:
     with pytest.raises(ValueError, match="used more than once"):
         AlarmsConfig.model_validate({"notifiers": [
             {"kind": "mqtt", "id": "x", "host": "h"}, {"kind": "wecom", "id": "x", "key": "k"}]})
+
+
+def estate_config(device_name: str, alarms: dict) -> EstateConfig:
+    return EstateConfig.model_validate({
+        "estate": {"id": "EST-1", "name": "阳光花园", "gateway_id": "GW-1"},
+        "platform": {"url": "https://platform.example", "client_id": "c"},
+        "buses": [{"kind": "synthetic", "id": "b"}],
+        "devices": [{"id": "B1-HP-01", "name": device_name, "bus": "b", "category": "fire_pressure",
+                     "location": {"building": "1栋"}}],
+        "alarms": alarms,
+    })
+
+
+async def test_reload_replaces_notifiers_and_device_names_keeping_open_alarms(
+    store: Store, clock: ManualClock, http_capture: CaptureServer
+) -> None:
+    before = estate_config("old name", {"escalate_after_min": []})
+    after = estate_config("1栋消火栓压力", {
+        "escalate_after_min": [15], "check_interval_s": 1,
+        "notifiers": [{"kind": "webhook", "id": "ops", "url": http_capture.url}],
+    })
+    async with AlarmManager.from_config(store, before, clock=clock) as manager:
+        (first,) = await manager.apply([low_pressure()])
+        changed = await manager.reconfigure(after)
+        assert await manager.apply([low_pressure(at=5)]) == []  # still open: a duplicate, not a second alarm
+        clock.advance(16 * 60)
+        (escalated,) = await manager.check_escalations()  # the new escalation step applies to the open alarm
+        await manager.drain()
+        assert manager._escalation_task is not None  # the loop was started by the reload
+        unchanged = await manager.reconfigure(after)
+    assert changed == ["notifiers", "escalation"] and unchanged == []
+    assert escalated.alarm_id == first.alarm_id and escalated.state is AlarmState.ESCALATED
+    body = http_capture.requests[-1].json()
+    assert body["step"] == "escalated" and body["device"]["name"] == "1栋消火栓压力"
