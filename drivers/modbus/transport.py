@@ -31,6 +31,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
@@ -131,6 +132,14 @@ class _PymodbusLink:
 
     def _check(self, data: bytes, pending: _Pending) -> FrameCheck:
         raise NotImplementedError
+
+    def _client_options(self) -> dict[str, Any]:
+        """What every pymodbus client of ours is given: no library retries or reconnects (the lanes
+        decide), a timeout that never fires before ours, and the packet hooks."""
+        return {
+            "name": self.name, "retries": 0, "reconnect_delay": 0, "timeout": _LIBRARY_TIMEOUT_S,
+            "trace_packet": self._trace_packet, "trace_connect": self._trace_connect,
+        }
 
     async def _before_send(self) -> None:
         """Hook for the RTU inter-frame silence."""
@@ -328,16 +337,7 @@ class TcpLink(_PymodbusLink):
         return self.connect_timeout_s
 
     def _new_client(self) -> AsyncModbusTcpClient:
-        return AsyncModbusTcpClient(
-            self.host,
-            port=self.port,
-            name=self.name,
-            retries=0,
-            reconnect_delay=0,
-            timeout=_LIBRARY_TIMEOUT_S,
-            trace_packet=self._trace_packet,
-            trace_connect=self._trace_connect,
-        )
+        return AsyncModbusTcpClient(self.host, port=self.port, **self._client_options())
 
     def _check(self, data: bytes, pending: _Pending) -> FrameCheck:
         return check_tcp_response(data, pending.tid, pending.unit, pending.function_code, pending.count)
@@ -372,17 +372,8 @@ class RtuLink(_PymodbusLink):
 
     def _new_client(self) -> AsyncModbusSerialClient:
         return AsyncModbusSerialClient(
-            self.port,
-            baudrate=self.baudrate,
-            bytesize=self.bytesize,
-            parity=self.parity,
-            stopbits=self.stopbits,
-            name=self.name,
-            retries=0,
-            reconnect_delay=0,
-            timeout=_LIBRARY_TIMEOUT_S,
-            trace_packet=self._trace_packet,
-            trace_connect=self._trace_connect,
+            self.port, baudrate=self.baudrate, bytesize=self.bytesize, parity=self.parity, stopbits=self.stopbits,
+            **self._client_options(),
         )
 
     def _check(self, data: bytes, pending: _Pending) -> FrameCheck:

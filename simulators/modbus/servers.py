@@ -126,6 +126,16 @@ class TcpServer:
             self._server = None
 
 
+def open_raw_pty(path: str | Path) -> int:
+    """Open one end of a socat pty pair as a raw, non-blocking, echo-free byte pipe (a device's UART)."""
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    tty.setraw(fd)
+    attrs = termios.tcgetattr(fd)
+    attrs[3] &= ~termios.ECHO
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+    return fd
+
+
 def _exists(path: str) -> bool:
     """A pty link is a symlink on a local tmpfs: checking it does not block in any way that matters."""
     return os.path.lexists(path) and os.path.exists(path)
@@ -176,11 +186,7 @@ class RtuServer:
             raise RuntimeError(f"socat did not create {self.link}")
         if self._socat.stderr is not None:
             asyncio.get_running_loop().create_task(self._drain_stderr(self._socat.stderr))
-        fd = os.open(self.sim_link, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        tty.setraw(fd)
-        attrs = termios.tcgetattr(fd)
-        attrs[3] &= ~termios.ECHO
-        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+        fd = open_raw_pty(self.sim_link)
         self._fd = fd
         asyncio.get_running_loop().add_reader(fd, self._readable)
 

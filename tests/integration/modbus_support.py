@@ -12,8 +12,6 @@ import contextlib
 import os
 import shutil
 import struct
-import termios
-import tty
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import yaml
 
 from drivers.modbus.codec import RTU_REQUEST_LENGTH, crc_ok, rtu_exception, rtu_read_response
 from edge.config.devices import DeviceConfig
+from simulators.modbus.servers import open_raw_pty
 from tests.helpers.sink import RecordingSink
 
 __all__ = ["RecordingSink", "Replayer", "device", "known_frames", "run_for", "socat_pair"]
@@ -107,11 +106,7 @@ class Replayer:
         return cls(path, images)
 
     def start(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        tty.setraw(fd)
-        attrs = termios.tcgetattr(fd)
-        attrs[3] &= ~termios.ECHO
-        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+        fd = open_raw_pty(self.path)
         self._fd = fd
         asyncio.get_running_loop().add_reader(fd, self._readable)
 
