@@ -147,7 +147,7 @@ class ModbusSource:
         for lane in self._lanes:
             if lane.links and (wanted is None or lane.name == wanted):
                 link = lane.links[0]
-                return link if isinstance(link, TcpLink | RtuLink) else None
+                return link if isinstance(link, TcpLink | RtuLink) and not link.retired else None
         return None
 
     def _make_lanes(self) -> list[Lane]:

@@ -121,6 +121,7 @@ class _PymodbusLink:
         self._last_connect_error = ""
         self._reset_after = False
         self._tap: Callable[[bool, bytes], None] | None = None
+        self.retired = False
         self.transactions = 0
         self.corrupt_frames = 0
         self.stale_frames = 0
@@ -157,6 +158,11 @@ class _PymodbusLink:
         client, self._client = self._client, None
         if client is not None:
             client.close()
+
+    def retire(self) -> None:
+        """Close for good: the lane that owned this link stopped, so a probe still holding it must not reopen it."""
+        self.retired = True
+        self.close()
 
     def receive_buffer(self) -> bytes:
         """Bytes pymodbus has received but not yet used (what a new answer will be appended to)."""
@@ -227,6 +233,8 @@ class _PymodbusLink:
         if self._client is not None and self._client.connected:
             return self._client
         self.close()
+        if self.retired:
+            raise DeviceUnreachable(device_id, f"{self.name}: the bus is stopped")
         loop = asyncio.get_running_loop()
         now = loop.time()
         if now < self._retry_at:

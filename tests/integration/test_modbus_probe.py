@@ -156,7 +156,10 @@ async def test_rtu_probe_shows_crc_frames_and_shares_the_polled_line(tmp_path: P
         # A program that opens the port on its own (no running source to borrow from) is refused,
         # and the probe says why, naming the port.
         busy = await probe_device(config, "h")
+        borrowed = source.live_link()
         await supervisor.stop_all()
+        assert source.live_link() is None  # a stopped bus lends nothing
+        assert borrowed is not None and borrowed.retired and not borrowed.connected
 
     assert probe.ok, probe.error
     exchanged = pairs(probe)
