@@ -39,6 +39,7 @@ from edge.rules.specs import specs_from_config
 from edge.sources import Source
 from edge.store import Store
 from edge.supervisor import Supervisor
+from edge.tasks import cancel_and_wait
 from edge.timecheck import ClockCheck
 from edge.uplink import Uplink
 from edge.vision.alarms import VISION_EVENT_ALARMS
@@ -142,9 +143,7 @@ class Gateway:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     def request_stop(self) -> None:
         self._stop.set()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from edge.clock import Clock, SystemClock
 from edge.sources import Sink, Source
+from edge.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,7 @@ class Supervisor:
         status = self.sources.pop(name, None)
         if status is None or status.task is None:
             return
-        status.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await status.task
+        await cancel_and_wait(status.task)
         status.state = "stopped"
 
     async def stop_all(self) -> None:

@@ -14,7 +14,6 @@ the newest frame, as for RTSP.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 
@@ -25,6 +24,7 @@ import numpy as np
 from drivers.camera.frames import Frame, SlotFrameSource
 from drivers.camera.rtsp import redact
 from edge.clock import Clock, SystemClock
+from edge.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,7 @@ class SnapshotFrameSource(SlotFrameSource):
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     def _failure_count(self) -> int:
         return self._errors

@@ -125,27 +125,23 @@ def plain_struct(dtype: DataType, byte_order: Order = "big", word_order: Order =
 BlockDecoder = Callable[[bytes], Iterable[tuple[str, float]]]
 
 
-def make_block_decoder(
-    fields: Sequence[tuple[str, int, DataType, Order, Order]], point_decoders: Sequence[Decoder]
-) -> BlockDecoder:
+def make_block_decoder(fields: Sequence[tuple[str, int, DataType, Order, Order]]) -> BlockDecoder:
     """Return ``f(block bytes) -> (name, value) pairs`` for the points of one read block.
 
-    ``fields`` are ``(name, byte offset, type, byte order, word order)`` and ``point_decoders`` the
-    points' own decoders, in the same order. When the points are all plain unpacks in one byte order
-    and do not overlap (the usual merged block of a meter), the whole block is one precompiled
-    ``struct`` unpack with pad bytes for the gaps: one C call a poll instead of one call per point.
-    Otherwise each point is decoded by its own decoder.
+    ``fields`` are ``(name, byte offset, type, byte order, word order)``. When the points are all
+    plain unpacks in one byte order and do not overlap (the usual merged block of a meter), the whole
+    block is one precompiled ``struct`` unpack with pad bytes for the gaps: one C call a poll instead
+    of one call per point. Otherwise each point is decoded by its own ``make_decoder``.
     """
-    layout = sorted(zip(fields, point_decoders, strict=True), key=lambda item: item[0][1])
-    per_point = [(name, decode, offset) for (name, offset, *_), decode in layout]
+    layout = sorted(fields, key=lambda field: field[1])
+    names = tuple(name for name, *_ in layout)
+    per_point = [(name, make_decoder(dtype, bo, wo), offset) for name, offset, dtype, bo, wo in layout]
 
     def each_alone(data: bytes) -> list[tuple[str, float]]:
         return [(name, decode(data, offset)) for name, decode, offset in per_point]
-
-    names = tuple(name for name, _, _ in per_point)
     prefixes = set()
     fmt, end, ints = "", 0, False
-    for _, offset, dtype, byte_order, word_order in (f for f, _ in layout):
+    for _, offset, dtype, byte_order, word_order in layout:
         plain = plain_struct(dtype, byte_order, word_order)
         if plain is None or offset < end:
             return each_alone

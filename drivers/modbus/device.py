@@ -176,10 +176,7 @@ class DevicePoller:
 
     def _unpacker(self, block: ReadBlock) -> BlockDecoder:
         points = [(self._points[name], offset) for name, offset in block.points]
-        unpack = make_block_decoder(
-            [(p.name, offset * 2, p.spec.type, p.byte_order, p.word_order) for p, offset in points],
-            [p.decode for p, _ in points],
-        )
+        unpack = make_block_decoder([(p.name, offset * 2, p.spec.type, p.byte_order, p.word_order) for p, offset in points])
         self._unpackers[block] = unpack
         return unpack
 

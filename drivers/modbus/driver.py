@@ -42,6 +42,8 @@ from edge.sources import Sink
 
 log = logging.getLogger(__name__)
 
+Endpoint = tuple[str, int] | None  # a TCP device's host:port; None for the one line of an RTU bus
+
 ModbusBusConfig = ModbusTcpBusConfig | ModbusRtuBusConfig
 
 FAULT_EVENT_INTERVAL_S = 60.0
@@ -111,6 +113,7 @@ class ModbusSource:
         ).hexdigest()[:16]
         self._outbox = Outbox(max_readings=max_outbox_readings)
         self._lanes: list[Lane] = []
+        self._lanes_by_endpoint: dict[Endpoint, Lane] = {}
         self._lags: deque[float] = deque(maxlen=_LAG_WINDOW)
         self._fault_events: dict[tuple[str, str], tuple[float, int]] = {}
         self.overloaded = False
@@ -140,52 +143,47 @@ class ModbusSource:
         finally:
             await self._outbox.flush(sink, timeout=1.0)
 
-    def live_link(self, endpoint: tuple[str, int] | None = None) -> TcpLink | RtuLink | None:
+    def endpoint(self, device_id: str) -> Endpoint:
+        """The device's host:port on a TCP bus; ``None`` on an RTU bus (one line for every device)."""
+        return self._endpoints.get(device_id)
+
+    def new_link(self, endpoint: Endpoint) -> TcpLink | RtuLink:
+        """A fresh link to ``endpoint`` (or to this bus's RS-485 line), not yet connected."""
+        bus = self.bus
+        if isinstance(bus, ModbusRtuBusConfig):
+            return RtuLink(bus.port, baudrate=bus.baudrate, bytesize=bus.bytesize, parity=bus.parity,
+                           stopbits=bus.stopbits, inter_frame_s=bus.inter_frame_s)
+        assert endpoint is not None, "a Modbus TCP link needs a host:port"
+        return TcpLink(*endpoint, connect_timeout_s=bus.connect_timeout_s)
+
+    def live_link(self, endpoint: Endpoint = None) -> TcpLink | RtuLink | None:
         """A link of the running bus for a probe to borrow: the RS-485 line, or (TCP) the first
         connection to ``endpoint``. ``None`` when the bus is not running or nothing polls that host:port."""
-        wanted = None if endpoint is None else f"{endpoint[0]}:{endpoint[1]}"  # a TCP lane is named host:port
-        for lane in self._lanes:
-            if lane.links and (wanted is None or lane.name == wanted):
-                link = lane.links[0]
-                return link if isinstance(link, TcpLink | RtuLink) and not link.retired else None
-        return None
+        lane = self._lanes_by_endpoint.get(endpoint)
+        link = lane.links[0] if lane is not None and lane.links else None
+        return link if isinstance(link, TcpLink | RtuLink) and not link.retired else None
 
     def _make_lanes(self) -> list[Lane]:
+        """One lane per RS-485 line, or per TCP host:port; kept by endpoint for ``live_link``."""
         bus = self.bus
-        common = {
-            "reporter": self,
-            "clock": self.clock,
-            "offline_after": self.offline_after,
-            "backoff_max_s": bus.backoff_max_s,
-        }
-        if isinstance(bus, ModbusRtuBusConfig):
-            if not self.pollers:
-                return []
-            return [
-                Lane(
-                    bus.port,
-                    list(self.pollers.values()),
-                    lambda: RtuLink(bus.port, baudrate=bus.baudrate, bytesize=bus.bytesize, parity=bus.parity,
-                                    stopbits=bus.stopbits, inter_frame_s=bus.inter_frame_s),
-                    workers=1,
-                    **common,  # type: ignore[arg-type]
-                )
-            ]
-        groups: dict[tuple[str, int], list[DevicePoller]] = {}
+        groups: dict[Endpoint, list[DevicePoller]] = {}
         for device_id, poller in self.pollers.items():
-            groups.setdefault(self._endpoints[device_id], []).append(poller)
-        lanes = []
-        for (host, port), pollers in groups.items():
-            lanes.append(
-                Lane(
-                    f"{host}:{port}",
-                    pollers,
-                    lambda h=host, p=port: TcpLink(h, p, connect_timeout_s=bus.connect_timeout_s),  # type: ignore[misc]
-                    workers=bus.max_connections,
-                    **common,  # type: ignore[arg-type]
-                )
+            groups.setdefault(self.endpoint(device_id), []).append(poller)
+        rtu = isinstance(bus, ModbusRtuBusConfig)
+        self._lanes_by_endpoint = {
+            endpoint: Lane(
+                bus.port if endpoint is None else f"{endpoint[0]}:{endpoint[1]}",  # type: ignore[union-attr]
+                pollers,
+                lambda e=endpoint: self.new_link(e),  # type: ignore[misc]
+                workers=1 if rtu else bus.max_connections,  # type: ignore[union-attr]
+                reporter=self,
+                clock=self.clock,
+                offline_after=self.offline_after,
+                backoff_max_s=bus.backoff_max_s,
             )
-        return lanes
+            for endpoint, pollers in groups.items()
+        }
+        return list(self._lanes_by_endpoint.values())
 
     # ------------------------------------------------------------------ Reporter (called by lanes)
 

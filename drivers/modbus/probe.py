@@ -156,18 +156,9 @@ async def probe_modbus_device(
     poller: DevicePoller = source.pollers[device.id]
 
     running = next((r for r in running_sources if isinstance(r, ModbusSource) and r.bus.id == bus.id), None)
-    endpoint: tuple[str, int] | None = None
-    if isinstance(bus, ModbusTcpBusConfig):
-        endpoint = (str(device.options.get("host", bus.host)), int(device.options.get("port", bus.port)))  # type: ignore[call-overload]
+    endpoint = source.endpoint(device.id)
     live = running.live_link(endpoint) if running is not None else None
-    if live is not None:
-        link = _RecordingLink(live, borrowed=True)
-    elif endpoint is not None:
-        link = _RecordingLink(TcpLink(*endpoint, connect_timeout_s=bus.connect_timeout_s), borrowed=False)  # type: ignore[union-attr]
-    else:
-        assert isinstance(bus, ModbusRtuBusConfig)
-        link = _RecordingLink(RtuLink(bus.port, baudrate=bus.baudrate, bytesize=bus.bytesize, parity=bus.parity,
-                                      stopbits=bus.stopbits, inter_frame_s=bus.inter_frame_s), borrowed=False)
+    link = _RecordingLink(live or source.new_link(endpoint), borrowed=live is not None)
     try:
         poll = await poller.poll(link, datetime.now(UTC), asyncio.get_running_loop().time(), retries=0)
     except DeviceError as exc:

@@ -113,9 +113,9 @@ class Lane:
                     tg.create_task(self._worker(link), name=f"{self.name}#{index}")
         finally:
             for link in self.links:
-                stop = getattr(link, "retire", None) or getattr(link, "close", None)
-                if stop is not None:
-                    stop()
+                close = getattr(link, "close", None)
+                if close is not None:
+                    close()
 
     async def _worker(self, link: Link) -> None:
         loop = asyncio.get_running_loop()

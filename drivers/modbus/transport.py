@@ -155,14 +155,15 @@ class _PymodbusLink:
         return self._client is not None and self._client.connected
 
     def close(self) -> None:
+        """Close for good: the lane that owned this link stopped, so a probe still holding it must not reopen it."""
+        self.retired = True
+        self._disconnect()
+
+    def _disconnect(self) -> None:
+        """Drop the connection; the next read opens a fresh one (after a corrupt stream, a lost peer)."""
         client, self._client = self._client, None
         if client is not None:
             client.close()
-
-    def retire(self) -> None:
-        """Close for good: the lane that owned this link stopped, so a probe still holding it must not reopen it."""
-        self.retired = True
-        self.close()
 
     def receive_buffer(self) -> bytes:
         """Bytes pymodbus has received but not yet used (what a new answer will be appended to)."""
@@ -214,7 +215,7 @@ class _PymodbusLink:
                 self._after_transaction()
                 if self._reset_after:
                     self._reset_after = False
-                    self.close()
+                    self._disconnect()
             _reraise_swallowed_cancel()
         if isinstance(response, _Payload):
             return response.data
@@ -232,7 +233,7 @@ class _PymodbusLink:
     async def _connected_client(self, device_id: str) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
         if self._client is not None and self._client.connected:
             return self._client
-        self.close()
+        self._disconnect()
         if self.retired:
             raise DeviceUnreachable(device_id, f"{self.name}: the bus is stopped")
         loop = asyncio.get_running_loop()

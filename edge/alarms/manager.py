@@ -34,7 +34,6 @@ and escalations are stamped with the injected clock, so a time-accelerated day b
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Iterable, Sequence
@@ -50,6 +49,7 @@ from edge.errors import EdgeError
 from edge.ids import new_id
 from edge.records import AlarmRecord, AlarmState, Severity
 from edge.store import Store
+from edge.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -226,10 +226,7 @@ class AlarmManager:
 
     async def _stop_escalation(self) -> None:
         task, self._escalation_task = self._escalation_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def drain(self) -> None:
         """Wait until every notification queued so far was delivered or given up."""

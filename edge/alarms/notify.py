@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from edge.clock import to_us
 from edge.records import AlarmRecord, AlarmState, Severity
 from edge.store.codec import iso
+from edge.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -234,9 +235,7 @@ class NotifierWorker:
         if self._task is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), flush_timeout_s)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         try:
             await self.notifier.close()

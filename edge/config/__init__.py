@@ -28,32 +28,30 @@ def _loc_from_dotted(text: str) -> tuple[str | int, ...]:
     return tuple(loc)
 
 
-def _problems(exc: ValidationError, doc: LocatedDocument) -> list[str]:
-    out: list[str] = []
+Located = tuple[tuple, str]  # (YAML path, message that names it)
+
+
+def _problems(exc: ValidationError, doc: LocatedDocument) -> list[Located]:
+    out: list[Located] = []
     for err in exc.errors(include_url=False, include_input=False):
         # Drop discriminator tags pydantic inserts (e.g. 'synthetic') that are not YAML keys.
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p not in _keys_at(doc, err["loc"], p)))
         msg = err["msg"].removeprefix("Value error, ")
         if not loc:
             # Cross-reference errors from the root validator name their own path.
-            out.extend(_located_references(msg.split("; "), doc))
+            out.extend(_references(msg.split("; ")))
             continue
-        out.append(f"{doc.where(loc)}: {dotted(loc)}: {msg}")
+        out.append((loc, f"{dotted(loc)}: {msg}"))
     return out
 
 
-def _located_references(messages: list[str], doc: LocatedDocument) -> list[str]:
-    """``file:line: message`` for reference problems, located by the path each message starts with."""
-    out = []
+def _references(messages: list[str]) -> list[Located]:
+    """Reference problems, located by the path each message starts with."""
+    out: list[Located] = []
     for message in messages:
         match = _INDEXED_PATH.match(message)
-        out.append(f"{doc.where(_loc_from_dotted(match.group('path')) if match else ())}: {message}")
+        out.append((_loc_from_dotted(match.group("path")) if match else (), message))
     return out
-
-
-def _line_number(problem: str, source: str) -> int:
-    match = re.match(r"(\d+):", problem.removeprefix(f"{source}:"))
-    return int(match.group(1)) if match else 0
 
 
 def _keys_at(doc: LocatedDocument, full: tuple, part: str) -> set[str]:
@@ -72,9 +70,8 @@ def _keys_at(doc: LocatedDocument, full: tuple, part: str) -> set[str]:
 def validate_document(doc: LocatedDocument, secrets: SecretStore) -> EstateConfig:
     missing: list[tuple[tuple, str]] = []
     data = secrets.resolve(doc.data, (), missing)
-    problems = [
-        f"{doc.where(loc)}: {dotted(loc)}: secret {name!r} not found in {secrets.source} "
-        f"or ${'EDGE_SECRET_' + name.upper()}"
+    problems: list[Located] = [
+        (loc, f"{dotted(loc)}: secret {name!r} not found in {secrets.source} or ${'EDGE_SECRET_' + name.upper()}")
         for loc, name in missing
     ]
     try:
@@ -83,11 +80,12 @@ def validate_document(doc: LocatedDocument, secrets: SecretStore) -> EstateConfi
         problems.extend(_problems(exc, doc))
         # The root validator (references between sections) only runs once every field is valid;
         # run its checks on the raw document too, so one pass lists every problem.
-        problems.extend(_located_references(raw_reference_problems(data), doc))
+        problems.extend(_references(raw_reference_problems(data)))
         config = None
     if problems:
-        problems.sort(key=lambda problem: _line_number(problem, doc.source))  # in file order
-        raise ConfigError(f"{doc.source}: {len(problems)} problem(s)", problems)
+        problems.sort(key=lambda problem: doc.line_of(problem[0]) or 0)  # in file order
+        listed = [f"{doc.where(loc)}: {message}" for loc, message in problems]
+        raise ConfigError(f"{doc.source}: {len(listed)} problem(s)", listed)
     assert config is not None
     return config
 

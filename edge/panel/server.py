@@ -21,6 +21,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from edge.errors import EdgeError
+from edge.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,6 @@ async def serve_panel(app: FastAPI, host: str, port: int, *, tls_cert: Path | No
             await serving
         raise
     finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        await cancel_and_wait(watcher)
     if server.failed or not server.started:
         raise PanelStartError(f"panel could not start on {where} (see the log above)")

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import os
 import sqlite3
@@ -50,6 +49,7 @@ from edge.records import (
 from edge.store import codec
 from edge.store.schema import MIGRATIONS
 from edge.store.writer import PRAGMAS, MultiRowInsert, Statement, WriterConnection
+from edge.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -171,10 +171,7 @@ class Store:
         if self._writer_task is None:
             return
         self._closing = True
-        if self._maintenance_task:
-            self._maintenance_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._maintenance_task
+        await cancel_and_wait(self._maintenance_task)
         await self._queue.put(None)  # sentinel: writer drains everything before it, then exits
         await self._writer_task
         self._writer_task = None

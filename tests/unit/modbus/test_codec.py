@@ -96,7 +96,7 @@ def _block(points: list[tuple[str, int, DataType, str, str, float]]) -> tuple[by
 
 
 def _decode_block(points: list[tuple[str, int, DataType, str, str, float]], data: bytes) -> dict[str, float]:
-    decode = make_block_decoder([p[:5] for p in points], [make_decoder(p[2], p[3], p[4]) for p in points])
+    decode = make_block_decoder([p[:5] for p in points])
     return dict(decode(data))
 
 
