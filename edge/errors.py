@@ -13,6 +13,7 @@
     └── UplinkError            the central platform did not take a batch
         ├── UplinkRejected         4xx validation: the records are wrong, retrying will not help
         └── UplinkUnavailable      network, 5xx, 429, breaker open: retry later
+            └── UplinkProtocolError    2xx whose body does not account for the batch: resend, same key
 
 Each library's own exceptions are mapped onto this tree at one seam (the driver's transport,
 the store, the uplink client) with ``raise ... from`` so the cause stays visible.
@@ -112,3 +113,19 @@ class UplinkUnavailable(UplinkError):
     def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+
+
+class UplinkProtocolError(UplinkUnavailable):
+    """The platform answered 2xx but its answer does not account for the batch we sent.
+
+    A captive portal's HTML page, a proxy's empty 200, a truncated JSON body or a count that does
+    not add up: none of them proves the records arrived, so the batch is *not* acknowledged. It is
+    resent under the same ``Idempotency-Key`` (the platform deduplicates it if it did arrive), and
+    it feeds the breaker and backoff like any other unavailability. ``excerpt`` is the start of the
+    reply, for the log.
+    """
+
+    def __init__(self, message: str, *, excerpt: str = "") -> None:
+        super().__init__(message, code="BAD_ACK")
+        self.excerpt = excerpt
+

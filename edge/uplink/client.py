@@ -3,7 +3,9 @@
 The transport is httpx's, so tests can swap in ``httpx.MockTransport`` or point it at the real
 platform simulator over HTTPS. Every non-2xx answer is mapped to the uplink error tree:
 
-    2xx                      -> Ack
+    2xx accounting for every record sent   -> Ack
+    2xx that does not (HTML, truncated JSON, counts that do not add up)
+                             -> UplinkProtocolError (an UplinkUnavailable: resend under the same key)
     401                      -> refresh the token and retry once, then UplinkError
     400 / 413 / 422          -> UplinkRejected (with per-record messages when the platform lists them)
     429                      -> UplinkUnavailable(retry_after=Retry-After)
@@ -24,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from edge.errors import UplinkError, UplinkRejected, UplinkUnavailable
+from edge.errors import UplinkError, UplinkProtocolError, UplinkRejected, UplinkUnavailable
 from edge.uplink.auth import TokenManager
 
 log = logging.getLogger(__name__)
@@ -106,15 +108,19 @@ class PlatformClient:
                 self._tokens.invalidate(token)
                 self._count("UNAUTHORIZED")
                 continue
-            return self._interpret(response)
+            return self._interpret(response, ids)
         raise UplinkError("platform refused a freshly issued token", code="UNAUTHORIZED")
 
-    def _interpret(self, response: httpx.Response) -> Ack:
+    def _interpret(self, response: httpx.Response, ids: Sequence[str]) -> Ack:
         status = response.status_code
         if 200 <= status < 300:
-            body = _json(response)
-            return Ack(int(body.get("accepted", 0)), int(body.get("duplicates", 0)),
-                       replayed=response.headers.get("idempotent-replayed") == "true")
+            try:
+                return acknowledgement(response, ids)
+            except UplinkProtocolError as exc:
+                self._count(exc.code or "BAD_ACK")
+                log.warning("platform answered %d but did not acknowledge the batch of %d: %s; reply began %r",
+                            status, len(ids), exc, exc.excerpt)
+                raise
         body = _json(response)
         code = str(body.get("code") or status)
         message = str(body.get("message") or response.reason_phrase)
@@ -135,6 +141,46 @@ class PlatformClient:
 
     def _count(self, code: str) -> None:
         self.error_codes[code] = self.error_codes.get(code, 0) + 1
+
+
+def acknowledgement(response: httpx.Response, ids: Sequence[str]) -> Ack:
+    """The ``Ack`` a 2xx answer proves, or ``UplinkProtocolError`` when it proves nothing.
+
+    A batch counts as delivered only when the answer accounts for every record in it: either
+    ``accepted + duplicates (+ rejected) == len(batch)`` with non-negative integers, or an ``ids``
+    list echoing exactly the ids we sent. Records the answer names as rejected are raised as
+    ``UplinkRejected`` so they are dead-lettered and the rest resent.
+    """
+    excerpt = response.content[:200].decode("utf-8", "replace")
+    try:
+        body = response.json()
+    except ValueError:
+        raise UplinkProtocolError("the reply is not JSON", excerpt=excerpt) from None
+    if not isinstance(body, dict):
+        raise UplinkProtocolError("the reply is not a JSON object", excerpt=excerpt)
+    replayed = response.headers.get("idempotent-replayed") == "true"
+    echoed = body.get("ids")
+    if isinstance(echoed, list) and "accepted" not in body:
+        if sorted(map(str, echoed)) != sorted(ids):
+            raise UplinkProtocolError(f"the reply echoes {len(echoed)} ids that are not the {len(ids)} sent",
+                                      excerpt=excerpt)
+        return Ack(len(ids), 0, replayed=replayed)
+    counts = {name: body.get(name, 0) for name in ("accepted", "duplicates", "rejected")}
+    if "accepted" not in body or not all(type(v) is int and v >= 0 for v in counts.values()):
+        raise UplinkProtocolError("the reply has no valid accepted / duplicates counts", excerpt=excerpt)
+    total = counts["accepted"] + counts["duplicates"] + counts["rejected"]
+    if total != len(ids):
+        raise UplinkProtocolError(f"the reply accounts for {total} records, {len(ids)} were sent", excerpt=excerpt)
+    if counts["rejected"]:
+        errors = body.get("errors") or []
+        named = {str(e.get("id")): str(e.get("message", "rejected")) for e in errors
+                 if isinstance(e, dict) and e.get("id") in ids}
+        if len(named) != counts["rejected"]:
+            raise UplinkProtocolError(f"the reply rejects {counts['rejected']} records but names {len(named)}",
+                                      excerpt=excerpt)
+        raise UplinkRejected(f"{len(named)} record(s) rejected", code=str(body.get("code") or "REJECTED"),
+                             record_errors=named)
+    return Ack(counts["accepted"], counts["duplicates"], replayed=replayed)
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

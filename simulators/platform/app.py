@@ -159,6 +159,10 @@ def create_app(state: PlatformState) -> FastAPI:
             state.bump("injected_429")
             return error(429, "RATE_LIMITED", "too many requests", "wait for Retry-After",
                          headers={"Retry-After": f"{state.faults.retry_after_s:g}"})
+        if state.faults.ack_html > 0:
+            state.faults.ack_html -= 1
+            state.bump("injected_ack_html")
+            return HTMLResponse("<!doctype html><html><body><h1>Wi-Fi login</h1></body></html>")
         key = request.headers.get("idempotency-key")
         if not key:
             return error(400, "NO_IDEMPOTENCY_KEY", "Idempotency-Key header is required", "send one key per batch")
@@ -167,7 +171,8 @@ def create_app(state: PlatformState) -> FastAPI:
             body = _decode_body(raw, request.headers.get("content-encoding", ""))
         except (OSError, ValueError, UnicodeDecodeError):
             return error(400, "BAD_BODY", "body is not (gzip) UTF-8 JSON", "send application/json in UTF-8")
-        return await asyncio.to_thread(_ingest_sync, state, kind, key, body)
+        response = await asyncio.to_thread(_ingest_sync, state, kind, key, body)
+        return _bad_ack(state, response) if response.status_code == 200 else response
 
     @app.get("/_sim/stats")
     async def stats() -> dict[str, Any]:
@@ -223,6 +228,22 @@ def create_app(state: PlatformState) -> FastAPI:
         )
 
     return app
+
+
+def _bad_ack(state: PlatformState, response: Response) -> Response:
+    """The batch is stored; an ``ack_truncated`` / ``ack_wrong_count`` fault spoils only the answer."""
+    if state.faults.ack_truncated > 0:
+        state.faults.ack_truncated -= 1
+        state.bump("injected_ack_truncated")
+        return Response(bytes(response.body)[:7], media_type="application/json")
+    if state.faults.ack_wrong_count > 0:
+        state.faults.ack_wrong_count -= 1
+        state.bump("injected_ack_wrong_count")
+        answer = json.loads(bytes(response.body))
+        answer["accepted"] = max(0, answer["accepted"] + answer["duplicates"] - 1)
+        answer["duplicates"] = 0
+        return JSONResponse(answer)
+    return response
 
 
 def _ingest_sync(state: PlatformState, kind: str, key: str, body: Any) -> Response:

@@ -14,3 +14,7 @@ class Faults(BaseModel):
     expire_tokens: bool = Field(False, description="Treat every token issued so far as expired (one shot).")
     drop_after_body: int = Field(0, ge=0, description="Store the next N batches, then drop the connection unanswered.")
     reject_device_ids: list[str] = Field(default_factory=list, description="Records of these devices fail validation.")
+    ack_html: int = Field(0, ge=0, description="Answer the next N ingest requests 200 with an HTML page, storing nothing "
+                                                 "(a captive portal or a proxy's error page).")
+    ack_truncated: int = Field(0, ge=0, description="Store the next N batches, then answer 200 with truncated JSON.")
+    ack_wrong_count: int = Field(0, ge=0, description="Store the next N batches, then answer 200 with a count one short.")

@@ -166,3 +166,25 @@ async def test_alarm_lane_overtakes_a_telemetry_backlog(config, platform_sim: Pl
     assert Counter(order[:alarm_at])["telemetry"] < 3000
     assert order.count("telemetry") == 3000
     assert Lane.ALARM.value == "alarm"
+
+
+async def test_2xx_that_does_not_account_for_the_batch_is_not_an_ack(config, platform_sim: PlatformSim) -> None:
+    """Issue 10 defect 1: a 200 with HTML, truncated JSON or a wrong count once advanced the cursor and lost records.
+
+    Between correct answers the platform answers 2xx with a captive portal's HTML page (nothing stored),
+    a truncated JSON body (stored) and a count one short (stored). Every record must still arrive, exactly
+    once, and the store must know nothing was acknowledged by those answers.
+    """
+    platform_sim.faults(ack_html=2, ack_truncated=2, ack_wrong_count=2)
+    async with Store.from_config(config.store) as store:
+        await store.append_readings(readings(900))
+        async with Uplink.from_config(store, config) as uplink:
+            await drain(uplink, timeout=60)
+            assert uplink.client.error_codes.get("BAD_ACK") == 6
+            assert uplink.failures >= 6
+    stats = platform_sim.stats()
+    assert {k: stats["counters"].get(k) for k in ("injected_ack_html", "injected_ack_truncated",
+                                                  "injected_ack_wrong_count")} == dict.fromkeys(
+        ("injected_ack_html", "injected_ack_truncated", "injected_ack_wrong_count"), 2)
+    ids = [r["id"] for r in platform_sim.records("telemetry")]
+    assert len(ids) == 900 and len(set(ids)) == 900
