@@ -6,9 +6,10 @@ registry (``drivers.registry``) maps the same ``kind`` to the source that serves
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 
 from edge.config.common import Identifier, Section
 
@@ -74,6 +75,51 @@ class ModbusRtuBusConfig(_ModbusBusCommon):
     )
 
 
+class MqttBusConfig(Section):
+    """An MQTT broker that devices publish through (an operator's NB-IoT / LoRa platform, lift or charging boxes).
+
+    Each device names its profile and base topic (``options.topic``); the source subscribes to the
+    profiles' topics below it with QoS 1 in a persistent session (``clean_session`` false and a
+    fixed client id), so the broker keeps messages while the gateway is away. Messages are
+    acknowledged only after their readings are committed to the store.
+    """
+
+    kind: Literal["mqtt"]
+    id: Identifier
+    host: str = Field(min_length=1, description="Broker host name or IP address.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker port (8883 for TLS).")
+    client_id: str | None = Field(
+        None, max_length=128, description="MQTT client id (keeps the persistent session); default estate-edge-<gateway>-<bus>."
+    )
+    username: str | None = Field(None, description="Broker user name.")
+    password: SecretStr | None = Field(None, description="Broker password; give as `!secret name`.")
+    tls: bool = Field(False, description="Connect with TLS; the broker certificate is always verified.")
+    ca_file: Path | None = Field(None, description="PEM bundle of the broker's CA (default: the system's).")
+    cert_file: Path | None = Field(None, description="PEM client certificate (brokers that authenticate by certificate).")
+    key_file: Path | None = Field(None, description="PEM private key of the client certificate.")
+    qos: Literal[0, 1] = Field(1, description="Subscription QoS; 1 with a persistent session loses nothing while away.")
+    persistent_session: bool = Field(True, description="Ask the broker to keep the session (clean_session false).")
+    keepalive_s: int = Field(60, ge=5, le=3600, description="MQTT keep-alive, seconds.")
+    connect_timeout_s: float = Field(10.0, gt=0, le=120, description="Seconds to wait for the broker's CONNACK.")
+    offline_after_s: float = Field(
+        900.0, gt=0, le=7 * 86400, description="A device is offline after this many seconds without a message (default)."
+    )
+    backoff_initial_s: float = Field(1.0, gt=0, le=600, description="First reconnect wait, seconds (doubled each try, jittered).")
+    backoff_max_s: float = Field(60.0, gt=0, le=3600, description="Longest reconnect wait, seconds.")
+    max_payload_bytes: int = Field(
+        65536, ge=64, le=16 * 1024 * 1024, description="Larger payloads are parked unread, bytes."
+    )
+    profiles_dir: str | None = Field(None, description="Extra directory of MQTT device profiles (YAML).")
+
+    @model_validator(mode="after")
+    def _key_pair(self) -> MqttBusConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        if (self.cert_file or self.ca_file) and not self.tls:
+            raise ValueError("ca_file / cert_file need tls: true")
+        return self
+
+
 BusConfig = Annotated[
-    SyntheticBusConfig | ModbusTcpBusConfig | ModbusRtuBusConfig, Field(discriminator="kind")
+    SyntheticBusConfig | ModbusTcpBusConfig | ModbusRtuBusConfig | MqttBusConfig, Field(discriminator="kind")
 ]
