@@ -1,4 +1,6 @@
-"""kill -9 at random points, 20 times: every acknowledged record reaches the platform exactly once."""
+"""kill -9 at random points, 20 times, while the platform now and then answers 2xx without a valid
+acknowledgement (HTML, truncated JSON, a wrong count): every acknowledged record reaches the platform
+exactly once."""
 
 from __future__ import annotations
 
@@ -27,6 +29,9 @@ def test_sigkill_twenty_times_loses_and_duplicates_nothing(tmp_path: Path, platf
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
     acked: set[int] = set()
     for _round in range(20):
+        # Between correct answers: a captive portal's HTML, a truncated reply, a count one short.
+        platform_sim.faults(ack_html=rng.randint(0, 1), ack_truncated=rng.randint(0, 1),
+                            ack_wrong_count=rng.randint(0, 1))
         proc = subprocess.Popen([sys.executable, str(INGESTOR), str(config), str(secrets)], cwd=REPO, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         time.sleep(rng.uniform(0.6, 1.6))  # start-up takes ~0.5 s, so some kills land before the first ack
@@ -54,3 +59,4 @@ def test_sigkill_twenty_times_loses_and_duplicates_nothing(tmp_path: Path, platf
     counters = platform_sim.stats()["counters"]
     # The kills did interrupt uploads: the platform saw retries it had to deduplicate.
     assert counters.get("batches", 0) > 0
+    assert sum(counters.get(f"injected_ack_{k}", 0) for k in ("html", "truncated", "wrong_count")) >= 5
