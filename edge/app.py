@@ -38,6 +38,7 @@ from edge.rules import RuleEngine
 from edge.rules.specs import specs_from_config
 from edge.sources import Source
 from edge.store import Store
+from edge.store.health import StoreHealthSource
 from edge.supervisor import Supervisor
 from edge.tasks import cancel_and_wait
 from edge.timecheck import ClockCheck
@@ -48,9 +49,10 @@ from edge.vision.source import build_camera_sources
 log = logging.getLogger(__name__)
 
 
-def all_sources(config: EstateConfig, clock: Clock) -> list[Source]:
-    """Every acquisition task of an estate: one per bus, one per camera."""
-    return [*build_sources(config), *build_camera_sources(config, clock=clock)]
+def all_sources(config: EstateConfig, clock: Clock, store: Store | None = None) -> list[Source]:
+    """Every acquisition task of an estate: one per bus, one per camera, and the store's own health."""
+    health: list[Source] = [StoreHealthSource(store)] if store is not None else []
+    return [*build_sources(config), *build_camera_sources(config, clock=clock), *health]
 
 
 @dataclass
@@ -109,7 +111,7 @@ class Gateway:
             if cfg.panel.enabled:
                 await stack.enter_async_context(self._panel(cfg))
             self.supervisor = await stack.enter_async_context(Supervisor(self.pipeline, clock=self.clock))
-            await self.supervisor.reconcile(all_sources(cfg, self.clock))
+            await self.supervisor.reconcile(all_sources(cfg, self.clock, store))
             log.info("gateway %s for estate %s (%s) running: %d source(s)", cfg.estate.gateway_id,
                      cfg.estate.id, cfg.estate.name, len(self.supervisor.sources))
             print(f"estate-edge running: estate {cfg.estate.id}, store {cfg.store.path}"
@@ -160,7 +162,7 @@ class Gateway:
             self.config = new
             self.reloads += 1
             assert self.supervisor is not None
-            changes = await self.supervisor.reconcile(all_sources(new, self.clock))
+            changes = await self.supervisor.reconcile(all_sources(new, self.clock, self.store))
             if self.normaliser is not None:
                 self.normaliser.reconfigure(new)  # valid ranges: a sensor fault is judged by the new limits
             if self.rules is not None:

@@ -16,3 +16,11 @@ class StoreConfig(Section):
     batch_max_records: int = Field(2000, ge=1, le=100_000, description="Most records in one commit.")
     batch_max_delay_ms: float = Field(20, ge=0, le=1000, description="Longest a write waits to share a commit, ms.")
     retention_days: float = Field(90, gt=0, description="Uploaded telemetry older than this is pruned.")
+    min_free_mb: float = Field(
+        64, ge=0, description="Free space to keep on the store's file system, MiB: beyond the quota, old telemetry "
+                              "is evicted to keep it, and below it the store pauses telemetry (alarms still kept).")
+    reserve_mb: float = Field(
+        8, ge=0, le=1024, description="Ballast file kept beside the database and given back when the disk is full, "
+                                       "so alarms and eviction can still commit, MiB.")
+    maintenance_interval_s: float = Field(
+        10, gt=0, le=3600, description="Seconds between maintenance passes (pruning, quota, free space, recovery).")

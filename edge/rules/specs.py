@@ -102,6 +102,8 @@ class RuleSpecs:
 
 DEFAULT_EVENT_ALARMS: tuple[EventAlarmSpec, ...] = (
     EventAlarmSpec("modbus.overload", OVERLOAD, subject_key="bus", active_key="active", severity=Severity.WARNING),
+    EventAlarmSpec("store.disk_full", "store.disk_full", subject_key="store", active_key="active",
+                   severity=Severity.CRITICAL),
 )
 
 

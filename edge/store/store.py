@@ -17,6 +17,13 @@ record's idempotency key upstream and its position in the outbox.
 Quota: ``enforce_quota`` (run by the maintenance task) evicts oldest telemetry first, then
 events, then indicators, and alarm steps last; every eviction is recorded as a ``store.eviction``
 event and counted in ``counters``.
+
+Disk space (``edge.store.space``): beside the quota, the file system's real free space must stay
+above ``min_free_bytes``; only telemetry is evicted for that. Maintenance runs once in ``open``,
+before any other component writes. On SQLITE_FULL / ENOSPC the store gives back its reserve file,
+checkpoints, and enters disk-full mode: telemetry is paused and counted (the rules still see it),
+alarm steps, events and indicators are still kept, and ``disk_changed`` is set so the
+``store.disk_full`` alarm is raised. Maintenance leaves the mode by itself when space returns.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from edge.records import (
 )
 from edge.store import codec
 from edge.store.schema import MIGRATIONS
+from edge.store.space import DiskState, Reserve, free_bytes, growth_limit, is_disk_full
 from edge.store.writer import PRAGMAS, MultiRowInsert, Statement, WriterConnection
 from edge.tasks import cancel_and_wait
 
@@ -68,6 +76,7 @@ EVICTION_ORDER: tuple[tuple[Lane, str], ...] = (
 )
 
 LANE_TABLES: dict[Lane, str] = {lane: table for lane, table in EVICTION_ORDER}
+_LANE_NAMES = {Lane.TELEMETRY: "遥测数据", Lane.EVENT: "事件", Lane.INDICATOR: "指标数据", Lane.ALARM: "告警记录"}
 
 
 @dataclass(slots=True)
@@ -78,6 +87,7 @@ class _Write:
     rows: int
     future: asyncio.Future[None]
     files: list[tuple[Path, bytes]] = field(default_factory=list)
+    telemetry: bool = False  # only readings: may be paused (dropped and counted) while the disk is full
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +120,8 @@ class Store:
         batch_max_delay_ms: float = 20.0,
         clock: Clock | None = None,
         maintenance_interval_s: float = 10.0,
+        min_free_bytes: int = 64 << 20,
+        reserve_bytes: int = 8 << 20,
     ) -> None:
         self.path = Path(path)
         self.evidence_dir = Path(evidence_dir) if evidence_dir else self.path.parent / "evidence"
@@ -119,6 +131,10 @@ class Store:
         self.batch_max_delay = batch_max_delay_ms / 1000
         self.clock = clock or SystemClock()
         self.maintenance_interval_s = maintenance_interval_s
+        self.min_free_bytes = min_free_bytes
+        self.reserve = Reserve(self.path.with_name(self.path.name + ".reserve"), reserve_bytes)
+        self.disk = DiskState()
+        self.disk_changed = asyncio.Event()  # set on every entry into / exit from disk-full mode
         self._writer_db: WriterConnection | None = None
         self._reader_db: aiosqlite.Connection | None = None
         self._queue: asyncio.Queue[_Write | None] = asyncio.Queue()
@@ -139,6 +155,9 @@ class Store:
             batch_max_records=cfg.batch_max_records,
             batch_max_delay_ms=cfg.batch_max_delay_ms,
             clock=clock,
+            maintenance_interval_s=cfg.maintenance_interval_s,
+            min_free_bytes=int(cfg.min_free_mb * 1024 * 1024),
+            reserve_bytes=int(cfg.reserve_mb * 1024 * 1024),
         )
 
     async def __aenter__(self) -> Store:
@@ -152,19 +171,33 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.evidence_dir.mkdir(parents=True, exist_ok=True)
         try:
-            self._writer_db = WriterConnection(self.path)
-            await self._writer_db.open()
-            await self._writer_db.run(_migrate)
-            self._reader_db = await aiosqlite.connect(self.path, isolation_level=None)
-            for pragma in PRAGMAS:
-                await self._reader_db.execute(pragma)
+            await self._connect()
         except sqlite3.DatabaseError as exc:
             await self._close_connections()
-            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+            if not (is_disk_full(exc) and self.reserve.release()):
+                raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+            try:  # the reserve gave SQLite room for WAL recovery and migrations
+                await self._connect()
+            except sqlite3.DatabaseError as again:
+                await self._close_connections()
+                raise StoreError(f"cannot open store {self.path}: {again}") from again
         self._closing = False
         self._writer_task = asyncio.create_task(self._writer_loop(), name="store-writer")
+        # Before any component writes (indicator catch-up, panel roll-ups): make room first.
+        try:
+            await self.maintain()
+        except StoreError as exc:
+            log.error("store: start-up maintenance could not make room: %s", exc)
         if self.maintenance_interval_s > 0:
             self._maintenance_task = asyncio.create_task(self._maintenance_loop(), name="store-maintenance")
+
+    async def _connect(self) -> None:
+        self._writer_db = WriterConnection(self.path)
+        await self._writer_db.open()
+        await self._writer_db.run(_migrate)
+        self._reader_db = await aiosqlite.connect(self.path, isolation_level=None)
+        for pragma in PRAGMAS:
+            await self._reader_db.execute(pragma)
 
     async def close(self) -> None:
         """Flush every queued write, then close. Safe to call twice."""
@@ -251,30 +284,81 @@ class Store:
             await self._commit(leftovers)
 
     async def _commit(self, batch: list[_Write]) -> None:
+        if self.disk.full:
+            batch = self._pause_telemetry(batch)
+            if not batch:
+                return
+        try:
+            await self._transaction(batch)
+        except Exception as exc:
+            if is_disk_full(exc):
+                await self._on_disk_full(batch, exc)
+                return
+            await self._commit_failed(batch, exc)
+            return
+        self._committed(batch)
+
+    async def _transaction(self, batch: list[_Write]) -> None:
         db = self._writer_db
         assert db is not None
-        try:
-            files = [f for w in batch for f in w.files]
-            if files:
-                await asyncio.to_thread(_write_files_durably, files)
-            await db.transaction([statement for write in batch for statement in write.statements])
-        except Exception as exc:
-            # A failed batch may hold one bad write; retry each alone so good ones are not lost.
-            if len(batch) > 1:
-                for write in batch:
-                    await self._commit([write])
-                return
-            error = StoreError(f"store write failed: {exc}")
-            error.__cause__ = exc
-            for write in batch:
-                if not write.future.done():
-                    write.future.set_exception(error)
-            return
+        files = [f for w in batch for f in w.files]
+        if files:
+            await asyncio.to_thread(_write_files_durably, files)
+        await db.transaction([statement for write in batch for statement in write.statements])
+
+    def _committed(self, batch: list[_Write]) -> None:
         self.commits += 1
         for write in batch:
             self.rows_written += write.rows
             if not write.future.done():
                 write.future.set_result(None)
+
+    def _pause_telemetry(self, batch: list[_Write]) -> list[_Write]:
+        """Disk-full mode: readings are counted and dropped here; everything else goes on."""
+        kept = []
+        for write in batch:
+            if write.telemetry:
+                self.disk.telemetry_paused += write.rows
+                if not write.future.done():
+                    write.future.set_result(None)
+            else:
+                kept.append(write)
+        return kept
+
+    async def _on_disk_full(self, batch: list[_Write], exc: BaseException) -> None:
+        """SQLITE_FULL / ENOSPC: give back the reserve, checkpoint, pause telemetry, retry the rest."""
+        if self.disk.enter(self.clock.now(), f"{type(exc).__name__}: {exc}"):
+            self.disk_changed.set()
+        self.reserve.release()
+        await self._checkpoint_quietly()
+        batch = self._pause_telemetry(batch)
+        for attempt in range(2):
+            if not batch:
+                return
+            try:
+                await self._transaction(batch)
+            except Exception as again:
+                if not is_disk_full(again) or attempt == 1:
+                    await self._commit_failed(batch, again)
+                    return
+                # Still no room: the oldest telemetry makes way for alarm steps and events.
+                await self._evict_on_writer(Lane.TELEMETRY, "readings", 5000)
+                await self._checkpoint_quietly()
+                continue
+            self._committed(batch)
+            return
+
+    async def _commit_failed(self, batch: list[_Write], exc: BaseException) -> None:
+        """A failed batch may hold one bad write: retry each alone so the good ones are not lost."""
+        if len(batch) > 1:
+            for write in batch:
+                await self._commit([write])
+            return
+        error = StoreError(f"store write failed: {exc}")
+        error.__cause__ = exc
+        for write in batch:
+            if not write.future.done():
+                write.future.set_exception(error)
 
     # ------------------------------------------------------------------ appends
     async def append_readings(self, readings: Sequence[Reading]) -> list[str]:
@@ -283,7 +367,12 @@ class Store:
             return []
         ids = new_ids(len(readings))
         rows = codec.reading_rows(readings, ids)
-        await self._submit(self._new_write([(_INSERT_READING, rows)], len(rows)))
+        if self.disk.full:  # paused: counted, not queued (the rules still see the readings)
+            self.disk.telemetry_paused += len(rows)
+            return []
+        write = self._new_write([(_INSERT_READING, rows)], len(rows))
+        write.telemetry = True
+        await self._submit(write)
         return ids
 
     async def append_events(self, events: Sequence[Event]) -> list[str]:
@@ -460,55 +549,130 @@ class Store:
         evidence = await asyncio.to_thread(_dir_bytes, self.evidence_dir)
         return int(pages) * int(size) + wal_bytes + evidence
 
+    async def allocated_bytes(self) -> int:
+        """What the store's files take on disk now, free pages inside the database included."""
+        def sizes() -> int:
+            wal = self.path.with_name(self.path.name + "-wal")
+            return _file_bytes(self.path) + _file_bytes(wal) + _dir_bytes(self.evidence_dir)
+
+        return await asyncio.to_thread(sizes)
+
     async def enforce_quota(self, chunk: int = 5000) -> int:
         """Evict by priority until under quota. Returns the number of records evicted."""
         evicted_total = 0
         for lane, table in EVICTION_ORDER:
             while await self.used_bytes() > self.quota_bytes:
-                rows = await self.read(
-                    f"SELECT id FROM {table} ORDER BY id LIMIT ?", (chunk,)  # noqa: S608 - fixed table names
-                )
-                if not rows:
+                evicted = await self._evict_oldest(lane, table, chunk)
+                if not evicted:
                     break
-                first, last = rows[0][0], rows[-1][0]
-                evidence = [] if table in ("readings", "indicators") else [
-                    r[0] for r in await self.read(
-                        f"SELECT evidence_path FROM {table} WHERE id BETWEEN ? AND ? AND evidence_path IS NOT NULL",  # noqa: S608
-                        (first, last))
-                ]
-                await self._evict(lane, table, first, last, len(rows))
-                for name in evidence:
-                    path = self.evidence_file(name)
-                    if path:
-                        path.unlink(missing_ok=True)
-                evicted_total += len(rows)
-                # Freed pages are reused; checkpoint so the WAL does not keep growing under pressure.
-                await self._checkpoint()
+                evicted_total += evicted
         if evicted_total == 0 and await self.used_bytes() > self.quota_bytes:
             raise StoreFull(f"store {self.path} is over its quota and nothing is left to evict")
         return evicted_total
 
-    async def _evict(self, lane: Lane, table: str, first: str, last: str, count: int) -> None:
+    async def keep_free_space(self, chunk: int = 5000) -> bool:
+        """Keep ``min_free_bytes`` free on the file system by evicting old telemetry (only telemetry).
+
+        Deleted rows become free pages that new rows reuse, so the file stops growing. Returns
+        False when the mark cannot be kept (no telemetry left to evict): the disk is full for us.
+        """
+        while True:
+            free = await asyncio.to_thread(free_bytes, self.path.parent)
+            if free >= self.min_free_bytes:
+                return True
+            limit = growth_limit(await self.allocated_bytes(), free, self.min_free_bytes)
+            if await self.used_bytes() <= limit:
+                return True
+            if not await self._evict_oldest(Lane.TELEMETRY, "readings", chunk):
+                return False
+
+    async def maintain(self) -> None:
+        """One maintenance pass: prune, keep free space and the quota, enter or leave disk-full mode."""
+        await self.prune_uploaded()
+        room = await self.keep_free_space()
+        try:
+            await self.enforce_quota()
+        finally:
+            await self._update_disk_state(room)
+
+    async def _update_disk_state(self, room: bool) -> None:
+        free = await asyncio.to_thread(free_bytes, self.path.parent)
+        if not room or free < self.min_free_bytes:
+            if self.disk.enter(self.clock.now(), f"{free} bytes free, below the {self.min_free_bytes}-byte mark"):
+                self.disk_changed.set()
+            self.reserve.release()
+            return
+        reserve_ok = await asyncio.to_thread(self.reserve.restore) if free >= self.min_free_bytes + self.reserve.size \
+            else self.reserve.held
+        if self.disk.full and reserve_ok:
+            paused = self.disk.telemetry_paused
+            self.disk.leave()
+            self.disk_changed.set()
+            await self._submit(self._new_write([_counter_add("store.telemetry_paused", paused)], 1))
+
+    async def _evict_oldest(self, lane: Lane, table: str, chunk: int) -> int:
+        """Evict the oldest ``chunk`` records of one lane (with their evidence files); returns how many."""
+        rows = await self.read(f"SELECT id FROM {table} ORDER BY id LIMIT ?", (chunk,))  # noqa: S608 - fixed names
+        if not rows:
+            return 0
+        first, last = rows[0][0], rows[-1][0]
+        evidence = [] if table in ("readings", "indicators") else [
+            r[0] for r in await self.read(
+                f"SELECT evidence_path FROM {table} WHERE id BETWEEN ? AND ? AND evidence_path IS NOT NULL",  # noqa: S608
+                (first, last))
+        ]
+        await self._submit(self._new_write(self._eviction_statements(lane, table, first, last, len(rows)), len(rows)))
+        log.warning("store: evicted %d %s records (%s..%s)", len(rows), lane.value, first, last)
+        for name in evidence:
+            path = self.evidence_file(name)
+            if path:
+                path.unlink(missing_ok=True)
+        # Freed pages are reused; checkpoint so the WAL does not keep growing under pressure.
+        await self._checkpoint()
+        return len(rows)
+
+    async def _evict_on_writer(self, lane: Lane, table: str, chunk: int) -> None:
+        """Eviction from inside the writer loop (no queue hand-over): the disk-full emergency path."""
+        db = self._writer_db
+        assert db is not None
+        rows = await db.run(lambda conn: conn.execute(
+            f"SELECT min(id), max(id), count(*) FROM (SELECT id FROM {table} ORDER BY id LIMIT ?)",  # noqa: S608
+            (chunk,)).fetchone())
+        if not rows or not rows[2]:
+            return
+        first, last, count = rows
+        try:
+            await db.transaction(self._eviction_statements(lane, table, first, last, count))
+        except sqlite3.Error as exc:
+            log.error("store: emergency eviction failed: %s", exc)
+            return
+        log.warning("store: disk full: evicted %d oldest %s records to keep alarms and events", count, lane.value)
+
+    def _eviction_statements(self, lane: Lane, table: str, first: str, last: str, count: int) -> list[Statement]:
         event = Event(
             code="store.eviction",
             ts=self.clock.now(),
             severity=Severity.WARNING,
-            message=f"disk quota reached: evicted {count} oldest {lane.value} records",
+            message=f"存储空间不足：已移除最早的 {count} 条{_LANE_NAMES[lane]}",
             data={"lane": lane.value, "count": count, "first_id": first, "last_id": last},
         )
         (eid,) = new_ids(1)
-        statements: list[Statement] = [
+        return [
             (f"DELETE FROM {table} WHERE id BETWEEN ? AND ?", [(first, last)]),  # noqa: S608
             _counter_add(f"store.evicted.{lane.value}", count),
             _counter_add("store.evictions", 1),
             (_INSERT_EVENT, [codec.event_row(event, eid, None)]),
         ]
-        await self._submit(self._new_write(statements, count))
-        log.warning("store quota: evicted %d %s records (%s..%s)", count, lane.value, first, last)
 
     async def _checkpoint(self) -> None:
         assert self._writer_db is not None
         await self._writer_db.run(lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+
+    async def _checkpoint_quietly(self) -> None:
+        try:
+            await self._checkpoint()
+        except sqlite3.Error as exc:
+            log.warning("store: WAL checkpoint failed: %s", exc)
 
     async def prune_uploaded(self) -> int:
         """Delete telemetry that is both uploaded and older than ``retention_days``; returns the count.
@@ -532,8 +696,7 @@ class Store:
         while True:
             await asyncio.sleep(self.maintenance_interval_s)
             try:
-                await self.prune_uploaded()
-                await self.enforce_quota()
+                await self.maintain()
             except StoreFull as exc:
                 log.error("%s", exc)
             except Exception:
@@ -617,5 +780,12 @@ def _write_files_durably(files: list[tuple[Path, bytes]]) -> None:
 def _dir_bytes(path: Path) -> int:
     try:
         return sum(e.stat().st_size for e in os.scandir(path) if e.is_file())
+    except FileNotFoundError:
+        return 0
+
+
+def _file_bytes(path: Path) -> int:
+    try:
+        return path.stat().st_size
     except FileNotFoundError:
         return 0

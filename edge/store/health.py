@@ -1,0 +1,55 @@
+"""The store's own health as a source: disk-full mode in and out becomes ``store.disk_full`` events.
+
+Why a source: alarms are raised by the rule engine from what sources deliver, never written by
+the store behind the pipeline's back (data flows one way). The store only records that it entered
+or left disk-full mode (``Store.disk`` and ``Store.disk_changed``); this task turns each change into
+an event with ``data.active`` true or false, which the rule engine maps to the ``store.disk_full``
+alarm (raised once, cleared once), so it reaches the panel, the notifiers and the platform like
+any other alarm.
+"""
+
+from __future__ import annotations
+
+from edge.records import Event, Severity
+from edge.sources import Sink
+from edge.store.store import Store
+
+DISK_FULL = "store.disk_full"
+
+
+class StoreHealthSource:
+    """Watches one store; supervised like every other source (restarted if it ever fails)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._reported: bool | None = None
+
+    @property
+    def name(self) -> str:
+        return "store:health"
+
+    @property
+    def fingerprint(self) -> str:
+        return "store-health-1"
+
+    async def run(self, sink: Sink) -> None:
+        while True:
+            self.store.disk_changed.clear()
+            await self._report(sink)
+            await self.store.disk_changed.wait()
+
+    async def _report(self, sink: Sink) -> None:
+        disk = self.store.disk
+        if disk.full == self._reported or (self._reported is None and not disk.full):
+            self._reported = disk.full
+            return
+        now = self.store.clock.now()
+        if disk.full:
+            event = Event(DISK_FULL, now, None, Severity.CRITICAL, "网关存储空间已满：遥测数据暂停保存，告警和事件照常保存",
+                          {"active": True, "store": "local", "reason": disk.reason,
+                           "since": disk.since.isoformat() if disk.since else None})
+        else:
+            event = Event(DISK_FULL, now, None, Severity.INFO, "网关存储空间已恢复，遥测数据恢复保存",
+                          {"active": False, "store": "local", "telemetry_paused": disk.telemetry_paused})
+        await sink.events([event])
+        self._reported = disk.full

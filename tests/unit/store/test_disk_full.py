@@ -1,0 +1,123 @@
+"""Disk full without root: SQLite's ``max_page_count`` stands in for a full file system (issue 10 defect 2).
+
+The real-file-system version (a small tmpfs, the whole daemon restarted on it) is
+``tests/integration/test_disk_full.py``; this one runs everywhere and drives the store's own
+mechanism: SQLITE_FULL enters disk-full mode, telemetry is paused and counted, alarm steps and events
+still commit (old telemetry makes way), and the mode ends by itself once there is room again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from edge.ids import new_id
+from edge.records import AlarmRecord, AlarmState, Event, Reading
+from edge.store import Store
+from edge.store.space import growth_limit, is_disk_full
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def readings(n: int, start: int = 0) -> list[Reading]:
+    return [Reading("B1-EM-01", "energy_import", float(start + i), "kWh", T0 + timedelta(seconds=start + i))
+            for i in range(n)]
+
+
+async def _cap_pages(store: Store, pages: int) -> None:
+    assert store._writer_db is not None
+    await store._writer_db.run(lambda conn: conn.execute(f"PRAGMA max_page_count={pages}").fetchall())
+
+
+async def test_sqlite_full_pauses_telemetry_keeps_alarms_and_recovers(tmp_path: Path) -> None:
+    async with Store(tmp_path / "s.db", maintenance_interval_s=0, min_free_bytes=0, reserve_bytes=0) as store:
+        await store.append_readings(readings(2000))
+        page_count = (await store.read_one("PRAGMA page_count"))[0]
+        await _cap_pages(store, page_count + 2)
+        start = 2000
+        while not store.disk.full:  # fill the "disk"
+            await store.append_readings(readings(500, start))
+            start += 500
+            assert start < 200_000, "the page cap never filled"
+        assert store.disk_changed.is_set()
+        stored_before = await store.count("readings")
+        # Telemetry is paused and counted, not an error: sources keep running.
+        assert await store.append_readings(readings(100, 10**6)) == []
+        assert store.disk.telemetry_paused >= 100
+        assert await store.count("readings") == stored_before
+        # Alarm steps and events still commit: the oldest telemetry makes way for them.
+        alarm = AlarmRecord(new_id(), "fire.hydrant_pressure_low", AlarmState.RAISED, T0, "B1-HP-01", message="水压低")
+        for i in range(30):
+            await store.append_alarm_records([replace_id(alarm, i)])
+            await store.append_events([Event("device.fault", T0, "B1-EM-01", data={"n": i, "pad": "x" * 2000})])
+        assert await store.count("alarm_log") == 30
+        assert await store.count("events") >= 30
+        # Room again: a maintenance pass leaves disk-full mode and persists what was paused.
+        await _cap_pages(store, 1_000_000)
+        store.disk_changed.clear()
+        await store.maintain()
+        assert not store.disk.full and store.disk_changed.is_set()
+        assert await store.counter("store.telemetry_paused") >= 100
+        assert await store.append_readings(readings(10, 2 * 10**6)) != []
+
+
+def replace_id(alarm: AlarmRecord, i: int) -> AlarmRecord:
+    from dataclasses import replace
+
+    return replace(alarm, alarm_id=f"{alarm.alarm_id}-{i}")
+
+
+async def test_a_store_opened_on_a_full_database_starts_and_makes_room_first(tmp_path: Path) -> None:
+    """Start-up runs maintenance before any other write: a quota already exceeded is enforced in open()."""
+    path = tmp_path / "s.db"
+    async with Store(path, maintenance_interval_s=0, min_free_bytes=0, reserve_bytes=0) as store:
+        await store.append_readings(readings(20_000))
+        used = await store.used_bytes()
+    async with Store(path, maintenance_interval_s=0, min_free_bytes=0, reserve_bytes=0,
+                     quota_bytes=used // 4) as store:
+        assert await store.used_bytes() <= used // 4
+        assert await store.count("readings") < 20_000
+        assert await store.counter("store.evictions") >= 1
+
+
+async def test_free_space_mark_evicts_only_telemetry(tmp_path: Path, monkeypatch) -> None:
+    """Below the low-water mark, old telemetry is evicted to stop growth; alarm steps never are."""
+    import edge.store.store as store_module
+
+    async with Store(tmp_path / "s.db", maintenance_interval_s=0, min_free_bytes=0, reserve_bytes=0) as store:
+        await store.append_readings(readings(20_000))
+        alarm = AlarmRecord(new_id(), "device.offline", AlarmState.RAISED, T0, "B1-EM-02")
+        await store.append_alarm_records([alarm])
+        allocated = await store.allocated_bytes()
+        # The file system "has" 64 KiB left and the store must keep 1 MiB free.
+        monkeypatch.setattr(store_module, "free_bytes", lambda _path: 64 * 1024)
+        store.min_free_bytes = 1 << 20
+        assert await store.keep_free_space() is True
+        assert await store.used_bytes() <= growth_limit(allocated, 64 * 1024, 1 << 20)
+        assert await store.count("alarm_log") == 1
+        assert await store.count("readings") < 20_000
+        # With nothing left to evict, the store is full: it says so and keeps the alarm.
+        monkeypatch.setattr(store_module, "free_bytes", lambda _path: 0)
+        store.min_free_bytes = 1 << 40
+        await store.maintain()
+        assert store.disk.full
+        assert await store.count("alarm_log") == 1
+
+
+def test_disk_full_is_recognised_through_the_cause_chain() -> None:
+    full = sqlite3.OperationalError("database or disk is full")
+    wrapped = RuntimeError("store write failed")
+    wrapped.__cause__ = full
+    assert is_disk_full(full) and is_disk_full(wrapped) and is_disk_full(OSError(28, "No space left on device"))
+    assert not is_disk_full(sqlite3.OperationalError("database is locked")) and not is_disk_full(OSError(13, "x"))
+
+
+async def test_disk_changed_wakes_a_waiter(tmp_path: Path) -> None:
+    async with Store(tmp_path / "s.db", maintenance_interval_s=0, min_free_bytes=0, reserve_bytes=0) as store:
+        store.disk_changed.clear()
+        waiter = asyncio.create_task(store.disk_changed.wait())
+        store.disk.enter(T0, "test")
+        store.disk_changed.set()
+        await asyncio.wait_for(waiter, 1)
