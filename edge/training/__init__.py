@@ -1,0 +1,1 @@
+"""Site-adaptive models: collect candidate frames, label them, fine-tune on the box, validate, activate."""
