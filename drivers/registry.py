@@ -19,12 +19,14 @@ SourceFactory = Callable[[object, list[DeviceConfig], EstateConfig], Source]
 def _factories() -> dict[str, SourceFactory]:
     # Imported lazily so a missing optional dependency of one protocol never breaks the others.
     from drivers.modbus.driver import build as modbus
+    from drivers.mqtt.driver import build as mqtt
     from drivers.synthetic.driver import build as synthetic
 
     return {
         "synthetic": synthetic,
         "modbus_tcp": modbus,
         "modbus_rtu": modbus,
+        "mqtt": mqtt,
     }
 
 

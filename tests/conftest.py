@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.helpers.platform import PlatformSim, start_platform
+
+if TYPE_CHECKING:
+    from simulators.mqtt.broker import MosquittoBroker
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("EDGE_SHARED_DIR", REPO.parent / "shared"))
@@ -33,3 +37,12 @@ def platform_sim(tmp_path: Path) -> Iterator[PlatformSim]:
         yield sim
     finally:
         sim.stop()
+
+
+@pytest.fixture
+def mqtt_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
+    """A real Mosquitto on free ports (plain, and TLS with client certificates), persistent, restartable."""
+    from simulators.mqtt.broker import MosquittoBroker
+
+    with MosquittoBroker(tmp_path / "mosquitto", with_tls=True) as broker:
+        yield broker

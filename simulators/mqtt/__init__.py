@@ -1,0 +1,1 @@
+"""MQTT device farm simulator and a Mosquitto launcher for tests, benches and the demo."""
