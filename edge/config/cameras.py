@@ -50,6 +50,11 @@ class ZoneConfig(Section):
     dwell_s: float | None = Field(
         None, gt=0, le=86400, description="fire_lane only: overrides the camera's dwell time, seconds."
     )
+    bicycles_are_ebikes: bool = Field(
+        False,
+        description="ebike_entry only: count a bicycle as an e-bike here (a COCO model cannot tell a pedal "
+        "bicycle from a bicycle-shaped e-bike; say so only where pedal bicycles are not allowed in either).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ZoneConfig:
@@ -57,6 +62,8 @@ class ZoneConfig(Section):
             raise ValueError("entry_line is only meaningful for ebike_entry zones")
         if self.dwell_s is not None and self.kind != "fire_lane":
             raise ValueError("dwell_s is only meaningful for fire_lane zones")
+        if self.bicycles_are_ebikes and self.kind != "ebike_entry":
+            raise ValueError("bicycles_are_ebikes is only meaningful for ebike_entry zones")
         xs = [p[0] for p in self.polygon]
         ys = [p[1] for p in self.polygon]
         if min(xs) < 0 or min(ys) < 0:
@@ -77,16 +84,36 @@ class AnalyticsConfig(Section):
         "long (so traffic passing through does not hold the alarm open).",
     )
     exit_grace_s: float = Field(
-        5.0, ge=0, le=600, description="A parked vehicle's timer survives leaving the zone (or jitter) this long."
+        5.0, ge=0, le=600,
+        description="A parked object missed by the detector for track_max_misses analysed frames still "
+        "occupies the lane until it has been unseen this long, seconds.",
+    )
+    occupancy_gap_s: float = Field(
+        30.0, gt=0, le=3600,
+        description="A parked object hidden by passing traffic (or merged with it into one box) keeps the "
+        "lane occupied at most this long without being seen on its own, seconds.",
     )
     vehicle_classes: list[str] | None = Field(
-        None, description="Classes that block fire lanes; default: the model card's 'vehicle' role."
+        None,
+        description="Classes that block fire lanes; default: the model card's 'vehicle', 'ebike' and "
+        "'bicycle' roles (a parked e-bike blocks a lane too, 004 8.3.5 b)).",
     )
     ebike_classes: list[str] | None = Field(
         None, description="Classes counted as e-bikes; default: the model card's 'ebike' role."
     )
+    hard_negative_classes: list[str] | None = Field(
+        None,
+        description="Classes that are never e-bikes and veto an e-bike entry when seen on the same object "
+        "(stroller, wheelchair, shopping trolley, mobility scooter); default: the card's 'hard_negative' role, "
+        "else those of the model's classes with these names.",
+    )
+    ebike_vote_frames: int = Field(
+        5, ge=1, le=50, description="Window of analysed frames over which an e-bike's detections are counted."
+    )
     ebike_confirm_frames: int = Field(
-        2, ge=1, le=50, description="Analysed frames an e-bike must be seen inside before it counts (no line)."
+        2, ge=1, le=50,
+        description="Analysed frames within the vote window in which an object must be detected as an e-bike "
+        "before it counts as an entry (per-frame recall of 0.5-0.7 still confirms within the window).",
     )
     ebike_rearm_s: float = Field(
         10.0, ge=0, le=3600,
@@ -95,6 +122,12 @@ class AnalyticsConfig(Section):
     track_iou: float = Field(0.25, gt=0, lt=1, description="Minimum IoU to continue a track.")
     track_max_misses: int = Field(3, ge=1, le=100, description="Analysed frames a track may go unseen...")
     track_max_gap_s: float = Field(6.0, gt=0, le=3600, description="...and seconds, before it is dropped.")
+
+    @model_validator(mode="after")
+    def _votes_fit(self) -> AnalyticsConfig:
+        if self.ebike_confirm_frames > self.ebike_vote_frames:
+            raise ValueError("ebike_confirm_frames cannot exceed ebike_vote_frames (the window it is counted in)")
+        return self
 
 
 class RoiConfig(Section):

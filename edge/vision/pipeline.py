@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from edge.config.cameras import CameraConfig
 from edge.errors import ConfigError
 from edge.vision.analytics import Decision, EbikeEntryMonitor, FireLaneMonitor
+from edge.vision.classes import ZoneClasses, class_groups, zone_classes
 from edge.vision.decode import nms
 from edge.vision.detections import Detections
 from edge.vision.detector import Detector, DetectTimings
@@ -31,21 +32,7 @@ from edge.vision.zones import Zone, zones_region
 
 log = logging.getLogger(__name__)
 
-VEHICLE_GROUP = 1
-EBIKE_GROUP = 2
 GROUP_MERGE_IOU = 0.6  # same object reported as car and truck (or bicycle and motorcycle)
-
-
-def class_groups(labels: tuple[str, ...]) -> dict[int, int]:
-    """Class id -> group id for classes one physical object flickers between (COCO names)."""
-    groups: dict[int, int] = {}
-    for name in ("car", "truck", "bus"):
-        if name in labels:
-            groups[labels.index(name)] = VEHICLE_GROUP
-    for name in ("motorcycle", "bicycle"):
-        if name in labels:
-            groups[labels.index(name)] = EBIKE_GROUP
-    return groups
 
 
 def merge_class_groups(detections: Detections, groups: dict[int, int], iou: float = GROUP_MERGE_IOU) -> Detections:
@@ -83,22 +70,15 @@ class FrameResult:
         return self.detections is not None
 
 
-def compile_zones(camera: CameraConfig, detector: Detector) -> list[Zone]:
+def compile_zones(camera: CameraConfig, detector: Detector) -> list[tuple[Zone, ZoneClasses]]:
     """Zones with their class ids resolved against the model card; unknown names are config errors."""
     card = detector.card
-    zones: list[Zone] = []
+    zones: list[tuple[Zone, ZoneClasses]] = []
     for index, cfg in enumerate(camera.zones):
         where = f"cameras[{camera.id}].zones[{index}] ({cfg.id})"
-        if cfg.classes is not None:
-            names = cfg.classes
-        elif cfg.kind == "fire_lane":
-            names = camera.analytics.vehicle_classes or list(card.roles.get("vehicle", ()))
-        else:
-            names = camera.analytics.ebike_classes or list(card.roles.get("ebike", ()))
-        if not names:
-            raise ConfigError(f"{where}: no classes given and model {card.name!r} has no default role for {cfg.kind}")
+        classes = zone_classes(camera, cfg, card, where)
         try:
-            zones.append(Zone.from_config(cfg, card.class_ids(names, where=where)))
+            zones.append((Zone.from_config(cfg, classes.watched), classes))
         except ValueError as exc:
             raise ConfigError(f"{where}: {exc}") from exc
     return zones
@@ -108,9 +88,10 @@ class CameraPipeline:
     def __init__(self, camera: CameraConfig, detector: Detector) -> None:
         self.camera = camera
         self.detector = detector
-        self.zones = compile_zones(camera, detector)
+        compiled = compile_zones(camera, detector)
+        self.zones = [zone for zone, _ in compiled]
         labels = detector.labels
-        groups = class_groups(labels)
+        groups = class_groups(labels, detector.card)
         self._groups = groups
         a = camera.analytics
         self.tracker = IouTracker(
@@ -119,7 +100,9 @@ class CameraPipeline:
         )
         self.class_ids = tuple(sorted({c for z in self.zones for c in z.class_ids}))
         self.fire_lanes = [FireLaneMonitor(z, a, labels) for z in self.zones if z.kind == "fire_lane"]
-        self.ebike_zones = [EbikeEntryMonitor(z, a, labels) for z in self.zones if z.kind == "ebike_entry"]
+        self.ebike_zones = [
+            EbikeEntryMonitor(z, a, labels, c.ebike) for z, c in compiled if z.kind == "ebike_entry"
+        ]
         self.gate = MotionGate(camera.gating, self.zones)
         self.image_health = ImageHealthMonitor(camera.health)
         self._region: Region | None = None
