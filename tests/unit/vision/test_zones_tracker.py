@@ -62,3 +62,14 @@ def test_tracker_drops_after_misses_and_gap() -> None:
     for t in (1.0, 2.0, 3.0):  # three misses but only 3 s: kept (a parked car missed at a heartbeat)
         assert [x.id for x in tracker.update(dets(), t)] == [tid]
     assert tracker.update(dets(), 6.5) == []
+
+
+def test_a_merged_box_does_not_continue_a_parked_track() -> None:
+    """Passing traffic merged with the parked car into one big 'truck' box: the car's track coasts."""
+    tracker = IouTracker(class_groups=GROUPS)
+    parked = tracker.update(dets(((150, 200, 250, 280), CAR)), 0.0)[0].id
+    merged = tracker.update(dets(((40, 185, 260, 285), TRUCK)), 1.0)
+    assert [t.id for t in merged if t.matched] != [parked]
+    again = tracker.update(dets(((151, 200, 251, 280), CAR)), 2.0)
+    assert parked in [t.id for t in again if t.matched]
+    assert next(t for t in again if t.id == parked).detected_class_id == CAR
