@@ -72,8 +72,11 @@ class InputSpec(_CardSection):
 
 class OutputSpec(_CardSection):
     name: str = Field(description="ONNX output tensor name.")
-    decoder: str = Field(description="Output decoder, a key of edge.vision.decode.DECODERS (e.g. 'yolox').")
-    strides: tuple[int, ...] = Field((8, 16, 32), description="Feature-map strides, in output order.")
+    decoder: str = Field(
+        description="Output layout, a key of edge.vision.decode.DECODERS: 'yolox' ([1, A, 5 + C], grid "
+        "offsets), 'yolov5' ([1, N, 5 + C], boxes in input pixels) or 'yolov8' ([1, 4 + C, N], no objectness)."
+    )
+    strides: tuple[int, ...] = Field((8, 16, 32), description="Feature-map strides, in output order (yolox).")
     scores_activated: bool = Field(True, description="Objectness and class scores are already sigmoid-ed.")
 
 

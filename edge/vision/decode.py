@@ -1,5 +1,9 @@
 """Output decoders and class-aware NMS, vectorised in NumPy.
 
+The card's ``output.decoder`` picks the layout (``DECODERS``): ``yolox``, ``yolov5`` or ``yolov8``,
+so a site can bring a detector trained elsewhere with nothing but a card. Every decoder returns
+boxes in model-input pixels; the detector maps them back to the frame.
+
 YOLOX output layout (``[1, A, 5 + C]``), one row per anchor point of the 52x52, 26x26 and 13x13
 grids (strides 8, 16, 32, in that order, for a 416 px input)::
 
@@ -13,6 +17,22 @@ grids (strides 8, 16, 32, in that order, for a 416 px input)::
 The grid and stride columns are precomputed once per input size, so a frame's decode is a few
 array operations. Rows whose objectness is below the score threshold are dropped first (a score
 can never exceed its objectness), which leaves a few dozen rows out of 3,549 on a typical frame.
+
+YOLOv5 layout (``[1, N, 5 + C]``, N = 3 anchors per cell of every grid; the export already decodes
+the anchors, so rows are in model-input pixels)::
+
+    column:   0    1    2    3    4      5 .. 5+C-1
+              cx   cy   w    h    obj    class scores        score = obj * max(class score)
+
+YOLOv8 layout (``[1, 4 + C, N]``: one *column* per anchor point, no objectness; some exports
+transpose it to ``[1, N, 4 + C]``, which is recognised by the shape)::
+
+    row:      0    1    2    3    4 .. 4+C-1
+              cx   cy   w    h    class scores                score = max(class score)
+
+``scores_activated: false`` on the card applies a sigmoid to objectness and class scores first.
+Like YOLOX, rows whose best possible score is below the threshold are dropped before any box is
+built.
 
 NMS is greedy and class-aware: boxes of different classes never suppress each other. It uses
 the coordinate-offset trick (each class's boxes are shifted by ``class_id * (max_coord + 1)``, so
@@ -86,9 +106,71 @@ class YoloxDecoder:
         return RawDetections(boxes, scores.astype(np.float32), class_ids.astype(np.int64))
 
 
+def _sigmoid(x: FloatArray) -> FloatArray:
+    return (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
+
+
+def _from_centres(centres: FloatArray, class_scores: FloatArray, score_threshold: float) -> RawDetections:
+    """Best class per row, rows at or above the threshold, (cx, cy, w, h) -> xyxy."""
+    class_ids = class_scores.argmax(axis=1)
+    scores = class_scores[np.arange(class_ids.shape[0]), class_ids]
+    good = scores >= score_threshold
+    c = centres[good]
+    half = c[:, 2:4] * 0.5
+    boxes = np.concatenate([c[:, 0:2] - half, c[:, 0:2] + half], axis=1).astype(np.float32)
+    return RawDetections(boxes, scores[good].astype(np.float32), class_ids[good].astype(np.int64))
+
+
+class Yolov5Decoder:
+    """Decodes a YOLOv5-style head (``[1, N, 5 + C]``, anchors already applied; see the module docstring)."""
+
+    def __init__(self, card: ModelCard) -> None:
+        self._name = card.name
+        self._activated = card.output.scores_activated
+        self._num_classes = len(card.classes)
+
+    def __call__(self, output: FloatArray, score_threshold: float) -> RawDetections:
+        width = 5 + self._num_classes
+        if output.ndim != 3 or output.shape[0] != 1 or output.shape[2] != width:
+            raise ValueError(
+                f"model {self._name!r}: YOLOv5 output has shape {tuple(output.shape)}, expected [1, N, {width}] "
+                f"for {self._num_classes} classes"
+            )
+        raw = output[0]
+        if not self._activated:
+            raw = np.concatenate([raw[:, :4], _sigmoid(raw[:, 4:])], axis=1)
+        sub = raw[raw[:, 4] >= score_threshold]
+        return _from_centres(sub[:, :4], sub[:, 5:] * sub[:, 4:5], score_threshold)
+
+
+class Yolov8Decoder:
+    """Decodes a YOLOv8-style head (``[1, 4 + C, N]`` or its transpose; see the module docstring)."""
+
+    def __init__(self, card: ModelCard) -> None:
+        self._name = card.name
+        self._activated = card.output.scores_activated
+        self._num_classes = len(card.classes)
+
+    def __call__(self, output: FloatArray, score_threshold: float) -> RawDetections:
+        width = 4 + self._num_classes
+        if output.ndim != 3 or output.shape[0] != 1 or width not in output.shape[1:]:
+            raise ValueError(
+                f"model {self._name!r}: YOLOv8 output has shape {tuple(output.shape)}, expected [1, {width}, N] "
+                f"for {self._num_classes} classes"
+            )
+        # [1, 4 + C, N] is the layout as exported; [1, N, 4 + C] only when the first axis is not 4 + C.
+        rows = output[0].T if output.shape[1] == width else output[0]
+        class_scores = rows[:, 4:] if self._activated else _sigmoid(rows[:, 4:])
+        best = class_scores.max(axis=1)
+        keep = best >= score_threshold
+        return _from_centres(rows[keep, :4], class_scores[keep], score_threshold)
+
+
 Decoder = Callable[[FloatArray, float], RawDetections]
 DECODERS: dict[str, Callable[[ModelCard], Decoder]] = {
     "yolox": YoloxDecoder,
+    "yolov5": Yolov5Decoder,
+    "yolov8": Yolov8Decoder,
 }
 
 
