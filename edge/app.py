@@ -85,6 +85,10 @@ class Gateway:
     async def run(self, *, install_signals: bool = True) -> None:
         """Run until SIGTERM/SIGINT (or ``request_stop``)."""
         self.config = cfg = self.load()
+        if cfg.platform.lab_mode_insecure:
+            log.warning("platform.lab_mode_insecure is set: the platform link may run without HTTPS or without "
+                        "certificate verification (url %s, verify_tls %s); never in an estate",
+                        cfg.platform.url, cfg.platform.verify_tls)
         if install_signals:
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGTERM, self.request_stop)

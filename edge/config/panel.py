@@ -31,8 +31,22 @@ class PanelConfig(Section):
     login_attempts_per_minute: int = Field(
         10, ge=1, le=1000, description="Login attempts allowed per client address per minute before HTTP 429."
     )
-    lockout_failures: int = Field(5, ge=1, le=100, description="Consecutive wrong passwords that lock an account.")
-    lockout_minutes: float = Field(15, gt=0, le=1440, description="How long a locked account stays locked (minutes).")
+    login_free_failures: int = Field(
+        3, ge=1, le=100,
+        description="Wrong passwords in a row for one account from one address before each further try must "
+        "wait (the wait doubles with every further failure). There is no account lock-out.",
+    )
+    login_max_delay_s: float = Field(
+        900, ge=1, le=86400, description="Longest wait for one account from one address after wrong passwords (s)."
+    )
+    login_account_free_failures: int = Field(
+        10, ge=1, le=1000,
+        description="Wrong passwords in a row for one account from all addresses together before addresses that "
+        "never logged in to it must wait too (addresses it logged in from before keep their own budget).",
+    )
+    login_account_max_delay_s: float = Field(
+        60, ge=1, le=3600, description="Longest wait for an account from addresses it never logged in from (s)."
+    )
     password_min_length: int = Field(10, ge=8, le=128, description="Shortest password accepted (characters).")
     rollup_flush_s: float = Field(
         30, gt=0, le=3600, description="How often chart rollups and latest values are written to the store (s)."
@@ -40,7 +54,14 @@ class PanelConfig(Section):
     config_backups: int = Field(20, ge=1, le=1000, description="Previous config files kept as backups on each save.")
     upload_max_kb: int = Field(1024, ge=16, le=65536, description="Largest config file accepted for upload (KiB).")
     metrics_token: SecretStr | None = Field(
-        None, description="If set, /metrics needs 'Authorization: Bearer <token>'. Give as `!secret <name>`."
+        None,
+        description="Bearer token for Prometheus scrapes of /metrics ('Authorization: Bearer <token>'). Give as "
+        "`!secret panel_metrics_token` (see config/secrets.example.yaml). Without it /metrics needs a login.",
+    )
+    metrics_public: bool = Field(
+        False,
+        description="Serve /metrics to anyone who can reach the panel, without token or login (device names, "
+        "backlogs and alarm counts become visible to the whole network: only on an isolated monitoring LAN).",
     )
 
     @model_validator(mode="after")

@@ -1,15 +1,32 @@
-"""Where and how the gateway uploads: the central rating platform (seed 000 clause 7.2)."""
+"""Where and how the gateway uploads: the central rating platform (seed 000 clause 7.2).
+
+Seed 000 7.2.2: the link to the platform is HTTPS. A plain ``http://`` URL would send the OAuth2
+client secret, the bearer token and every record in clear text across the estate's network, and
+``verify_tls: false`` lets anyone on the path impersonate the platform; both are refused unless
+``lab_mode_insecure: true`` says, in the file, that this is a lab. The daemon then logs a warning
+at every start and the panel shows a banner on every page, so a lab setting that reaches an
+estate does not go unnoticed. (A private CA is not insecure: give it as ``ca_bundle``.)
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, HttpUrl, SecretStr
+from pydantic import Field, HttpUrl, SecretStr, ValidationInfo, field_validator
 
 from edge.config.common import Section
 
+LAB_SWITCH = "platform.lab_mode_insecure"
+
 
 class PlatformConfig(Section):
+    # Declared first: the url and verify_tls validators read it.
+    lab_mode_insecure: bool = Field(
+        False,
+        title="Lab mode: allow an insecure platform link",
+        description="Allow an http:// url and verify_tls: false (a lab or a simulator only). Logged as a warning "
+        "at every start and shown as a banner on every panel page. Never in an estate.",
+    )
     url: HttpUrl = Field(title="Platform base URL", description="HTTPS base URL of the central platform's API.")
     token_path: str = Field("/oauth/token", description="OAuth2 token endpoint, relative to url.")
     client_id: str = Field(min_length=1, description="OAuth2 client id issued to this gateway.")
@@ -17,7 +34,9 @@ class PlatformConfig(Section):
         None, description="OAuth2 client secret. Give it as `!secret platform_client_secret`, never inline."
     )
     ca_bundle: Path | None = Field(None, description="PEM bundle of extra CAs to trust (private CA). Verification stays on.")
-    verify_tls: bool = Field(True, description="Verify the platform's certificate. Only turn off in a lab.")
+    verify_tls: bool = Field(
+        True, description="Verify the platform's certificate. Turning it off needs lab_mode_insecure: true."
+    )
     batch_size: int = Field(1000, ge=1, le=1000, description="Records per upload request (the platform takes at most 1,000).")
     concurrency: int = Field(4, ge=1, le=16, description="Upload requests in flight at once.")
     timeout_s: float = Field(15.0, gt=0, le=120, description="Per-request timeout, seconds.")
@@ -27,3 +46,28 @@ class PlatformConfig(Section):
     breaker_failures: int = Field(5, ge=1, description="Consecutive failures that open the circuit breaker.")
     breaker_reset_s: float = Field(30.0, gt=0, description="Seconds the breaker stays open before a half-open probe.")
     enabled: bool = Field(True, description="Upload at all; when off, records stay buffered in the store.")
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: HttpUrl, info: ValidationInfo) -> HttpUrl:
+        if value.scheme != "https" and not info.data.get("lab_mode_insecure", False):
+            raise ValueError(
+                f"{value.scheme}:// sends the client secret and every record in clear text; the platform link must be "
+                f"https:// (seed 000 7.2.2). Only in a lab: set {LAB_SWITCH}: true"
+            )
+        return value
+
+    @field_validator("verify_tls")
+    @classmethod
+    def _verified(cls, value: bool, info: ValidationInfo) -> bool:
+        if not value and not info.data.get("lab_mode_insecure", False):
+            raise ValueError(
+                "turning certificate verification off lets anyone on the path pose as the platform; for a private "
+                f"CA give ca_bundle instead. Only in a lab: set {LAB_SWITCH}: true"
+            )
+        return value
+
+    @property
+    def insecure(self) -> bool:
+        """True when this link runs without HTTPS or without certificate verification (lab mode in use)."""
+        return self.url.scheme != "https" or not self.verify_tls

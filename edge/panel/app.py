@@ -42,6 +42,7 @@ from edge.panel.schema import PANEL_COMPONENT, PANEL_MIGRATIONS
 from edge.panel.security import CsrfRejected, Forbidden, LoginRequired, SecurityHeaders, current_principal
 from edge.panel.sessions import SessionStore
 from edge.panel.setup_token import SetupToken
+from edge.panel.throttle import LoginThrottle
 from edge.panel.users import UserStore
 from edge.panel.views import make_templates, render
 from edge.pipeline import Pipeline
@@ -103,11 +104,15 @@ def create_app(
         files=files,
         config=ConfigHolder(files, config),
         users=UserStore(store, passwords or Passwords(min_length=settings.password_min_length), clock,
-                        lockout_failures=settings.lockout_failures, lockout_minutes=settings.lockout_minutes),
+                        extra_words=(config.estate.name, config.estate.id) if config else ()),
         sessions=SessionStore(store, clock, idle=timedelta(minutes=settings.session_idle_minutes),
                               max_age=timedelta(hours=settings.session_max_hours)),
         audit=AuditLog(store, clock),
         limiter=LoginRateLimiter(settings.login_attempts_per_minute, clock),
+        throttle=LoginThrottle(clock, free_failures=settings.login_free_failures,
+                               max_delay_s=settings.login_max_delay_s,
+                               account_free_failures=settings.login_account_free_failures,
+                               account_max_delay_s=settings.login_account_max_delay_s),
         setup=SetupToken(),
         live=live,
         alarms=CheckedAlarmActions(alarms or StoreAlarmActions(store, clock), store),

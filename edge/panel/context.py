@@ -25,6 +25,7 @@ from edge.panel.overview import OverviewService
 from edge.panel.ratelimit import LoginRateLimiter
 from edge.panel.sessions import SessionStore
 from edge.panel.setup_token import SetupToken
+from edge.panel.throttle import LoginThrottle
 from edge.panel.users import UserStore
 from edge.store import Store
 
@@ -102,6 +103,7 @@ class PanelContext:
     sessions: SessionStore
     audit: AuditLog
     limiter: LoginRateLimiter
+    throttle: LoginThrottle
     setup: SetupToken
     live: LiveValues
     alarms: CheckedAlarmActions

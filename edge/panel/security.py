@@ -1,4 +1,4 @@
-"""Who is asking, may they, and did they mean to: sessions, roles, CSRF and security headers.
+"""Who is asking, may they, and did they mean to: sessions, roles, CSRF, path parameters and security headers.
 
 CSRF: every state-changing request (POST, PUT, PATCH, DELETE) must carry the session's token in
 the ``X-CSRF-Token`` header (the JSON API, the panel's scripts) or a ``csrf_token`` form field (the
@@ -9,6 +9,11 @@ unit test walks every route to prove none is missing it. Cookies are also ``Same
 
 Cookies: HttpOnly (scripts never see the session), SameSite=Strict, Path=/, and Secure whenever the
 request came over HTTPS (or always, when the config says so).
+
+Path parameters (``/evidence/{name}``, ``/devices/{device_id}`` ...) are one name each, never a path:
+``safe_path_params`` is a dependency on every router and answers 404 to a NUL or other control
+character, a separator, ``.`` / ``..`` or a name longer than a file name may be, before any handler
+turns the value into a file system path or a query (a NUL there raised ``ValueError``: a 500).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from fastapi import Request, Response
+from fastapi import HTTPException, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge.panel.roles import Role
@@ -38,6 +43,9 @@ LANG_COOKIE = "edge_lang"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+MAX_PATH_PARAM_BYTES = 255  # NAME_MAX of Linux file systems: no id or file name of ours is longer
+HSTS = "max-age=31536000"  # one year; no includeSubDomains: the panel is usually reached by IP address
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; "
@@ -177,6 +185,22 @@ async def csrf_protect(request: Request) -> None:
         raise CsrfRejected("missing or wrong CSRF token")
 
 
+def odd_path_param(value: str) -> bool:
+    """True for a value no route of ours can mean: control characters, separators, dot names, overlong."""
+    return (
+        not value or value in (".", "..") or "/" in value or "\\" in value
+        or any(ord(c) < 32 or ord(c) == 127 for c in value)
+        or len(value.encode("utf-8", "surrogatepass")) > MAX_PATH_PARAM_BYTES
+    )
+
+
+async def safe_path_params(request: Request) -> None:
+    """Dependency on every router: odd path parameters are "not found" (404), never a server error."""
+    for value in request.path_params.values():
+        if isinstance(value, str) and odd_path_param(value):
+            raise HTTPException(404, "not found")
+
+
 def csrf_token_for(request: Request, response_cookies: dict[str, str]) -> str:
     """The token to embed in this page's forms; mints a pre-session cookie for anonymous visitors."""
     principal: Principal | None = getattr(request.state, "principal", None)
@@ -217,7 +241,10 @@ class SecurityHeaders:
     """Pure ASGI middleware: security headers on every response, request timing for /metrics.
 
     ``Cache-Control: no-store`` on everything but static assets: pages carry names, alarms and
-    tokens that must not stay in a shared control-room browser's cache.
+    tokens that must not stay in a shared control-room browser's cache. ``Strict-Transport-Security``
+    whenever the request came over TLS, so a browser that once reached the panel over HTTPS never
+    falls back to plain HTTP (where a session cookie could be read on the estate LAN); over plain
+    HTTP browsers ignore it, so it is not sent.
     """
 
     def __init__(self, app: ASGIApp, observe: Callable[[str, str, int, float], None] | None = None) -> None:
@@ -245,6 +272,8 @@ class SecurityHeaders:
                 ]
                 if b"content-security-policy" not in names:
                     extra.append((b"content-security-policy", CSP.encode()))
+                if scope.get("scheme") == "https" and b"strict-transport-security" not in names:
+                    extra.append((b"strict-transport-security", HSTS.encode()))
                 if b"cache-control" not in names:
                     extra.append((b"cache-control", b"public, max-age=3600" if path.startswith("/static/")
                                   else b"no-store"))

@@ -1,16 +1,16 @@
-"""Panel accounts in the ``panel_users`` table: create, look up, lock out, change.
+"""Panel accounts in the ``panel_users`` table: create, look up, count failures, change.
 
-Lock-out: after ``lockout_failures`` consecutive wrong passwords an account is locked for
-``lockout_minutes``; a right password inside that window is refused too (otherwise the lock would
-only slow guessing down, not stop it). An admin can unlock early. All writes go through the store's
-group-commit writer, so they are durable when these methods return.
+There is no account lock-out: wrong passwords are slowed down per account and source address by
+``edge.panel.throttle`` (a lock anyone could trigger locked the only admin out). ``failed_logins``
+still counts wrong passwords in a row for the users page; ``locked_until_us`` is only ever set by
+older versions and is honoured until it expires or an admin unlocks. All writes go through the
+store's group-commit writer, so they are durable when these methods return.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 
 from edge.clock import Clock, to_us
 from edge.ids import new_id
@@ -52,13 +52,12 @@ def _user(row: tuple) -> User:
 
 
 class UserStore:
-    def __init__(self, store: Store, passwords: Passwords, clock: Clock, *, lockout_failures: int = 5,
-                 lockout_minutes: float = 15) -> None:
+    def __init__(self, store: Store, passwords: Passwords, clock: Clock, *, extra_words: tuple[str, ...] = ()) -> None:
+        """``extra_words``: what a guesser of this gateway tries first (the estate's name and id)."""
         self.store = store
         self.passwords = passwords
         self.clock = clock
-        self.lockout_failures = lockout_failures
-        self.lockout = timedelta(minutes=lockout_minutes)
+        self.extra_words = extra_words
 
     async def count(self) -> int:
         row = await self.store.read_one("SELECT count(*) FROM panel_users")
@@ -80,7 +79,7 @@ class UserStore:
             raise UserError("user.bad_name", "user name: 1-64 letters, digits, '.', '_', '-', '@'")
         if await self.by_name(username) is not None:
             raise UserError("user.exists", f"user {username!r} already exists")
-        self.passwords.check_policy(password, username)
+        self.passwords.check_policy(password, username, self.extra_words)
         now = to_us(self.clock.now())
         password_hash = await self.passwords.hash(password)
         await self.store.execute_write(
@@ -93,7 +92,7 @@ class UserStore:
         return user
 
     async def set_password(self, user: User, password: str) -> None:
-        self.passwords.check_policy(password, user.username)
+        self.passwords.check_policy(password, user.username, self.extra_words)
         password_hash = await self.passwords.hash(password)
         await self.store.execute_write(
             "UPDATE panel_users SET password_hash=?, password_changed_us=?, failed_logins=0, locked_until_us=NULL"
@@ -130,16 +129,11 @@ class UserStore:
         if not row or int(row[0]) == 0:
             raise UserError("user.last_admin", "the last enabled admin cannot be removed, disabled or demoted")
 
-    async def login_failed(self, user: User) -> bool:
-        """Count a wrong password; returns True when this failure locked the account."""
-        failures = user.failed_logins + 1
-        lock = failures >= self.lockout_failures
-        until = to_us(self.clock.now() + self.lockout) if lock else None
+    async def login_failed(self, user: User) -> None:
+        """Count a wrong password (shown on the users page; the throttle decides about waiting)."""
         await self.store.execute_write(
-            "UPDATE panel_users SET failed_logins=?, locked_until_us=? WHERE user_id=?",
-            [(0 if lock else failures, until, user.user_id)],
+            "UPDATE panel_users SET failed_logins=failed_logins+1 WHERE user_id=?", [(user.user_id,)]
         )
-        return lock
 
     async def login_succeeded(self, user: User, password: str) -> None:
         """Reset the failure count; upgrade the hash if the hashing parameters changed since it was made."""

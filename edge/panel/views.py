@@ -68,6 +68,11 @@ def language(request: Request) -> str:
     return request.state.lang  # type: ignore[no-any-return]
 
 
+def explain(request: Request, key: str, **values: object) -> str:
+    """A catalogue text in this request's language (for reasons built in code, e.g. a refused password)."""
+    return translator(language(request))(key, **values)
+
+
 def page_url(request: Request, **changes: Any) -> str:
     """This page's URL with some query parameters changed (None removes one); for paging and filters."""
     params = dict(request.query_params)
@@ -102,6 +107,8 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "csrf_token": csrf_token_for(request, cookies),
         "estate": ctx.config.config.estate if ctx.config.config else None,
         "config_problems": ctx.config.problems,
+        # Every page, logged in or not: an insecure platform link must not go unnoticed (issue 10, defect 9).
+        "lab_mode": bool(ctx.config.config and ctx.config.config.platform.lab_mode_insecure),
         "fmt_ts": fmt_ts,
         "page_url": lambda **kw: page_url(request, **kw),
         "path": request.url.path,

@@ -12,7 +12,7 @@ from edge.panel.roles import Role
 from edge.panel.routes.common import audit, now_us, page_router
 from edge.panel.security import Principal, ctx_of, require_admin
 from edge.panel.users import User, UserError
-from edge.panel.views import render
+from edge.panel.views import explain, render
 
 router = page_router()
 
@@ -24,6 +24,7 @@ async def _users_page(request: Request, *, msg: str = "", error: str | None = No
     ctx = ctx_of(request)
     return render(request, "users.html", {
         "nav": "users", "users": await ctx.users.all(), "roles": list(Role), "now": now_us(ctx),
+        "throttled": ctx.throttle.throttled,
         "msg": msg if msg in USER_MESSAGES else "", "error": error, "detail": detail,
         "min_length": ctx.users.passwords.min_length,
     }, status_code=status_code)
@@ -42,7 +43,8 @@ async def create_user(request: Request, principal: Annotated[Principal, Depends(
     try:
         await ctx.users.create(username.strip(), password, role)
     except PasswordPolicyError as exc:
-        return await _users_page(request, error="password.weak", detail=str(exc), status_code=422)
+        return await _users_page(request, error="password.weak",
+                                 detail=explain(request, exc.code, **exc.params), status_code=422)
     except UserError as exc:
         return await _users_page(request, error=exc.code, detail=str(exc), status_code=422)
     await audit(request, principal, "user.create", username, role=role.value)
@@ -77,13 +79,15 @@ async def update_user(request: Request, username: str, principal: Annotated[Prin
                 await ctx.sessions.delete_for_user(user.user_id)
         elif action == "unlock":
             await ctx.users.unlock(user)
+            ctx.throttle.clear(user.username)
         elif action == "password":
             await ctx.users.set_password(user, password)
             await ctx.sessions.delete_for_user(user.user_id, keep_hash=principal.session.token_hash)
         else:
             raise UserError("user.bad_request", "choose a role")
     except PasswordPolicyError as exc:
-        return await _users_page(request, error="password.weak", detail=str(exc), status_code=422)
+        return await _users_page(request, error="password.weak",
+                                 detail=explain(request, exc.code, **exc.params), status_code=422)
     except UserError as exc:
         await audit(request, principal, f"user.{action}", username, ok=False, reason=exc.code)
         return await _users_page(request, error=exc.code, detail=str(exc), status_code=409)

@@ -35,8 +35,10 @@ from edge.panel.security import (
     require_admin,
     require_operator,
     require_viewer,
+    safe_path_params,
 )
 from edge.panel.users import User, UserError
+from edge.panel.views import explain
 from edge.panel.yaml_edit import YamlEditError
 from edge.store.codec import iso
 
@@ -53,7 +55,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "descript
 CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorOut, "description": "Not possible in this state"}}
 
 router = APIRouter(prefix="/api/v1", tags=["panel"], responses=ERRORS,
-                   dependencies=[Depends(csrf_protect), Depends(refresh_config)])
+                   dependencies=[Depends(safe_path_params), Depends(csrf_protect), Depends(refresh_config)])
 
 Viewer = Annotated[Principal, Depends(require_viewer)]
 Operator = Annotated[Principal, Depends(require_operator)]
@@ -330,8 +332,9 @@ async def discovery(request: Request, principal: Admin) -> list[m.DiscoveredOut]
 
 
 # ------------------------------------------------------------------------------------------------ users and audit
-def _user_out(user: User, now: int) -> m.UserOut:
-    return m.UserOut(username=user.username, role=user.role, enabled=user.enabled, locked=user.locked(now),
+def _user_out(user: User, now: int, throttled: bool = False) -> m.UserOut:
+    return m.UserOut(username=user.username, role=user.role, enabled=user.enabled,
+                     locked=user.locked(now) or throttled,
                      created_at=iso(user.created_us), last_login_at=iso_or_none(user.last_login_us))
 
 
@@ -339,7 +342,7 @@ def _user_out(user: User, now: int) -> m.UserOut:
 async def users(request: Request, principal: Admin) -> list[m.UserOut]:
     ctx = ctx_of(request)
     now = now_us(ctx)
-    return [_user_out(u, now) for u in await ctx.users.all()]
+    return [_user_out(u, now, ctx.throttle.throttled(u.username)) for u in await ctx.users.all()]
 
 
 @router.post("/users", response_model=m.UserOut, status_code=201, responses={**CONFLICT, 422: {"model": ErrorOut}})
@@ -348,7 +351,7 @@ async def create_user(request: Request, body: m.UserIn, principal: Admin) -> m.U
     try:
         user = await ctx.users.create(body.username, body.password, body.role)
     except PasswordPolicyError as exc:
-        raise HTTPException(422, f"password: {exc}") from exc
+        raise HTTPException(422, f"{exc.code}: {explain(request, exc.code, **exc.params)}") from exc
     except UserError as exc:
         raise HTTPException(409 if exc.code == "user.exists" else 422, f"{exc.code}: {exc}") from exc
     await audit(request, principal, "user.create", body.username, role=body.role.value)
@@ -375,11 +378,12 @@ async def patch_user(request: Request, username: str, body: m.UserPatch, princip
                 await ctx.sessions.delete_for_user(user.user_id)
         if body.unlock:
             await ctx.users.unlock(user)
+            ctx.throttle.clear(user.username)
         if body.password is not None:
             await ctx.users.set_password(user, body.password)
             await ctx.sessions.delete_for_user(user.user_id, keep_hash=principal.session.token_hash)
     except PasswordPolicyError as exc:
-        raise HTTPException(422, f"password: {exc}") from exc
+        raise HTTPException(422, f"{exc.code}: {explain(request, exc.code, **exc.params)}") from exc
     except UserError as exc:
         await audit(request, principal, "user.update", username, ok=False, reason=exc.code)
         raise HTTPException(409, f"{exc.code}: {exc}") from exc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Annotated
 
 from fastapi import Depends, Form, Request
@@ -24,10 +26,16 @@ from edge.panel.security import (
     safe_next,
     set_cookie,
 )
+from edge.panel.throttle import ThrottleStart
 from edge.panel.users import UserError
-from edge.panel.views import render
+from edge.panel.views import explain, render
+from edge.records import Event, Severity
+
+log = logging.getLogger(__name__)
 
 router = page_router()
+
+THROTTLE_EVENT = "panel.login_throttled"
 
 
 @router.get("/login")
@@ -49,6 +57,14 @@ async def _start_session(request: Request, response: Response, user_id: str) -> 
     clear_cookie(request, response, PRE_COOKIE)
 
 
+def _too_many(request: Request, next: str, wait: float, username: str = "") -> Response:
+    response = render(request, "login.html", {"next": safe_next(next), "error": "login.rate_limited",
+                                              "retry_after": math.ceil(wait), "username": username},
+                      status_code=429)
+    response.headers["retry-after"] = str(math.ceil(wait))
+    return response
+
+
 @router.post("/login")
 async def login(request: Request, username: Annotated[str, Form(max_length=64)],
                 password: Annotated[str, Form(max_length=256)], next: Annotated[str, Form()] = "/") -> Response:
@@ -58,11 +74,13 @@ async def login(request: Request, username: Annotated[str, Form(max_length=64)],
     if wait is not None:
         ctx.metrics.logins.labels("rate_limited").inc()
         await audit(request, username, "login", username, ok=False, reason="rate_limited")
-        response = render(request, "login.html", {"next": safe_next(next), "error": "login.rate_limited",
-                                                  "retry_after": int(wait) + 1}, status_code=429)
-        response.headers["retry-after"] = str(int(wait) + 1)
-        return response
+        return _too_many(request, next, wait)
     ctx.limiter.hit(ip)
+    wait = ctx.throttle.wait(username, ip)
+    if wait is not None:  # the password is not even checked while a wait runs
+        ctx.metrics.logins.labels("throttled").inc()
+        await audit(request, username, "login", username, ok=False, reason="throttled")
+        return _too_many(request, next, wait, username)
     user = await ctx.users.by_name(username)
     valid = await ctx.users.passwords.verify(user.password_hash if user else None, password)
     reason = None
@@ -74,19 +92,43 @@ async def login(request: Request, username: Annotated[str, Form(max_length=64)],
         reason = "locked"
     elif not valid:
         reason = "wrong_password"
-        if await ctx.users.login_failed(user):
-            await audit(request, username, "account.locked", username, minutes=ctx.settings.lockout_minutes)
+        await ctx.users.login_failed(user)
     if reason is not None or user is None:
+        if not valid:  # a disabled or legacy-locked account with the right password is not a guess
+            for start in ctx.throttle.failed(username, ip):
+                await report_throttle(request, start)
         ctx.metrics.logins.labels("failed").inc()
         await audit(request, username, "login", username, ok=False, reason=reason)
         return render(request, "login.html", {"next": safe_next(next), "error": "login.failed",
                                               "username": username}, status_code=401)
+    ctx.throttle.succeeded(username, ip)
     await ctx.users.login_succeeded(user, password)
     ctx.metrics.logins.labels("ok").inc()
     response = RedirectResponse(safe_next(next), status_code=303)
     await _start_session(request, response, user.user_id)
     await audit(request, username, "login", username)
     return response
+
+
+async def report_throttle(request: Request, start: ThrottleStart) -> None:
+    """The ``panel.login_throttled`` security event: in the store's event lane (uploaded like any event)
+    and in the audit log, where admins see it on /admin/audit."""
+    ctx = ctx_of(request)
+    delay = math.ceil(start.delay_s)
+    if start.scope == "source":
+        message = (f"面板登录受限：账户 {start.username} 从 {start.ip} 连续 {start.failures} 次密码错误，"
+                   f"该地址此后每次尝试需等待，首次 {delay} 秒")
+    else:
+        message = (f"面板登录受限：账户 {start.username} 在多个地址共连续 {start.failures} 次密码错误，"
+                   f"未登录过的地址此后每次尝试需等待，首次 {delay} 秒")
+    data = {"username": start.username, "ip": start.ip, "scope": start.scope, "failures": start.failures,
+            "delay_s": start.delay_s}
+    await ctx.store.append_events([Event(code=THROTTLE_EVENT, ts=ctx.clock.now(), severity=Severity.WARNING,
+                                         message=message, data=data)])
+    await audit(request, start.username, THROTTLE_EVENT, start.username, ok=False, scope=start.scope,
+                failures=start.failures, delay_s=delay)
+    log.warning("panel: login for %r throttled (%s %s, %d failures, wait %d s)", start.username, start.scope,
+                start.ip, start.failures, delay)
 
 
 @router.post("/logout")
@@ -131,7 +173,8 @@ async def setup(request: Request, token: Annotated[str, Form(max_length=128)],
     try:
         user = await ctx.users.create(username, password, Role.ADMIN)
     except PasswordPolicyError as exc:
-        return render(request, "setup.html", {**context, "error": "password.weak", "detail": str(exc)},
+        return render(request, "setup.html", {**context, "error": "password.weak",
+                                                 "detail": explain(request, exc.code, **exc.params)},
                       status_code=422)
     except UserError as exc:
         return render(request, "setup.html", {**context, "error": exc.code}, status_code=422)
@@ -163,7 +206,8 @@ async def change_password(request: Request, principal: Annotated[Principal, Depe
     try:
         await ctx.users.set_password(principal.user, password)
     except PasswordPolicyError as exc:
-        return render(request, "account.html", {**context, "error": "password.weak", "detail": str(exc)},
+        return render(request, "account.html", {**context, "error": "password.weak",
+                                                 "detail": explain(request, exc.code, **exc.params)},
                       status_code=422)
     # Other sessions of this user end (a stolen session must not outlive a password change).
     await ctx.sessions.delete_for_user(principal.user.user_id, keep_hash=principal.session.token_hash)

@@ -8,13 +8,14 @@ from fastapi import APIRouter, Depends, Request
 
 from edge.clock import to_us
 from edge.panel.context import PanelContext
-from edge.panel.security import Principal, client_ip, csrf_protect, ctx_of
+from edge.panel.security import Principal, client_ip, csrf_protect, ctx_of, safe_path_params
 from edge.store.codec import iso
 
 
 def page_router() -> APIRouter:
-    """A router for HTML pages: CSRF-checked, not part of the OpenAPI schema."""
-    return APIRouter(dependencies=[Depends(csrf_protect), Depends(refresh_config)], include_in_schema=False)
+    """A router for HTML pages: path parameters checked, CSRF-checked, not part of the OpenAPI schema."""
+    return APIRouter(dependencies=[Depends(safe_path_params), Depends(csrf_protect), Depends(refresh_config)],
+                     include_in_schema=False)
 
 
 async def refresh_config(request: Request) -> None:

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from edge.panel.routes.common import page_router
-from edge.panel.security import Principal, ctx_of, require_admin
+from edge.panel.security import Principal, ctx_of, current_principal, require_admin
 from edge.panel.views import render
 
 router = page_router()
@@ -25,12 +25,23 @@ async def healthz() -> dict[str, bool]:
 
 @open_router.get("/metrics")
 async def metrics(request: Request) -> Response:
+    """Prometheus metrics for a bearer token (``panel.metrics_token``) or a logged-in user.
+
+    They name devices and show backlogs and alarm counts, so they are not for anonymous callers
+    unless ``panel.metrics_public`` says the network is a closed monitoring LAN. A wrong token is
+    refused even when a session cookie came along (a scraper misconfigured is told so).
+    """
     ctx = ctx_of(request)
-    token = ctx.settings.metrics_token
-    if token is not None:
-        supplied = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(supplied.encode(), token.get_secret_value().encode()):
-            return Response("metrics need a bearer token\n", status_code=401, media_type="text/plain",
+    if not ctx.settings.metrics_public:
+        token = ctx.settings.metrics_token
+        authorization = request.headers.get("authorization")
+        if authorization is not None and token is not None:
+            supplied = authorization.removeprefix("Bearer ").strip()
+            allowed = hmac.compare_digest(supplied.encode(), token.get_secret_value().encode())
+        else:
+            allowed = await current_principal(request) is not None
+        if not allowed:
+            return Response("metrics need a bearer token or a login\n", status_code=401, media_type="text/plain",
                             headers={"www-authenticate": "Bearer"})
     overview = await ctx.overview.snapshot(ctx.config.index)
     extra: dict[str, Any] = {

@@ -90,7 +90,7 @@ async def test_users_crud_and_audit(panel: Panel) -> None:
     csrf = await panel.as_role(Role.ADMIN)
     headers = {"x-csrf-token": csrf}
     created = await panel.client.post("/api/v1/users", json={"username": "night-shift", "role": "operator",
-                                                              "password": "night-shift-pw-1"}, headers=headers)
+                                                              "password": "lantern orbit 73"}, headers=headers)
     assert created.status_code == 201 and created.json()["role"] == "operator"
     dup = await panel.client.post("/api/v1/users", json={"username": "night-shift", "role": "viewer",
                                                           "password": "whatever-pw-22"}, headers=headers)
