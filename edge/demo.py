@@ -8,7 +8,6 @@ simulators under ``workdir``), runs the gateway, and prints where to look.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -16,13 +15,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import yaml
 
 from edge.app import Gateway
+from simulators.readiness import stop_process, wait_ready
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +55,11 @@ def _start_platform(workdir: Path, port: int, client_secret: str) -> subprocess.
         cwd=REPO, env=env, stdout=logfile, stderr=subprocess.STDOUT,
     )
     ca = workdir / "platform-tls" / "ca.pem"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"platform simulator exited; see {workdir / 'platform-sim.log'}")
-        if ca.exists():
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"https://127.0.0.1:{port}/_sim/stats", verify=str(ca), trust_env=False).status_code == 200:
-                    return process
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("platform simulator did not come up within 30 s")
+
+    def healthy() -> bool:
+        return httpx.get(f"https://127.0.0.1:{port}/healthz", verify=str(ca), trust_env=False, timeout=2).is_success
+
+    return wait_ready(process, healthy, what="platform simulator", log_hint=f"; see {workdir / 'platform-sim.log'}")
 
 
 def write_demo_config(workdir: Path, platform_port: int, panel_port: int) -> tuple[Path, Path]:
@@ -134,10 +127,7 @@ def run_demo(workdir: Path, duration_s: float | None = None) -> int:
         for child in children:
             child.send_signal(signal.SIGTERM)
         for child in children:
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+            stop_process(child)
     return 0
 
 
@@ -155,15 +145,8 @@ def _spawn(workdir: Path, name: str, args: list[str], ready: str, env: dict[str,
     logfile = open(logpath, "wb")  # noqa: SIM115 - owned by the child process
     process = subprocess.Popen([sys.executable, "-m", *args], cwd=REPO, stdout=logfile, stderr=subprocess.STDOUT,
                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited; see {logpath}")
-        if ready in logpath.read_text(encoding="utf-8", errors="replace"):
-            return process
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"{name} did not become ready within {timeout_s:.0f} s; see {logpath}")
+    return wait_ready(process, lambda: ready in logpath.read_text(encoding="utf-8", errors="replace"), what=name,
+                      timeout_s=timeout_s, interval_s=0.2, log_hint=f"; see {logpath}")
 
 
 def start_device_simulators(workdir: Path, secret_values: dict[str, str]) -> list[subprocess.Popen[bytes]]:
@@ -175,7 +158,7 @@ def start_device_simulators(workdir: Path, secret_values: dict[str, str]) -> lis
                                                         "--password", secret_values["camera_password"]], "ready"))
     except BaseException:
         for child in children:
-            child.kill()
+            stop_process(child)
         raise
     return children
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,3 +47,35 @@ def mqtt_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
 
     with MosquittoBroker(tmp_path / "mosquitto", with_tls=True) as broker:
         yield broker
+
+
+def _live_children(pid: int) -> list[tuple[int, str]]:
+    """Direct children of ``pid`` that are still running (zombies, already dead, are left out)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        state, ppid = fields[0], int(fields[1])
+        if ppid == pid and state != "Z":
+            children.append((int(entry.name), cmdline))
+    return children
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No test may leave a process behind (issue 10 defect 11): a leak fails the run and is killed."""
+    import signal
+
+    leaked = _live_children(os.getpid())
+    if not leaked:
+        return
+    for pid, cmdline in leaked:
+        print(f"\nLEAKED PROCESS after the test session: pid {pid}: {cmdline[:200]}")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

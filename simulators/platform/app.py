@@ -174,6 +174,11 @@ def create_app(state: PlatformState) -> FastAPI:
         response = await asyncio.to_thread(_ingest_sync, state, kind, key, body)
         return _bad_ack(state, response) if response.status_code == 200 else response
 
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Readiness: answering here means TLS files are written and the ingest database is open."""
+        return {"status": "ok"}
+
     @app.get("/_sim/stats")
     async def stats() -> dict[str, Any]:
         assert state.db is not None

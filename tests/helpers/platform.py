@@ -7,12 +7,13 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from simulators.readiness import stop_process, wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,12 +62,7 @@ class PlatformSim:
             c.put("/_sim/faults", json=switches).raise_for_status()
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
     def restart(self) -> None:
         self.stop()
@@ -75,6 +71,7 @@ class PlatformSim:
 
 
 def start_platform(workdir: Path, *, port: int | None = None, token_ttl: float | None = 3600.0) -> PlatformSim:
+    """Start the simulator and wait for its health endpoint over verified TLS; never leaks the process."""
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     tls_dir = workdir / "tls"
@@ -83,21 +80,15 @@ def start_platform(workdir: Path, *, port: int | None = None, token_ttl: float |
             "--tls-dir", str(tls_dir), "--client-id", "gateway", "--client-secret", "test-secret"]
     if token_ttl is not None:
         args += ["--token-ttl", str(token_ttl)]
-    log = open(workdir / f"platform-{port}.log", "ab")  # noqa: SIM115 - handed to the child
-    process = subprocess.Popen(args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    logpath = workdir / f"platform-{port}.log"
+    with open(logpath, "ab") as log:
+        process = subprocess.Popen(args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
     sim = PlatformSim(f"https://127.0.0.1:{port}", tls_dir / "ca.pem", process, port, db, tls_dir)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"platform simulator exited: see {workdir}/platform-{port}.log")
-        if sim.ca.exists():
-            try:
-                with sim.http() as c:
-                    if c.get("/_sim/stats").status_code == 200:
-                        return sim
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("platform simulator did not start within 30 s")
+
+    def healthy() -> bool:
+        with sim.http() as c:
+            return c.get("/healthz", timeout=2).status_code == 200
+
+    wait_ready(process, healthy, what="platform simulator", log_hint=f" (see {logpath})")
+    return sim

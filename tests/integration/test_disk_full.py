@@ -63,11 +63,11 @@ def _fill(folder: Path) -> Path:
 
 def _start(config: Path, secrets: Path, log: Path) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "edge.cli", "run", str(config), "--secrets", str(secrets)],
-                            cwd=REPO, stdout=open(log, "w"), stderr=subprocess.STDOUT, text=True,  # noqa: SIM115
+                            cwd=REPO, stdout=open(log, "w"), stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
-def _wait(predicate, what: str, log: Path, timeout: float = 40.0):  # noqa: ANN001, ANN202
+def _wait(predicate, what: str, log: Path, timeout: float = 40.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(sqlite3.Error):
