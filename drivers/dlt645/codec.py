@@ -113,9 +113,8 @@ class ValueFormat:
         if not match:
             raise ValueError(f"format {text!r}: expected digits as X with an optional point, e.g. 'XXXXXX.XX'")
         digits = len(match.group(1)) + len(match.group(2) or "")
-        if digits % 2:
-            raise ValueError(f"format {text!r}: an odd number of digits does not fill whole BCD bytes")
-        return cls(digits // 2, len(match.group(2) or ""), signed)
+        # An odd count ("XXX" V in the 1997 tables) leaves the top nibble zero: 2 bytes for 3 digits.
+        return cls((digits + 1) // 2, len(match.group(2) or ""), signed)
 
     def decode(self, raw: bytes) -> float:
         if len(raw) != self.size:

@@ -120,6 +120,72 @@ class MqttBusConfig(Section):
         return self
 
 
+class _MeterLineCommon(Section):
+    """One RS-485 line of DL/T 645 or CJ/T 188 meters (an M-Bus level converter carries the same bytes).
+
+    Polled like a Modbus RTU line (``drivers.modbus.scheduler``): one transaction at a time, a
+    silence between frames, one timeout per backoff step for a silent meter, overload reported.
+    """
+
+    port: str = Field(min_length=1, description="Serial device, e.g. /dev/ttyUSB1 (or a pseudo-terminal).")
+    baudrate: Literal[1200, 2400, 4800, 9600, 19200] = Field(2400, description="Bits per second (grid meters: 2400).")
+    bytesize: Literal[7, 8] = 8
+    parity: Literal["N", "E", "O"] = Field("E", description="N none, E even (both standards' default), O odd.")
+    stopbits: Literal[1, 2] = 1
+    inter_frame_s: float | None = Field(
+        None, ge=0, le=1, description="Silence before each request, seconds (default 3.5 characters at the baud rate)."
+    )
+    backoff_max_s: float = Field(
+        120.0, gt=0, le=3600, description="Longest wait between retries of an offline meter, seconds."
+    )
+    overload_clear_s: float = Field(
+        60.0, gt=0, le=3600, description="An overload alarm clears after this many seconds without a skipped cycle."
+    )
+    profiles_dir: str | None = Field(None, description="Extra directory of meter profiles (YAML), searched first.")
+    shared_line: bool = Field(
+        False, description="The installer confirms this port is one physical line shared with another bus "
+        "(e.g. Modbus devices beside DL/T 645 meters); `check` warns when their parities differ."
+    )
+
+
+class Dlt645BusConfig(_MeterLineCommon):
+    """DL/T 645-2007 / -1997 electricity meters on one RS-485 line (``options.address``: 12 digits per meter)."""
+
+    kind: Literal["dlt645"]
+    id: Identifier
+    time_sync: bool = Field(False, description="Broadcast the gateway's time to the meters (DL/T 645-2007 0x08).")
+    time_sync_interval_s: float = Field(86400.0, ge=60, le=7 * 86400, description="Seconds between time broadcasts.")
+
+
+class Cjt188BusConfig(_MeterLineCommon):
+    """CJ/T 188-2004 water, heat and gas meters on one RS-485 / M-Bus line (``options.address``: 14 digits)."""
+
+    kind: Literal["cjt188"]
+    id: Identifier
+
+
+class Gb26875BusConfig(Section):
+    """A GB/T 26875.3 listener: user information transmission devices of fire-alarm panels connect to it.
+
+    Each device on this bus is either a transmission device (``options.address``: its 6-byte
+    source address, e.g. 0x1d6dd53c10ac) or one component of a panel behind it (``options.uitd``:
+    the transmission device's id, ``options.component``: "<system address>-<component address>").
+    """
+
+    kind: Literal["gb26875"]
+    id: Identifier
+    host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 for every interface).")
+    port: int = Field(9026, ge=1, le=65535, description="TCP port to listen on.")
+    address: int = Field(0, ge=0, lt=2**48, description="Our own 6-byte centre address in the frames we send.")
+    idle_timeout_s: float = Field(
+        120.0, gt=0, le=3600, description="A connection silent this long is dropped and its device reported offline."
+    )
+    time_sync: bool = Field(True, description="Set the device's clock (control, type 90) when it connects.")
+    max_connections: int = Field(64, ge=1, le=1024, description="Connections accepted at once.")
+
+
 BusConfig = Annotated[
-    SyntheticBusConfig | ModbusTcpBusConfig | ModbusRtuBusConfig | MqttBusConfig, Field(discriminator="kind")
+    SyntheticBusConfig | ModbusTcpBusConfig | ModbusRtuBusConfig | MqttBusConfig
+    | Dlt645BusConfig | Cjt188BusConfig | Gb26875BusConfig,
+    Field(discriminator="kind"),
 ]

@@ -11,6 +11,7 @@ from edge.config.common import Identifier, Section
 Category = Literal[
     "electricity", "water", "fire_pressure", "fire_level", "environment", "lighting",
     "hvac", "ev_charging", "power_distribution", "water_supply", "other",
+    "gas", "heat",  # CJ/T 188 gas (T=0x30) and heat (T=0x20/0x21) meters
 ]
 
 
