@@ -98,6 +98,7 @@ async def test_https_marks_cookies_secure(tmp_path: Path) -> None:
                 page = await client.get("/login")
                 pre = next(h for h in page.headers.get_list("set-cookie") if h.startswith("edge_pre="))
                 assert "Secure" in pre and "HttpOnly" in pre
+                assert page.headers["strict-transport-security"].startswith("max-age=")  # HSTS over TLS (issue 10)
                 response = await client.post("/login", data={"username": "staff", "password": PASSWORD,
                                                              "csrf_token": csrf_from(page.text)})
                 cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE))
