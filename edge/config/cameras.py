@@ -215,6 +215,27 @@ class DiscoveryConfig(Section):
     timeout_s: float = Field(3.0, gt=0, le=60)
 
 
+class PrivacyConfig(Section):
+    """Blurring people in images (seed 000 5.5 field-level masking, 002 5.2.1.1 b) 脱敏).
+
+    The box keeps one evidence JPEG per event: the panel shows it and the uplink sends it to the
+    platform. It is blurred when either setting asks for it, as the stricter one must hold for the
+    copy that leaves the box; the local setting alone also covers the panel's live camera view.
+    """
+
+    blur_people_upload: bool = Field(
+        True, description="Blur people in evidence images uploaded to the platform (turn off only where the "
+        "estate has agreed to send identifiable images)."
+    )
+    blur_people_local: bool = Field(
+        False, description="Blur people in images that stay on the box too: the panel's live view, and "
+        "evidence when blur_people_upload is off."
+    )
+    person_classes: list[str] | None = Field(
+        None, description="Model classes that are people; default: the card's 'person' role, else 'person'."
+    )
+
+
 class CameraConfig(Section):
     id: Identifier
     name: str
@@ -236,6 +257,7 @@ class CameraConfig(Section):
     gating: GatingConfig = GatingConfig()
     health: HealthConfig = HealthConfig()
     evidence_quality: int = Field(85, ge=30, le=100, description="JPEG quality of evidence images.")
+    privacy: PrivacyConfig = PrivacyConfig()
 
     @model_validator(mode="after")
     def _reachable(self) -> CameraConfig:

@@ -38,14 +38,22 @@ def _named(card: ModelCard, wanted: tuple[str, ...]) -> list[str]:
 
 
 def role(card: ModelCard, name: str) -> list[str]:
-    """Class names of a role; ``bicycle`` and ``hard_negative`` fall back to classes of those names."""
+    """Class names of a role; ``bicycle``, ``hard_negative`` and ``person`` fall back to classes of those names."""
     if name in card.roles:
         return list(card.roles[name])
     if name == "bicycle":
         return _named(card, ("bicycle",))
     if name == "hard_negative":
         return _named(card, HARD_NEGATIVE_NAMES)
+    if name == "person":
+        return _named(card, ("person", "pedestrian"))
     return []
+
+
+def person_ids(camera: CameraConfig, card: ModelCard) -> tuple[int, ...]:
+    """Class ids blurred as people in evidence (``privacy.person_classes`` or the card's people)."""
+    names = camera.privacy.person_classes or role(card, "person")
+    return card.class_ids(names, where=f"cameras[{camera.id}].privacy.person_classes")
 
 
 def class_groups(labels: tuple[str, ...], card: ModelCard | None = None) -> dict[int, int]:

@@ -4,19 +4,25 @@ Staff who receive ``fire.lane_blocked`` on a phone must see at a glance which ve
 lane; the platform keeps the JPEG as the alarm's evidence (traceable video evidence, 002
 5.4.4.2 b)). The zone is outlined and lightly filled, the deciding box is thick red with its
 label, score and track id, other boxes in the zone are thin yellow, and a caption carries the
-camera, zone and UTC time. Frames wider than ``max_width`` are scaled down first (a 4K frame is
-not needed to recognise a car, and a 2 MB upload per alarm is).
+camera, zone and the capture time in the estate's time zone (with its UTC offset, so a platform
+in another zone still reads it right). Frames wider than ``max_width`` are scaled down first (a 4K
+frame is not needed to recognise a car, and a 2 MB upload per alarm is).
+
+People given in ``blur`` are blurred (``edge.vision.privacy``) before anything is drawn, so the
+labels and boxes stay sharp while faces do not; whether to blur is the camera's privacy setting,
+decided by the caller.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from edge.vision.detections import Box
+from edge.vision.privacy import blur_people
 from edge.vision.zones import Zone
 
 RED = (0, 0, 255)
@@ -34,14 +40,17 @@ def render_evidence(
     *,
     quality: int = 85,
     max_width: int = 1280,
+    blur: tuple[Box, ...] = (),
+    tz: tzinfo = UTC,
 ) -> bytes:
-    """JPEG bytes of ``frame`` annotated with ``zone``, ``box`` and ``others``.
+    """JPEG bytes of ``frame`` annotated with ``zone``, ``box`` and ``others``, people in ``blur`` blurred.
 
     Raises ``RuntimeError`` if OpenCV cannot encode (it never should for a BGR uint8 frame).
     """
     h, w = frame.shape[:2]
     scale = min(1.0, max_width / w)
     image = cv2.resize(frame, (round(w * scale), round(h * scale))) if scale < 1.0 else frame.copy()
+    blur_people(image, blur, scale)
     colour = ZONE_COLOURS.get(zone.kind, YELLOW)
     pts = np.round(zone.polygon * scale).astype(np.int32)
     overlay = image.copy()
@@ -59,7 +68,7 @@ def render_evidence(
         _draw_box(image, other, scale, YELLOW, 1)
     if box is not None:
         _draw_box(image, box, scale, RED, thick)
-    text = f"{caption}  {ts.strftime('%Y-%m-%d %H:%M:%S')} UTC"
+    text = f"{caption}  {caption_time(ts, tz)}"
     font_scale = max(0.4, image.shape[1] / 1600)
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
     cv2.rectangle(image, (0, 0), (min(tw + 8, image.shape[1]), th + base + 8), (0, 0, 0), -1)
@@ -68,6 +77,13 @@ def render_evidence(
     if not ok:
         raise RuntimeError("OpenCV failed to encode the evidence JPEG")
     return buf.tobytes()
+
+
+def caption_time(ts: datetime, tz: tzinfo) -> str:
+    """``2025-06-01 16:00:00 UTC+08:00``: local time in ``tz`` with its offset (naive ``ts`` is UTC)."""
+    local = (ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)).astimezone(tz)
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M:%S} UTC{offset[:3]}:{offset[3:]}"
 
 
 def _draw_box(image: NDArray[np.uint8], box: Box, scale: float, colour: tuple[int, int, int], thick: int) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,9 +19,9 @@ from numpy.typing import NDArray
 from edge.config.cameras import CameraConfig
 from edge.errors import ConfigError
 from edge.vision.analytics import Decision, EbikeEntryMonitor, FireLaneMonitor
-from edge.vision.classes import ZoneClasses, class_groups, zone_classes
+from edge.vision.classes import ZoneClasses, class_groups, person_ids, zone_classes
 from edge.vision.decode import nms
-from edge.vision.detections import Detections
+from edge.vision.detections import Box, Detections
 from edge.vision.detector import Detector, DetectTimings
 from edge.vision.evidence import render_evidence
 from edge.vision.image_health import ImageHealthMonitor, ImageHealthState
@@ -64,6 +64,7 @@ class FrameResult:
     evidence: tuple[bytes, ...]  # one JPEG per decision, same order
     timings: DetectTimings | None
     pipeline_ms: float
+    people: tuple[Box, ...] = ()  # person boxes found on this frame (privacy blurring)
 
     @property
     def inferred(self) -> bool:
@@ -85,9 +86,21 @@ def compile_zones(camera: CameraConfig, detector: Detector) -> list[tuple[Zone, 
 
 
 class CameraPipeline:
-    def __init__(self, camera: CameraConfig, detector: Detector) -> None:
+    """One camera's analytics. ``tz`` is the estate's time zone, used for evidence captions.
+
+    Privacy: when the camera's ``privacy`` asks for blurred evidence, the same inference also keeps
+    person boxes (they are not tracked) and evidence blurs them; with ``roi.mode: zones`` people
+    outside the crop are found by one extra full-frame inference per evidence image (alarms are
+    rare, so this costs nothing measurable).
+    """
+
+    def __init__(self, camera: CameraConfig, detector: Detector, *, tz: tzinfo = UTC) -> None:
         self.camera = camera
         self.detector = detector
+        self.tz = tz
+        privacy = camera.privacy
+        self.blur_evidence = privacy.blur_people_upload or privacy.blur_people_local
+        self.person_ids = person_ids(camera, detector.card) if self.blur_evidence else ()
         compiled = compile_zones(camera, detector)
         self.zones = [zone for zone, _ in compiled]
         labels = detector.labels
@@ -134,23 +147,37 @@ class CameraPipeline:
         gate = self.gate.decide(small, w, t)
         if not self.zones or not gate.infer:
             return FrameResult(t, ts, gate, health, None, (), (), None, (time.perf_counter() - start) * 1e3)
-        detections, timings = self.detector.detect(image, self._region, class_ids=self.class_ids)
+        wanted = tuple(sorted({*self.class_ids, *self.person_ids}))
+        detections, timings = self.detector.detect(image, self._region, class_ids=wanted)
         detections = merge_class_groups(detections, self._groups)
-        tracks = self.tracker.update(detections, t)
+        people = tuple(detections.of_classes(self.person_ids).to_boxes()) if self.person_ids else ()
+        tracked = detections.of_classes(self.class_ids) if self.person_ids else detections
+        tracks = self.tracker.update(tracked, t)
         decisions: list[Decision] = []
         for monitor in self.fire_lanes:
             decisions.extend(monitor.update(tracks, t))
         for ebike in self.ebike_zones:
             decisions.extend(ebike.update(tracks, t))
-        evidence = tuple(self._evidence(image, d, ts) for d in decisions)
+        blur = self._people_to_blur(image, people) if decisions else ()
+        evidence = tuple(self._evidence(image, d, ts, blur) for d in decisions)
         return FrameResult(
             t, ts, gate, health, detections, tuple(decisions), evidence, timings,
-            (time.perf_counter() - start) * 1e3,
+            (time.perf_counter() - start) * 1e3, people,
         )
 
-    def _evidence(self, image: NDArray[np.uint8], decision: Decision, ts: datetime) -> bytes:
+    def _people_to_blur(self, image: NDArray[np.uint8], people: tuple[Box, ...]) -> tuple[Box, ...]:
+        """People on the whole frame: the crop's, or one full-frame inference when inference is cropped."""
+        if not self.blur_evidence:
+            return ()
+        if self._region is None:
+            return people
+        whole, _ = self.detector.detect(image, None, class_ids=self.person_ids)
+        return tuple(whole.to_boxes())
+
+    def _evidence(self, image: NDArray[np.uint8], decision: Decision, ts: datetime, blur: tuple[Box, ...]) -> bytes:
         zone = next(z for z in self.zones if z.id == decision.zone_id)
         caption = f"{self.camera.id} {decision.code} {zone.name}"
         return render_evidence(
-            image, zone, decision.box, decision.boxes, caption, ts, quality=self.camera.evidence_quality
+            image, zone, decision.box, decision.boxes, caption, ts, quality=self.camera.evidence_quality,
+            blur=blur, tz=self.tz,
         )
