@@ -7,10 +7,20 @@ Frame on the wire (SOAP 1.2 over UDP, one datagram each way)::
                                                                     Scopes, XAddrs, RelatesTo }
 
 The Probe is sent twice (UDP may drop one; WS-Discovery's own retransmission advice) and every
-answer arriving within ``timeout`` whose ``RelatesTo`` is our ``MessageID`` is kept, one per
-endpoint reference. Answers are parsed with defusedxml with DTDs forbidden: a datagram from any
-host on the LAN is untrusted input, and an XXE or "billion laughs" payload is dropped, not parsed.
-The port is a parameter so tests and the camera simulator can use an unprivileged one.
+answer arriving within ``timeout`` is kept, one per endpoint reference. Answers are parsed with
+defusedxml with DTDs forbidden: a datagram from any host on the LAN is untrusted input, and an XXE
+or "billion laughs" payload is dropped, not parsed. The port is a parameter so tests and the
+camera simulator can use an unprivileged one.
+
+*Leniency where unambiguous.* Cameras in the field answer in many dialects: SOAP 1.1 envelopes,
+WS-Addressing 2005/08, WS-Discovery 1.1 (2009/01) namespaces, elements in no namespace, a
+``RelatesTo`` that is missing or written as ``uuid:...`` instead of ``urn:uuid:...``, no
+``Action``. Elements are therefore found by local name, whatever their namespace. An answer is
+still refused when it is *unambiguously* not ours: a ``RelatesTo`` naming another message, or an
+``Action`` that is not ProbeMatches (a Hello or Bye). A missing ``RelatesTo`` is accepted because
+the probe socket is bound to a fresh ephemeral port for this probe only: whatever ProbeMatches
+arrives there answers it. A match needs an endpoint reference and at least one XAddr; every
+match dropped is logged with its reason, never silently.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import logging
 import socket
 import uuid
 from dataclasses import dataclass
+from xml.etree.ElementTree import Element
 
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
@@ -62,6 +73,32 @@ def build_probe(message_id: str, types: str = "dn:NetworkVideoTransmitter") -> b
     ).encode()
 
 
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _child(parent: Element, name: str) -> Element | None:
+    """The first direct child named ``name`` in any namespace (or none)."""
+    return next((c for c in parent if _local(c.tag) == name), None)
+
+
+def _text(parent: Element, name: str) -> str:
+    child = _child(parent, name)
+    return (child.text or "").strip() if child is not None else ""
+
+
+def _same_message_id(a: str, b: str) -> bool:
+    """``urn:uuid:X`` and ``uuid:X`` (and case) are the same UUID message id."""
+    def norm(value: str) -> str:
+        value = value.strip().lower()
+        for prefix in ("urn:uuid:", "uuid:"):
+            if value.startswith(prefix):
+                return value[len(prefix):]
+        return value
+
+    return norm(a) == norm(b)
+
+
 def parse_probe_matches(data: bytes, message_id: str, sender: str) -> list[DiscoveredDevice]:
     """Devices in a ProbeMatches datagram answering ``message_id``; [] for anything else.
 
@@ -74,22 +111,33 @@ def parse_probe_matches(data: bytes, message_id: str, sender: str) -> list[Disco
         raise ValueError(f"refused WS-Discovery datagram from {sender}: {type(exc).__name__}") from exc
     except SafeET.ParseError as exc:
         raise ValueError(f"malformed WS-Discovery datagram from {sender}: {exc}") from exc
-    header = root.find(f"{{{SOAP_ENV}}}Header")
-    relates = header.findtext(f"{{{WSA}}}RelatesTo") if header is not None else None
-    action = header.findtext(f"{{{WSA}}}Action") if header is not None else None
-    if (relates or "").strip() != message_id or (action or "").strip() != MATCHES_ACTION:
+    if _local(root.tag) != "Envelope":
+        log.info("WS-Discovery datagram from %s is not a SOAP envelope (<%s>): ignored", sender, _local(root.tag))
         return []
+    header = _child(root, "Header")
+    relates = _text(header, "RelatesTo") if header is not None else ""
+    action = _text(header, "Action") if header is not None else ""
+    if relates and not _same_message_id(relates, message_id):
+        return []  # an answer to someone else's probe: not ours, nothing to log
+    if action and not action.endswith("/ProbeMatches"):
+        log.debug("WS-Discovery %s from %s ignored while probing", action.rsplit("/", 1)[-1], sender)
+        return []
+    body = _child(root, "Body")
+    matches = [m for m in (body.iter() if body is not None else ()) if _local(m.tag) == "ProbeMatch"]
     devices: list[DiscoveredDevice] = []
-    for match in root.iter(f"{{{WSD}}}ProbeMatch"):
-        endpoint = (match.findtext(f"{{{WSA}}}EndpointReference/{{{WSA}}}Address") or "").strip()
-        xaddrs = tuple((match.findtext(f"{{{WSD}}}XAddrs") or "").split())
+    for match in matches:
+        reference = _child(match, "EndpointReference")
+        endpoint = _text(reference, "Address") if reference is not None else ""
+        xaddrs = tuple(_text(match, "XAddrs").split())
         if not endpoint or not xaddrs:
+            log.warning("WS-Discovery ProbeMatch from %s dropped: no %s", sender,
+                        "endpoint reference" if not endpoint else "XAddrs")
             continue
         devices.append(DiscoveredDevice(
             endpoint=endpoint,
             xaddrs=xaddrs,
-            scopes=tuple((match.findtext(f"{{{WSD}}}Scopes") or "").split()),
-            types=tuple((match.findtext(f"{{{WSD}}}Types") or "").split()),
+            scopes=tuple(_text(match, "Scopes").split()),
+            types=tuple(_text(match, "Types").split()),
             sender=sender,
         ))
     return devices
