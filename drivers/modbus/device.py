@@ -25,6 +25,7 @@ from typing import Protocol
 from drivers.modbus.codec import BlockDecoder, Decoder, make_block_decoder, make_decoder
 from drivers.modbus.planner import PlannedPoint, ReadBlock, plan_reads
 from drivers.modbus.profile import PointSpec, Profile
+from edge.availability import AvailabilityReporter
 from edge.config.devices import DeviceConfig
 from edge.errors import DeviceError, DeviceExceptionCode, DeviceProtocolError, DeviceTimeout, DeviceUnreachable
 from edge.normalise.units import convert
@@ -150,7 +151,7 @@ class DevicePoller:
         # Scheduling state (owned by the lane's workers).
         self.next_due = 0.0
         self.phase = 0.0
-        self.reported_ok = 0  # consecutive successes already reported as DeviceStatus(online=True)
+        self.availability = AvailabilityReporter(self.device_id)  # what to report as DeviceStatus (edge.availability)
         self.faults: list[DeviceError] = []  # protocol faults of the last poll, drained by the source
 
     # ------------------------------------------------------------------ planning

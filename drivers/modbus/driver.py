@@ -37,7 +37,7 @@ from edge.clock import Clock, SystemClock
 from edge.config.buses import ModbusRtuBusConfig, ModbusTcpBusConfig
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError, DeviceError, DeviceExceptionCode, DeviceProtocolError
-from edge.records import DeviceStatus, Event, Severity
+from edge.records import Event, Severity
 from edge.sources import Sink
 
 log = logging.getLogger(__name__)
@@ -100,9 +100,10 @@ class ModbusSource:
             elif device.options:
                 problems.append(f"device {device.id}: Modbus RTU devices take no options (got {sorted(device.options)})")
                 continue
-            self.pollers[device.id] = DevicePoller(
+            self.pollers[device.id] = poller = DevicePoller(
                 device, profile, max_gap=bus.max_gap_registers, max_registers=bus.max_registers_per_read
             )
+            poller.availability.online_after = online_after
         if problems:
             raise ConfigError(f"bus {bus.id}: {len(problems)} problem(s)", problems)
         self._fingerprint = hashlib.sha256(
@@ -191,17 +192,16 @@ class ModbusSource:
         self._report_faults(device, ts)
         if result.events:
             self._outbox.put_events(result.events)
-        if device.reported_ok < self.online_after:
-            device.reported_ok += 1
-            self._outbox.put_status(DeviceStatus(device.device_id, True, ts))
+        status = device.availability.succeeded(ts)
+        if status is not None:
+            self._outbox.put_status(status)
         self._outbox.put_readings(result.readings)
         self.readings_out += len(result.readings)
 
     def poll_failed(self, device: DevicePoller, error: DeviceError, ts: datetime) -> None:
         if device.stats.consecutive_failures == self.offline_after:
             log.warning("%s: %s offline: %s", self.name, device.device_id, error)
-        device.reported_ok = 0
-        self._outbox.put_status(DeviceStatus(device.device_id, False, ts, error=str(error)))
+        self._outbox.put_status(device.availability.failed(ts, str(error)))
         faults = device.drain_faults()
         if isinstance(error, DeviceExceptionCode) and error not in faults:
             faults.append(error)  # an unanswerable 0x02 that no fallback could get round

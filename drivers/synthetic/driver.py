@@ -14,11 +14,12 @@ import math
 import random
 from collections.abc import Sequence
 
+from edge.availability import AvailabilityReporter
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig
 from edge.config.buses import SyntheticBusConfig
 from edge.config.devices import DeviceConfig
-from edge.records import DeviceStatus, Reading
+from edge.records import Reading
 from edge.sources import Sink
 
 # point name, unit, base value, daily amplitude, noise, counter?
@@ -76,12 +77,14 @@ class SyntheticSource:
 
     async def _device_loop(self, device: DeviceConfig, sink: Sink, index: int) -> None:
         await asyncio.sleep((index * 0.137) % max(device.poll_interval_s, 0.001))
+        availability = AvailabilityReporter(device.id)
         while True:
             if device.id in self.bus.fail_devices:
-                await sink.device_status(DeviceStatus(device.id, False, self.clock.now(), "no answer (synthetic)"))
+                await sink.device_status(availability.failed(self.clock.now(), "no answer (synthetic)"))
             else:
                 await sink.readings(self.sample(device, device.poll_interval_s))
-                await sink.device_status(DeviceStatus(device.id, True, self.clock.now()))
+                if (status := availability.succeeded(self.clock.now())) is not None:
+                    await sink.device_status(status)
             await asyncio.sleep(device.poll_interval_s)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge.availability import CAMERA_PRESENCE_POINTS
 from edge.config.indicators import IndicatorsConfig
 from edge.indicators.catalog import FACILITY_KINDS
 from edge.indicators.periods import LocalCalendar
@@ -34,6 +35,10 @@ class DeviceInfo:
     poll_interval_s: float
     sub_item: str | None
     building: str
+    presence_points: frozenset[str] | None = None  # only these points count as a report (cameras); None: all
+
+    def counts_point(self, point: str) -> bool:
+        return self.presence_points is None or point in self.presence_points
 
     @property
     def expected_per_hour(self) -> float:
@@ -75,6 +80,10 @@ class EstateContext:
             d.id: DeviceInfo(d.id, d.category, d.poll_interval_s, d.sub_item, d.location.building)
             for d in config.devices if d.enabled
         }
+        for camera in getattr(config, "cameras", []):
+            if camera.enabled:  # cameras count in device.online_rate and data.completeness like any device
+                devices[camera.id] = DeviceInfo(camera.id, "camera", camera.health.interval_s, None,
+                                                camera.location.building, CAMERA_PRESENCE_POINTS)
         ranges: dict[tuple[str, str], Range] = {}
         for (device_id, point), spec in specs_from_config(config).thresholds.items():
             device = devices.get(device_id)

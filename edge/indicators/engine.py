@@ -430,7 +430,8 @@ class IndicatorEngine:
     def _point_kind(self, device_id: str, point: str, unit: str, ts_us: int,
                     new_points: list[tuple[str, str, str, int]]) -> int:
         """What the fold keeps of a (device, point, unit): nothing, presence, or presence and values."""
-        if device_id not in self.ctx.devices:
+        device = self.ctx.devices.get(device_id)
+        if device is None or not device.counts_point(point):
             return _SKIP
         if self.ctx.learn_point(device_id, point, unit):
             new_points.append((device_id, point, unit, ts_us))

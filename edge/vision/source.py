@@ -9,7 +9,8 @@ Lifecycle of ``CameraSource.run`` (runs until cancelled, like every source)::
     analyse  -- each new frame goes through ``CameraPipeline.process`` in the shared inference
                 pool; decisions become ``Event``s with evidence JPEGs.
     health   -- every ``health.interval_s``: readings (reachable, stream_alive, frame_age_s, frozen,
-                covered, fps, inference_ms, clock_offset_s) and a DeviceStatus when online changes.
+                covered, fps, inference_ms, clock_offset_s); each check is one availability attempt
+                (edge.availability: every failure reported, successes until online_after).
 
 Backpressure: a camera has at most one frame in the inference pool; frames arriving meanwhile
 replace each other in the frame source's one-frame slot (counted as dropped). The pool has
@@ -63,11 +64,12 @@ from drivers.camera.rtsp import RtspFrameSource, redact, with_credentials
 from drivers.camera.snapshot import SnapshotFrameSource
 from drivers.onvif.client import OnvifClient
 from drivers.onvif.discovery import probe
+from edge.availability import AvailabilityReporter
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig
 from edge.config.cameras import CameraConfig
 from edge.errors import DeviceError, DeviceUnreachable
-from edge.records import DeviceStatus, Event, Reading, Severity
+from edge.records import Event, Reading, Severity
 from edge.sources import Sink
 from edge.vision.analytics import EBIKE_ENTRY, LANE_BLOCKED, LANE_CLEARED, Decision
 from edge.vision.detections import Box
@@ -162,6 +164,7 @@ class CameraSource:
         self.onvif: OnvifClient | None = None
         self._reachable = False
         self._online: bool | None = None
+        self._availability = AvailabilityReporter(camera.id)
         self._frozen = False
         self._covered = False
         self._analysed = 0
@@ -363,9 +366,15 @@ class CameraSource:
         return Reading(self.camera.id, point, value, unit, self._clock.now())
 
     async def _status(self, sink: Sink, online: bool, error: str | None) -> None:
+        """One health check is one attempt, reported by the contract every source follows (edge.availability)."""
         if online != self._online:
-            self._online = online
-            await sink.device_status(DeviceStatus(self.camera.id, online, self._clock.now(), error))
+            log.log(logging.INFO if online else logging.WARNING, "camera %s: stream %s%s", self.camera.id,
+                    "up" if online else "down", "" if online else f" ({error})")
+        self._online = online
+        now = self._clock.now()
+        status = self._availability.succeeded(now) if online else self._availability.failed(now, error)
+        if status is not None:
+            await sink.device_status(status)
 
     def _decision_event(self, decision: Decision, jpeg: bytes, frame: Frame) -> Event:
         cam, zone = self.camera.id, decision.zone_id

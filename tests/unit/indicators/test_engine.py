@@ -278,3 +278,33 @@ async def test_lanes_ebikes_and_alarm_handling(make_rig) -> None:
     await settle(rig, T0 + 2 * H + 3 * MIN)
     assert (await get("fire.ebike_entry_events", "hour", T0 + H))["value"] == 1
     assert (await get("fire.lane_block_minutes", "hour", T0 + H))["value"] == pytest.approx(20.0)
+
+
+async def test_cameras_count_in_online_rate_and_completeness(make_rig) -> None:
+    """Issue 10 defect 3: a camera whose stream is dead half the hour is online half the hour.
+
+    A dead stream still sends health readings (stream_alive 0, frame_age_s); only the readings that
+    exist while frames arrive (frozen, covered) count as the camera's reports.
+    """
+    camera = {"id": "CAM-1", "name": "消防通道", "location": {"building": "1栋"}, "onvif": False,
+              "stream": {"rtsp_uri": "rtsp://127.0.0.1/x"}, "health": {"interval_s": 60}}
+    rig = await make_rig(ONLY_EM1, cameras=[camera])
+
+    def both(ts, i):
+        meter = [reading("EM-1", "energy_import", float(i), "kWh", ts)]
+        if i < 30:  # the stream delivers frames for the first half hour, then dies
+            health = [reading("CAM-1", p, v, "", ts) for p, v in
+                      (("stream_alive", 1.0), ("reachable", 1.0), ("frozen", 0.0), ("covered", 0.0))]
+        else:
+            health = [reading("CAM-1", "stream_alive", 0.0, "", ts), reading("CAM-1", "reachable", 0.0, "", ts),
+                      reading("CAM-1", "frame_age_s", 60.0 * (i - 29), "s", ts)]
+        return meter + health
+
+    await run_minutes(rig, T0, 61, both)
+    rig.clock.set(T0 + H + 3 * MIN)
+    await rig.engine.tick()
+    online = await rig.latest("device.online_rate", "hour", T0)
+    # The meter is online all hour; the camera until 3 missed checks after its last frame (minute 29 + 3).
+    assert online["value"] == pytest.approx((1.0 + 32 / 60) / 2, abs=0.02)
+    completeness = await rig.latest("data.completeness", "hour", T0)
+    assert completeness["value"] == pytest.approx((60 + 30 * 2) / (60 + 60 * 2), abs=0.02)
