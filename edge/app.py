@@ -35,6 +35,7 @@ from edge.normalise.normaliser import Normaliser
 from edge.normalise.persistence import CounterStates
 from edge.pipeline import Pipeline
 from edge.rules import RuleEngine
+from edge.rules.persistence import PendingTimers
 from edge.rules.specs import specs_from_config
 from edge.sources import Source
 from edge.store import Store
@@ -100,6 +101,7 @@ class Gateway:
             self.normaliser = normaliser = Normaliser.from_config(cfg)
             await stack.enter_async_context(CounterStates(store, normaliser))
             self.rules = RuleEngine.from_config(cfg, VISION_EVENT_ALARMS)
+            await stack.enter_async_context(PendingTimers(store, self.rules))
             self.energy = EnergyWatch.from_config(cfg)
             self.rule_chain = chain = RuleChain(self.rules, self.energy)
             chain.restore(await store.open_alarms())

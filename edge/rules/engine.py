@@ -26,7 +26,7 @@ that have no timestamp of their own; the engine never reads a clock.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from math import isfinite
@@ -42,6 +42,8 @@ from edge.rules.specs import (
     ThresholdSpec,
 )
 from edge.rules.transitions import AlarmKey, AlarmTransition, TransitionKind, key_of
+
+TimerKey = tuple[str, str, str]  # device_id, point, "low" | "high"
 
 
 @dataclass(slots=True)
@@ -64,6 +66,9 @@ class RuleEngine:
         self._specs = specs
         self._open: dict[AlarmKey, datetime | None] = {}
         self._points: dict[tuple[str, str], _PointState] = {}
+        # Pending min_duration timers (device, point, "low"|"high") -> since: kept in the store by
+        # edge.rules.persistence so a restart does not restart the wait (issue 10 defect 4).
+        self._timers: dict[TimerKey, datetime] = {}
         self._devices: dict[str, _DeviceState] = {}
         self._fault_open = 0  # open device.sensor_fault alarms (the reading fast path needs none)
 
@@ -77,6 +82,7 @@ class RuleEngine:
         """New limits after a config reload; open alarms stay open, running timers restart."""
         self._specs = specs
         self._points.clear()
+        self._timers.clear()
 
     # ------------------------------------------------------------------ open alarms
 
@@ -149,7 +155,9 @@ class RuleEngine:
         fault_key: AlarmKey = (SENSOR_FAULT, r.device_id, r.point)
         if _is_fault(r, spec):
             state.good_streak = 0
-            state.low_since = state.high_since = None
+            if state.low_since is not None or state.high_since is not None:
+                self._set_since(state, r.device_id, r.point, "low", None)
+                self._set_since(state, r.device_id, r.point, "high", None)
             if fault_key not in self._open:
                 severity = self._device_spec(r.device_id).severity
                 out.append(
@@ -191,10 +199,7 @@ class RuleEngine:
                 return []
             if since is None:
                 since = r.ts
-                if low:
-                    state.low_since = since
-                else:
-                    state.high_since = since
+                self._set_since(state, r.device_id, r.point, direction, since)
             if (r.ts - since).total_seconds() >= spec.min_duration_s:
                 word = "below" if low else "above"
                 return [
@@ -207,16 +212,42 @@ class RuleEngine:
                     )
                 ]
             return []
-        if low:
-            state.low_since = None
-        else:
-            state.high_since = None
+        if since is not None:
+            self._set_since(state, r.device_id, r.point, direction, None)
         if key in self._open:
             recovered = r.value >= limit + spec.hysteresis if low else r.value <= limit - spec.hysteresis
             if recovered:
                 message = f"{r.device_id} {r.point} back to {r.value:g} {r.unit}"
                 return [self._clear(key, r.ts, message, data, r.device_id)]
         return []
+
+    def _set_since(self, state: _PointState, device_id: str, point: str, direction: str,
+                   since: datetime | None) -> None:
+        if direction == "low":
+            state.low_since = since
+        else:
+            state.high_since = since
+        if since is None:
+            self._timers.pop((device_id, point, direction), None)
+        else:
+            self._timers[(device_id, point, direction)] = since
+
+    # ------------------------------------------------------------------ pending timers
+
+    def pending_timers(self) -> dict[TimerKey, datetime]:
+        """The conditions waiting out their ``min_duration_s``, and since when (a copy)."""
+        return dict(self._timers)
+
+    def restore_timers(self, timers: Mapping[TimerKey, datetime]) -> None:
+        """Resume waits that were running before a restart; timers of points without a rule are dropped."""
+        for (device_id, point, direction), since in timers.items():
+            spec = self._specs.thresholds.get((device_id, point))
+            if spec is None or (spec.low if direction == "low" else spec.high) is None:
+                continue
+            state = self._points.get((device_id, point))
+            if state is None:
+                state = self._points[(device_id, point)] = _PointState()
+            self._set_since(state, device_id, point, direction, since)
 
     # ------------------------------------------------------------------ availability
 

@@ -1,0 +1,87 @@
+"""Pending alarm timers that survive restarts (issue 10 defect 4).
+
+A ``min_duration_s`` condition (hydrant pressure below its limit for 30 s) is a timer in the rule
+engine's memory. A daemon restarted every few seconds (a crash loop, a flapping power supply)
+restarted that wait every time and never raised a real 30-second low-pressure episode. The
+engine's pending timers are therefore kept in the store: saved ``interval_s`` after they change
+and once more on shutdown, restored before the first reading is evaluated. A SIGKILL loses at most
+the last ``interval_s`` of a timer's *start*, never a timer that had been running longer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from edge.clock import from_us, to_us
+from edge.rules.engine import RuleEngine, TimerKey
+from edge.store import Store
+from edge.tasks import cancel_and_wait
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "rules"
+MIGRATIONS = [
+    """
+    CREATE TABLE rule_timer (
+        device_id TEXT NOT NULL,
+        point TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        since_us INTEGER NOT NULL,
+        PRIMARY KEY (device_id, point, direction)
+    ) WITHOUT ROWID;
+    """,
+]
+
+
+class PendingTimers:
+    """Async context manager: restores the engine's timers on enter, saves changes while running and on exit."""
+
+    def __init__(self, store: Store, engine: RuleEngine, interval_s: float = 1.0) -> None:
+        self.store = store
+        self.engine = engine
+        self.interval_s = interval_s
+        self._saved: dict[TimerKey, datetime] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> PendingTimers:
+        await self.store.migrate_component(COMPONENT, MIGRATIONS)
+        rows = await self.store.read("SELECT device_id, point, direction, since_us FROM rule_timer")
+        timers = {(d, p, direction): from_us(since) for d, p, direction, since in rows}
+        self.engine.restore_timers(timers)
+        self._saved = timers
+        if timers:
+            log.info("rules: resumed %d pending alarm timer(s)", len(timers))
+        self._task = asyncio.create_task(self._loop(), name="rule-timers")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await cancel_and_wait(self._task)
+        self._task = None
+        await self.save()
+
+    async def save(self) -> int:
+        """Write what changed since the last save (started, restarted or ended timers); returns how many."""
+        current = self.engine.pending_timers()
+        started = [(k, v) for k, v in current.items() if self._saved.get(k) != v]
+        ended = [k for k in self._saved if k not in current]
+        if not started and not ended:
+            return 0
+        if started:
+            await self.store.execute_write(
+                "INSERT INTO rule_timer VALUES (?,?,?,?) ON CONFLICT(device_id, point, direction) DO UPDATE SET "
+                "since_us=excluded.since_us", [(d, p, direction, to_us(v)) for (d, p, direction), v in started])
+        if ended:
+            await self.store.execute_write("DELETE FROM rule_timer WHERE device_id=? AND point=? AND direction=?",
+                                           ended)
+        self._saved = current
+        return len(started) + len(ended)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.save()
+            except Exception:
+                log.exception("rules: saving pending alarm timers failed")
