@@ -59,6 +59,7 @@ class _Point:
     quality_select: Selector | None
     hex_struct: struct.Struct | None
     hex_mask: int | None
+    plain: bool  # no unit from the payload, no unit conversion, no quality member of its own
 
 
 class MessageDecoder:
@@ -109,6 +110,19 @@ class MessageDecoder:
                 if point.spec.optional:
                     continue
                 raise PayloadError("missing", f"point {point.name}: nothing at {point.select.text}")
+            if point.plain:  # the common case, inlined: a number, or a word of the point's map
+                kind = type(raw)
+                spec = point.spec
+                if kind is int or kind is float:
+                    value = raw * spec.scale + spec.offset if math.isfinite(raw) else None
+                else:
+                    value = spec.map.get(raw) if kind is str else None
+                    value = None if value is None else value * spec.scale + spec.offset
+                if value is not None:
+                    low, high = spec.valid_min, spec.valid_max
+                    bad = (low is not None and value < low) or (high is not None and value > high)
+                    out.append(Reading(device_id, point.name, value, spec.unit, ts, Quality.BAD if bad else quality))
+                    continue
             value = _value(point, raw, from_text=False)
             unit = point.spec.device_unit or point.spec.unit
             if point.unit_select is not None:
@@ -186,6 +200,7 @@ def _compile_point(name: str, spec: PointSpec) -> _Point:
         compile_selector(spec.unit_select) if spec.unit_select else None,
         compile_selector(spec.quality_select) if spec.quality_select else None,
         hex_struct, hex_mask,
+        plain=spec.unit_select is None and spec.quality_select is None and spec.device_unit in (None, spec.unit),
     )
 
 

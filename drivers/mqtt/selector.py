@@ -71,9 +71,22 @@ class Selector:
 
     text: str
     steps: tuple[_Step, ...]
+    keys: tuple[str, ...] | None = None  # set when every step is a member name: the hot path
 
     def select(self, document: Any) -> Any:
         """The selected value, or ``MISSING``; raises ``SelectorError`` on a shape mismatch."""
+        if self.keys is not None:
+            node = document
+            for name in self.keys:
+                if type(node) is not dict:
+                    return self._walk(document)  # for the error naming the step
+                node = node.get(name, MISSING)
+                if node is MISSING:
+                    return MISSING
+            return node
+        return self._walk(document)
+
+    def _walk(self, document: Any) -> Any:
         node = document
         for step in self.steps:
             if isinstance(step, _Key):
@@ -133,4 +146,5 @@ def compile_selector(text: str) -> Selector:
                 value = groups["fstr"] if groups["fstr"] is not None else groups["fdstr"]
             steps.append(_Filter(groups["fkey"], value))
         pos = match.end()
-    return Selector(text, tuple(steps))
+    keys = tuple(step.name for step in steps if isinstance(step, _Key))
+    return Selector(text, tuple(steps), keys if len(keys) == len(steps) else None)

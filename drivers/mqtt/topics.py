@@ -7,7 +7,7 @@ single dict lookup, and only filters with ``+`` or ``#`` are matched one by one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -40,11 +40,11 @@ class TopicRouter(Generic[T]):
         else:
             self._exact.setdefault(topic_filter, []).append(target)
 
-    def route(self, topic: str) -> Iterator[T]:
-        yield from self._exact.get(topic, ())
-        for topic_filter, target in self._wild:
-            if matches(topic_filter, topic):
-                yield target
+    def route(self, topic: str) -> Sequence[T]:
+        exact = self._exact.get(topic, ())
+        if not self._wild:
+            return exact
+        return [*exact, *(target for topic_filter, target in self._wild if matches(topic_filter, topic))]
 
     @property
     def filters(self) -> list[str]:
