@@ -194,6 +194,7 @@ class DetectorGraph:
         for init in model.graph.initializer:
             if init.name in replacements:
                 init.CopyFrom(numpy_helper.from_array(replacements[init.name], init.name))
+        del model.graph.value_info[:]  # the export's shape annotations still say 80 classes
         out = model.graph.output[0].type.tensor_type.shape
         if len(out.dim) == 3:
             out.dim[2].dim_value = 5 + self.num_classes
