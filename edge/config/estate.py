@@ -16,6 +16,7 @@ from edge.config.panel import PanelConfig
 from edge.config.platform import PlatformConfig
 from edge.config.store import StoreConfig
 from edge.config.thresholds import ThresholdDefaults
+from edge.config.training import TrainingConfig
 
 
 class EstateInfo(Section):
@@ -47,6 +48,7 @@ class EstateConfig(Section):
     cameras: list[CameraConfig] = Field(default_factory=list)
     alarms: AlarmsConfig = AlarmsConfig()
     indicators: IndicatorsConfig = IndicatorsConfig()
+    training: TrainingConfig = TrainingConfig()
 
     @model_validator(mode="after")
     def _references(self) -> EstateConfig:
