@@ -18,6 +18,9 @@ SourceFactory = Callable[[object, list[DeviceConfig], EstateConfig], Source]
 
 def _factories() -> dict[str, SourceFactory]:
     # Imported lazily so a missing optional dependency of one protocol never breaks the others.
+    from drivers.cjt188.source import build as cjt188
+    from drivers.dlt645.source import build as dlt645
+    from drivers.gb26875.source import build as gb26875
     from drivers.modbus.driver import build as modbus
     from drivers.mqtt.driver import build as mqtt
     from drivers.synthetic.driver import build as synthetic
@@ -27,6 +30,9 @@ def _factories() -> dict[str, SourceFactory]:
         "modbus_tcp": modbus,
         "modbus_rtu": modbus,
         "mqtt": mqtt,
+        "dlt645": dlt645,
+        "cjt188": cjt188,
+        "gb26875": gb26875,
     }
 
 

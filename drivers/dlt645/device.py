@@ -23,6 +23,7 @@ from drivers.dlt645 import codec
 from drivers.dlt645.codec import AbnormalReply, FrameError
 from drivers.dlt645.profile import Dlt645Profile, MeterPoint
 from drivers.modbus.device import DeviceStats, PollResult
+from edge.availability import AvailabilityReporter
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError, DeviceError, DeviceExceptionCode, DeviceProtocolError, DeviceTimeout, DeviceUnreachable
 from edge.normalise.units import convert, unit_name
@@ -80,7 +81,7 @@ class MeterPoller:
         self._dropped: set[str] = set()
         self.next_due = 0.0
         self.phase = 0.0
-        self.reported_ok = 0
+        self.availability = AvailabilityReporter(self.device_id)  # what to report as DeviceStatus
         self.faults: list[DeviceError] = []
 
     async def poll(self, link: Line, ts: datetime, mono_now: float, *, retries: int | None = None) -> PollResult:

@@ -95,7 +95,7 @@ class Dlt645Profile(_Model):
 
 def load_profile(name: str, extra_dirs: list[str] | tuple[str, ...] = ()) -> Dlt645Profile:
     """A profile by name (searched in ``extra_dirs``, then the shipped ones) or by path to a YAML file."""
-    return _load(name, extra_dirs, SHIPPED_DIR, Dlt645Profile)  # type: ignore[return-value]
+    return load_yaml_profile(name, extra_dirs, SHIPPED_DIR, Dlt645Profile)  # type: ignore[return-value]
 
 
 def find_profile(name: str, extra_dirs: list[str] | tuple[str, ...], shipped: Path) -> Path:
@@ -112,7 +112,7 @@ def find_profile(name: str, extra_dirs: list[str] | tuple[str, ...], shipped: Pa
     raise ConfigError(f"unknown profile {name!r} (shipped: {', '.join(known)})")
 
 
-def _load(name: str, extra_dirs: list[str] | tuple[str, ...], shipped: Path, model: type[BaseModel]) -> BaseModel:
+def load_yaml_profile(name: str, extra_dirs: list[str] | tuple[str, ...], shipped: Path, model: type[BaseModel]) -> BaseModel:
     path = find_profile(name, extra_dirs, shipped)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -80,6 +80,7 @@ class MeterLineSource(ModbusSource):
                 problems.append(f"device {device.id}: address {poller.address} is already {addresses[poller.address]}'s")
                 continue
             addresses[poller.address] = device.id
+            poller.availability.online_after = online_after
             digests.append(poller.profile.model_dump_json())
             self.pollers[device.id] = poller
         if problems:

@@ -104,6 +104,18 @@ DEFAULT_EVENT_ALARMS: tuple[EventAlarmSpec, ...] = (
     EventAlarmSpec("modbus.overload", OVERLOAD, subject_key="bus", active_key="active", severity=Severity.WARNING),
     EventAlarmSpec("store.disk_full", "store.disk_full", subject_key="store", active_key="active",
                    severity=Severity.CRITICAL),
+    # Meter lines (DL/T 645, CJ/T 188) share the Modbus lines' overload alarm.
+    EventAlarmSpec("dlt645.overload", OVERLOAD, subject_key="bus", active_key="active", severity=Severity.WARNING),
+    EventAlarmSpec("cjt188.overload", OVERLOAD, subject_key="bus", active_key="active", severity=Severity.WARNING),
+    # CJ/T 188 status bits: one alarm per meter (the subject falls back to the event's device).
+    EventAlarmSpec("cjt188.valve_abnormal", "meter.valve_abnormal", subject_key="device", severity=Severity.MAJOR),
+    EventAlarmSpec("cjt188.battery_low", "meter.battery_low", subject_key="device", severity=Severity.WARNING),
+    # The fire panel through its GB/T 26875.3 transmission device: one alarm per component and state
+    # (003 7.1.6.3-7.1.6.4, 002 5.5.4.1 b)); the subject is "<device>/<system>-<component address>".
+    EventAlarmSpec("gb26875.fire", "fire.alarm", subject_key="component", severity=Severity.CRITICAL),
+    EventAlarmSpec("gb26875.fault", "fire.component_fault", subject_key="component", severity=Severity.MAJOR),
+    EventAlarmSpec("gb26875.supervise", "fire.supervise", subject_key="component", severity=Severity.MAJOR),
+    EventAlarmSpec("gb26875.power_fault", "fire.power_fault", subject_key="component", severity=Severity.MAJOR),
 )
 
 
