@@ -19,7 +19,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from edge.config.training import TrainingConfig
 from edge.training.classes import to_site_class
@@ -109,6 +111,29 @@ class FrameCollector:
             log.warning("camera %s: training frame quota is full of labelled frames; new frames are not kept",
                         camera_id)
         return record
+
+
+    def observe(self, camera_id: str, image: NDArray[np.uint8], detections: Detections, zones: Sequence[Zone],
+                score_threshold: float, t: float, ts: datetime, model: str = "") -> FrameRecord | None:
+        """The pipeline's per-frame call: keep ``image`` if it is a candidate and its slot is free.
+
+        Costs a few vector operations on frames that are not kept; a kept frame is encoded to JPEG
+        here (quality 90), at most once per camera, reason and ``min_interval_s``. Never raises: a
+        collection failure is logged and the analytics go on.
+        """
+        reason = candidate_reason(detections, zones, score_threshold, self.near_threshold_margin)
+        if reason is None or not self.wants(camera_id, reason, t):
+            return None
+        try:
+            ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            if not ok:
+                return None
+            height, width = image.shape[:2]
+            return self.offer(camera_id, encoded.tobytes(), detections, reason, width=width, height=height,
+                              model=model, ts=ts)
+        except (TrainingError, cv2.error) as exc:
+            log.warning("camera %s: frame not kept for labelling: %s", camera_id, exc)
+            return None
 
 
 __all__ = ["FrameCollector", "TrainingError", "candidate_reason", "proposals_from", "training_dir"]
