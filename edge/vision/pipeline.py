@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -85,6 +86,13 @@ def compile_zones(camera: CameraConfig, detector: Detector) -> list[tuple[Zone, 
     return zones
 
 
+class FrameObserver(Protocol):
+    """Takes analysed frames worth labelling (``edge.training.collect.FrameCollector``); must not raise."""
+
+    def observe(self, camera_id: str, image: NDArray[np.uint8], detections: Detections, zones: list[Zone],
+                score_threshold: float, t: float, ts: datetime, model: str = "") -> object: ...
+
+
 class CameraPipeline:
     """One camera's analytics. ``tz`` is the estate's time zone, used for evidence captions.
 
@@ -120,6 +128,7 @@ class CameraPipeline:
         self.image_health = ImageHealthMonitor(camera.health)
         self._region: Region | None = None
         self._frame_size: tuple[int, int] | None = None
+        self.collector: FrameObserver | None = None  # set by the gateway when it keeps frames for labelling
 
     def _prepare(self, width: int, height: int) -> None:
         if self._frame_size == (width, height):
@@ -153,6 +162,9 @@ class CameraPipeline:
         people = tuple(detections.of_classes(self.person_ids).to_boxes()) if self.person_ids else ()
         tracked = detections.of_classes(self.class_ids) if self.person_ids else detections
         tracks = self.tracker.update(tracked, t)
+        if self.collector is not None:
+            self.collector.observe(self.camera.id, image, detections, self.zones, self.detector.score_threshold,
+                                   t, ts, self.detector.card.name)
         decisions: list[Decision] = []
         for monitor in self.fire_lanes:
             decisions.extend(monitor.update(tracks, t))
