@@ -1,17 +1,34 @@
-"""``estate-edge``: run the daemon, check a config, write the config schema, run the demo."""
+"""``estate-edge``: run the daemon, check a config, write the config schema, run the demo.
+
+Exit codes: 0 fine; 1 ``check`` found errors (or warnings, with ``--strict``); 2 ``run`` refused
+the config; 3 ``run`` could not start (a store folder it cannot create, a panel port in use, a
+file it cannot read): one line on stderr names the path or port, never a traceback.
+
+``check`` prints errors and warnings apart, each as ``file:line: path: message``: errors are what
+``run`` would refuse or die on; warnings are what runs but not as meant (timeouts that do not fit
+a shared line's poll periods, a store folder this user cannot create).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 
-from edge.config import json_schema, load_config
-from edge.errors import ConfigError
+from edge.config import json_schema
+from edge.config.files_check import CheckReport, check_config
+from edge.errors import ConfigError, EdgeError
 from edge.logs import setup_logging
+
+log = logging.getLogger("edge.cli")
+
+EXIT_PROBLEMS = 1
+EXIT_REFUSED = 2
+EXIT_START_FAILED = 3
 
 
 def _secrets_path(args: argparse.Namespace) -> Path | None:
@@ -24,17 +41,46 @@ def _secrets_path(args: argparse.Namespace) -> Path | None:
     return beside if beside.exists() else None
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(Path(args.config), _secrets_path(args))
-    except ConfigError as exc:
-        print(f"{args.config}: {len(exc.problems)} problem(s):", file=sys.stderr)
-        for problem in exc.problems:
+def _print_report(source: str, report: CheckReport, heading: str) -> None:
+    if report.errors:
+        print(f"{source}: {heading}{' ' if heading else ''}{len(report.errors)} problem(s):", file=sys.stderr)
+        for problem in report.errors:
             print(f"  {problem}", file=sys.stderr)
-        return 1
+    if report.warnings:
+        print(f"{source}: {len(report.warnings)} warning(s):", file=sys.stderr)
+        for warning in report.warnings:
+            print(f"  warning: {warning}", file=sys.stderr)
+
+
+def build_problems(report: CheckReport) -> list[str]:
+    """Build every bus's source as ``run`` does (profiles, register maps, options), without opening anything.
+
+    What only the drivers know (an unknown profile, an option a protocol does not take) is found by
+    ``check`` too, not first by ``run``.
+    """
+    from drivers.registry import build_sources
+
+    if report.config is None:
+        return []
+    try:
+        build_sources(report.config)
+    except ConfigError as exc:
+        return [f"{report.source}: {problem}" for problem in (exc.problems or [str(exc)])]
+    return []
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    report = check_config(Path(args.config), _secrets_path(args))
+    if report.ok:
+        report.errors.extend(build_problems(report))
+    _print_report(args.config, report, "")
+    config = report.config
+    if not report.ok or config is None:
+        return EXIT_PROBLEMS
     print(f"{args.config}: OK — estate {config.estate.id} ({config.estate.name}), {len(config.buses)} bus(es), "
-          f"{len(config.devices)} device(s), {len(config.cameras)} camera(s)")
-    return 0
+          f"{len(config.devices)} device(s), {len(config.cameras)} camera(s)"
+          + (f", {len(report.warnings)} warning(s)" if report.warnings else ""))
+    return EXIT_PROBLEMS if args.strict and report.warnings else 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -51,15 +97,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edge.app import Gateway
 
     setup_logging(args.log_level)
+    report = check_config(Path(args.config), _secrets_path(args))
+    if not report.ok:
+        _print_report(args.config, report, "refusing to start:")
+        return EXIT_REFUSED
+    for warning in report.warnings:
+        log.warning("config: %s", warning)
     gateway = Gateway(Path(args.config), _secrets_path(args))
     try:
         asyncio.run(gateway.run())
     except ConfigError as exc:
         print(f"{args.config}: refusing to start:", file=sys.stderr)
-        for problem in exc.problems:
+        for problem in exc.problems or [str(exc)]:
             print(f"  {problem}", file=sys.stderr)
-        return 2
+        return EXIT_REFUSED
+    except (EdgeError, OSError) as exc:
+        print(f"estate-edge: cannot start: {start_error(exc)}", file=sys.stderr)
+        return EXIT_START_FAILED
     return 0
+
+
+def start_error(exc: BaseException) -> str:
+    """One line for an error that stopped the daemon starting, naming the file, folder or port."""
+    if isinstance(exc, OSError) and not isinstance(exc, EdgeError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or type(exc).__name__}{where}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -79,9 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--secrets", help="secrets file (mode 0600); default $EDGE_SECRETS_FILE or secrets.yaml beside the config")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("check", help="validate an estate config; print every problem with file:line")
+    p = sub.add_parser("check", help="validate an estate config and the files it names; print every problem "
+                                     "with file:line (exit 1 on errors; warnings too with --strict)")
     p.add_argument("config")
     p.add_argument("--secrets")
+    p.add_argument("--strict", action="store_true", help="exit 1 on warnings as well")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("schema", help="write the JSON Schema of the estate config")

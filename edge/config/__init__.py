@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -102,12 +103,34 @@ def load_config(path: Path, secrets_path: Path | None = None) -> EstateConfig:
 
 
 def resolve_paths(config: EstateConfig, base: Path) -> EstateConfig:
-    def rel(p: Path | None) -> Path | None:
-        return p if p is None or p.is_absolute() else (base / p).resolve()
+    """Every relative ``Path`` in the config made relative to ``base`` (the config file's folder).
 
-    store = config.store.model_copy(update={"path": rel(config.store.path), "evidence_dir": rel(config.store.evidence_dir)})
-    platform = config.platform.model_copy(update={"ca_bundle": rel(config.platform.ca_bundle)})
-    return config.model_copy(update={"store": store, "platform": platform})
+    Walks the models rather than listing fields, so a section that adds a file (a TLS key, a CA
+    bundle) is resolved the same way without being named here.
+    """
+    return _resolved(config, base)
+
+
+def _resolved(model: Any, base: Path) -> Any:
+    from pydantic import BaseModel
+
+    if isinstance(model, Path):
+        return model if model.is_absolute() else (base / model).resolve()
+    if isinstance(model, BaseModel):
+        update = {}
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            new = _resolved(value, base)
+            if new is not value:
+                update[name] = new
+        return model.model_copy(update=update) if update else model
+    if isinstance(model, list):
+        items = [_resolved(item, base) for item in model]
+        return items if any(a is not b for a, b in zip(items, model, strict=True)) else model
+    if isinstance(model, dict):
+        values = {key: _resolved(item, base) for key, item in model.items()}
+        return values if any(values[k] is not model[k] for k in model) else model
+    return model
 
 
 def secret_values(model: object) -> list[str]:

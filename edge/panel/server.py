@@ -3,17 +3,22 @@
 ``serve_panel(app, host, port)`` is meant to be one named task of the daemon's TaskGroup. uvicorn's
 own ``serve`` would install SIGINT/SIGTERM handlers and call ``sys.exit`` when it can not bind; inside
 the daemon both are wrong (the daemon owns the signals and its own exit), so ``_EmbeddedServer``
-does neither: a bind failure raises ``PanelStartError`` naming the address, and cancelling the task
-makes uvicorn stop accepting, finish open requests for up to ``graceful_s`` and run the app's
-shutdown (which flushes the chart rollups) before the cancellation completes.
+does neither, and the two start-up failures an installer meets are found before uvicorn runs and
+raised as ``PanelStartError`` with one line naming what to fix: the listening sockets are bound
+here (a port in use names the address and ``panel.port``), and the TLS certificate and key are
+loaded here (a missing or mismatched file names both paths). Cancelling the task makes uvicorn stop
+accepting, finish open requests for up to ``graceful_s`` and run the app's shutdown (which flushes
+the chart rollups) before the cancellation completes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import socket
+import ssl
 from collections.abc import Generator
 from pathlib import Path
 
@@ -46,6 +51,42 @@ class _EmbeddedServer(uvicorn.Server):
             self.failed = True
 
 
+def bind_sockets(host: str, port: int) -> list[socket.socket]:
+    """Listening-ready sockets for every address ``host`` resolves to (as asyncio's create_server binds).
+
+    Raises ``PanelStartError`` naming ``host:port`` when one cannot be bound (port in use, address not
+    on this machine, no permission for a port below 1024), after closing the others.
+    """
+    where = f"{host}:{port}"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise PanelStartError(f"panel cannot listen on {where}: unknown host ({exc.strerror}); check panel.host") from exc
+    sockets: list[socket.socket] = []
+    seen: set[tuple[int, object]] = set()
+    try:
+        for family, kind, proto, _name, address in infos:
+            if (family, address) in seen:
+                continue
+            seen.add((family, address))
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.setblocking(False)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        hint = {errno.EADDRINUSE: "another program already listens there; stop it or change panel.port",
+                errno.EACCES: "no permission for this port; use a port above 1024 or change panel.port",
+                errno.EADDRNOTAVAIL: "this machine has no such address; check panel.host"}.get(exc.errno or 0, "")
+        raise PanelStartError(f"panel cannot listen on {where}: {exc.strerror}" + (f" ({hint})" if hint else "")) \
+            from exc
+    return sockets
+
+
 async def serve_panel(app: FastAPI, host: str, port: int, *, tls_cert: Path | None = None,
                       tls_key: Path | None = None, graceful_s: float = 5.0,
                       started: asyncio.Event | None = None) -> None:
@@ -55,8 +96,14 @@ async def serve_panel(app: FastAPI, host: str, port: int, *, tls_cert: Path | No
         proxy_headers=False, timeout_graceful_shutdown=graceful_s, ws="none",
         ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
     )
-    server = _EmbeddedServer(config)
     where = f"{'https' if tls_cert else 'http'}://{host}:{port}"
+    try:
+        config.load()  # loads the TLS certificate and key now, so a bad pair is named here
+    except (OSError, ssl.SSLError) as exc:
+        raise PanelStartError(f"panel TLS certificate {tls_cert} / key {tls_key} cannot be loaded: "
+                              f"{getattr(exc, 'strerror', None) or exc}") from exc
+    sockets = bind_sockets(host, port)
+    server = _EmbeddedServer(config)
 
     async def watch_started() -> None:
         while not server.started:
@@ -66,7 +113,7 @@ async def serve_panel(app: FastAPI, host: str, port: int, *, tls_cert: Path | No
             started.set()
 
     watcher = asyncio.create_task(watch_started(), name="panel-started")
-    serving = asyncio.create_task(server.serve(), name="panel-uvicorn")
+    serving = asyncio.create_task(server.serve(sockets), name="panel-uvicorn")
     try:
         await asyncio.shield(serving)
     except asyncio.CancelledError:
@@ -76,5 +123,7 @@ async def serve_panel(app: FastAPI, host: str, port: int, *, tls_cert: Path | No
         raise
     finally:
         await cancel_and_wait(watcher)
+        for sock in sockets:
+            sock.close()
     if server.failed or not server.started:
         raise PanelStartError(f"panel could not start on {where} (see the log above)")

@@ -168,8 +168,11 @@ class Store:
         await self.close()
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.evidence_dir.mkdir(parents=True, exist_ok=True)
+        for folder, what in ((self.path.parent, "store folder"), (self.evidence_dir, "evidence folder")):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # one line naming the folder, not a traceback (issue 10, defect 8)
+                raise StoreError(f"cannot create the {what} {folder}: {exc.strerror}") from exc
         try:
             await self._connect()
         except sqlite3.DatabaseError as exc:
