@@ -135,10 +135,11 @@ class LoginThrottle:
         now = self.clock.monotonic()
         name = self._name(username)
         started: list[ThrottleStart] = []
-        for scope, table, key, free, cap in (
+        scopes: tuple[tuple[Scope, _Table, tuple[str, ...], int, float], ...] = (
             ("source", self._pairs, (name, ip), self.free_failures, self.max_delay_s),
             ("account", self._accounts, (name,), self.account_free_failures, self.account_max_delay_s),
-        ):
+        )
+        for scope, table, key, free, cap in scopes:
             self._live(table, key, now)
             streak = table.upsert(key)
             streak.failures += 1
@@ -148,7 +149,7 @@ class LoginThrottle:
                 streak.until = now + delay
                 if not streak.reported:
                     streak.reported = True
-                    started.append(ThrottleStart(username, ip, scope, streak.failures, delay))  # type: ignore[arg-type]
+                    started.append(ThrottleStart(username, ip, scope, streak.failures, delay))
         return started
 
     def succeeded(self, username: str, ip: str) -> None:
