@@ -7,11 +7,13 @@ socket byte for byte, as a scanner would, against the panel served by uvicorn as
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.routing import APIRoute
 
 from edge.panel.roles import Role
 from edge.panel.security import SESSION_COOKIE
@@ -27,6 +29,19 @@ RAW_PATHS = [
     "/api/v1/devices/" + "d" * 5000, "/api/v1/cameras/%2e%2e", "/static/%00x.css", "/static/../estate.yaml",
     "/static/..%2F..%2Festate.yaml", "/static/" + "s" * 5000, "//evidence//good.jpg", "/evidence/good.jpg/",
 ]
+
+
+# Raw segments for every GET route with a path parameter (sent unnormalised, unlike httpx would).
+RAW_SEGMENTS = ["%00", "x%00.jpg", "..", "%2e%2e", "..%2f..%2fetc%2fpasswd", "a%5cb", "%01", "%7f", "%ff%fe",
+                "n" * 300, "%2e"]
+
+
+def _get_templates() -> list[str]:
+    from edge.panel import routes
+
+    modules = [getattr(routes, name) for name in routes.__all__]
+    return sorted({r.path for m in modules for r in m.router.routes
+                   if isinstance(r, APIRoute) and "{" in r.path and "GET" in r.methods})
 
 
 @pytest.fixture(scope="module")
@@ -67,4 +82,20 @@ def test_raw_odd_paths_never_answer_a_server_error_or_a_foreign_file(server: Pan
         assert secret_line not in body and b"estate config written by the panel tests" not in body, path
         assert b"Traceback" not in body, path
     bad = {path: status for path, status in answers.items() if not 300 <= status < 500}
+    assert bad == {}, bad
+
+
+def test_every_get_route_with_a_path_parameter_survives_raw_odd_segments(server: PanelServer) -> None:
+    with server.client() as client:
+        server.login(client, "viewer-raw")
+        cookie = f"{SESSION_COOKIE}={client.cookies[SESSION_COOKIE]}"
+    templates = _get_templates()
+    assert len(templates) >= 8
+    bad = {}
+    for template in templates:
+        for segment in RAW_SEGMENTS:
+            path = re.sub(r"\{[^}]+\}", segment, template)
+            status, body = _raw_get(server.port, path, cookie)
+            if not 300 <= status < 500 or b"Traceback" in body:
+                bad[path[:80]] = status
     assert bad == {}, bad
