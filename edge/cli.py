@@ -23,6 +23,7 @@ from edge.config import json_schema
 from edge.config.files_check import CheckReport, check_config
 from edge.errors import ConfigError, EdgeError
 from edge.logs import setup_logging
+from edge.training.cli import add_parser as add_train_parser
 
 log = logging.getLogger("edge.cli")
 
@@ -157,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", default="var/demo", help="where the demo keeps its databases and certificates")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
     p.set_defaults(func=cmd_demo)
+    add_train_parser(sub)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

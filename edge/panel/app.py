@@ -38,6 +38,7 @@ from edge.panel.metrics import PanelMetrics
 from edge.panel.overview import OverviewService
 from edge.panel.passwords import Passwords
 from edge.panel.ratelimit import LoginRateLimiter
+from edge.panel.routes import labels as label_routes
 from edge.panel.schema import PANEL_COMPONENT, PANEL_MIGRATIONS
 from edge.panel.security import CsrfRejected, Forbidden, LoginRequired, SecurityHeaders, current_principal
 from edge.panel.sessions import SessionStore
@@ -164,6 +165,7 @@ def create_app(
     for module in (routes.auth, routes.overview, routes.devices, routes.alarms, routes.cameras, routes.tools,
                    routes.admin, routes.api, routes.system):
         app.include_router(module.router)
+    app.include_router(label_routes.router)
     _install_error_pages(app)
     return app
 
