@@ -19,6 +19,8 @@ Failure handling: when the stream cannot be opened or a read fails (camera reboo
 cut), the capture is released and reopened after a jittered, capped exponential backoff
 (``backoff_min_s`` doubling up to ``backoff_max_s``); the backoff resets once frames flow again.
 Open and read timeouts bound every blocking call, so ``stop`` returns within about a read timeout.
+When an open fails, one RTSP ``DESCRIBE`` tells a refused login (status: "authentication refused")
+from a camera that is not there (``drivers.camera.auth.rtsp_login_refused``).
 Credentials embedded in the URL are never logged (``redact``).
 """
 
@@ -33,6 +35,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import cv2
 
+from drivers.camera.auth import rtsp_login_refused
 from drivers.camera.frames import Frame, SlotFrameSource
 from edge.clock import Clock, SystemClock
 
@@ -132,7 +135,11 @@ class RtspFrameSource(SlotFrameSource):
         while not self._stop.is_set():
             capture = self._open()
             if capture is None:
-                self._set_error(f"cannot open {redact(self._url)}")
+                if rtsp_login_refused(self._url, self._open_ms / 1000):
+                    self._set_error(f"authentication refused (RTSP 401) by {redact(self._url)}: check the "
+                                    "camera's user name and password")
+                else:
+                    self._set_error(f"cannot open {redact(self._url)}")
                 self._stop.wait(backoff * random.uniform(0.8, 1.2))
                 backoff = min(backoff * 2, self._backoff_max)
                 continue

@@ -1,14 +1,16 @@
 """HTTP snapshot polling: one JPEG every few seconds, for tasks that need no continuous stream.
 
-ONVIF cameras serve a snapshot URI (GetSnapshotUri) behind HTTP digest authentication; polling
+ONVIF cameras serve a snapshot URI (GetSnapshotUri) behind HTTP Digest or Basic authentication
+(``drivers.camera.auth.CameraAuth`` answers whichever the camera asks for); polling
 it costs the camera and the gateway almost nothing compared with decoding H.264, which makes it
 the right source for slow analytics (a parked-car check every 5 s) on many cameras. TLS
 certificates are verified (httpx's default); a camera with a self-signed certificate needs its CA
 given through ``verify``.
 
-Failures (timeout, refused, 401, a body that is not a JPEG) are recorded in ``status`` and retried
-at the normal interval, doubling up to ``backoff_max_s`` while they persist. The slot keeps only
-the newest frame, as for RTSP.
+Failures (timeout, refused, a body that is not a JPEG) are recorded in ``status`` and retried at
+the normal interval, doubling up to ``backoff_max_s`` while they persist; a login the camera
+refuses is a ``CameraAuthError`` ("authentication refused"), retried the same way (the installer
+may fix the password without a restart). The slot keeps only the newest frame, as for RTSP.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import cv2
 import httpx
 import numpy as np
 
+from drivers.camera.auth import CameraAuth, CameraAuthError
 from drivers.camera.frames import Frame, SlotFrameSource
 from drivers.camera.rtsp import redact
 from edge.clock import Clock, SystemClock
@@ -54,7 +57,7 @@ class SnapshotFrameSource(SlotFrameSource):
     ) -> None:
         super().__init__()
         self._url = url
-        self._auth = httpx.DigestAuth(username, password or "") if username else None
+        self._auth = CameraAuth(username, password or "", name=name) if username else None
         self._interval = interval_s
         self._timeout = timeout_s
         self._backoff_max = backoff_max_s
@@ -79,6 +82,12 @@ class SnapshotFrameSource(SlotFrameSource):
 
     async def fetch(self, client: httpx.AsyncClient) -> np.ndarray:
         response = await client.get(self._url)
+        if response.status_code == 401:
+            raise CameraAuthError(
+                self._name, "authentication refused (HTTP 401): check the camera's user name and password"
+                if self._auth is not None else "the camera needs a login (HTTP 401) and none is configured",
+                detail=f"snapshot {redact(self._url)}",
+            )
         if response.status_code != 200:
             raise ValueError(f"HTTP {response.status_code} from {redact(self._url)}")
         return await asyncio.to_thread(decode_jpeg, response.content)
@@ -94,7 +103,7 @@ class SnapshotFrameSource(SlotFrameSource):
                 started = self._clock.monotonic()
                 try:
                     image = await self.fetch(client)
-                except (httpx.HTTPError, ValueError) as exc:
+                except (httpx.HTTPError, ValueError, CameraAuthError) as exc:
                     message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                     if message != self._last_error:
                         log.warning("%s: snapshot failed: %s", self._name, message)

@@ -1,8 +1,16 @@
 """ONVIF device and media services through onvif-zeep-async, with errors mapped onto ``edge.errors``.
 
-What the gateway asks a camera: the clock (GetSystemDateAndTime, unauthenticated), who it is
-(GetDeviceInformation), its media profiles (GetProfiles), and where to get pictures
-(GetStreamUri for RTSP, GetSnapshotUri for JPEGs).
+What the gateway asks a camera: the clock (GetSystemDateAndTime, unauthenticated where the camera
+allows it), who it is (GetDeviceInformation, GetScopes, GetHostname), its media profiles
+(GetProfiles), and where to get pictures (GetStreamUri for RTSP, GetSnapshotUri for JPEGs).
+
+*Cameras that want a login for everything*: ONVIF lists GetSystemDateAndTime as a pre-auth
+operation, but some firmware answers it with NotAuthorized (or HTTP 401) unless a login comes
+with it. ``connect`` then connects without the library's unauthenticated clock handshake (tokens
+stamped with gateway time, which such a camera accepts when the clocks are close; a wrong password
+still fails, as ``OnvifAuthError``), and ``measure_clock_offset`` asks again *with* the login, so the
+clock is still checked and reported. A camera that refuses a login outright answers HTTP 401 or a
+NotAuthorized fault; both are ``OnvifAuthError`` ("credentials refused").
 
 *Authentication* is a WS-Security UsernameToken with a password digest (SHA-1 of nonce, creation
 time and password), never the plain-text variant. Cameras reject tokens whose ``Created`` time is
@@ -36,6 +44,7 @@ from typing import Any, TypeVar
 import aiohttp
 import zeep.exceptions
 
+from drivers.camera.auth import CameraAuthError
 from edge.errors import ConfigError, DeviceProtocolError, DeviceTimeout, DeviceUnreachable
 
 # onvif.client calls logging.basicConfig(level=INFO) when imported, which would take over the root
@@ -61,7 +70,7 @@ DEFAULT_SETTINGS.xml_huge_tree = False
 T = TypeVar("T")
 
 
-class OnvifAuthError(DeviceProtocolError):
+class OnvifAuthError(CameraAuthError):
     """The camera refused our credentials (or our clock, if the offset could not be measured)."""
 
 
@@ -124,18 +133,38 @@ class OnvifClient:
         await self.close()
 
     async def connect(self) -> None:
-        """Measure the clock offset, then discover service addresses (GetServices)."""
+        """Measure the clock offset, then discover service addresses (GetServices).
+
+        A camera that wants a login even for its clock is connected without the unauthenticated
+        handshake, and its clock measured with the login (see the module docstring).
+        """
+        try:
+            await self._connect(adjust_time=True)
+        except OnvifAuthError:
+            if not self._username:
+                raise
+            log.info("camera %s: GetSystemDateAndTime needs a login; checking the clock with it", self.device_id)
+            await self._connect(adjust_time=False)
+            try:
+                await self.measure_clock_offset()
+            except BaseException:
+                await self.close()
+                raise
+            return
+        assert self._camera is not None
+        diff = self._camera.dt_diff
+        self.clock_offset_s = diff.total_seconds() if diff is not None else None
+
+    async def _connect(self, *, adjust_time: bool) -> None:
         await self.close()
         self._camera = ONVIFCamera(
-            self.host, self.port, self._username, self._password, no_cache=True, adjust_time=True,
+            self.host, self.port, self._username, self._password, no_cache=True, adjust_time=adjust_time,
         )
         try:
             await self._call(self._camera.update_xaddrs(), "GetServices")
         except BaseException:
             await self.close()
             raise
-        diff = self._camera.dt_diff
-        self.clock_offset_s = diff.total_seconds() if diff is not None else None
 
     async def close(self) -> None:
         camera, self._camera = self._camera, None
@@ -173,6 +202,8 @@ class OnvifClient:
                 self.device_id, f"refused a reply declaring a DTD or entities (possible XXE): {type(exc).__name__}",
                 detail=detail,
             )
+        if isinstance(exc, zeep.exceptions.TransportError) and exc.status_code in (401, 403):
+            return OnvifAuthError(self.device_id, f"credentials refused (HTTP {exc.status_code})", detail=detail)
         if isinstance(exc, zeep.exceptions.Fault):
             if _fault_is_auth(exc):
                 return OnvifAuthError(self.device_id, f"credentials refused: {exc.message}", detail=detail)
@@ -188,13 +219,20 @@ class OnvifClient:
     async def measure_clock_offset(self) -> float:
         """Camera UTC minus gateway UTC, seconds; the midpoint of the round trip is the gateway side.
 
-        Works without credentials (pre-auth operation), so it doubles as the reachability check.
-        Resolution is one second (ONVIF's DateTime has whole seconds).
+        Asked without credentials first (a pre-auth operation), so it doubles as the reachability
+        check; a camera that refuses that is asked again with the login. Resolution is one second
+        (ONVIF's DateTime has whole seconds).
         """
         camera = self._require()
         service = await self._call(camera.create_devicemgmt_service(), "GetSystemDateAndTime")
         sent = time.time()
-        reply: Any = await self._call(service.authless_GetSystemDateAndTime(), "GetSystemDateAndTime")
+        try:
+            reply: Any = await self._call(service.authless_GetSystemDateAndTime(), "GetSystemDateAndTime")
+        except OnvifAuthError:
+            if not self._username:
+                raise
+            sent = time.time()
+            reply = await self._call(service.GetSystemDateAndTime(), "GetSystemDateAndTime (with login)")
         received = time.time()
         try:
             u = reply.UTCDateTime
@@ -215,6 +253,19 @@ class OnvifClient:
             firmware=str(reply.FirmwareVersion or ""), serial=str(reply.SerialNumber or ""),
             hardware_id=str(reply.HardwareId or ""),
         )
+
+    async def scopes(self) -> list[str]:
+        """The camera's scope URIs (``onvif://www.onvif.org/name/...``, ``.../location/...``)."""
+        camera = self._require()
+        service = await self._call(camera.create_devicemgmt_service(), "GetScopes")
+        reply: Any = await self._call(service.GetScopes(), "GetScopes")
+        return [str(item.ScopeItem) for item in reply or [] if getattr(item, "ScopeItem", None)]
+
+    async def hostname(self) -> str:
+        camera = self._require()
+        service = await self._call(camera.create_devicemgmt_service(), "GetHostname")
+        reply: Any = await self._call(service.GetHostname(), "GetHostname")
+        return str(getattr(reply, "Name", "") or "")
 
     async def profiles(self) -> list[MediaProfile]:
         camera = self._require()

@@ -1,9 +1,11 @@
 """ONVIF device and media services of one simulated camera (SOAP 1.2 over HTTP), plus its JPEG snapshot.
 
-Implements what the gateway's driver uses: GetSystemDateAndTime, GetDeviceInformation,
-GetCapabilities, GetServices (device service) and GetProfiles, GetStreamUri, GetSnapshotUri (media
-service). Requests are parsed with defusedxml (a DTD or entity declaration is refused with a SOAP
-fault, so the simulator itself is not an XXE target). Every operation except the pre-auth ones
+Implements what the gateway's driver and common ONVIF clients ask a camera: GetSystemDateAndTime,
+GetDeviceInformation, GetCapabilities, GetServices, GetScopes, GetHostname, GetNetworkInterfaces
+(device service) and GetProfiles, GetVideoSources, GetStreamUri, GetSnapshotUri (media service),
+with one profile per stream (a main stream, and a sub-stream when the camera has one). Requests
+are parsed with defusedxml (a DTD or entity declaration is refused with a SOAP fault, so the
+simulator itself is not an XXE target). Every operation except the pre-auth ones
 (GetSystemDateAndTime, GetServices, GetCapabilities, as ONVIF Core 5.12.1 allows) needs a
 WS-Security UsernameToken with a password digest::
 
@@ -12,7 +14,11 @@ WS-Security UsernameToken with a password digest::
 checked against the camera's own clock (``clock_offset_s`` makes it deliberately wrong, to
 exercise the driver's clock-offset handling): a ``Created`` more than ``MAX_SKEW_S`` away, a
 reused nonce, or a wrong digest gets ``ter:NotAuthorized``. The snapshot is served behind HTTP
-digest authentication (RFC 7616, MD5, qop=auth), like real cameras.
+digest authentication (RFC 7616, MD5, qop=auth), like most cameras, or HTTP Basic (``http_auth``).
+
+Stricter, like cameras seen in the field: ``clock_needs_auth`` makes GetSystemDateAndTime need a
+login too (some firmware ignores the pre-auth list), and ``auth_failure_status=401`` answers a
+refused login with HTTP 401 instead of a SOAP fault with HTTP 400.
 
 ``hostile=True`` turns the camera into an attacker: GetDeviceInformation answers with an XXE
 payload (an external entity reading a local file), to prove the driver refuses it.
@@ -56,12 +62,34 @@ class CameraIdentity:
 
 
 @dataclass
+class StreamProfile:
+    """One media profile: an encoder configuration and the RTSP URI that serves it."""
+
+    token: str
+    name: str
+    width: int
+    height: int
+    fps: int
+    stream_uri: str
+
+
+@dataclass
 class MediaInfo:
+    """The camera's video source (sensor size) and its profiles; the first profile is the main stream."""
+
     width: int
     height: int
     fps: int
     stream_uri: str
     snapshot_path: str
+    profiles: list[StreamProfile] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.profiles:
+            self.profiles = [StreamProfile("main", "MainStream", self.width, self.height, self.fps, self.stream_uri)]
+
+    def profile(self, token: str) -> StreamProfile | None:
+        return next((p for p in self.profiles or () if p.token == token), None)
 
 
 def _envelope(body: str) -> str:
@@ -105,8 +133,18 @@ class OnvifCameraService:
         port: int = 0,
         clock_offset_s: float = 0.0,
         hostile: bool = False,
+        http_auth: str = "digest",
+        clock_needs_auth: bool = False,
+        auth_failure_status: int = 400,
+        scopes: tuple[str, ...] = (),
     ) -> None:
+        if http_auth not in ("digest", "basic"):
+            raise ValueError(f"http_auth must be 'digest' or 'basic', not {http_auth!r}")
         self.identity = identity
+        self.http_auth = http_auth
+        self.pre_auth = PRE_AUTH - {"GetSystemDateAndTime"} if clock_needs_auth else PRE_AUTH
+        self.auth_failure_status = auth_failure_status
+        self.scopes = scopes
         self.media = media
         self.snapshot = snapshot
         self.username = username
@@ -169,11 +207,11 @@ class OnvifCameraService:
         operation_el = body_el[0]
         operation = operation_el.tag.rsplit("}", 1)[-1]
         self.requests.append(operation)
-        if operation not in PRE_AUTH:
+        if operation not in self.pre_auth:
             problem = self._check_wsse(root)
             if problem is not None:
                 self.auth_failures += 1
-                return self._reply(_fault("Sender", "ter:NotAuthorized", problem), 400)
+                return self._reply(_fault("Sender", "ter:NotAuthorized", problem), self.auth_failure_status)
         handler = getattr(self, f"_op_{operation}", None)
         if handler is None:
             return self._reply(_fault("Receiver", "ter:ActionNotSupported", f"{operation} not supported"), 400)
@@ -181,6 +219,8 @@ class OnvifCameraService:
             text = _envelope(handler(operation_el))
         except _HostileReply as hostile:
             text = hostile.text
+        except _SoapFault as fault:
+            return self._reply(_fault(fault.code, fault.subcode, fault.reason), 400)
         return self._reply(text, 200)
 
     def _reply(self, text: str, status: int) -> web.Response:
@@ -282,19 +322,54 @@ class OnvifCameraService:
 
     def _op_GetProfiles(self, _el: Element) -> str:
         m = self.media
-        return (
-            '<trt:GetProfilesResponse><trt:Profiles token="main" fixed="true"><tt:Name>MainStream</tt:Name>'
-            '<tt:VideoSourceConfiguration token="vsc0"><tt:Name>vsc0</tt:Name><tt:UseCount>1</tt:UseCount>'
-            f'<tt:SourceToken>vs0</tt:SourceToken><tt:Bounds x="0" y="0" width="{m.width}" height="{m.height}"/>'
-            '</tt:VideoSourceConfiguration><tt:VideoEncoderConfiguration token="vec0"><tt:Name>vec0</tt:Name>'
+        profiles = "".join(
+            f'<trt:Profiles token="{p.token}" fixed="true"><tt:Name>{p.name}</tt:Name>'
+            '<tt:VideoSourceConfiguration token="vsc0"><tt:Name>vsc0</tt:Name>'
+            f"<tt:UseCount>{len(m.profiles or ())}</tt:UseCount><tt:SourceToken>vs0</tt:SourceToken>"
+            f'<tt:Bounds x="0" y="0" width="{m.width}" height="{m.height}"/></tt:VideoSourceConfiguration>'
+            f'<tt:VideoEncoderConfiguration token="vec-{p.token}"><tt:Name>vec-{p.token}</tt:Name>'
             "<tt:UseCount>1</tt:UseCount><tt:Encoding>H264</tt:Encoding>"
-            f"<tt:Resolution><tt:Width>{m.width}</tt:Width><tt:Height>{m.height}</tt:Height></tt:Resolution>"
+            f"<tt:Resolution><tt:Width>{p.width}</tt:Width><tt:Height>{p.height}</tt:Height></tt:Resolution>"
             "<tt:Quality>5</tt:Quality><tt:RateControl>"
-            f"<tt:FrameRateLimit>{m.fps}</tt:FrameRateLimit><tt:EncodingInterval>1</tt:EncodingInterval>"
+            f"<tt:FrameRateLimit>{p.fps}</tt:FrameRateLimit><tt:EncodingInterval>1</tt:EncodingInterval>"
             "<tt:BitrateLimit>2000</tt:BitrateLimit></tt:RateControl>"
-            f"<tt:H264><tt:GovLength>{m.fps}</tt:GovLength><tt:H264Profile>Baseline</tt:H264Profile></tt:H264>"
-            "<tt:SessionTimeout>PT60S</tt:SessionTimeout></tt:VideoEncoderConfiguration>"
-            "</trt:Profiles></trt:GetProfilesResponse>"
+            f"<tt:H264><tt:GovLength>{p.fps}</tt:GovLength><tt:H264Profile>Baseline</tt:H264Profile></tt:H264>"
+            "<tt:SessionTimeout>PT60S</tt:SessionTimeout></tt:VideoEncoderConfiguration></trt:Profiles>"
+            for p in m.profiles or ()
+        )
+        return f"<trt:GetProfilesResponse>{profiles}</trt:GetProfilesResponse>"
+
+    def _op_GetVideoSources(self, _el: Element) -> str:
+        m = self.media
+        return (
+            f'<trt:GetVideoSourcesResponse><trt:VideoSources token="vs0"><tt:Framerate>{m.fps}</tt:Framerate>'
+            f"<tt:Resolution><tt:Width>{m.width}</tt:Width><tt:Height>{m.height}</tt:Height></tt:Resolution>"
+            "</trt:VideoSources></trt:GetVideoSourcesResponse>"
+        )
+
+    def _op_GetScopes(self, _el: Element) -> str:
+        items = "".join(
+            f"<tds:Scopes><tt:ScopeDef>Fixed</tt:ScopeDef><tt:ScopeItem>{scope}</tt:ScopeItem></tds:Scopes>"
+            for scope in self.scopes
+        )
+        return f"<tds:GetScopesResponse>{items}</tds:GetScopesResponse>"
+
+    def _op_GetHostname(self, _el: Element) -> str:
+        return (
+            "<tds:GetHostnameResponse><tds:HostnameInformation><tt:FromDHCP>false</tt:FromDHCP>"
+            f"<tt:Name>cam-{self.identity.camera_id}</tt:Name></tds:HostnameInformation></tds:GetHostnameResponse>"
+        )
+
+    def _op_GetNetworkInterfaces(self, _el: Element) -> str:
+        mac = hashlib.sha1(self.identity.camera_id.encode(), usedforsecurity=False).hexdigest()[:12]
+        hw = ":".join(mac[i:i + 2] for i in range(0, 12, 2))
+        return (
+            '<tds:GetNetworkInterfacesResponse><tds:NetworkInterfaces token="eth0"><tt:Enabled>true</tt:Enabled>'
+            f"<tt:Info><tt:Name>eth0</tt:Name><tt:HwAddress>{hw}</tt:HwAddress><tt:MTU>1500</tt:MTU></tt:Info>"
+            "<tt:IPv4><tt:Enabled>true</tt:Enabled><tt:Config><tt:Manual>"
+            f"<tt:Address>{self.host}</tt:Address><tt:PrefixLength>8</tt:PrefixLength></tt:Manual>"
+            "<tt:DHCP>false</tt:DHCP></tt:Config></tt:IPv4></tds:NetworkInterfaces>"
+            "</tds:GetNetworkInterfacesResponse>"
         )
 
     def _media_uri(self, tag: str, uri: str) -> str:
@@ -304,26 +379,51 @@ class OnvifCameraService:
             f"</trt:MediaUri></trt:{tag}>"
         )
 
-    def _op_GetStreamUri(self, _el: Element) -> str:
-        return self._media_uri("GetStreamUriResponse", self.media.stream_uri)
+    def _requested_profile(self, el: Element) -> StreamProfile:
+        token = (next((c.text for c in el if c.tag.endswith("}ProfileToken")), None) or "").strip()
+        profile = self.media.profile(token)
+        if profile is None:
+            raise _SoapFault("Sender", "ter:NoProfile", f"no profile {token!r}")
+        return profile
 
-    def _op_GetSnapshotUri(self, _el: Element) -> str:
+    def _op_GetStreamUri(self, el: Element) -> str:
+        return self._media_uri("GetStreamUriResponse", self._requested_profile(el).stream_uri)
+
+    def _op_GetSnapshotUri(self, el: Element) -> str:
+        self._requested_profile(el)
         return self._media_uri("GetSnapshotUriResponse", f"{self.base_url}{self.media.snapshot_path}")
 
-    # -- snapshot with HTTP digest -----------------------------------------------------------------
+    # -- snapshot behind HTTP digest or basic authentication ---------------------------------------
 
     async def _snapshot(self, request: web.Request) -> web.Response:
-        if not self._http_digest_ok(request):
-            nonce = secrets.token_hex(16)
-            self._http_nonces[nonce] = time.monotonic()
-            while len(self._http_nonces) > 256:
-                self._http_nonces.popitem(last=False)
-            challenge = f'Digest realm="{self._realm}", qop="auth", nonce="{nonce}", algorithm=MD5'
-            return web.Response(status=401, headers={"WWW-Authenticate": challenge}, text="unauthorised")
+        ok = self._http_basic_ok(request) if self.http_auth == "basic" else self._http_digest_ok(request)
+        if not ok:
+            if request.headers.get("Authorization"):
+                self.auth_failures += 1
+            return web.Response(status=401, headers={"WWW-Authenticate": self._challenge()}, text="unauthorised")
         jpeg = self.snapshot()
         if jpeg is None:
             return web.Response(status=503, text="no frame yet")
         return web.Response(body=jpeg, content_type="image/jpeg")
+
+    def _challenge(self) -> str:
+        if self.http_auth == "basic":
+            return f'Basic realm="{self._realm}"'
+        nonce = secrets.token_hex(16)
+        self._http_nonces[nonce] = time.monotonic()
+        while len(self._http_nonces) > 256:
+            self._http_nonces.popitem(last=False)
+        return f'Digest realm="{self._realm}", qop="auth", nonce="{nonce}", algorithm=MD5'
+
+    def _http_basic_ok(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[len("Basic "):], validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return hmac.compare_digest(f"{user}:{password}".encode(), f"{self.username}:{self.password}".encode())
 
     def _http_digest_ok(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")
@@ -347,6 +447,14 @@ class OnvifCameraService:
         else:
             expected = md5(f"{ha1}:{nonce}:{ha2}")
         return hmac.compare_digest(expected, fields.get("response", ""))
+
+
+class _SoapFault(Exception):
+    """An operation's own fault (a bad argument), answered with HTTP 400."""
+
+    def __init__(self, code: str, subcode: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.subcode, self.reason = code, subcode, reason
 
 
 class _HostileReply(Exception):

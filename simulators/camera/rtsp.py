@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 log = logging.getLogger(__name__)
 
 CHILD = Path(__file__).with_name("rtsp_child.py")
+CREDENTIALS_ENV = "SIM_RTSP_CREDENTIALS"  # "user\npassword": RTSP needs them (Basic or Digest)
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
@@ -35,8 +38,9 @@ class RtspServerError(RuntimeError):
 
 class RtspServerProcess:
     def __init__(self, port: int, mounts: list[MountSpec], host: str = "127.0.0.1",
-                 python: str | None = None) -> None:
+                 python: str | None = None, credentials: tuple[str, str] | None = None) -> None:
         self.host = host
+        self.credentials = credentials
         self.port = port
         self.mounts = mounts
         self.python = python or (SYSTEM_PYTHON if Path(SYSTEM_PYTHON).exists() else shutil.which("python3") or "")
@@ -44,8 +48,12 @@ class RtspServerProcess:
         self._stderr_task: asyncio.Task[None] | None = None
         self._header = struct.Struct(">BI")
 
-    def url(self, mount: str) -> str:
-        return f"rtsp://{self.host}:{self.port}/{mount}"
+    def url(self, mount: str, *, credentials: bool = False) -> str:
+        """The mount's RTSP URL, with the user name and password in it when ``credentials``."""
+        userinfo = ""
+        if credentials and self.credentials is not None:
+            userinfo = f"{quote(self.credentials[0], safe='')}:{quote(self.credentials[1], safe='')}@"
+        return f"rtsp://{userinfo}{self.host}:{self.port}/{mount}"
 
     @property
     def running(self) -> bool:
@@ -57,8 +65,13 @@ class RtspServerProcess:
         args = [str(CHILD), "--host", self.host, "--port", str(self.port)]
         for m in self.mounts:
             args += ["--mount", f"{m.name}:{m.width}x{m.height}:{m.fps}"]
+        env = dict(os.environ)
+        env.pop(CREDENTIALS_ENV, None)
+        if self.credentials is not None:
+            # Through the environment, not argv: a password on a command line is visible to ps.
+            env[CREDENTIALS_ENV] = "\n".join(self.credentials)
         self._proc = await asyncio.create_subprocess_exec(
-            self.python, *args,
+            self.python, *args, env=env,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
         assert self._proc.stdout is not None

@@ -12,6 +12,14 @@ is a *shared* media (all clients see the same live stream, as with a real camera
     appsrc (image/jpeg, live, leaky: keeps the newest 2) ! jpegdec ! videoconvert ! I420
       ! x264enc (zerolatency, ultrafast, keyframe every second) ! rtph264pay config-interval=1
 
+Timestamps are set here, not by ``do-timestamp``: each frame gets the pipeline's running time
+when it arrives, forced strictly above the previous frame's (frames written back to back, or a
+clock read racing the streaming thread, would otherwise tie), so the stream's timestamps are
+monotonic as a real camera's are and a reader never sees time run backwards.
+
+Authentication: with ``SIM_RTSP_CREDENTIALS`` (``user\npassword``) in the environment, every
+mount needs that user (RTSP Digest authentication), as on a real camera.
+
 Stdin protocol, repeated: 1 byte mount index, 4 bytes big-endian length, then that many JPEG bytes.
 Frames for a mount nobody is watching are dropped. Prints ``READY <port>`` once listening and exits
 when stdin closes (the parent died or stopped it).
@@ -20,6 +28,7 @@ when stdin closes (the parent died or stopped it).
 from __future__ import annotations
 
 import argparse
+import os
 import struct
 import sys
 import threading
@@ -27,8 +36,9 @@ import threading
 import gi
 
 gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 
 class Mount:
@@ -39,11 +49,12 @@ class Mount:
         self.fps = fps
         self.appsrc: Gst.Element | None = None
         self.lock = threading.Lock()
+        self.last_pts: int | None = None
 
     def launch(self) -> str:
         caps = f"image/jpeg,width={self.width},height={self.height},framerate={self.fps}/1"
         return (
-            f'( appsrc name=src is-live=true do-timestamp=true format=time block=false max-buffers=2 '
+            f'( appsrc name=src is-live=true do-timestamp=false format=time block=false max-buffers=2 '
             f'leaky-type=downstream caps="{caps}" ! jpegdec ! videoconvert ! video/x-raw,format=I420 '
             f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={self.fps} bitrate=2000 "
             f"! rtph264pay name=pay0 pt=96 config-interval=1 )"
@@ -54,6 +65,7 @@ class Mount:
         appsrc = element.get_child_by_name("src")
         with self.lock:
             self.appsrc = appsrc
+            self.last_pts = None
         media.connect("unprepared", self.on_unprepared)
 
     def on_unprepared(self, _media: GstRtspServer.RTSPMedia) -> None:
@@ -63,11 +75,40 @@ class Mount:
     def push(self, jpeg: bytes) -> None:
         with self.lock:
             appsrc = self.appsrc
-        if appsrc is None:
-            return
+            if appsrc is None:
+                return
+            clock = appsrc.get_clock()
+            if clock is None:  # the pipeline is not playing yet: nobody can see this frame
+                return
+            pts = clock.get_time() - appsrc.get_base_time()
+            if self.last_pts is not None and pts <= self.last_pts:
+                pts = self.last_pts + 1
+            self.last_pts = pts
         buffer = Gst.Buffer.new_wrapped(jpeg)
+        buffer.pts = buffer.dts = pts
         buffer.duration = Gst.SECOND // self.fps
         appsrc.emit("push-buffer", buffer)
+
+
+def require_login(server: GstRtspServer.RTSPServer, factories: list[GstRtspServer.RTSPMediaFactory]) -> bool:
+    """Protect every mount with the user in ``SIM_RTSP_CREDENTIALS``, if set; True when protected."""
+    raw = os.environ.get("SIM_RTSP_CREDENTIALS")
+    if not raw:
+        return False
+    user, _, password = raw.partition("\n")
+    token = GstRtspServer.RTSPToken.new()
+    token.set_string("media.factory.role", "viewer")
+    auth = GstRtspServer.RTSPAuth()
+    # Digest, as cameras do; the GI binding takes one method, not the BASIC | DIGEST bit mask.
+    auth.add_digest(user, password, token)
+    auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+    server.set_auth(auth)
+    role = Gst.Structure.new_from_string(
+        "viewer, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"
+    )
+    for factory in factories:
+        factory.add_role_from_structure(role)
+    return True
 
 
 def read_frames(mounts: list[Mount], loop: GLib.MainLoop) -> None:
@@ -100,6 +141,7 @@ def main() -> int:
     server.set_service(str(args.port))
     mount_points = server.get_mount_points()
     mounts: list[Mount] = []
+    factories: list[GstRtspServer.RTSPMediaFactory] = []
     for spec in args.mount:
         name, size, fps = spec.split(":")
         width, height = (int(v) for v in size.split("x"))
@@ -110,6 +152,8 @@ def main() -> int:
         factory.connect("media-configure", mount.on_configure)
         mount_points.add_factory(f"/{name}", factory)
         mounts.append(mount)
+        factories.append(factory)
+    require_login(server, factories)
     if server.attach(None) == 0:
         print(f"FAILED cannot listen on {args.host}:{args.port}", flush=True)
         return 1

@@ -6,6 +6,15 @@ snapshot and fed to the shared GStreamer RTSP child, which serves it as H.264 at
 ``rtsp://host:rtsp_port/<camera id>``. The camera's ONVIF services listen on their own HTTP port
 (as separate cameras do); one WS-Discovery responder answers for all of them.
 
+A camera may also serve a *sub-stream* (``sub_size``, as most IP cameras do: a small second
+encoding of the same picture for analytics and previews) at ``rtsp://host:rtsp_port/<id>_sub``,
+announced as a second ONVIF profile; ``main_size`` rescales the main stream (say the scenario's
+1168x750 to a 1280x720 "720p" main stream for benchmarks).
+
+Like a real camera, the simulator is *ready* (``start`` returns) only once every camera has a
+frame, so a snapshot can be served; RTSP needs the camera's user name and password unless
+``rtsp_auth=False``.
+
 ``restart_rtsp`` kills and restarts the RTSP child (a camera reboot, as far as the stream is
 concerned); ``stop_rtsp``/``start_rtsp`` leave a gap in between.
 """
@@ -21,7 +30,7 @@ from dataclasses import dataclass, field
 import cv2
 
 from simulators.camera.discovery import Announcement, DiscoveryResponder, endpoint_for
-from simulators.camera.onvif_service import CameraIdentity, MediaInfo, OnvifCameraService
+from simulators.camera.onvif_service import CameraIdentity, MediaInfo, OnvifCameraService, StreamProfile
 from simulators.camera.rtsp import MountSpec, RtspServerProcess
 from simulators.camera.scenarios import Scenario, scenario
 
@@ -38,6 +47,11 @@ class SimCameraSpec:
     clock_offset_s: float = 0.0
     hostile: bool = False
     location: str = "estate"
+    http_auth: str = "digest"  # snapshots: "digest" or "basic"
+    clock_needs_auth: bool = False  # GetSystemDateAndTime needs a login too
+    auth_failure_status: int = 400  # 401: refused logins answered with HTTP 401
+    main_size: tuple[int, int] | None = None  # (width, height) of the main stream; None: the scenario's
+    sub_size: tuple[int, int] | None = None  # (width, height) of a sub-stream; None: no sub-stream
 
 
 @dataclass
@@ -51,6 +65,8 @@ class SimCamera:
     dropped: int = 0
     jpeg: bytes | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    has_frame: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    mounts: list[tuple[int, tuple[int, int] | None]] = field(default_factory=list)  # (mount index, size)
 
     def scene_time(self) -> float:
         return time.monotonic() - self.started
@@ -70,6 +86,7 @@ class CameraSimulator:
         username: str = "admin",
         password: str = "admin",
         jpeg_quality: int = 85,
+        rtsp_auth: bool = True,
     ) -> None:
         if not cameras:
             raise ValueError("at least one camera")
@@ -83,17 +100,33 @@ class CameraSimulator:
         mounts: list[MountSpec] = []
         for index, spec in enumerate(cameras):
             story = scenario(spec.scenario, spec.time_scale)
-            mounts.append(MountSpec(spec.id, story.width, story.height, spec.fps))
-            media = MediaInfo(story.width, story.height, spec.fps, f"rtsp://{host}:{rtsp_port}/{spec.id}",
-                              f"/onvif/snapshot/{spec.id}.jpg")
             cam = SimCamera(spec, story, None, index)  # type: ignore[arg-type]
+            width, height = spec.main_size or (story.width, story.height)
+            profiles = [StreamProfile("main", "MainStream", width, height, spec.fps,
+                                      f"rtsp://{host}:{rtsp_port}/{spec.id}")]
+            cam.mounts.append((len(mounts), spec.main_size))
+            mounts.append(MountSpec(spec.id, width, height, spec.fps))
+            if spec.sub_size is not None:
+                sub_w, sub_h = spec.sub_size
+                profiles.append(StreamProfile("sub", "SubStream", sub_w, sub_h, spec.fps,
+                                              f"rtsp://{host}:{rtsp_port}/{spec.id}_sub"))
+                cam.mounts.append((len(mounts), spec.sub_size))
+                mounts.append(MountSpec(f"{spec.id}_sub", sub_w, sub_h, spec.fps))
+            media = MediaInfo(width, height, spec.fps, profiles[0].stream_uri, f"/onvif/snapshot/{spec.id}.jpg",
+                              profiles)
+            scopes = ("onvif://www.onvif.org/type/video_encoder", f"onvif://www.onvif.org/name/{spec.id}",
+                      f"onvif://www.onvif.org/location/{spec.location}",
+                      "onvif://www.onvif.org/hardware/SimCam-1", "onvif://www.onvif.org/Profile/Streaming")
             cam.service = OnvifCameraService(
                 CameraIdentity(spec.id, serial=f"SIM-{spec.id}"), media, lambda c=cam: c.jpeg,
                 username=username, password=password, host=host, port=spec.onvif_port,
-                clock_offset_s=spec.clock_offset_s, hostile=spec.hostile,
+                clock_offset_s=spec.clock_offset_s, hostile=spec.hostile, http_auth=spec.http_auth,
+                clock_needs_auth=spec.clock_needs_auth, auth_failure_status=spec.auth_failure_status,
+                scopes=scopes,
             )
             self.cameras[spec.id] = cam
-        self.rtsp = RtspServerProcess(rtsp_port, mounts, host)
+        credentials = (username, password) if rtsp_auth else None
+        self.rtsp = RtspServerProcess(rtsp_port, mounts, host, credentials=credentials)
         self.discovery: DiscoveryResponder | None = None
 
     async def __aenter__(self) -> CameraSimulator:
@@ -109,11 +142,8 @@ class CameraSimulator:
         await self.rtsp.start()
         if self.discovery_port is not None:
             items = [
-                Announcement(
-                    endpoint_for(cam.spec.id), f"{cam.service.base_url}/onvif/device_service",
-                    ("onvif://www.onvif.org/type/video_encoder", f"onvif://www.onvif.org/name/{cam.spec.id}",
-                     f"onvif://www.onvif.org/location/{cam.spec.location}"),
-                )
+                Announcement(endpoint_for(cam.spec.id), f"{cam.service.base_url}/onvif/device_service",
+                             cam.service.scopes)
                 for cam in self.cameras.values()
             ]
             self.discovery = DiscoveryResponder(items, port=self.discovery_port, interface=self.host)
@@ -121,6 +151,10 @@ class CameraSimulator:
         for cam in self.cameras.values():
             cam.restart_scenario()
             cam.task = asyncio.create_task(self._feed(cam), name=f"sim-camera-{cam.spec.id}")
+        # Ready only once every camera can serve a snapshot (its first frame is encoded).
+        async with asyncio.timeout(30):
+            for cam in self.cameras.values():
+                await cam.has_frame.wait()
 
     async def stop(self) -> None:
         for cam in self.cameras.values():
@@ -147,23 +181,30 @@ class CameraSimulator:
     def endpoint(self, camera_id: str) -> str:
         return endpoint_for(camera_id)
 
-    def _encode(self, cam: SimCamera, t: float) -> bytes:
+    def _encode(self, cam: SimCamera, t: float) -> list[bytes]:
+        """One JPEG per stream of ``cam`` (main first), each at its stream's size."""
         frame = cam.scenario.render(t)
-        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
-        if not ok:
-            raise RuntimeError("JPEG encoding failed")
-        return buf.tobytes()
+        out: list[bytes] = []
+        for _, size in cam.mounts:
+            image = frame if size is None else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+            if not ok:
+                raise RuntimeError("JPEG encoding failed")
+            out.append(buf.tobytes())
+        return out
 
     async def _feed(self, cam: SimCamera) -> None:
         """Render, encode and hand out one frame per 1/fps of wall time; late frames are skipped."""
         period = 1.0 / cam.spec.fps
         next_at = time.monotonic()
         while True:
-            jpeg = await asyncio.to_thread(self._encode, cam, cam.scene_time())
-            cam.jpeg = jpeg
+            jpegs = await asyncio.to_thread(self._encode, cam, cam.scene_time())
+            cam.jpeg = jpegs[0]
+            cam.has_frame.set()
             cam.frames += 1
-            if not self.rtsp.send(cam.index, jpeg):
-                cam.dropped += 1
+            for (mount, _), jpeg in zip(cam.mounts, jpegs, strict=True):
+                if not self.rtsp.send(mount, jpeg):
+                    cam.dropped += 1
             next_at += period
             now = time.monotonic()
             if next_at < now:  # fell behind: skip the missed frames instead of bursting

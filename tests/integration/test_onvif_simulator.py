@@ -138,3 +138,77 @@ async def test_unreachable_camera_reports_offline_and_keeps_retrying() -> None:
     assert "cannot connect" in (sink.statuses[0].error or "")
     reachable = [r.value for r in sink.readings_seen if r.point == "reachable"]
     assert len(reachable) >= 2 and set(reachable) == {0.0}  # retried, still down
+
+
+# -- interop seen on third-party cameras (issue 11, point 7) ----------------------------------------
+
+
+@pytest.fixture
+async def strict() -> AsyncIterator[CameraSimulator]:
+    """Cameras that want a login for everything: one refusing with a SOAP fault, one with HTTP 401
+    (and Basic-only snapshots); clocks 40 s off, within what WS-Security tolerates."""
+    simulator = CameraSimulator(
+        [SimCameraSpec("fault", "lane_a7_park", fps=2, clock_needs_auth=True, clock_offset_s=40.0),
+         SimCameraSpec("http401", "door_b2_motorcycle", fps=2, clock_needs_auth=True, clock_offset_s=-40.0,
+                       auth_failure_status=401, http_auth="basic", sub_size=(320, 214))],
+        rtsp_port=free_port(), username="admin", password=PASSWORD,
+    )
+    async with simulator:
+        yield simulator
+
+
+@pytest.mark.parametrize(("cam", "offset"), [("fault", 40.0), ("http401", -40.0)])
+async def test_clock_checked_on_cameras_that_want_a_login_for_it(strict: CameraSimulator, cam: str,
+                                                                  offset: float) -> None:
+    async with OnvifClient(cam, "127.0.0.1", port(strict, cam), "admin", PASSWORD) as client:
+        assert client.clock_offset_s is not None and abs(client.clock_offset_s - offset) < 2
+        assert (await client.device_information()).serial == f"SIM-{cam}"
+        assert abs(await client.measure_clock_offset() - offset) < 2
+    assert "GetSystemDateAndTime" in strict.cameras[cam].service.requests
+
+
+async def test_wrong_password_is_an_auth_error_when_the_camera_answers_401(strict: CameraSimulator) -> None:
+    with pytest.raises(OnvifAuthError, match="credentials refused"):
+        async with OnvifClient("http401", "127.0.0.1", port(strict, "http401"), "admin", "guess"):
+            pass
+    with pytest.raises(OnvifAuthError, match="credentials refused"):
+        async with OnvifClient("fault", "127.0.0.1", port(strict, "fault"), "admin", "guess"):
+            pass
+
+
+async def test_snapshots_with_http_basic_and_a_refused_login(strict: CameraSimulator) -> None:
+    url = f"{strict.cameras['http401'].service.base_url}/onvif/snapshot/http401.jpg"
+    async with SnapshotFrameSource(url, username="admin", password=PASSWORD, interval_s=0.2) as source:
+        frame = await source.next_frame(0, timeout=5)
+    assert frame is not None and frame.image.shape == (426, 640, 3)
+    async with SnapshotFrameSource(url, username="admin", password="guess", interval_s=0.2) as bad:
+        assert await bad.next_frame(0, timeout=0.8) is None
+        status = bad.status()
+    assert not status.connected and "authentication refused" in (status.last_error or "")
+
+
+async def test_ready_means_a_snapshot_can_be_served(strict: CameraSimulator) -> None:
+    """The simulator was just started by the fixture: the very first snapshot is a picture."""
+    service = strict.cameras["fault"].service
+    async with httpx.AsyncClient(auth=httpx.DigestAuth("admin", PASSWORD)) as http:
+        reply = await http.get(f"{service.base_url}{service.media.snapshot_path}")
+    assert reply.status_code == 200 and reply.content[:2] == b"\xff\xd8"
+
+
+async def test_scopes_hostname_sources_interfaces_and_the_sub_stream(strict: CameraSimulator) -> None:
+    async with OnvifClient("http401", "127.0.0.1", port(strict, "http401"), "admin", PASSWORD) as client:
+        scopes = await client.scopes()
+        hostname = await client.hostname()
+        profiles = await client.profiles()
+        sub_uri = await client.stream_uri("sub")
+        assert client._camera is not None  # the library's own calls parse the simulator's replies
+        device = await client._camera.create_devicemgmt_service()
+        interfaces = await device.GetNetworkInterfaces()
+        media = await client._camera.create_media_service()
+        sources = await media.GetVideoSources()
+    assert "onvif://www.onvif.org/name/http401" in scopes
+    assert hostname == "cam-http401"
+    assert [(p.token, p.width, p.height) for p in profiles] == [("main", 640, 426), ("sub", 320, 214)]
+    assert sub_uri == strict.rtsp.url("http401_sub")
+    assert interfaces[0].Info.Name == "eth0" and interfaces[0].IPv4.Config.Manual[0].Address == "127.0.0.1"
+    assert (sources[0].Resolution.Width, sources[0].Resolution.Height) == (640, 426)
