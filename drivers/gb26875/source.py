@@ -10,9 +10,11 @@ Per connection:
   and counted; a frame with a bad checksum or end marker is denied (6) when its header can be
   read, counted, and reported as ``gb26875.corrupt_frame`` (first per device at once, then at most
   one a minute), and never becomes a reading;
-* every data frame (2 send data, 5 response) is confirmed (3) with its own serial number once its
-  records are handed to the outbox, or denied (6) when its application data does not decode or its
-  source address is not a configured device (``gb26875.unknown_device``, once per address);
+* every data frame (2 send data, 5 response) is confirmed (3) with its own serial number only once
+  its readings and events are committed to the store (the device keeps and resends what was not
+  confirmed, so a fire reported just before a power cut is not lost), or denied (6) when its
+  application data does not decode, its source address is not a configured device
+  (``gb26875.unknown_device``, once per address), the store failed, or the hand-over is full;
 * the first frame of a connection identifies the device; with ``time_sync`` the gateway then sets
   its clock (control 1, type 90);
 * a connection silent for ``idle_timeout_s`` is closed.
@@ -23,7 +25,12 @@ device that was heard in an ``idle_timeout_s`` window is reported online (the fi
 attempt, so the rule engine raises ``device.offline`` after ``offline_after_failures`` silent
 windows exactly as for a meter that stopped answering.
 
-Records go through the same bounded ``Outbox`` as the polled buses (``drivers.modbus.outbox``).
+Hand-over to the sink (written policy): the records of data frames go through one delivery task
+that takes everything waiting at once, so the frames of 20 devices arriving during one commit
+share the next commit (group commit: an alarm waits at most about two commits, not one per frame
+queued before it); at most ``MAX_WAITING`` records wait, beyond that frames are denied and the
+devices resend them. Device statuses and protocol-fault events go through the bounded ``Outbox``
+of the polled buses (``drivers.modbus.outbox``).
 """
 
 from __future__ import annotations
@@ -48,12 +55,13 @@ from edge.clock import Clock, SystemClock
 from edge.config.buses import Gb26875BusConfig
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
-from edge.records import Event, Severity
+from edge.records import Event, Reading, Severity
 from edge.sources import Sink
 
 log = logging.getLogger(__name__)
 
 FAULT_EVENT_INTERVAL_S = 60.0
+MAX_WAITING = 10_000  # readings + events waiting for the sink; beyond it data frames are denied
 _READ_SIZE = 65536
 _MAX_BUFFER = 64 * 1024
 
@@ -159,6 +167,12 @@ class Gb26875Source:
         self.denied = 0
         self.dropped_idle = 0
         self.listening = asyncio.Event()
+        self._waiting_readings: list[Reading] = []
+        self._waiting_events: list[Event] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._wake = asyncio.Event()
+        self.deliveries = 0
+        self.sink_errors = 0
 
     # ------------------------------------------------------------------ Source protocol
 
@@ -178,6 +192,7 @@ class Gb26875Source:
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._outbox.run(sink), name=f"{self.name}:outbox")
+                tg.create_task(self._deliver(sink), name=f"{self.name}:deliver")
                 tg.create_task(self._availability(), name=f"{self.name}:availability")
         finally:
             self._server.close()
@@ -234,7 +249,7 @@ class Gb26875Source:
                             if self.bus.time_sync:
                                 serial += 1
                                 writer.write(codec.time_sync(serial, self.bus.address, frame.source, self._local_now()))
-                        reply = self._frame(frame, known)
+                        reply = await self._frame(frame, known)
                         if reply is not None:
                             writer.write(reply)
                         if known is not None:
@@ -260,7 +275,7 @@ class Gb26875Source:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    def _frame(self, frame: codec.Frame, device: _Device | None) -> bytes | None:
+    async def _frame(self, frame: codec.Frame, device: _Device | None) -> bytes | None:
         """Handle one well-formed frame; returns our answer (confirm / deny) or ``None`` for none."""
         if frame.command in (codec.CONFIRM, codec.DENY):
             return None  # the device's answer to our control frame
@@ -287,14 +302,60 @@ class Gb26875Source:
             device.denied += 1
             self.denied += 1
             return codec.deny(frame, source=self.bus.address, when=self._local_now())
+        if len(self._waiting_readings) + len(self._waiting_events) >= MAX_WAITING:
+            device.denied += 1
+            self.denied += 1
+            return codec.deny(frame, source=self.bus.address, when=self._local_now())
         ts = self.clock.now()
         readings, events = self.state.apply(device.device_id, objects, ts)
-        if events:
-            self._outbox.put_events(events)
-        if readings:
-            self._outbox.put_readings(readings)
+        if readings or events:
+            try:
+                await self._submit(readings, events)
+            except Exception as exc:  # the store refused: the device keeps the frame and resends it
+                log.warning("%s: %s's frame %d not stored (%s); denied", self.name, device.device_id, frame.serial, exc)
+                device.denied += 1
+                self.denied += 1
+                return codec.deny(frame, source=self.bus.address, when=self._local_now())
         self.confirmed += 1
         return codec.confirm(frame, source=self.bus.address, when=self._local_now())
+
+    def _submit(self, readings: list[Reading], events: list[Event]) -> asyncio.Future[None]:
+        """Queue one frame's records for the next delivery; the future resolves once they are stored."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting_readings.extend(readings)
+        self._waiting_events.extend(events)
+        self._waiters.append(future)
+        self._wake.set()
+        return future
+
+    async def _deliver(self, sink: Sink) -> None:
+        """Everything waiting goes in one ``sink.readings`` and one ``sink.events`` call (group commit)."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            readings, self._waiting_readings = self._waiting_readings, []
+            events, self._waiting_events = self._waiting_events, []
+            waiters, self._waiters = self._waiters, []
+            try:
+                if readings:
+                    await sink.readings(readings)
+                if events:
+                    await sink.events(events)
+            except asyncio.CancelledError:
+                for waiter in waiters:
+                    waiter.cancel()
+                raise
+            except Exception as exc:
+                self.sink_errors += 1
+                log.exception("%s: the sink refused %d readings and %d events", self.name, len(readings), len(events))
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+                continue
+            self.deliveries += 1
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     def _corrupt(self, raw: bytes, reason: str, device: _Device | None) -> bytes:
         """Count a corrupt frame and deny it with the serial number its header carries."""
@@ -349,7 +410,8 @@ class Gb26875Source:
         return {
             "bus": self.bus.id, "kind": self.bus.kind, "port": self.port, "connections": len(self._connections),
             "confirmed": self.confirmed, "denied": self.denied, "corrupt_frames": self.corrupt_frames,
-            "garbage_bytes": self.garbage_bytes, "dropped_idle": self.dropped_idle,
+            "garbage_bytes": self.garbage_bytes, "dropped_idle": self.dropped_idle, "deliveries": self.deliveries,
+            "sink_errors": self.sink_errors,
             "devices": {d.device_id: {"connected": d.connected > 0, "frames": d.frames, "denied": d.denied,
                                       "corrupt_frames": d.corrupt_frames} for d in self.devices.values()},
         }

@@ -146,3 +146,35 @@ def test_config_problems_name_the_device() -> None:
     assert "device c: options.address: '0xZZ' is not a number" in text
     assert "device d: options.uitd 'nobody'" in text and "device e: options.component '12'" in text
     assert "device f: a GB/T 26875 device needs options.address" in text
+
+
+class GatedSink(RecordingSink):
+    """Holds each events delivery until released (or fails it), like a store that is slow to commit."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        super().__init__()
+        self.called = asyncio.Event()
+        self.release = asyncio.Event()
+        self.fail = fail
+
+    async def events(self, events: Any) -> None:
+        self.called.set()
+        await self.release.wait()
+        if self.fail:
+            raise OSError("disk I/O error")
+        await super().events(events)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+async def test_a_frame_is_confirmed_only_once_its_records_are_stored(fail: bool) -> None:
+    source = Gb26875Source(bus(), [uitd("uitd1")])
+    sink = GatedSink(fail=fail)
+    async with listening(source, sink) as port, SimUitd("127.0.0.1", port, UITD) as device:
+        smoke = story.component(story.SMOKE, story.SMOKE_DETECTOR, story.NORMAL | story.FIRE)
+        answer = asyncio.create_task(device.send([smoke]))
+        await sink.called.wait()
+        await asyncio.sleep(0.05)  # give a premature confirm the chance to arrive (it must not)
+        assert not answer.done() and codec.CONFIRM not in device.answers
+        sink.release.set()
+        assert await answer == (codec.DENY if fail else codec.CONFIRM)
+    assert bool(sink.events_seen) is not fail
