@@ -18,14 +18,20 @@ from simulators.camera.scenarios import SCENARIOS
 from simulators.camera.sim import CameraSimulator, SimCameraSpec
 
 
+def _size(value: str) -> tuple[int, int]:
+    width, _, height = value.partition("x")
+    return int(width), int(height)
+
+
 def parse_camera(text: str) -> SimCameraSpec:
-    """``ID=SCENARIO@ONVIF_PORT`` with optional ``,scale=F,fps=N,offset=S``."""
+    """``ID=SCENARIO@ONVIF_PORT`` with optional ``,scale=F,fps=N,offset=S,main=WxH,sub=WxH,snapshot_auth=basic,
+    clock_auth=1,refuse=401``."""
     head, *opts = text.split(",")
     try:
         cam_id, rest = head.split("=", 1)
         name, port = rest.split("@", 1)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected ID=SCENARIO@PORT[,scale=F,fps=N,offset=S], got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected ID=SCENARIO@PORT[,option=value...], got {text!r}") from None
     if name not in SCENARIOS:
         raise argparse.ArgumentTypeError(f"unknown scenario {name!r} (known: {', '.join(SCENARIOS)})")
     spec = SimCameraSpec(cam_id, name, int(port))
@@ -37,6 +43,14 @@ def parse_camera(text: str) -> SimCameraSpec:
             spec.fps = int(value)
         elif key == "offset":
             spec.clock_offset_s = float(value)
+        elif key in ("main", "sub"):
+            setattr(spec, f"{key}_size", _size(value))
+        elif key == "snapshot_auth":
+            spec.http_auth = value
+        elif key == "clock_auth":
+            spec.clock_needs_auth = value not in ("0", "false", "no")
+        elif key == "refuse":
+            spec.auth_failure_status = int(value)
         else:
             raise argparse.ArgumentTypeError(f"unknown camera option {key!r}")
     return spec
@@ -45,7 +59,7 @@ def parse_camera(text: str) -> SimCameraSpec:
 async def run(args: argparse.Namespace) -> None:
     sim = CameraSimulator(
         args.camera, host=args.host, rtsp_port=args.rtsp_port, discovery_port=args.discovery_port,
-        username=args.user, password=args.password,
+        username=args.user, password=args.password, rtsp_auth=not args.no_rtsp_auth,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -59,6 +73,8 @@ async def run(args: argparse.Namespace) -> None:
                 "onvif": f"{cam.service.base_url}/onvif/device_service",
                 "onvif_port": cam.service.port,
                 "rtsp": cam.service.media.stream_uri,
+                "profiles": {p.token: {"rtsp": p.stream_uri, "width": p.width, "height": p.height}
+                             for p in cam.service.media.profiles or ()},
                 "snapshot": f"{cam.service.base_url}{cam.service.media.snapshot_path}",
                 "endpoint": sim.endpoint(cam_id),
                 "zones": [z.as_config() for z in cam.scenario.zones],
@@ -72,12 +88,14 @@ async def run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulators.camera", description=__doc__.splitlines()[0])
     parser.add_argument("--camera", action="append", type=parse_camera, required=True,
-                        help="ID=SCENARIO@ONVIF_PORT[,scale=F,fps=N,offset=S]; repeat for several cameras")
+                        help="ID=SCENARIO@ONVIF_PORT[,scale=F,fps=N,offset=S,main=WxH,sub=WxH,snapshot_auth=basic,"
+                        "clock_auth=1,refuse=401]; repeat for several cameras")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--rtsp-port", type=int, default=8554)
     parser.add_argument("--discovery-port", type=int, default=None, help="WS-Discovery UDP port (off if unset)")
     parser.add_argument("--user", default="admin")
     parser.add_argument("--password", default="admin")
+    parser.add_argument("--no-rtsp-auth", action="store_true", help="serve RTSP without a login")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr)
