@@ -50,7 +50,8 @@ async def test_cli_serves_cameras_and_a_snapshot_camera_reads_them() -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert [s.online for s in sink.statuses] == [True]
+        # edge.availability: each healthy check is reported until the camera counts as online.
+        assert sink.statuses and all(s.online for s in sink.statuses)
         assert [r.value for r in sink.readings_seen if r.point == "stream_alive"][-1] == 1.0
         assert view is not None and (view.width, view.height) == (640, 426)
     finally:
