@@ -271,3 +271,22 @@ async def test_lab_mode_banner_on_every_page(panel: Panel) -> None:
     english = panel.new_client()
     english.cookies.set("edge_lang", "en", domain="panel.test")
     assert "Lab mode" in (await english.get("/login")).text
+
+
+async def test_no_route_but_login_setup_and_liveness_answers_anonymous_callers(panel: Panel) -> None:
+    """The class /metrics belonged to: every GET route needs a login (or a token), but the public few."""
+    from edge.panel import routes
+
+    public = {"/login", "/setup", "/healthz"}
+    modules = [getattr(routes, name) for name in routes.__all__]
+    templates = sorted({r.path for m in modules for r in [*m.router.routes, *routes.system.open_router.routes]
+                        if isinstance(r, APIRoute) and "GET" in r.methods})
+    assert len(templates) >= 20
+    await panel.add_user("someone", Role.ADMIN)  # past setup: /setup sends to /login
+    anonymous = panel.new_client()
+    open_to_all = []
+    for template in templates:
+        response = await anonymous.get(_fill(template, "x"))
+        if response.status_code == 200 and template not in public:
+            open_to_all.append(template)
+    assert open_to_all == []
