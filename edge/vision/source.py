@@ -52,9 +52,10 @@ import random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
@@ -76,6 +77,7 @@ from edge.vision.detections import Box
 from edge.vision.detector import Detector, shared_detector
 from edge.vision.evidence import render_evidence
 from edge.vision.pipeline import CameraPipeline, FrameResult
+from edge.vision.privacy import blur_people
 from edge.vision.zones import Zone
 from models.registry import ModelRegistry
 
@@ -150,6 +152,7 @@ class CameraSource:
         frame_source_factory: FrameSourceFactory = default_frame_source,
         executor: ThreadPoolExecutor | None = None,
         backoff_max_s: float = 60.0,
+        tz: tzinfo = UTC,
     ) -> None:
         self.camera = camera
         self._clock = clock or SystemClock()
@@ -158,6 +161,7 @@ class CameraSource:
         self._factory = frame_source_factory
         self._executor = executor
         self._backoff_max = backoff_max_s
+        self._tz = tz  # the estate's time zone: evidence captions
         self._fingerprint = camera_fingerprint(camera)
         self.pipeline: CameraPipeline | None = None
         self.frame_source: FrameSource | None = None
@@ -172,6 +176,7 @@ class CameraSource:
         self.last_result: FrameResult | None = None
         self._last_frame: Frame | None = None
         self._last_boxes: tuple[Box, ...] = ()
+        self._last_people: tuple[Box, ...] = ()  # blurred in the live view / frozen evidence (privacy)
 
     @property
     def name(self) -> str:
@@ -237,7 +242,7 @@ class CameraSource:
 
     async def run(self, sink: Sink) -> None:
         detector = await asyncio.to_thread(self._build_detector)
-        self.pipeline = CameraPipeline(self.camera, detector)
+        self.pipeline = CameraPipeline(self.camera, detector, tz=self._tz)
         backoff = 1.0
         while True:
             try:
@@ -289,6 +294,7 @@ class CameraSource:
             self._last_frame = frame
             if result.detections is not None:
                 self._last_boxes = tuple(result.detections.to_boxes())
+                self._last_people = result.people
             self._analysed += 1
             if result.timings is not None:
                 self._inferred_ms.append(result.timings.total_ms)
@@ -354,7 +360,11 @@ class CameraSource:
         frame = self._last_frame
         if frame is None:
             return None
-        ok, buf = await asyncio.to_thread(cv2.imencode, ".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        image = frame.image
+        if self.camera.privacy.blur_people_local and self._last_people:
+            image = image.copy()
+            blur_people(image, self._last_people)
+        ok, buf = await asyncio.to_thread(cv2.imencode, ".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
         if not ok:
             return None
         h, w = frame.image.shape[:2]
@@ -421,8 +431,9 @@ class CameraSource:
         h, w = frame.image.shape[:2]
         outline = np.asarray([(0, 0), (w - 1, 0), (w - 1, h - 1), (0, h - 1)], np.float32)
         whole = Zone("frame", "frame", "frame", outline, "center", None, (), None)
+        people = self._last_people if self.pipeline is not None and self.pipeline.blur_evidence else ()
         return render_evidence(frame.image, whole, None, (), f"{self.camera.id} {code}", frame.ts,
-                               quality=self.camera.evidence_quality)
+                               quality=self.camera.evidence_quality, blur=people, tz=self._tz)
 
 
 def build_camera_sources(config: EstateConfig, *, clock: Clock | None = None,
@@ -432,5 +443,6 @@ def build_camera_sources(config: EstateConfig, *, clock: Clock | None = None,
     Model cards, class names and weights are checked when each source starts (that needs files),
     and a problem there escapes ``run`` as a ``ConfigError`` naming the camera and zone.
     """
-    return [CameraSource(c, clock=clock, registry=registry) for c in config.cameras if c.enabled]
+    tz = ZoneInfo(config.estate.timezone)
+    return [CameraSource(c, clock=clock, registry=registry, tz=tz) for c in config.cameras if c.enabled]
 

@@ -18,11 +18,13 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from edge.config import EstateConfig
 from edge.config.cameras import CameraConfig
 from edge.errors import ConfigError
 from edge.vision.detector import Detector
 from edge.vision.evidence import caption_time
 from edge.vision.pipeline import CameraPipeline
+from edge.vision.source import build_camera_sources
 
 PERSON_INNER = (600, 480, 685, 735)  # x1, y1, x2, y2 inside the detected person box, clear of drawings
 BACKGROUND = (60, 200, 520, 420)  # houses and road left of her: no box, no zone, no caption
@@ -97,3 +99,13 @@ def test_unknown_person_class_is_a_config_error(detector: Detector) -> None:
 def test_caption_is_in_the_estate_time_zone() -> None:
     assert caption_time(TS, ZoneInfo("Asia/Shanghai")) == "2025-06-01 16:00:00 UTC+08:00"
     assert caption_time(TS, UTC) == "2025-06-01 08:00:00 UTC+00:00"
+
+
+def test_camera_sources_caption_in_the_estates_time_zone() -> None:
+    config = EstateConfig.model_validate({
+        "estate": {"id": "e1", "name": "E", "gateway_id": "g1", "timezone": "Asia/Urumqi"},
+        "platform": {"url": "https://platform.example", "client_id": "c"},
+        "cameras": [camera().model_dump(mode="json")],
+    })
+    [source] = build_camera_sources(config)
+    assert source._tz == ZoneInfo("Asia/Urumqi")
