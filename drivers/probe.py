@@ -21,6 +21,14 @@ async def probe_device(config: EstateConfig, device_id: str, running_sources: Se
         from drivers.modbus.probe import probe_modbus_device
 
         return await probe_modbus_device(config, bus, device, running_sources)
+    if bus.kind in ("dlt645", "cjt188"):
+        from drivers.dlt645.probe import probe_meter_device
+
+        return await probe_meter_device(bus, device, running_sources)  # type: ignore[arg-type]
+    if bus.kind == "gb26875":
+        from drivers.gb26875.source import probe_panel_device
+
+        return probe_panel_device(bus, device, running_sources)  # type: ignore[arg-type]
     if bus.kind == "synthetic":
         from drivers.synthetic.driver import SyntheticSource
 

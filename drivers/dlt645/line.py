@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import termios
 from collections.abc import Callable
 from typing import Any
 
@@ -203,7 +204,7 @@ class SerialLine:
         try:
             port = serial.Serial(self.port, baudrate=self.baudrate, bytesize=self.bytesize, parity=self.parity,
                                  stopbits=self.stopbits, timeout=0, write_timeout=0, exclusive=True)
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except (serial.SerialException, OSError, ValueError, termios.error) as exc:  # termios: a pty whose peer is gone
             self._open_failures += 1
             delay = min(_OPEN_BACKOFF_FIRST_S * 2 ** (self._open_failures - 1), _OPEN_BACKOFF_MAX_S)
             self._retry_at = now + delay

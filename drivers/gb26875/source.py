@@ -426,3 +426,21 @@ def build(bus: object, devices: list[DeviceConfig], config: Any) -> Gb26875Sourc
     return Gb26875Source(bus, devices, offline_after=getattr(thresholds, "offline_after_failures", 3),
                          online_after=getattr(thresholds, "online_after_successes", 2),
                          timezone=getattr(estate, "timezone", "Asia/Shanghai"))
+
+
+def probe_panel_device(bus: Gb26875BusConfig, device: DeviceConfig, running_sources: Sequence[object] = ()) -> Any:
+    """The panel's "test device" for a transmission device: the centre cannot ask it to answer on demand
+    (it is the client), so the test says whether it is connected and what it sent this run."""
+    from edge.panel.hooks import DeviceProbe, ProbeValue
+
+    source = next((s for s in running_sources if isinstance(s, Gb26875Source) and s.bus.id == bus.id), None)
+    if source is None:
+        return DeviceProbe(device.id, ok=False, error=f"bus {bus.id} is not running: no device can connect")
+    uitd = device.options.get("uitd", device.id)
+    stats = source.stats["devices"].get(str(uitd))
+    if stats is None:
+        return DeviceProbe(device.id, ok=False, error=f"{uitd} is not a transmission device on bus {bus.id}")
+    values = tuple(ProbeValue(k, v) for k, v in stats.items() if k != "connected")
+    if not stats["connected"]:
+        return DeviceProbe(device.id, ok=False, values=values, error=f"{uitd} is not connected to port {source.port}")
+    return DeviceProbe(device.id, ok=True, values=values)

@@ -178,3 +178,18 @@ async def test_a_frame_is_confirmed_only_once_its_records_are_stored(fail: bool)
         sink.release.set()
         assert await answer == (codec.DENY if fail else codec.CONFIRM)
     assert bool(sink.events_seen) is not fail
+
+
+async def test_test_device_says_whether_the_transmission_device_is_connected() -> None:
+    from drivers.gb26875.source import probe_panel_device
+
+    config = bus()
+    source = Gb26875Source(config, [uitd("uitd1"), component("hydrant", "uitd1", "1-5001")])
+    assert not probe_panel_device(config, uitd("uitd1"), []).ok
+    sink = RecordingSink()
+    async with listening(source, sink) as port:
+        assert "not connected" in (probe_panel_device(config, uitd("uitd1"), [source]).error or "")
+        async with SimUitd("127.0.0.1", port, UITD) as device:
+            assert await device.send([codec.UitdState(1, None)]) == codec.CONFIRM
+            probe = probe_panel_device(config, component("hydrant", "uitd1", "1-5001"), [source])
+            assert probe.ok and {v.point: v.value for v in probe.values}["frames"] == 1
