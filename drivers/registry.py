@@ -23,6 +23,7 @@ def _factories() -> dict[str, SourceFactory]:
     from drivers.gb26875.source import build as gb26875
     from drivers.modbus.driver import build as modbus
     from drivers.mqtt.driver import build as mqtt
+    from drivers.opcua.driver import build as opcua
     from drivers.synthetic.driver import build as synthetic
 
     return {
@@ -30,6 +31,7 @@ def _factories() -> dict[str, SourceFactory]:
         "modbus_tcp": modbus,
         "modbus_rtu": modbus,
         "mqtt": mqtt,
+        "opcua": opcua,
         "dlt645": dlt645,
         "cjt188": cjt188,
         "gb26875": gb26875,

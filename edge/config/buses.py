@@ -184,8 +184,39 @@ class Gb26875BusConfig(Section):
     max_connections: int = Field(64, ge=1, le=1024, description="Connections accepted at once.")
 
 
+class OpcUaBusConfig(Section):
+    """An OPC-UA server: the PLC of a pump room or heat-exchange station (one session per bus).
+
+    Devices name a profile (their points as namespace-independent node ids, ``nsu=<uri>;s=...``)
+    and options such as ``prefix`` (filled into the profile's node ids). Values arrive by
+    subscription (with an absolute deadband where the server supports it) or, where it does not,
+    by polling at the device's ``poll_interval_s``. With ``security_policy: Basic256Sha256`` the
+    gateway makes itself a self-signed client certificate on first use (in ``certificate_dir``,
+    default ``<store folder>/opcua``); add it to the server's trust list.
+    """
+
+    kind: Literal["opcua"]
+    id: Identifier
+    endpoint: str = Field(pattern=r"^opc\.tcp://", description="Server endpoint, e.g. opc.tcp://10.0.5.20:4840.")
+    security_policy: Literal["None", "Basic256Sha256"] = Field("None", description="Security policy of the channel.")
+    security_mode: Literal["Sign", "SignAndEncrypt"] = Field("SignAndEncrypt", description="Message security mode.")
+    certificate_dir: Path | None = Field(None, description="Where the client certificate is kept (default <store folder>/opcua).")
+    server_certificate: Path | None = Field(
+        None, description="The server's certificate (DER or PEM) to pin; default: taken from its endpoint list."
+    )
+    username: str | None = Field(None, description="User name, for servers with user authentication.")
+    password: SecretStr | None = Field(None, description="Password; give as `!secret name`.")
+    mode: Literal["auto", "subscribe", "poll"] = Field(
+        "auto", description="auto: subscribe, and poll where the server refuses subscriptions."
+    )
+    timeout_s: float = Field(5.0, gt=0, le=120, description="Seconds to wait for one request.")
+    backoff_initial_s: float = Field(1.0, gt=0, le=600, description="First reconnect wait, seconds (doubled, jittered).")
+    backoff_max_s: float = Field(60.0, gt=0, le=3600, description="Longest reconnect wait, seconds.")
+    profiles_dir: str | None = Field(None, description="Extra directory of OPC-UA device profiles (YAML).")
+
+
 BusConfig = Annotated[
-    SyntheticBusConfig | ModbusTcpBusConfig | ModbusRtuBusConfig | MqttBusConfig
+    SyntheticBusConfig | ModbusTcpBusConfig | ModbusRtuBusConfig | MqttBusConfig | OpcUaBusConfig
     | Dlt645BusConfig | Cjt188BusConfig | Gb26875BusConfig,
     Field(discriminator="kind"),
 ]

@@ -1,0 +1,1 @@
+"""OPC-UA source (asyncua): PLCs in pump rooms and heat-exchange stations."""

@@ -1,0 +1,1 @@
+"""OPC-UA pump-room PLC simulator (an asyncua server)."""
