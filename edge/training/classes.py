@@ -62,7 +62,7 @@ def to_site_class(name: str, model_classes: Sequence[str]) -> str | None:
 
     A model that already uses site classes maps to itself; a COCO model maps through ``COCO_TO_SITE``.
     """
-    if set(model_classes) <= set(SITE_CLASSES) or name in SITE_CLASSES:
+    if set(model_classes) <= set(SITE_CLASSES):
         return name if name in SITE_CLASSES else None
     return COCO_TO_SITE.get(name)
 

@@ -220,11 +220,15 @@ class FrameStore:
         if not jpeg.startswith(b"\xff\xd8"):
             raise TrainingError(f"camera {camera_id}: frame is not a JPEG")
         when = ts or datetime.now(UTC)
-        frame_id = f"{when.strftime('%Y%m%dT%H%M%S%f')}-{hashlib.sha256(jpeg).hexdigest()[:8]}"
-        record = FrameRecord(frame_id, camera_id, reason, when.isoformat(), width, height, len(jpeg), model,
-                             list(proposals), note=note)
+        stem = f"{when.strftime('%Y%m%dT%H%M%S%f')}-{hashlib.sha256(jpeg).hexdigest()[:8]}"
         with self._lock:
             index = self._index()
+            frame_id, n = stem, 1
+            while (camera_id, frame_id) in index:  # the same picture offered twice at one instant
+                n += 1
+                frame_id = f"{stem}-{n}"
+            record = FrameRecord(frame_id, camera_id, reason, when.isoformat(), width, height, len(jpeg), model,
+                                 list(proposals), note=note)
             if not self._make_room(index, len(jpeg), staff=reason in STAFF_REASONS):
                 return None
             directory = self._dir(camera_id)
