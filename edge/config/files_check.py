@@ -68,11 +68,20 @@ def check_config(path: Path, secrets_path: Path | None = None) -> CheckReport:
         config = validate_document(doc, SecretStore.from_file(secrets_path))
     except ConfigError as exc:
         return CheckReport(None, str(path), list(exc.problems) or [str(exc)])
-    config = resolve_paths(config, path.resolve().parent)
-    errors = [_located(doc, loc, message) for loc, message in _sorted(doc, file_problems(config))]
-    warnings = [_located(doc, loc, message) for loc, message in _sorted(doc, timing_warnings(config)
-                                                                         + writable_warnings(config))]
-    return CheckReport(config, doc.source, errors, warnings)
+    base = path.resolve().parent
+    resolved = resolve_paths(config, base)
+    warnings = [_located(doc, loc, message) for loc, message in _sorted(doc, timing_warnings(resolved)
+                                                                         + writable_warnings(resolved))]
+    return CheckReport(resolved, doc.source, file_errors(doc, config, base), warnings)
+
+
+def file_errors(doc: LocatedDocument, config: EstateConfig, base: Path) -> list[str]:
+    """``file_problems`` of a validated config, paths taken relative to ``base``, each as ``file:line: ...``.
+
+    The panel's config tools use this too, so a config they save is one ``run`` accepts.
+    """
+    resolved = resolve_paths(config, base)
+    return [_located(doc, loc, message) for loc, message in _sorted(doc, file_problems(resolved))]
 
 
 def _located(doc: LocatedDocument, loc: Loc, message: str) -> str:

@@ -3,7 +3,8 @@
 Saving is the one place the panel writes the config, whether from an upload or the zone editor:
 
 1. the new text is validated exactly as the daemon will load it (``validate_document`` with the
-   real secrets), so a save can never leave a config the daemon refuses;
+   real secrets, then the files it names, as ``estate-edge run`` checks them: CA bundles, TLS
+   pairs, camera models), so a save can never leave a config the daemon refuses;
 2. the current file is copied to ``<name>.bak-<UTC time>`` beside it (the ``keep`` newest kept);
 3. the new text is written to a temporary file, fsynced and renamed over the config (atomic: a
    power cut leaves either the old or the new file, never half of one);
@@ -25,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from edge.config import EstateConfig, SecretStore, validate_document
+from edge.config.files_check import file_errors
 from edge.config.yaml_loader import load_located
 from edge.errors import ConfigError
 
@@ -77,11 +79,17 @@ class ConfigFiles:
         return self.path.read_text(encoding="utf-8")
 
     def check_text(self, text: str, source: str | None = None) -> CheckResult:
-        """Validate ``text`` as the daemon would (YAML, schema, references, secrets). Never raises ConfigError."""
+        """Validate ``text`` as the daemon would (YAML, schema, references, secrets, referenced files).
+
+        Never raises ConfigError."""
         source = source or self.path.name
         try:
             secrets = SecretStore.from_file(self.secrets_path)
-            config = validate_document(load_located(text, source), secrets)
+            doc = load_located(text, source)
+            config = validate_document(doc, secrets)
+            errors = file_errors(doc, config, self.path.resolve().parent)
+            if errors:
+                raise ConfigError(f"{source}: {len(errors)} problem(s)", errors)
         except ConfigError as exc:
             problems = tuple(split_problem(p, source) for p in exc.problems)
             return CheckResult(False, tuple(sorted(problems, key=lambda p: (p[0] is None, p[0] or 0))))

@@ -91,3 +91,19 @@ def test_long_files_show_only_the_lines_around_problems(files: ConfigFiles) -> N
 def test_control_characters_are_a_problem_not_a_crash(files: ConfigFiles) -> None:
     result = files.check_text("estate:\n  name: \x83\n")
     assert not result.ok and result.problems[0][0] == 2 and "special characters" in result.problems[0][1]
+
+
+async def test_a_config_naming_a_missing_file_is_refused_like_run_refuses_it(files: ConfigFiles) -> None:
+    """Issue 10, defect 8: the panel's save checks the files a config names, as ``estate-edge run`` does."""
+    text = files.read_text()
+    assert "  enabled: false\n" in text  # the platform section's (a disabled platform's files are never opened)
+    broken = text.replace("client_id: gateway", "client_id: gateway\n  ca_bundle: certs/platform-ca.pem", 1)
+    broken = broken.replace("  enabled: false\n", "  enabled: true\n", 1)
+    result = files.check_text(broken, source="up.yaml")
+    assert not result.ok
+    line = next(i for i, content in enumerate(broken.split("\n"), 1) if "ca_bundle" in content)
+    assert any("platform.ca_bundle: file not found" in m and str(files.path.parent / "certs") in m
+               for m in result.by_line()[line]), result.problems
+    with pytest.raises(ConfigError):
+        await files.save(broken)
+    assert files.read_text() == text  # the file on disk is untouched
