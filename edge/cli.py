@@ -78,6 +78,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = report.config
     if not report.ok or config is None:
         return EXIT_PROBLEMS
+    from edge.config.buses import shared_line_report
+
+    line_problems, line_warnings = shared_line_report(list(config.buses))
+    for warning in line_warnings:
+        print(f"{args.config}: warning: {warning}", file=sys.stderr)
+    if line_problems:
+        print(f"{args.config}: {len(line_problems)} problem(s):", file=sys.stderr)
+        for problem in line_problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
     print(f"{args.config}: OK — estate {config.estate.id} ({config.estate.name}), {len(config.buses)} bus(es), "
           f"{len(config.devices)} device(s), {len(config.cameras)} camera(s)"
           + (f", {len(report.warnings)} warning(s)" if report.warnings else ""))
@@ -115,7 +125,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (EdgeError, OSError) as exc:
         print(f"estate-edge: cannot start: {start_error(exc)}", file=sys.stderr)
         return EXIT_START_FAILED
+    except ExceptionGroup as group:  # a component's task group failed while starting
+        leaf = _first_leaf(group)
+        if not isinstance(leaf, EdgeError | OSError):
+            raise
+        print(f"estate-edge: cannot start: {start_error(leaf)}", file=sys.stderr)
+        return EXIT_START_FAILED
     return 0
+
+
+def _first_leaf(group: BaseExceptionGroup) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def start_error(exc: BaseException) -> str:
