@@ -18,6 +18,7 @@ SourceFactory = Callable[[object, list[DeviceConfig], EstateConfig], Source]
 
 def _factories() -> dict[str, SourceFactory]:
     # Imported lazily so a missing optional dependency of one protocol never breaks the others.
+    from drivers.ble.driver import build as ble
     from drivers.cjt188.source import build as cjt188
     from drivers.dlt645.source import build as dlt645
     from drivers.gb26875.source import build as gb26875
@@ -32,6 +33,7 @@ def _factories() -> dict[str, SourceFactory]:
         "modbus_rtu": modbus,
         "mqtt": mqtt,
         "opcua": opcua,
+        "ble": ble,
         "dlt645": dlt645,
         "cjt188": cjt188,
         "gb26875": gb26875,

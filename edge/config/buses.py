@@ -215,8 +215,30 @@ class OpcUaBusConfig(Section):
     profiles_dir: str | None = Field(None, description="Extra directory of OPC-UA device profiles (YAML).")
 
 
+class BleBusConfig(Section):
+    """One Bluetooth LE adapter scanning passively for sensor advertisements (pump rooms, switch rooms).
+
+    One scanner per adapter; devices are matched by MAC (``options.mac``) and decoded by format
+    (BTHome v2, the pvvx / ATC1441 custom firmware of the Xiaomi LYWSD03MMC). Nothing connects to
+    the sensors: they keep their battery life, and any number of gateways may listen.
+    """
+
+    kind: Literal["ble"]
+    id: Identifier
+    adapter: str = Field("hci0", pattern=r"^hci\d{1,2}$", description="Bluetooth adapter, e.g. hci0.")
+    scanning_mode: Literal["passive", "active"] = Field(
+        "passive", description="passive: listen only (BlueZ advertisement monitor); active: also send scan requests."
+    )
+    offline_after_s: float = Field(
+        900.0, gt=0, le=86400, description="A sensor is offline after this many seconds without an advertisement."
+    )
+    min_interval_s: float = Field(
+        10.0, ge=0, le=3600, description="At most one set of readings per sensor this often when nothing changed."
+    )
+
+
 BusConfig = Annotated[
-    SyntheticBusConfig | ModbusTcpBusConfig | ModbusRtuBusConfig | MqttBusConfig | OpcUaBusConfig
+    SyntheticBusConfig | ModbusTcpBusConfig | ModbusRtuBusConfig | MqttBusConfig | OpcUaBusConfig | BleBusConfig
     | Dlt645BusConfig | Cjt188BusConfig | Gb26875BusConfig,
     Field(discriminator="kind"),
 ]

@@ -1,0 +1,310 @@
+"""The BLE source: one per ``ble`` bus (one adapter, one scanner), implementing ``edge.sources.Source``.
+
+What it delivers to the sink:
+
+* ``sink.readings``: the measurements of each configured sensor's advertisements (matched by MAC),
+  plus ``rssi_dbm``; a sensor repeats its advertisement every few seconds, so a set is delivered
+  only when a value changed or ``min_interval_s`` passed since the last one (RSSI alone changing
+  does not count);
+* ``sink.device_status``: online with a sensor's first decodable advertisement, offline after
+  ``offline_after_s`` without one (device option, else bus), and for every sensor while the
+  adapter cannot scan (no adapter, BlueZ down), with the adapter's error.
+
+Advertisements that do not decode are counted per sensor with the error (``stats``), never raise.
+Every advertiser heard, configured or not, is kept (bounded) in the scan list for the panel's
+"BLE scan" view with its RSSI and format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import random
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from drivers.ble.codec import AdvertisementError, decode
+from drivers.ble.scanner import Advertisement, BleakPassiveScanner, Scanner
+from edge.clock import Clock, SystemClock
+from edge.config.buses import BleBusConfig
+from edge.config.devices import DeviceConfig
+from edge.errors import ConfigError
+from edge.records import DeviceStatus, Reading
+from edge.sources import Sink
+
+log = logging.getLogger(__name__)
+
+_MAC = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
+_OPTIONS = {"mac", "format", "offline_after_s"}
+_FORMATS = {"auto", "bthome_v2", "pvvx", "atc1441"}
+SCAN_LIST_MAX = 500
+RESTART_MAX_S = 60.0
+
+ScannerFactory = Callable[[BleBusConfig], Scanner]
+
+
+@dataclass(slots=True)
+class _Sensor:
+    config: DeviceConfig
+    mac: str
+    format: str
+    offline_after_s: float
+    last_seen: float = 0.0
+    online: bool | None = None
+    advertisements: int = 0
+    sets: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    last_values: tuple[tuple[str, float], ...] = ()
+    last_emit: float = float("-inf")
+    rssi: int | None = None
+    counter: int | None = None
+    last_format: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"mac": self.mac, "format": self.last_format or self.format, "online": self.online, "rssi": self.rssi,
+                "advertisements": self.advertisements, "reading_sets": self.sets, "errors": self.errors,
+                "last_error": self.last_error, "counter": self.counter,
+                "offline_after_s": self.offline_after_s}
+
+
+@dataclass(slots=True)
+class _Pending:
+    readings: list[Reading] = field(default_factory=list)
+    statuses: list[DeviceStatus] = field(default_factory=list)
+
+
+def _default_scanner(bus: BleBusConfig) -> Scanner:
+    return BleakPassiveScanner(bus.adapter, mode=bus.scanning_mode)
+
+
+class BleSource:
+    """Listens on one adapter for the configured sensors. Construct with ``build``."""
+
+    def __init__(self, bus: BleBusConfig, devices: Sequence[DeviceConfig], *,
+                 scanner_factory: ScannerFactory | None = None, clock: Clock | None = None) -> None:
+        self.bus = bus
+        self.clock = clock or SystemClock()
+        self.scanner_factory = scanner_factory or _default_scanner
+        problems: list[str] = []
+        self.sensors: dict[str, _Sensor] = {}
+        self._by_mac: dict[str, _Sensor] = {}
+        for device in devices:
+            if not device.enabled:
+                continue
+            try:
+                sensor = self._sensor(device)
+            except ConfigError as exc:
+                problems.append(f"device {device.id}: {exc}")
+                continue
+            if sensor.mac in self._by_mac:
+                problems.append(f"device {device.id}: MAC {sensor.mac} is already {self._by_mac[sensor.mac].config.id}")
+                continue
+            self.sensors[device.id] = self._by_mac[sensor.mac] = sensor
+        if problems:
+            raise ConfigError(f"bus {bus.id}: {len(problems)} problem(s)", problems)
+        self._fingerprint = hashlib.sha256(json.dumps(
+            [bus.model_dump(mode="json"), [d.model_dump(mode="json") for d in devices]], sort_keys=True, default=str,
+        ).encode()).hexdigest()[:16]
+        self._pending = _Pending()
+        self._wake = asyncio.Event()
+        self.scan_list: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.scanning = False
+        self.scanner_errors = 0
+        self.last_error: str | None = None
+        self.advertisements = 0
+        self.sink_errors = 0
+
+    def _sensor(self, device: DeviceConfig) -> _Sensor:
+        unknown = set(device.options) - _OPTIONS
+        if unknown:
+            raise ConfigError(f"unknown options {sorted(unknown)} (BLE knows {sorted(_OPTIONS)})")
+        mac = str(device.options.get("mac", "")).upper().replace("-", ":")
+        if not _MAC.match(mac):
+            raise ConfigError(f"options.mac must be a MAC address like A4:C1:38:12:34:56, not {device.options.get('mac')!r}")
+        fmt = str(device.options.get("format", "auto"))
+        if fmt not in _FORMATS:
+            raise ConfigError(f"options.format must be one of {sorted(_FORMATS)}, not {fmt!r}")
+        offline = device.options.get("offline_after_s", self.bus.offline_after_s)
+        if not isinstance(offline, int | float) or isinstance(offline, bool) or offline <= 0:
+            raise ConfigError(f"options.offline_after_s must be a positive number of seconds, not {offline!r}")
+        return _Sensor(device, mac, fmt, float(offline))
+
+    # ------------------------------------------------------------------ Source protocol
+
+    @property
+    def name(self) -> str:
+        return f"bus:{self.bus.id}"
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    async def run(self, sink: Sink) -> None:
+        now = self.clock.monotonic()
+        for sensor in self.sensors.values():
+            sensor.last_seen = now
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._scan_forever(), name=f"{self.name}:scan")
+                tg.create_task(self._deliver_forever(sink), name=f"{self.name}:deliver")
+                tg.create_task(self._watch_silence(), name=f"{self.name}:silence")
+        finally:
+            try:
+                async with asyncio.timeout(1.0):
+                    await self._deliver(sink)
+            except (TimeoutError, Exception):
+                log.warning("%s: %d readings not delivered at shutdown", self.name, len(self._pending.readings))
+
+    # ------------------------------------------------------------------ scanning
+
+    async def _scan_forever(self) -> None:
+        """Scan; when the adapter fails, report every sensor offline and retry with jittered backoff."""
+        attempt = 0
+        while True:
+            try:
+                async with self.scanner_factory(self.bus) as scanner:
+                    self.scanning = True
+                    if self.last_error:
+                        log.info("%s: scanning on %s again", self.name, self.bus.adapter)
+                    self.last_error = None
+                    attempt = 0
+                    async for adv in scanner.advertisements():
+                        self.on_advertisement(adv)
+                return  # a finite scanner (a replay) has ended
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # bleak, D-Bus and OS errors alike: the adapter is the problem
+                self.scanner_errors += 1
+                error = f"adapter {self.bus.adapter}: {type(exc).__name__}: {exc}"
+                if self.last_error is None:
+                    log.warning("%s: %s", self.name, error)
+                self.last_error = error
+                for sensor in self.sensors.values():
+                    self._offline(sensor, f"BLE scanner: {error}")
+            finally:
+                self.scanning = False
+            ceiling = min(RESTART_MAX_S, 1.0 * 2 ** min(attempt, 10))
+            attempt += 1
+            await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
+
+    def on_advertisement(self, adv: Advertisement) -> None:
+        """Match, decode and queue one advertisement (synchronous; never raises)."""
+        self.advertisements += 1
+        sensor = self._by_mac.get(adv.address.upper())
+        entry = self.scan_list.pop(adv.address, None) or {"address": adv.address, "count": 0}
+        entry.update(rssi=adv.rssi, name=adv.local_name, last_seen=adv.ts.isoformat(), count=entry["count"] + 1,
+                     device_id=sensor.config.id if sensor else None)
+        self.scan_list[adv.address] = entry
+        if len(self.scan_list) > SCAN_LIST_MAX:
+            self.scan_list.popitem(last=False)
+        try:
+            decoded = decode(adv.service_data, adv.address)
+        except AdvertisementError as exc:
+            entry["error"] = str(exc)
+            if sensor is not None:
+                sensor.errors += 1
+                sensor.last_error = str(exc)
+            return
+        if decoded is None:
+            return
+        entry["format"] = decoded.format
+        if sensor is None:
+            return
+        if sensor.format != "auto" and decoded.format != sensor.format:
+            sensor.errors += 1
+            sensor.last_error = f"advertises {decoded.format}, configured {sensor.format}"
+            return
+        sensor.advertisements += 1
+        sensor.rssi = adv.rssi
+        sensor.counter = decoded.counter
+        sensor.last_format = decoded.format
+        if decoded.warnings:
+            sensor.last_error = decoded.warnings[0]
+        mono = self.clock.monotonic()
+        sensor.last_seen = mono
+        if sensor.online is not True:
+            if sensor.online is False:
+                log.info("%s: %s heard again", self.name, sensor.config.id)
+            sensor.online = True
+            self._pending.statuses.append(DeviceStatus(sensor.config.id, True, adv.ts))
+            self._wake.set()
+        values = tuple((m.point, m.value) for m in decoded.measurements)
+        if values == sensor.last_values and mono - sensor.last_emit < self.bus.min_interval_s:
+            return  # a repeat of the same measurement
+        sensor.last_values = values
+        sensor.last_emit = mono
+        sensor.sets += 1
+        device_id = sensor.config.id
+        self._pending.readings.extend(Reading(device_id, m.point, m.value, m.unit, adv.ts) for m in decoded.measurements)
+        self._pending.readings.append(Reading(device_id, "rssi_dbm", float(adv.rssi), "", adv.ts))
+        self._wake.set()
+
+    def _offline(self, sensor: _Sensor, error: str) -> None:
+        if sensor.online is True:
+            log.warning("%s: %s offline: %s", self.name, sensor.config.id, error)
+        sensor.online = False
+        sensor.last_error = error
+        self._pending.statuses.append(DeviceStatus(sensor.config.id, False, self.clock.now(), error=error))
+        self._wake.set()
+
+    async def _watch_silence(self) -> None:
+        shortest = min((s.offline_after_s for s in self.sensors.values()), default=60.0)
+        interval = max(0.02, min(1.0, shortest / 4))
+        while True:
+            await asyncio.sleep(interval)
+            mono = self.clock.monotonic()
+            for sensor in self.sensors.values():
+                silent = mono - sensor.last_seen
+                if sensor.online is not False and silent > sensor.offline_after_s:
+                    self._offline(sensor, f"no advertisement for {silent:.0f} s (limit {sensor.offline_after_s:g} s)")
+
+    # ------------------------------------------------------------------ delivery
+
+    async def _deliver_forever(self, sink: Sink) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._deliver(sink)
+
+    async def _deliver(self, sink: Sink) -> None:
+        pending, self._pending = self._pending, _Pending()
+        try:
+            for status in pending.statuses:
+                await sink.device_status(status)
+            if pending.readings:
+                await sink.readings(pending.readings)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.sink_errors += 1
+            log.exception("%s: the sink refused %d readings", self.name, len(pending.readings))
+
+    # ------------------------------------------------------------------ for the panel
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return {
+            "bus": self.bus.id,
+            "kind": self.bus.kind,
+            "adapter": self.bus.adapter,
+            "scanning": self.scanning,
+            "scanner_errors": self.scanner_errors,
+            "last_error": self.last_error,
+            "advertisements": self.advertisements,
+            "sink_errors": self.sink_errors,
+            "devices": {device_id: s.as_dict() for device_id, s in self.sensors.items()},
+            "scan_list": sorted(self.scan_list.values(), key=lambda e: -int(e["rssi"])),
+        }
+
+
+def build(bus: object, devices: list[DeviceConfig], config: Any) -> BleSource:
+    """Registry entry point: a source for one ``ble`` bus (adapter)."""
+    if not isinstance(bus, BleBusConfig):
+        raise ConfigError(f"the BLE driver cannot serve a bus of kind {getattr(bus, 'kind', type(bus).__name__)!r}")
+    return BleSource(bus, devices)

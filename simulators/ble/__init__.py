@@ -1,0 +1,1 @@
+"""BLE advertisement replayer: recorded advertisement bytes through the driver's scanner interface."""
