@@ -74,20 +74,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     report = check_config(Path(args.config), _secrets_path(args))
     if report.ok:
         report.errors.extend(build_problems(report))
+    if report.config is not None:  # serial buses sharing a port (and their parities)
+        from edge.config.buses import shared_line_report
+
+        line_problems, line_warnings = shared_line_report(list(report.config.buses))
+        report.errors.extend(f"{report.source}: {problem}" for problem in line_problems)
+        report.warnings.extend(line_warnings)
     _print_report(args.config, report, "")
     config = report.config
     if not report.ok or config is None:
         return EXIT_PROBLEMS
-    from edge.config.buses import shared_line_report
-
-    line_problems, line_warnings = shared_line_report(list(config.buses))
-    for warning in line_warnings:
-        print(f"{args.config}: warning: {warning}", file=sys.stderr)
-    if line_problems:
-        print(f"{args.config}: {len(line_problems)} problem(s):", file=sys.stderr)
-        for problem in line_problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 1
     print(f"{args.config}: OK — estate {config.estate.id} ({config.estate.name}), {len(config.buses)} bus(es), "
           f"{len(config.devices)} device(s), {len(config.cameras)} camera(s)"
           + (f", {len(report.warnings)} warning(s)" if report.warnings else ""))

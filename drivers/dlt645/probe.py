@@ -68,7 +68,7 @@ def _line(bus: MeterBus, running_sources: Sequence[object]) -> tuple[SerialLine,
                 return live, True
     cls = _source_class(bus)
     return SerialLine(bus.port, cls.scanner, baudrate=bus.baudrate, bytesize=bus.bytesize, parity=bus.parity,
-                      stopbits=bus.stopbits, inter_frame_s=bus.inter_frame_s), False
+                      stopbits=bus.stopbits, inter_frame_s=bus.inter_frame_s, shared=bus.shared_line), False
 
 
 async def probe_meter_device(bus: MeterBus, device: DeviceConfig, running_sources: Sequence[object] = ()) -> DeviceProbe:

@@ -95,7 +95,8 @@ class MeterLineSource(ModbusSource):
     def new_link(self, endpoint: Endpoint = None) -> SerialLine:  # type: ignore[override]
         bus: MeterBusConfig = self.bus  # type: ignore[assignment]
         return SerialLine(bus.port, type(self).scanner, baudrate=bus.baudrate, bytesize=bus.bytesize,
-                          parity=bus.parity, stopbits=bus.stopbits, inter_frame_s=bus.inter_frame_s)
+                          parity=bus.parity, stopbits=bus.stopbits, inter_frame_s=bus.inter_frame_s,
+                          shared=bus.shared_line)
 
     def live_link(self, endpoint: Endpoint = None) -> SerialLine | None:  # type: ignore[override]
         lane = self._lanes_by_endpoint.get(None)

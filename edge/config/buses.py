@@ -242,3 +242,42 @@ BusConfig = Annotated[
     | Dlt645BusConfig | Cjt188BusConfig | Gb26875BusConfig,
     Field(discriminator="kind"),
 ]
+
+
+SERIAL_KINDS = ("modbus_rtu", "dlt645", "cjt188")
+
+
+def shared_line_report(buses: list[object]) -> tuple[list[str], list[str]]:
+    """(problems, warnings) about serial buses that name the same port (``estate-edge check`` prints them).
+
+    Two buses on one port must both be meter buses (DL/T 645, CJ/T 188) with ``shared_line: true``:
+    they then share one port object and one lock. A Modbus RTU bus cannot share (its client opens the
+    port exclusively). Sharing buses with different baud rate, parity or stop bits is allowed (the
+    port is switched per transaction) but warned about: a meter that sees frames in another parity
+    counts them as line errors, and some stop answering for a while.
+    """
+    by_port: dict[str, list[object]] = {}
+    for bus in buses:
+        if getattr(bus, "kind", None) in SERIAL_KINDS:
+            by_port.setdefault(str(getattr(bus, "port", "")), []).append(bus)
+    problems: list[str] = []
+    warnings: list[str] = []
+    for port, group in by_port.items():
+        if len(group) < 2:
+            continue
+        ids = ", ".join(str(getattr(b, "id", "?")) for b in group)
+        if any(getattr(b, "kind", "") == "modbus_rtu" for b in group):
+            problems.append(f"buses {ids} all name port {port}: a Modbus RTU bus needs its port to itself "
+                            "(its client opens the port exclusively); put the meters on another port")
+            continue
+        if not all(getattr(b, "shared_line", False) for b in group):
+            problems.append(f"buses {ids} all name port {port}: if this is one physical line, set "
+                            "shared_line: true on each of them")
+            continue
+        settings = {f"{getattr(b, 'baudrate', '?')} {getattr(b, 'bytesize', 8)}{getattr(b, 'parity', '?')}"
+                    f"{getattr(b, 'stopbits', 1)}" for b in group}
+        if len(settings) > 1:
+            warnings.append(f"port {port} is shared by buses {ids} with different line settings "
+                            f"({', '.join(sorted(settings))}): meters that see frames in another parity or baud "
+                            "rate count them as line errors; set them alike where the meters allow")
+    return problems, warnings
