@@ -19,6 +19,8 @@ from edge.indicators.periods import LocalCalendar
 COUNTER_UNITS: dict[str, frozenset[str]] = {
     "electricity": frozenset({"kWh"}),
     "water": frozenset({"m³", "m3"}),
+    "gas": frozenset({"m³", "m3"}),  # CJ/T 188 gas meters (T=0x30)
+    "heat": frozenset({"kWh"}),  # CJ/T 188 heat meters: GJ / MWh are converted to kWh by the driver
 }
 FIRE_CATEGORIES: dict[str, str] = {
     "fire_pressure": "fire.hydrant_pressure_compliance",

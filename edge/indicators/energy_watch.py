@@ -47,7 +47,7 @@ OVER_QUOTA = "energy.over_quota"
 SUDDEN_JUMP = "energy.sudden_jump"
 CODES = (NIGHT_FLOW, OVER_QUOTA, SUDDEN_JUMP)
 BASELINE_WARMUP_WINDOWS = 8
-UNITS = {"electricity": "kWh", "water": "m3"}
+UNITS = {"electricity": "kWh", "water": "m3", "gas": "m3", "heat": "kWh"}
 
 
 class _Windows:

@@ -1,4 +1,5 @@
-"""energy.electricity_kwh and energy.water_m3: consumption per meter, per sub-item and in total.
+"""energy.electricity_kwh, energy.water_m3, energy.gas_m3 and energy.heat_kwh: consumption per meter,
+per sub-item and in total (004 8.4.8 d) asks for gas and heat metering too).
 
 A meter's consumption comes from its counter point (a continuous, monotonic total once the
 normaliser has dealt with rollovers, resets and swaps, see ``edge.normalise.counters``). The
@@ -24,7 +25,8 @@ from edge.indicators.families.base import CounterWindow, HourData, Partial, rati
 from edge.indicators.periods import Period
 from edge.records import IndicatorRecord
 
-CODES = {"electricity": "energy.electricity_kwh", "water": "energy.water_m3"}
+CODES = {"electricity": "energy.electricity_kwh", "water": "energy.water_m3", "gas": "energy.gas_m3",
+         "heat": "energy.heat_kwh"}
 
 
 def consumption(ts_us: np.ndarray, values: np.ndarray, start_us: int, end_us: int) -> float:
