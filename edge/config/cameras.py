@@ -193,7 +193,11 @@ class StreamConfig(Section):
     )
     rtsp_uri: str | None = Field(None, description="Explicit RTSP URI; default: ONVIF GetStreamUri.")
     snapshot_uri: str | None = Field(None, description="Explicit snapshot URI; default: ONVIF GetSnapshotUri.")
-    profile: str | None = Field(None, description="ONVIF media profile token; default: the first profile.")
+    profile: str | None = Field(
+        None,
+        description="ONVIF media profile token; default: the lowest-resolution profile that still fills the "
+        "model input (usually the sub-stream), zones scaled from the main stream to it.",
+    )
     snapshot_interval_s: float = Field(5.0, gt=0, le=3600, description="Seconds between snapshots.")
 
     @model_validator(mode="after")
@@ -252,6 +256,12 @@ class CameraConfig(Section):
     timeout_s: float = Field(5.0, gt=0, le=60, description="Seconds to wait for one ONVIF or snapshot answer.")
     model: ModelRefConfig = ModelRefConfig()
     zones: list[ZoneConfig] = Field(default_factory=list)
+    zones_size: tuple[int, int] | None = Field(
+        None,
+        description="Picture size (width, height) the zone polygons were drawn on. When the analysed stream "
+        "differs, zones are scaled to it. Default: the main stream's size when the sub-stream is chosen "
+        "automatically, else the analysed stream's.",
+    )
     analytics: AnalyticsConfig = AnalyticsConfig()
     roi: RoiConfig = RoiConfig()
     gating: GatingConfig = GatingConfig()

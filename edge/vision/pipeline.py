@@ -120,20 +120,46 @@ class CameraPipeline:
             class_groups=groups,
         )
         self.class_ids = tuple(sorted({c for z in self.zones for c in z.class_ids}))
-        self.fire_lanes = [FireLaneMonitor(z, a, labels) for z in self.zones if z.kind == "fire_lane"]
-        self.ebike_zones = [
-            EbikeEntryMonitor(z, a, labels, c.ebike) for z, c in compiled if z.kind == "ebike_entry"
-        ]
-        self.gate = MotionGate(camera.gating, self.zones)
+        self._compiled = compiled
+        self._drawn = self.zones
+        # Picture size the zones were drawn on; None: the analysed frames' own (see edge.vision.streams).
+        self.zone_reference: tuple[int, int] | None = camera.zones_size
+        self._build_zone_analytics(self.zones)
         self.image_health = ImageHealthMonitor(camera.health)
         self._region: Region | None = None
         self._frame_size: tuple[int, int] | None = None
         self.collector: FrameObserver | None = None  # set by the gateway when it keeps frames for labelling
 
+    def crop_share(self, width: int, height: int) -> tuple[float, float]:
+        """Share (width, height) of a ``width`` x ``height`` picture that inference sees (zone crop or all)."""
+        if self.camera.roi.mode != "zones" or not self._drawn:
+            return (1.0, 1.0)
+        region = zones_region(self._drawn, self.camera.roi.margin, width, height)
+        return (region.width / width, region.height / height)
+
+    def _build_zone_analytics(self, zones: list[Zone]) -> None:
+        """Monitors and motion gate for ``zones`` (in analysed-frame pixels)."""
+        a, labels = self.camera.analytics, self.detector.labels
+        self.zones = zones
+        self.fire_lanes = [FireLaneMonitor(z, a, labels) for z in zones if z.kind == "fire_lane"]
+        self.ebike_zones = [
+            EbikeEntryMonitor(z, a, labels, c.ebike)
+            for z, (_, c) in zip(zones, self._compiled, strict=True) if z.kind == "ebike_entry"
+        ]
+        self.gate = MotionGate(self.camera.gating, zones)
+
     def _prepare(self, width: int, height: int) -> None:
         if self._frame_size == (width, height):
             return
         self._frame_size = (width, height)
+        reference = self.zone_reference
+        if reference is not None and reference != (width, height):
+            sx, sy = width / reference[0], height / reference[1]
+            log.info("camera %s: zones drawn on %dx%d, analysed on %dx%d: scaled", self.camera.id,
+                     reference[0], reference[1], width, height)
+            self._build_zone_analytics([zone.scaled(sx, sy) for zone, _ in self._compiled])
+        elif self.zones is not self._drawn:
+            self._build_zone_analytics(self._drawn)
         for zone in self.zones:
             _, _, x2, y2 = zone.bounds()
             if x2 > width or y2 > height:

@@ -51,7 +51,7 @@ import os
 import random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -63,7 +63,7 @@ import numpy as np
 from drivers.camera.frames import Frame, FrameSource
 from drivers.camera.rtsp import RtspFrameSource, redact, with_credentials
 from drivers.camera.snapshot import SnapshotFrameSource
-from drivers.onvif.client import OnvifClient
+from drivers.onvif.client import MediaProfile, OnvifClient
 from drivers.onvif.discovery import probe
 from edge.availability import AvailabilityReporter
 from edge.clock import Clock, SystemClock
@@ -78,6 +78,7 @@ from edge.vision.detector import Detector, shared_detector
 from edge.vision.evidence import render_evidence
 from edge.vision.pipeline import CameraPipeline, FrameResult
 from edge.vision.privacy import blur_people
+from edge.vision.streams import choose_profile
 from edge.vision.zones import Zone
 from models.registry import ModelRegistry
 
@@ -227,7 +228,7 @@ class CameraSource:
                          info.model, info.firmware, onvif.clock_offset_s or 0.0)
                 if explicit is None:
                     profiles = await onvif.profiles()
-                    token = cam.stream.profile or profiles[0].token
+                    token = cam.stream.profile or self._auto_profile(profiles, mode)
                     if token not in {p.token for p in profiles}:
                         raise DeviceError(cam.id, f"no media profile {token!r}", detail="stream.profile")
                     explicit = await (onvif.snapshot_uri(token) if mode == "snapshot" else onvif.stream_uri(token))
@@ -237,6 +238,20 @@ class CameraSource:
         assert explicit is not None
         uri = with_credentials(explicit, cam.username, password) if mode == "rtsp" else explicit
         return ResolvedStream(mode, uri, onvif)
+
+    def _auto_profile(self, profiles: list[MediaProfile], mode: str) -> str:
+        """The smallest RTSP profile that fills the model (``edge.vision.streams``); zones scale to it."""
+        main = profiles[0]
+        if mode != "rtsp" or self.pipeline is None or not (main.width and main.height):
+            return main.token
+        spec = self.pipeline.detector.card.input
+        crop = self.pipeline.crop_share(main.width, main.height)
+        chosen = choose_profile(profiles, spec.width, spec.height, crop=crop)
+        if chosen is not main:
+            self.pipeline.zone_reference = self.camera.zones_size or (main.width, main.height)
+            log.info("camera %s: analysing profile %s (%sx%s) instead of %s (%dx%d)", self.camera.id, chosen.token,
+                     chosen.width, chosen.height, main.token, main.width, main.height)
+        return chosen.token
 
     # -- run -------------------------------------------------------------------------------------
 
@@ -364,11 +379,19 @@ class CameraSource:
         if self.camera.privacy.blur_people_local and self._last_people:
             image = image.copy()
             blur_people(image, self._last_people)
+        h, w = image.shape[:2]
+        boxes = self._last_boxes
+        reference = self.pipeline.zone_reference if self.pipeline is not None else None
+        if reference is not None and reference != (w, h):
+            # Shown in the pixels the zones were drawn in (a sub-stream frame scaled to the main stream's).
+            sx, sy = reference[0] / w, reference[1] / h
+            image = await asyncio.to_thread(cv2.resize, image, reference)
+            boxes = tuple(replace(b, x1=b.x1 * sx, y1=b.y1 * sy, x2=b.x2 * sx, y2=b.y2 * sy) for b in boxes)
+            w, h = reference
         ok, buf = await asyncio.to_thread(cv2.imencode, ".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
         if not ok:
             return None
-        h, w = frame.image.shape[:2]
-        return LatestView(buf.tobytes(), w, h, frame.ts, self._last_boxes)
+        return LatestView(buf.tobytes(), w, h, frame.ts, boxes)
 
     # -- records ---------------------------------------------------------------------------------
 

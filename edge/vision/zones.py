@@ -109,6 +109,17 @@ class Zone:
             line = EntryLine(tuple(a), tuple(b), 1.0 if z > 0 else -1.0)  # type: ignore[arg-type]
         return cls(cfg.id, cfg.kind, cfg.name or cfg.id, polygon, cfg.anchor, line, class_ids, cfg.dwell_s)
 
+    def scaled(self, sx: float, sy: float) -> Zone:
+        """This zone on a picture scaled by ``sx`` x ``sy`` (zones drawn on the main stream, analysed
+        on a sub-stream). Positive scales keep the entry line's inward side."""
+        factor = np.asarray([sx, sy], np.float32)
+        line = None
+        if self.entry_line is not None:
+            a, b = self.entry_line.a, self.entry_line.b
+            line = EntryLine((a[0] * sx, a[1] * sy), (b[0] * sx, b[1] * sy), self.entry_line.inward_sign)
+        return Zone(self.id, self.kind, self.name, self.polygon * factor, self.anchor, line, self.class_ids,
+                    self.dwell_s)
+
     def anchor_points(self, boxes: FloatArray) -> FloatArray:
         return anchors(boxes, self.anchor)
 

@@ -99,6 +99,9 @@ class CameraSimulator:
         self.cameras: dict[str, SimCamera] = {}
         mounts: list[MountSpec] = []
         for index, spec in enumerate(cameras):
+            for size in (spec.main_size, spec.sub_size):
+                if size is not None and (size[0] % 2 or size[1] % 2):
+                    raise ValueError(f"camera {spec.id}: stream size {size[0]}x{size[1]} must be even (H.264 4:2:0)")
             story = scenario(spec.scenario, spec.time_scale)
             cam = SimCamera(spec, story, None, index)  # type: ignore[arg-type]
             width, height = spec.main_size or (story.width, story.height)

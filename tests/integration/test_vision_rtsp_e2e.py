@@ -2,7 +2,9 @@
 
 The fire-lane story (simulators/camera/scenarios.py ``lane_a7_park``) is played 20 times faster
 (``time_scale`` 0.05: the car stands 1.6-11.6 s into each 19 s loop) with dwell, hold and the
-other timings scaled the same way, over the simulator's real RTSP server.
+other timings scaled the same way, over the simulator's real RTSP server. Run twice: a camera
+with only a main stream, and one with a half-size sub-stream, which the gateway picks by itself
+(it still fills the 416 px model input), scaling the zones drawn on the main stream to it.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ def free_udp_port() -> int:
 
 
 @pytest.mark.slow
-async def test_fire_lane_alarm_over_discovery_onvif_and_rtsp() -> None:
-    spec = SimCameraSpec("lane1", "lane_a7_park", time_scale=SCALE, fps=10, clock_offset_s=-45.0)
+@pytest.mark.parametrize("sub_size", [None, (584, 376)], ids=["main-only", "sub-stream"])
+async def test_fire_lane_alarm_over_discovery_onvif_and_rtsp(sub_size: tuple[int, int] | None) -> None:
+    spec = SimCameraSpec("lane1", "lane_a7_park", time_scale=SCALE, fps=10, clock_offset_s=-45.0,
+                         sub_size=sub_size)
     async with CameraSimulator([spec], rtsp_port=free_port(), discovery_port=free_udp_port(),
                                username="admin", password="pw") as sim:
         cfg = CameraConfig.model_validate({
@@ -51,6 +55,7 @@ async def test_fire_lane_alarm_over_discovery_onvif_and_rtsp() -> None:
         try:
             while time.monotonic() < deadline and not any(e.code == "fire.lane_cleared" for e in sink.events_seen):
                 await asyncio.sleep(0.2)
+            view = await source.latest_view()
         finally:
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -64,3 +69,8 @@ async def test_fire_lane_alarm_over_discovery_onvif_and_rtsp() -> None:
     assert offsets and abs(offsets[-1] + 45) < 2
     alive = [r.value for r in sink.readings_seen if r.point == "stream_alive"]
     assert alive[-1] == 1.0
+    # Zones as analysed: drawn on the 1168 x 750 main stream, halved on the sub-stream.
+    drawn = max(p[0] for p in cfg.zones[0].polygon)
+    analysed = float(source.pipeline.zones[0].polygon[:, 0].max()) if source.pipeline else 0.0
+    assert analysed == pytest.approx(drawn / 2 if sub_size else drawn, rel=0.01)
+    assert view is not None and (view.width, view.height) == (1168, 750)  # the panel sees main-stream pixels
