@@ -29,6 +29,20 @@ async def probe_device(config: EstateConfig, device_id: str, running_sources: Se
         from drivers.gb26875.source import probe_panel_device
 
         return probe_panel_device(bus, device, running_sources)  # type: ignore[arg-type]
+    if bus.kind == "mqtt":
+        from drivers.mqtt.probe import probe_mqtt_device
+
+        return await probe_mqtt_device(bus, device, running_sources)  # type: ignore[arg-type]
+    if bus.kind == "opcua":
+        from drivers.opcua.driver import client_identity
+        from drivers.opcua.probe import probe_opcua_device
+
+        folder, uri = client_identity(bus, config)  # type: ignore[arg-type]
+        return await probe_opcua_device(bus, device, certificate_dir=folder, application_uri=uri)  # type: ignore[arg-type]
+    if bus.kind == "ble":
+        from drivers.ble.probe import probe_ble_device
+
+        return probe_ble_device(bus, device, running_sources)  # type: ignore[arg-type]
     if bus.kind == "synthetic":
         from drivers.synthetic.driver import SyntheticSource
 

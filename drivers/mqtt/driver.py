@@ -186,6 +186,10 @@ class MqttSource:
         """The topic filters this source subscribes to."""
         return self._router.filters
 
+    def decoders_for(self, topic: str) -> list[MessageDecoder]:
+        """The payload decoders that a message on ``topic`` goes through (for the probe)."""
+        return [route.decoder for route in self._router.route(topic) if route.decoder is not None]
+
     async def run(self, sink: Sink) -> None:
         now = self.clock.monotonic()
         for device in self.devices.values():

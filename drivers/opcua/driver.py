@@ -193,7 +193,8 @@ class OpcUaSource:
             attempt += 1
             await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
 
-    async def _client(self) -> Client:
+    async def new_client(self) -> Client:
+        """A client for this bus's server with its security and user settings, not yet connected."""
         client = Client(self.bus.endpoint, timeout=self.bus.timeout_s, watchdog_intervall=max(0.5, self.bus.timeout_s / 2))
         client.application_uri = self.application_uri
         client.name = client.description = f"estate-edge {self.bus.id}"
@@ -214,7 +215,7 @@ class OpcUaSource:
         return client
 
     async def _session(self) -> None:
-        client = await self._client()
+        client = await self.new_client()
         lost = asyncio.Event()
 
         async def on_lost(exc: Exception) -> None:
@@ -436,7 +437,13 @@ def build(bus: object, devices: list[DeviceConfig], config: Any) -> OpcUaSource:
     """Registry entry point: a source for one ``opcua`` bus; the client certificate lives beside the store."""
     if not isinstance(bus, OpcUaBusConfig):
         raise ConfigError(f"the OPC-UA driver cannot serve a bus of kind {getattr(bus, 'kind', type(bus).__name__)!r}")
+    folder, uri = client_identity(bus, config)
+    return OpcUaSource(bus, devices, certificate_dir=folder, application_uri=uri)
+
+
+def client_identity(bus: OpcUaBusConfig, config: Any) -> tuple[Path, str]:
+    """Where the client certificate lives (``<store folder>/opcua``) and the application URI it names."""
     store_path = getattr(getattr(config, "store", None), "path", None)
     folder = Path(store_path).parent / "opcua" if store_path else Path("opcua")
     gateway = getattr(getattr(config, "estate", None), "gateway_id", "gateway")
-    return OpcUaSource(bus, devices, certificate_dir=folder, application_uri=f"urn:estate-edge:{gateway}:{bus.id}")
+    return folder, f"urn:estate-edge:{gateway}:{bus.id}"

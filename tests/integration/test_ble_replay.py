@@ -143,3 +143,21 @@ def test_bad_device_options_name_the_device() -> None:
     assert "device a: options.mac must be a MAC address" in text
     assert "device b: options.format must be one of" in text
     assert "device d: MAC A4:C1:38:12:34:56 is already c" in text
+
+
+async def test_probe_reports_what_the_running_scanner_heard() -> None:
+    from drivers.ble.probe import probe_ble_device
+
+    pv = sensor("t-pvvx", PV)
+    assert not probe_ble_device(bus(), pv).ok  # no running bus: no second scanner is opened
+    source = BleSource(bus(), [pv], scanner_factory=replay())
+    sink = RecordingSink()
+    task = asyncio.create_task(source.run(sink))
+    try:
+        await eventually(lambda: source.advertisements == 10, what="the recording")
+        probe = probe_ble_device(bus(), pv, [source])
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert probe.ok and {v.point: v.value for v in probe.values}["temperature"] == 8.61
+    assert {v.point: v.value for v in probe.values}["rssi_dbm"] == -66

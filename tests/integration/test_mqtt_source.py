@@ -214,3 +214,24 @@ async def test_unacknowledged_messages_are_redelivered_after_a_failed_commit(mqt
             await eventually(lambda: sink.refused == 1, what="the refused commit")
             await eventually(lambda: [r.value for r in sink.readings_seen] == [55.0], what="the redelivered message")
     assert source.sink_errors == 1 and source.session.connects >= 2
+
+
+async def test_probe_listens_and_decodes(mqtt_broker: MosquittoBroker) -> None:
+    from drivers.mqtt.probe import probe_mqtt_device
+
+    lift = FARM[2]
+    with MqttDeviceFarm("127.0.0.1", mqtt_broker.port, [lift]) as farm:
+        # A retained report arrives at once, so the probe decodes it without waiting for the box.
+        topic, payload = reports_of(lift)[0]
+        await in_thread(lambda: farm.publish(topic, payload, retain=True))
+        probe = await probe_mqtt_device(bus(mqtt_broker.port), device(lift), timeout_s=5)
+    assert probe.ok and probe.frames[0].note == "estate/e1/lift/1/report"
+    assert {v.point: v.value for v in probe.values}["floor"] == 9
+    silent = await probe_mqtt_device(bus(mqtt_broker.port), device(FARM[1]), timeout_s=0.3)
+    assert not silent.ok and "no message on estate/e1/leak/1/battery" in (silent.error or "")
+
+
+def reports_of(sim: SimDevice) -> list[tuple[str, bytes]]:
+    from simulators.mqtt.devices import reports
+
+    return reports(sim)

@@ -131,3 +131,16 @@ async def test_browse_lists_namespace_independent_ids(tmp_path: Path) -> None:
     assert current.node_class == "Variable" and current.data_type == "Double" and current.value == 18.5
     assert by_path["PumpRoom1.Pump1"].node_class == "Object"
     assert not any(e.path.startswith("Server") for e in entries)
+
+
+async def test_probe_reads_every_node_once(tmp_path: Path) -> None:
+    from drivers.opcua.probe import probe_opcua_device
+
+    async with PumpRoomPlc(tmp_path / "plc") as plc:
+        good = await probe_opcua_device(bus(plc.endpoint), device("pr1", "PumpRoom1"), certificate_dir=tmp_path / "c",
+                                        application_uri="urn:estate-edge:test:probe")
+        missing = await probe_opcua_device(bus(plc.endpoint), device("pr9", "PumpRoom9"), certificate_dir=tmp_path / "c",
+                                           application_uri="urn:estate-edge:test:probe")
+    assert good.ok and {v.point: v.value for v in good.values}["pump1_current"] == 18.5
+    assert {v.point: v.unit for v in good.values}["sump_level"] == "cm"  # as the PLC holds it
+    assert not missing.ok and "BadNodeIdUnknown" in (missing.error or "")
