@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from drivers.dlt645 import codec
 from drivers.dlt645.device import MeterPoller
@@ -158,8 +159,10 @@ class Dlt645Source(MeterLineSource):
     protocol = "dlt645"
     scanner = staticmethod(codec.scan_frame)  # type: ignore[assignment]
 
-    def __init__(self, bus: Dlt645BusConfig, devices: Sequence[DeviceConfig], **kwargs: Any) -> None:
+    def __init__(self, bus: Dlt645BusConfig, devices: Sequence[DeviceConfig], *, timezone: str = "Asia/Shanghai",
+                 **kwargs: Any) -> None:
         super().__init__(bus, devices, _dlt645_poller, **kwargs)
+        self.tz = ZoneInfo(timezone)  # meters keep the estate's local time
         self.time_syncs = 0
 
     async def run(self, sink: Any) -> None:
@@ -176,7 +179,7 @@ class Dlt645Source(MeterLineSource):
             link = self.live_link()
             if link is not None:
                 try:
-                    now = self.clock.now().astimezone()
+                    now = self.clock.now().astimezone(self.tz)
                     await link.transact("broadcast", codec.time_sync_request(now), timeout=0.0,
                                         detail="time sync", expect_reply=False)
                     self.time_syncs += 1
@@ -192,5 +195,7 @@ def build(bus: object, devices: list[DeviceConfig], config: Any) -> Dlt645Source
     if not isinstance(bus, Dlt645BusConfig):
         raise ConfigError(f"the DL/T 645 driver cannot serve a bus of kind {getattr(bus, 'kind', type(bus).__name__)!r}")
     thresholds = getattr(config, "thresholds", None)
+    estate = getattr(config, "estate", None)
     return Dlt645Source(bus, devices, offline_after=getattr(thresholds, "offline_after_failures", 3),
-                        online_after=getattr(thresholds, "online_after_successes", 2))
+                        online_after=getattr(thresholds, "online_after_successes", 2),
+                        timezone=getattr(estate, "timezone", "Asia/Shanghai"))

@@ -166,3 +166,31 @@ def test_config_problems_name_the_device(tmp_path: Path) -> None:
     assert "device b: address 000000000001 is already a's" in text
     assert "device c: options.address" in text and "device d: options.address '12x'" in text
     assert "device e: unknown profile 'no_such_profile'" in text
+
+
+async def test_multi_frame_replies_are_followed_up_and_joined(tmp_path: Path) -> None:
+    meter = sim("000000000008", split_replies=True)
+    async with line(tmp_path, [meter]) as server:
+        source = Dlt645Source(bus(tmp_path), [meter_device("split", "8")])
+        sink = RecordingSink()
+        async with running(source, sink):
+            await until(lambda: sink.of("split", "energy_import"))
+    assert sink.latest()[("split", "energy_import")].value == pytest.approx(12345.67, abs=0.02)
+    # Every data item took two transactions: the first part (0xB1) and the follow-up read (0x12 -> 0x92).
+    assert server.stats["requests"] >= 2 * 7 and source.stats["devices"]["split"]["failed"] == 0
+
+
+async def test_broadcast_time_sync_sets_the_meters_clock_in_local_time(tmp_path: Path) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    meter = sim("000000000010")
+    async with line(tmp_path, [meter]):
+        source = Dlt645Source(bus(tmp_path, time_sync=True), [meter_device("t", "10")])
+        sink = RecordingSink()
+        async with running(source, sink):
+            await until(lambda: bool(meter.clock_set) and source.time_syncs == 1)
+            polled = len(sink.of("t", "energy_import"))
+            await until(lambda: len(sink.of("t", "energy_import")) > polled)  # polling goes on beside it
+    local = datetime.now(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None)
+    assert len(meter.clock_set) == 1 and abs((meter.clock_set[0] - local).total_seconds()) < 5
