@@ -41,6 +41,29 @@ class PointThreshold(Section):
         return self
 
 
+class StateRule(Section):
+    """A 0/1 or enumerated point whose states are alarms: a door contact, a water probe, a lift's fault code.
+
+    Give either ``active`` (the alarm values) or ``inactive`` (the normal values; any other is the alarm).
+    """
+
+    alarm: str = Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z0-9_.]+$",
+                       description="Alarm code, e.g. fire.door_open, water.ingress, elevator.fault.")
+    active: list[int] | None = Field(None, description="Values that are the alarm state, e.g. [1].")
+    inactive: list[int] | None = Field(None, description="Values that are normal; every other value is the alarm, e.g. [0].")
+    min_duration_s: float = Field(0.0, ge=0, le=86400, description="The alarm state must last this long first, seconds.")
+    severity: Literal["info", "warning", "major", "critical"] = Field("major", description="Severity of the alarm.")
+    names: dict[int, str] = Field(default_factory=dict, description="Staff-visible name per value, e.g. {0: 关, 1: 开}.")
+    context: list[str] = Field(default_factory=list, description="Points of the same device shown with the alarm, e.g. [floor].")
+    label: str | None = Field(None, description="What the point is, for the message (default: the device name).")
+
+    @model_validator(mode="after")
+    def _one_side(self) -> StateRule:
+        if (self.active is None) == (self.inactive is None):
+            raise ValueError("give either active (alarm values) or inactive (normal values)")
+        return self
+
+
 class DeviceConfig(Section):
     id: Identifier = Field(description="Unique device id within the estate (kept in history after removal).")
     name: str = Field(description="Human name shown in the panel.")
@@ -56,6 +79,9 @@ class DeviceConfig(Section):
         None, description="Energy sub-item (分项) tag, e.g. 'public_lighting', 'lifts', 'pumps', 'households'."
     )
     thresholds: dict[str, PointThreshold] = Field(default_factory=dict, description="Per-point alarm limits.")
+    states: dict[str, StateRule] = Field(
+        default_factory=dict, description="Per-point state alarms (contact inputs, lift faults), see edge.rules.states."
+    )
     options: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Protocol-specific settings (e.g. MQTT topic, BLE address)."
     )

@@ -41,6 +41,7 @@ from edge.rules.specs import (
     RuleSpecs,
     ThresholdSpec,
 )
+from edge.rules.states import StateRules
 from edge.rules.transitions import AlarmKey, AlarmTransition, TransitionKind, key_of
 
 TimerKey = tuple[str, str, str]  # device_id, point, "low" | "high"
@@ -71,6 +72,7 @@ class RuleEngine:
         self._timers: dict[TimerKey, datetime] = {}
         self._devices: dict[str, _DeviceState] = {}
         self._fault_open = 0  # open device.sensor_fault alarms (the reading fast path needs none)
+        self._states = StateRules(specs.states, self._raise, self._clear, self._open)  # contact inputs, lifts
 
     @classmethod
     def from_config(cls, config: Any, extra_event_alarms: tuple[EventAlarmSpec, ...] = ()) -> RuleEngine:
@@ -83,6 +85,7 @@ class RuleEngine:
         self._specs = specs
         self._points.clear()
         self._timers.clear()
+        self._states = StateRules(specs.states, self._raise, self._clear, self._open)
 
     # ------------------------------------------------------------------ open alarms
 
@@ -124,6 +127,8 @@ class RuleEngine:
             ):
                 continue
             out.extend(self._reading(reading))
+        if self._states.specs:
+            out.extend(self._states.on_readings(readings))
         return out
 
     def on_status(self, status: DeviceStatus) -> list[AlarmTransition]:

@@ -16,10 +16,11 @@ engine itself never reads config. Defaults, all overridable per device:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from edge.records import Severity
+from edge.rules.states import StateSpec
 
 if TYPE_CHECKING:
     from edge.config import EstateConfig
@@ -98,6 +99,7 @@ class RuleSpecs:
     default_offline_after: int = 3
     default_online_after: int = 2
     sensor_fault_clear_after: int = 2
+    states: Mapping[tuple[str, str], StateSpec] = field(default_factory=dict)  # edge.rules.states
 
 
 DEFAULT_EVENT_ALARMS: tuple[EventAlarmSpec, ...] = (
@@ -188,10 +190,22 @@ def specs_from_config(config: EstateConfig, extra_event_alarms: tuple[EventAlarm
             if spec is not None:
                 thresholds[(device.id, point)] = spec
     event_alarms = {s.event_code: s for s in (*DEFAULT_EVENT_ALARMS, *extra_event_alarms)}
+    states = {
+        (device.id, point): StateSpec(
+            device_id=device.id, point=point, alarm_code=rule.alarm,
+            active=frozenset(rule.active) if rule.active is not None else None,
+            inactive=frozenset(rule.inactive) if rule.inactive is not None else None,
+            min_duration_s=rule.min_duration_s, severity=Severity(rule.severity), names=dict(rule.names),
+            context=tuple(rule.context), label=rule.label or device.name,
+        )
+        for device in config.devices if device.enabled
+        for point, rule in device.states.items()
+    }
     return RuleSpecs(
         thresholds=thresholds,
         devices=devices,
         event_alarms=event_alarms,
         default_offline_after=defaults.offline_after_failures,
         default_online_after=defaults.online_after_successes,
+        states=states,
     )
