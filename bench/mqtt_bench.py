@@ -12,6 +12,12 @@ pipeline into a real SQLite store, and acknowledging each message only after its
 The broker's in-flight window (``max_inflight_messages``, ``--inflight``, default 1000) is the same for both.
 
 Prints ``BENCH mqtt_ingest_msgs_per_s <n> msgs/s baseline=<raw> target=10000`` and the ratio.
+
+Then the MQTT uplink: ``--records`` readings committed to a store are drained by the real
+``Uplink`` over ``MqttPlatformClient`` (batches of 1000, 4 in flight, QoS 1, each batch acknowledged
+by the broker before the lane's cursor moves) to the same Mosquitto, with a consumer subscribed;
+timed from start to the durable cursor reaching the newest record. Prints
+``BENCH mqtt_uplink_records_per_s <n> records/s target=20000``.
 """
 
 from __future__ import annotations
@@ -131,11 +137,54 @@ async def our_source(port: int, messages: int, devices: int, db: Path) -> tuple[
     return messages / elapsed, stored
 
 
+async def uplink_drain(port: int, records: int, db: Path) -> float:
+    from edge.records import Lane, Reading
+    from edge.uplink import Uplink, UplinkSettings
+    from edge.uplink.mqtt_transport import MqttPlatformClient, MqttUplinkSettings
+
+    now = datetime.now(UTC)
+    async with Store(db, batch_max_records=20_000, batch_max_delay_ms=5, maintenance_interval_s=0) as store:
+        for start in range(0, records, 10_000):
+            await store.append_readings([Reading(f"m{i % 500}", "energy_import", float(i), "kWh", now)
+                                         for i in range(start, min(records, start + 10_000))])
+        newest = (await store.read("SELECT max(id) FROM readings"))[0][0]
+        client = MqttPlatformClient(MqttUplinkSettings("127.0.0.1", port, tls=False), estate_id="bench", gateway_id="gw")
+        settings = UplinkSettings(batch_size=1000, concurrency=4, idle_poll_s=0.05)
+        started = time.perf_counter()
+        async with Uplink(store, client, settings):
+            while await store.cursor(Lane.TELEMETRY) != newest:  # the durable cursor, not the in-memory one
+                await asyncio.sleep(0.01)
+            elapsed = time.perf_counter() - started
+        await client.aclose()
+    return records / elapsed
+
+
+def count_consumer(port: int, topic: str) -> tuple[paho.Client, list[int]]:
+    """A platform-side subscriber that counts records (proves the batches reached someone)."""
+    import json
+
+    seen = [0]
+    ready = threading.Event()
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-consumer")
+    client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+    client.on_subscribe = lambda *_: ready.set()
+
+    def on_message(_c: object, _u: object, message: paho.MQTTMessage) -> None:
+        seen[0] += len(json.loads(message.payload)["records"])
+
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    ready.wait(10)
+    return client, seen
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--inflight", type=int, default=1000, help="the broker's max_inflight_messages")
+    parser.add_argument("--records", type=int, default=200_000, help="records for the uplink part (0: skip it)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, MosquittoBroker(Path(tmp) / "broker", max_inflight=args.inflight,
                                                                persistence=False) as broker:
@@ -146,9 +195,18 @@ def main() -> None:
         publish_backlog(broker.port, args.messages, args.devices)
         baseline = raw_subscriber(broker.port, args.messages)
         ours, stored = asyncio.run(our_source(broker.port, args.messages, args.devices, Path(tmp) / "edge.db"))
-    assert stored == 5 * args.messages, (stored, 5 * args.messages)
-    print(f"BENCH mqtt_ingest_msgs_per_s {ours:.0f} msgs/s baseline={baseline:.0f} target=10000")
-    print(f"BENCH mqtt_ingest_vs_raw_pct {100 * ours / baseline:.1f} % target=50")
+        assert stored == 5 * args.messages, (stored, 5 * args.messages)
+        print(f"BENCH mqtt_ingest_msgs_per_s {ours:.0f} msgs/s baseline={baseline:.0f} target=10000")
+        print(f"BENCH mqtt_ingest_vs_raw_pct {100 * ours / baseline:.1f} % target=50")
+        if args.records:
+            consumer, seen = count_consumer(broker.port, "estate-edge/bench/gw/#")
+            uplink = asyncio.run(uplink_drain(broker.port, args.records, Path(tmp) / "uplink.db"))
+            deadline = time.monotonic() + 30
+            while seen[0] < args.records and time.monotonic() < deadline:
+                time.sleep(0.05)
+            consumer.disconnect()
+            consumer.loop_stop()
+            print(f"BENCH mqtt_uplink_records_per_s {uplink:.0f} records/s target=20000 consumer_received={seen[0]}")
 
 
 if __name__ == "__main__":
