@@ -7,17 +7,17 @@ training pauses, and the wall-clock budget of one ``estate-edge train`` run.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field
 
 from edge.config.common import Section
 
 
 class TrainingConfig(Section):
-    dir: Path | None = Field(
-        None, description="Folder for collected frames, labels, checkpoints and fine-tuned models; "
-        "default: 'training' next to the store's database file."
+    # A str, not a Path: it is a folder the gateway creates and writes (like the store's), so the
+    # "referenced files must exist" check of ``estate-edge check`` does not apply to it.
+    dir: str | None = Field(
+        None, min_length=1, description="Folder for collected frames, labels, checkpoints and fine-tuned models "
+        "(created when needed); default: 'training' next to the store's database file."
     )
     collect: bool = Field(True, description="Keep candidate frames from the cameras for labelling.")
     quota_mb: float = Field(512, gt=0, le=1_000_000, description="Disk quota for collected frames, all cameras, MiB.")

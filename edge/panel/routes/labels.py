@@ -1,20 +1,22 @@
 """Labelling and site models: the page where an installer boxes collected frames, and the model switch.
 
 Pages and JSON share one router (``page_router``: CSRF-checked, path parameters checked, outside the
-public OpenAPI schema). Reading frames and scores needs a viewer; labelling, uploading, evaluating,
-activating and rolling back need an admin (the installer), and every change is audited.
+public OpenAPI schema); the JSON endpoints sit under ``/api/`` so that errors answer JSON, not a page.
+Reading frames and scores needs a viewer; labelling, uploading, evaluating, activating and rolling
+back need an admin (the installer), and every change is audited.
 
 - ``GET  /labels``: the labelling page (``labels.html`` + ``static/labels.js``).
-- ``GET  /labels/frames?camera=&state=``: frames kept for labelling, newest first.
-- ``GET  /labels/frames/{camera}/{frame}``: one frame's sidecar (model proposals, labels, split).
-- ``GET  /labels/image/{camera}/{frame}``: its JPEG.
-- ``PUT  /labels/frames/{camera}/{frame}``: save boxes ``{"boxes": [{x1, y1, x2, y2, label}]}``.
-- ``DELETE /labels/frames/{camera}/{frame}``: drop a useless frame.
-- ``POST /labels/frames/{camera}?reason=false_alarm``: keep a JPEG staff marked (body: image/jpeg).
-- ``GET  /labels/models``: per camera, the active model, the site's trained models, both scores.
-- ``POST /labels/models/{camera}/activate`` ``{"card": name}``: validate on the camera's hold-out
+- ``GET  /api/labels/frames?camera=&state=``: frames kept for labelling, newest first.
+- ``GET  /api/labels/frames/{camera}/{frame}``: one frame's sidecar (model proposals, labels, split).
+- ``GET  /api/labels/image/{camera}/{frame}``: its JPEG.
+- ``PUT  /api/labels/frames/{camera}/{frame}``: save boxes ``{"boxes": [{x1, y1, x2, y2, label}]}``.
+- ``DELETE /api/labels/frames/{camera}/{frame}``: drop a useless frame.
+- ``POST /api/labels/frames/{camera}?reason=false_alarm``: keep a JPEG staff marked (body: image/jpeg).
+- ``GET  /api/labels/models``: per camera, the active model, the site's trained models, both scores.
+- ``POST /api/labels/models/{camera}/evaluate`` ``{"card": name}``: both scores, nothing switched.
+- ``POST /api/labels/models/{camera}/activate`` ``{"card": name}``: validate on the camera's hold-out
   labels; activated (config saved, daemon reloaded) only if better, else 409 with both scores.
-- ``POST /labels/models/{camera}/rollback``: put back the model the camera ran before.
+- ``POST /api/labels/models/{camera}/rollback``: put back the model the camera ran before.
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ async def labels_page(request: Request, principal: Annotated[Principal, Depends(
     })
 
 
-@router.get("/labels/frames")
+@router.get("/api/labels/frames")
 async def list_frames(request: Request, principal: Annotated[Principal, Depends(require_viewer)],
                       camera: Annotated[str, Query(max_length=64)] = "",
                       state: Literal["all", "unlabelled", "labelled"] = "all") -> JSONResponse:
@@ -129,14 +131,14 @@ async def list_frames(request: Request, principal: Annotated[Principal, Depends(
                          "quota_bytes": store.quota_bytes})
 
 
-@router.get("/labels/frames/{camera_id}/{frame_id}")
+@router.get("/api/labels/frames/{camera_id}/{frame_id}")
 async def get_frame(request: Request, camera_id: str, frame_id: str,
                     principal: Annotated[Principal, Depends(require_viewer)]) -> JSONResponse:
     _root, settings, store = _settings(request)
     return JSONResponse(_frame_json(_record(store, camera_id, frame_id), settings.holdout_fraction))
 
 
-@router.get("/labels/image/{camera_id}/{frame_id}")
+@router.get("/api/labels/image/{camera_id}/{frame_id}")
 async def frame_image(request: Request, camera_id: str, frame_id: str,
                       principal: Annotated[Principal, Depends(require_viewer)]) -> Response:
     store = _settings(request)[2]
@@ -145,7 +147,7 @@ async def frame_image(request: Request, camera_id: str, frame_id: str,
                         headers={"cache-control": "private, max-age=3600"})
 
 
-@router.put("/labels/frames/{camera_id}/{frame_id}")
+@router.put("/api/labels/frames/{camera_id}/{frame_id}")
 async def save_labels(request: Request, camera_id: str, frame_id: str, body: LabelsIn,
                       principal: Annotated[Principal, Depends(require_admin)]) -> JSONResponse:
     _root, settings, store = _settings(request)
@@ -160,7 +162,7 @@ async def save_labels(request: Request, camera_id: str, frame_id: str, body: Lab
     return JSONResponse(_frame_json(saved, settings.holdout_fraction))
 
 
-@router.delete("/labels/frames/{camera_id}/{frame_id}")
+@router.delete("/api/labels/frames/{camera_id}/{frame_id}")
 async def delete_frame(request: Request, camera_id: str, frame_id: str,
                        principal: Annotated[Principal, Depends(require_admin)]) -> JSONResponse:
     store = _settings(request)[2]
@@ -170,7 +172,7 @@ async def delete_frame(request: Request, camera_id: str, frame_id: str,
     return JSONResponse({"deleted": frame_id})
 
 
-@router.post("/labels/frames/{camera_id}")
+@router.post("/api/labels/frames/{camera_id}")
 async def upload_frame(request: Request, camera_id: str, principal: Annotated[Principal, Depends(require_admin)],
                        reason: Annotated[str, Query(max_length=20)] = "manual",
                        note: Annotated[str, Query(max_length=200)] = "") -> JSONResponse:
@@ -200,7 +202,7 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     return jpeg_size(data) if data.startswith(b"\xff\xd8") else None
 
 
-@router.get("/labels/models")
+@router.get("/api/labels/models")
 async def models_state(request: Request, principal: Annotated[Principal, Depends(require_viewer)]) -> JSONResponse:
     root, settings, store = _settings(request)
     book = ModelBook(root)
@@ -230,7 +232,8 @@ async def _apply(request: Request, principal: Principal, camera: CameraConfig, c
         result = await ctx.files.save(new_text)
     except (ConfigError, YamlEditError) as exc:
         await audit(request, principal, action, camera.id, ok=False, card=choice.card, error=str(exc)[:300])
-        raise HTTPException(422, str(exc)) from exc
+        problems = getattr(exc, "problems", None) or []
+        raise HTTPException(422, "; ".join([str(exc), *problems])) from exc
     ctx.config.set(result.config)
     reloaded, error = await reload_daemon(request)
     await audit(request, principal, action, camera.id, card=choice.card, sha256=choice.sha256, reloaded=reloaded,
@@ -238,7 +241,22 @@ async def _apply(request: Request, principal: Principal, camera: CameraConfig, c
     return reloaded, error
 
 
-@router.post("/labels/models/{camera_id}/activate")
+@router.post("/api/labels/models/{camera_id}/evaluate")
+async def evaluate_model(request: Request, camera_id: str, body: ActivateIn,
+                         principal: Annotated[Principal, Depends(require_admin)]) -> JSONResponse:
+    """Score the camera's current model and ``card`` on its hold-out labels; changes nothing but the record."""
+    root, settings, store = _settings(request)
+    camera = _camera(request, camera_id)
+    try:
+        candidate = site_registry(root).card(body.card)
+        comparison = await asyncio.to_thread(compare, camera, candidate, root, store, settings)
+    except (ConfigError, TrainingError) as exc:
+        raise HTTPException(422, str(exc)) from exc
+    ModelBook(root).record_comparison(comparison)
+    return JSONResponse({"comparison": comparison.as_dict()})
+
+
+@router.post("/api/labels/models/{camera_id}/activate")
 async def activate(request: Request, camera_id: str, body: ActivateIn,
                    principal: Annotated[Principal, Depends(require_admin)]) -> JSONResponse:
     root, settings, store = _settings(request)
@@ -263,7 +281,7 @@ async def activate(request: Request, camera_id: str, body: ActivateIn,
                          "comparison": comparison.as_dict()})
 
 
-@router.post("/labels/models/{camera_id}/rollback")
+@router.post("/api/labels/models/{camera_id}/rollback")
 async def rollback(request: Request, camera_id: str,
                    principal: Annotated[Principal, Depends(require_admin)]) -> JSONResponse:
     root = _settings(request)[0]

@@ -97,7 +97,7 @@
   async function load() {
     const params = new URLSearchParams({ state: stateSelect.value });
     if (cameraSelect.value) params.set("camera", cameraSelect.value);
-    const result = await api("GET", "/labels/frames?" + params.toString());
+    const result = await api("GET", "/api/labels/frames?" + params.toString());
     frames = result.ok ? result.data.frames : [];
     if (result.ok) {
       say(document.getElementById("label-quota"), (result.data.used_bytes / 1048576).toFixed(1) + " / " +
@@ -117,7 +117,7 @@
     frame = frames[index];
     canvas.setAttribute("viewBox", "0 0 " + frame.width + " " + frame.height);
     image.width = frame.width; image.height = frame.height;
-    image.src = "/labels/image/" + encodeURIComponent(frame.camera_id) + "/" + encodeURIComponent(frame.frame_id);
+    image.src = "/api/labels/image/" + encodeURIComponent(frame.camera_id) + "/" + encodeURIComponent(frame.frame_id);
     boxes = frame.boxes ? frame.boxes.map(function (b) { return Object.assign({}, b); }) : proposals();
     selected = boxes.length ? 0 : -1;
     say(position, (index + 1) + " / " + frames.length);
@@ -130,7 +130,7 @@
   async function save() {
     if (!frame || !admin) return;
     const body = { boxes: boxes.map(function (b) { return { x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2, label: b.label }; }) };
-    const result = await api("PUT", "/labels/frames/" + encodeURIComponent(frame.camera_id) + "/" +
+    const result = await api("PUT", "/api/labels/frames/" + encodeURIComponent(frame.camera_id) + "/" +
       encodeURIComponent(frame.frame_id), body);
     if (!result.ok) {
       say(status, d.tSaveFailed + ": " + (result.data && result.data.detail ? JSON.stringify(result.data.detail) : result.status));
@@ -143,7 +143,7 @@
 
   async function dropFrame() {
     if (!frame || !admin) return;
-    const result = await api("DELETE", "/labels/frames/" + encodeURIComponent(frame.camera_id) + "/" +
+    const result = await api("DELETE", "/api/labels/frames/" + encodeURIComponent(frame.camera_id) + "/" +
       encodeURIComponent(frame.frame_id));
     if (result.ok) { frames.splice(index, 1); show(); }
   }
@@ -238,7 +238,7 @@
   function score(s) { return s === null || s === undefined ? "–" : s.toFixed(3); }
 
   async function loadModels() {
-    const result = await api("GET", "/labels/models");
+    const result = await api("GET", "/api/labels/models");
     modelTable.textContent = "";
     if (!result.ok) return;
     const models = result.data.models;
@@ -262,7 +262,7 @@
         go.type = "button"; go.textContent = d.tActivate;
         go.addEventListener("click", async function () {
           go.disabled = true;
-          const r = await api("POST", "/labels/models/" + encodeURIComponent(cam.id) + "/activate", { card: pick.value });
+          const r = await api("POST", "/api/labels/models/" + encodeURIComponent(cam.id) + "/activate", { card: pick.value });
           go.disabled = false;
           const c = r.data && r.data.comparison;
           say(modelStatus, (r.ok ? d.tActivated : (c ? d.tNotBetter : JSON.stringify(r.data && r.data.detail))) +
@@ -275,7 +275,7 @@
         const back = document.createElement("button");
         back.type = "button"; back.textContent = d.tRollback;
         back.addEventListener("click", async function () {
-          const r = await api("POST", "/labels/models/" + encodeURIComponent(cam.id) + "/rollback");
+          const r = await api("POST", "/api/labels/models/" + encodeURIComponent(cam.id) + "/rollback");
           say(modelStatus, r.ok ? d.tRolledBack + ": " + r.data.card : JSON.stringify(r.data && r.data.detail));
           loadModels();
         });
