@@ -27,6 +27,7 @@ from drivers.registry import build_sources
 from edge.alarms import AlarmManager
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig, load_config, secret_values
+from edge.config.files_check import check_config
 from edge.errors import ConfigError
 from edge.indicators import IndicatorEngine
 from edge.indicators.energy_watch import EnergyWatch, RuleChain
@@ -36,7 +37,7 @@ from edge.normalise.persistence import CounterStates
 from edge.pipeline import Pipeline
 from edge.rules import RuleEngine
 from edge.rules.persistence import PendingTimers
-from edge.rules.specs import specs_from_config
+from edge.rules.specs import RuleSpecs, specs_from_config
 from edge.sources import Source
 from edge.store import Store
 from edge.store.health import StoreHealthSource
@@ -54,6 +55,16 @@ def all_sources(config: EstateConfig, clock: Clock, store: Store | None = None) 
     """Every acquisition task of an estate: one per bus, one per camera, and the store's own health."""
     health: list[Source] = [StoreHealthSource(store)] if store is not None else []
     return [*build_sources(config), *build_camera_sources(config, clock=clock), *health]
+
+
+@dataclass(frozen=True, slots=True)
+class _ReloadPlan:
+    """What a reload swaps in, all of it built before anything running is touched."""
+
+    sources: list[Source]
+    specs: RuleSpecs
+    energy: EnergyWatch
+    uplink: Uplink | None
 
 
 @dataclass
@@ -74,6 +85,7 @@ class Gateway:
     rule_chain: RuleChain | None = None
     panel_url: str | None = None
     reloads: int = 0
+    _clock_check: ClockCheck | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -106,10 +118,13 @@ class Gateway:
             self.rule_chain = chain = RuleChain(self.rules, self.energy)
             chain.restore(await store.open_alarms())
             self.pipeline = Pipeline(store, normaliser=normaliser, rules=chain, alarms=self.alarms)
-            clock_check = await stack.enter_async_context(ClockCheck(store, self.clock))
+            self._clock_check = await stack.enter_async_context(ClockCheck(store, self.clock))
+            # Whatever uplink is current when the gateway stops (a reload may have replaced it) is
+            # stopped here, before the clock check and the store close.
+            stack.push_async_callback(self._stop_uplink)
             if cfg.platform.enabled:
-                self.uplink = await stack.enter_async_context(
-                    Uplink.from_config(store, cfg, clock=self.clock, on_date_header=clock_check.observe_date))
+                self.uplink = self._new_uplink(cfg)
+                await self.uplink.start()
             self.indicators = await stack.enter_async_context(IndicatorEngine(store, cfg, clock=self.clock))
             # Month-to-date energy use (quotas) continues from the indicator series after a restart.
             await self.indicators.fold()
@@ -156,44 +171,86 @@ class Gateway:
     def request_stop(self) -> None:
         self._stop.set()
 
+    def _new_uplink(self, cfg: EstateConfig) -> Uplink:
+        """The one way an uplink is built, at start and on reload: with the clock check's Date hook."""
+        assert self.store is not None
+        hook = self._clock_check.observe_date if self._clock_check is not None else None
+        return Uplink.from_config(self.store, cfg, clock=self.clock, on_date_header=hook)
+
+    async def _stop_uplink(self) -> None:
+        uplink, self.uplink = self.uplink, None
+        if uplink is not None:
+            await uplink.stop()
+
     async def reload(self) -> dict[str, list[str]] | None:
-        """SIGHUP: re-read the config; restart only what changed. A bad config keeps the old one running."""
+        """SIGHUP: re-read the config; restart only what changed. A bad config keeps the old one running.
+
+        Two phases, so that "refused" really means nothing changed: first everything the new config
+        needs is validated and built (sources, rule specs, the energy watch with its usage and open
+        alarms, a new uplink), touching nothing that runs; only then is it swapped in.
+        """
         async with self._reload_lock:
             try:
-                new = self.load()
-            except ConfigError as exc:
-                log.error("reload refused, keeping the running config:\n  %s", "\n  ".join(exc.problems))
+                new = self._checked_config()
+                plan = await self._prepare_reload(new)
+            except Exception as exc:
+                problems = exc.problems if isinstance(exc, ConfigError) and exc.problems else [str(exc)]
+                log.error("reload refused, keeping the running config:\n  %s", "\n  ".join(problems))
                 return None
-            old = self.config
-            self.config = new
-            self.reloads += 1
-            assert self.supervisor is not None
-            changes = await self.supervisor.reconcile(all_sources(new, self.clock, self.store))
-            if self.normaliser is not None:
-                self.normaliser.reconfigure(new)  # valid ranges: a sensor fault is judged by the new limits
-            if self.rules is not None:
-                self.rules.reconfigure(specs_from_config(new, VISION_EVENT_ALARMS))
-            if self.indicators is not None:
-                self.indicators.reconfigure(new)
-            if self.rule_chain is not None and self.energy is not None and self.store is not None:
-                self.energy = EnergyWatch.from_config(new)  # new quotas and night window
-                await self.energy.restore_usage(self.store, self.clock.now())
-                self.rule_chain.engines = (self.rules, self.energy)
-            if self.alarms is not None:
-                for part in await self.alarms.reconfigure(new):
-                    changes.setdefault("reconfigured", []).append(f"alarms.{part}")
-            if old is not None and old.store != new.store:
-                log.warning("store settings changed; they take effect at the next restart")
-            if old is not None and old.panel != new.panel:
-                log.warning("panel settings changed; they take effect at the next restart")
-            if old is not None and old.platform != new.platform and self.uplink is not None and self.store:
-                await self.uplink.stop()
-                self.uplink = Uplink.from_config(self.store, new, clock=self.clock)
+            return await self._apply_reload(new, plan)
+
+    def _checked_config(self) -> EstateConfig:
+        """The config as ``estate-edge check`` sees it: schema, references and every referenced file."""
+        report = check_config(self.config_path, self.secrets_path)
+        if not report.ok or report.config is None:
+            raise ConfigError(f"{self.config_path}: {len(report.errors)} problem(s)", report.errors)
+        for value in secret_values(report.config):
+            register_secret(value)
+        return report.config
+
+    async def _prepare_reload(self, new: EstateConfig) -> _ReloadPlan:
+        """Build everything a reload swaps in; raises (and leaves nothing running) if any of it fails."""
+        assert self.store is not None and self.config is not None
+        sources = all_sources(new, self.clock, self.store)
+        specs = specs_from_config(new, VISION_EVENT_ALARMS)
+        energy = EnergyWatch.from_config(new)  # new quotas and night window
+        await energy.restore_usage(self.store, self.clock.now())
+        energy.restore(await self.store.open_alarms())  # a night-flow alarm raised before the reload still clears
+        uplink = None
+        if new.platform != self.config.platform and new.platform.enabled:
+            uplink = self._new_uplink(new)
+        return _ReloadPlan(sources, specs, energy, uplink)
+
+    async def _apply_reload(self, new: EstateConfig, plan: _ReloadPlan) -> dict[str, list[str]]:
+        assert self.supervisor is not None and self.config is not None
+        old, self.config = self.config, new
+        self.reloads += 1
+        changes = await self.supervisor.reconcile(plan.sources)
+        if self.normaliser is not None:
+            self.normaliser.reconfigure(new)  # valid ranges: a sensor fault is judged by the new limits
+        if self.rules is not None:
+            self.rules.reconfigure(plan.specs)
+        if self.indicators is not None:
+            self.indicators.reconfigure(new)
+        if self.rule_chain is not None:
+            self.energy = plan.energy
+            self.rule_chain.engines = (self.rules, self.energy)
+        if self.alarms is not None:
+            for part in await self.alarms.reconfigure(new):
+                changes.setdefault("reconfigured", []).append(f"alarms.{part}")
+        if old.store != new.store:
+            log.warning("store settings changed; they take effect at the next restart")
+        if old.panel != new.panel:
+            log.warning("panel settings changed; they take effect at the next restart")
+        if old.platform != new.platform:
+            await self._stop_uplink()
+            if plan.uplink is not None:
+                self.uplink = plan.uplink
                 await self.uplink.start()
-                changes.setdefault("restarted", []).append("uplink")
-            log.info("config reloaded: %s", {k: v for k, v in changes.items() if v and k != "unchanged"})
-            print(f"estate-edge reloaded: {changes}", flush=True)
-            return changes
+            changes.setdefault("restarted", []).append("uplink")
+        log.info("config reloaded: %s", {k: v for k, v in changes.items() if v and k != "unchanged"})
+        print(f"estate-edge reloaded: {changes}", flush=True)
+        return changes
 
     def status(self) -> dict[str, Any]:
         sup = self.supervisor
