@@ -96,6 +96,7 @@ class RtspFrameSource(SlotFrameSource):
         self._thread: threading.Thread | None = None
         self._reconnects = 0
         self.backend: str | None = None
+        self.grabbed = 0  # frames read and decoded (every frame the camera sends), for capacity measurements
 
     async def start(self) -> None:
         if self._thread is not None:
@@ -154,6 +155,7 @@ class RtspFrameSource(SlotFrameSource):
                     if not capture.grab():
                         self._set_error(f"read failed on {redact(self._url)}")
                         break
+                    self.grabbed += 1
                     now = self._clock.monotonic()
                     # 10 % slack: frames arrive with jitter, and "every 0.2 s" must not become
                     # "every other 0.1 s frame, sometimes every third" at 5 fps of a 10 fps stream.

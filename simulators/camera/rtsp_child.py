@@ -10,7 +10,11 @@ Mounts: ``--mount NAME:WIDTHxHEIGHT:FPS`` (repeatable) serves ``rtsp://HOST:PORT
 is a *shared* media (all clients see the same live stream, as with a real camera) whose pipeline is::
 
     appsrc (image/jpeg, live, leaky: keeps the newest 2) ! jpegdec ! videoconvert ! I420
-      ! x264enc (zerolatency, ultrafast, keyframe every second) ! rtph264pay config-interval=1
+      ! x264enc (zerolatency, superfast, keyframe every second) ! rtph264pay config-interval=1
+
+``superfast``, not ``ultrafast``: ultrafast switches off CABAC and the deblocking filter, which is
+most of what decoding a real camera's H.264 costs, so a gateway benchmarked on it would look
+several times cheaper than on any real camera (cameras' encoders use both).
 
 Timestamps are set here, not by ``do-timestamp``: each frame gets the pipeline's running time
 when it arrives, forced strictly above the previous frame's (frames written back to back, or a
@@ -51,12 +55,16 @@ class Mount:
         self.lock = threading.Lock()
         self.last_pts: int | None = None
 
+    def bitrate(self) -> int:
+        """kbit/s a camera would spend: about 2 Mbit/s at 720p, scaled by pixel count (>= 256)."""
+        return max(256, round(2000 * self.width * self.height / (1280 * 720)))
+
     def launch(self) -> str:
         caps = f"image/jpeg,width={self.width},height={self.height},framerate={self.fps}/1"
         return (
             f'( appsrc name=src is-live=true do-timestamp=false format=time block=false max-buffers=2 '
             f'leaky-type=downstream caps="{caps}" ! jpegdec ! videoconvert ! video/x-raw,format=I420 '
-            f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={self.fps} bitrate=2000 "
+            f"! x264enc tune=zerolatency speed-preset=superfast key-int-max={self.fps} bitrate={self.bitrate()} "
             f"! rtph264pay name=pay0 pt=96 config-interval=1 )"
         )
 
