@@ -5,7 +5,8 @@ server certificate generated into the working folder on first start (kept, so a 
 presents the same certificate). ``extra_namespaces`` registers other URIs first, which moves the
 pump-room namespace to another index: what a PLC project rebuild does, and what the driver's
 namespace-independent node ids are for. ``subscriptions=False`` makes the server refuse
-subscriptions (``BadServiceUnsupported``) so the driver's polling fallback can be exercised.
+subscriptions (``BadServiceUnsupported``) so the driver's polling fallback can be exercised, and
+``deadband=False`` one that refuses data-change filters (``BadMonitoredItemFilterUnsupported``).
 """
 
 from __future__ import annotations
@@ -52,12 +53,13 @@ class PumpRoomPlc:
     """``async with PumpRoomPlc(folder, port=...) as plc:`` then ``await plc.write("PR1", "OutletPressure", 0.05)``."""
 
     def __init__(self, folder: Path, *, port: int | None = None, rooms: tuple[str, ...] = ("PumpRoom1",),
-                 extra_namespaces: tuple[str, ...] = (), subscriptions: bool = True) -> None:
+                 extra_namespaces: tuple[str, ...] = (), subscriptions: bool = True, deadband: bool = True) -> None:
         self.folder = folder
         self.port = port or free_port()
         self.rooms = rooms
         self.extra_namespaces = extra_namespaces
         self.subscriptions = subscriptions
+        self.deadband = deadband
         self.server: Server | None = None
         self.nodes: dict[tuple[str, str], Any] = {}
         self.namespace_index = 0
@@ -101,7 +103,9 @@ class PumpRoomPlc:
                                                 ua.Variant(value, vtype))
                 self.nodes[(room, path)] = var
         if not self.subscriptions:
-            _refuse_subscriptions(server)
+            _use_session_class(server, _NoSubscriptionSession)
+        elif not self.deadband:
+            _use_session_class(server, _NoDeadbandSession)
         await server.start()
         self.server = server
 
@@ -139,14 +143,37 @@ class _NoSubscriptionSession(InternalSession):
         raise ua.UaStatusCodeError(ua.StatusCodes.BadServiceUnsupported)
 
 
-def _refuse_subscriptions(server: Server) -> None:
-    """Make CreateSubscription answer BadServiceUnsupported, as small PLC servers do (this server only)."""
+class _NoDeadbandSession(InternalSession):
+    async def create_monitored_items(self, params: ua.CreateMonitoredItemsParameters) -> list[ua.MonitoredItemCreateResult]:
+        """Items asking for a deadband get BadMonitoredItemFilterUnsupported; the others are created."""
+        plain = [item for item in params.ItemsToCreate if not _wants_deadband(item)]
+        created = iter(await super().create_monitored_items(ua.CreateMonitoredItemsParameters(
+            SubscriptionId=params.SubscriptionId, TimestampsToReturn=params.TimestampsToReturn,
+            ItemsToCreate=plain)) if plain else [])
+        out = []
+        for item in params.ItemsToCreate:
+            if not _wants_deadband(item):
+                out.append(next(created))
+            else:
+                refused = ua.MonitoredItemCreateResult()
+                refused.StatusCode = ua.StatusCode(ua.StatusCodes.BadMonitoredItemFilterUnsupported)
+                out.append(refused)
+        return out
+
+
+def _wants_deadband(item: ua.MonitoredItemCreateRequest) -> bool:
+    flt = item.RequestedParameters.Filter
+    # asyncua decodes the filter into its generated DataChangeFilter class, not ua.DataChangeFilter: duck-type it.
+    return int(getattr(flt, "DeadbandType", 0) or 0) != ua.DeadbandType.None_
+
+
+def _use_session_class(server: Server, session_class: type[InternalSession]) -> None:
+    """Sessions of this server (only) are ``session_class``: a PLC with fewer services than asyncua's."""
     iserver = server.iserver
 
     def create_session(name: str, user: Any = None, external: bool = False) -> InternalSession:
         kwargs = {"user": user} if user is not None else {}
-        return _NoSubscriptionSession(iserver, iserver.aspace, iserver.subscription_service, name,
-                                      external=external, **kwargs)
+        return session_class(iserver, iserver.aspace, iserver.subscription_service, name, external=external, **kwargs)
 
     iserver.create_session = create_session  # type: ignore[method-assign]
 

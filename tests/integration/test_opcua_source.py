@@ -144,3 +144,16 @@ async def test_probe_reads_every_node_once(tmp_path: Path) -> None:
     assert good.ok and {v.point: v.value for v in good.values}["pump1_current"] == 18.5
     assert {v.point: v.unit for v in good.values}["sump_level"] == "cm"  # as the PLC holds it
     assert not missing.ok and "BadNodeIdUnknown" in (missing.error or "")
+
+
+async def test_a_server_without_deadband_filters_gets_plain_monitored_items(tmp_path: Path) -> None:
+    async with PumpRoomPlc(tmp_path / "plc", deadband=False) as plc:
+        source = OpcUaSource(bus(plc.endpoint), [device("pr1", "PumpRoom1")], certificate_dir=tmp_path / "opcua",
+                             application_uri="urn:estate-edge:test:nodeadband")
+        sink = RecordingSink()
+        async with running(source, sink):
+            assert source.stats["mode"] == "subscribe"
+            assert source.stats["deadband_items"] == 0 and source.stats["plain_items"] == 10
+            await eventually(lambda: len(sink.latest()) == 10, what="initial values")
+            await plc.write("PumpRoom1", "OutletPressure", 0.3205)  # no deadband now: even a small change arrives
+            await eventually(lambda: values(sink, "outlet_pressure")[-1:] == [0.3205], what="the small change")
