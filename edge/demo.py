@@ -156,11 +156,39 @@ def start_device_simulators(workdir: Path, secret_values: dict[str, str]) -> lis
         children.append(_spawn(workdir, "modbus-sim", ["simulators.modbus", "--scenario", "demo"], "READY"))
         children.append(_spawn(workdir, "camera-sim", ["simulators.camera", *CAMERA_SIMULATOR_ARGS,
                                                         "--password", secret_values["camera_password"]], "ready"))
+        for name, args, ready in _protocol_simulators():
+            children.append(_spawn(workdir, name, args, ready))
     except BaseException:
         for child in children:
             stop_process(child)
         raise
     return children
+
+
+def _protocol_simulators() -> list[tuple[str, list[str], str]]:
+    """3栋's DL/T 645 and CJ/T 188 meter lines and the fire panel's GB/T 26875.3 device, at the demo config's ports.
+
+    The transmission device is a client of the gateway, which starts after the simulators: it keeps
+    retrying its connection (``--wait-s``), and is ready to wait for once it has started.
+    """
+    doc = yaml.load(DEMO_CONFIG.read_text(encoding="utf-8"), Loader=_KeepSecretsLoader)  # noqa: S506 - SafeLoader subclass
+    buses = {b["kind"]: b for b in doc["buses"]}
+    out: list[tuple[str, list[str], str]] = []
+    if "dlt645" in buses:
+        b = buses["dlt645"]
+        out.append(("dlt645-sim", ["simulators.dlt645", "--link", b["port"], "--baudrate", str(b["baudrate"]),
+                                   "--parity", b["parity"], "--meter", "665544332211:generic_household"], "READY"))
+    if "cjt188" in buses:
+        b = buses["cjt188"]
+        out.append(("cjt188-sim", ["simulators.cjt188", "--link", b["port"], "--baudrate", str(b["baudrate"]),
+                                   "--parity", b["parity"], "--meter", "00000000000012:generic_water",
+                                   "--meter", "00000000000030:generic_gas"], "READY"))
+    if "gb26875" in buses:
+        b = buses["gb26875"]
+        out.append(("gb26875-sim", ["simulators.gb26875", "--host", b["host"], "--port", str(b["port"]),
+                                    "--address", "0x1d6dd53c10ac", "--loop", "--speed", "0.1", "--wait-s", "600"],
+                    "STARTED"))
+    return out
 
 
 async def _run(gateway: Gateway, duration_s: float | None) -> None:

@@ -156,7 +156,7 @@ class Gb26875Source:
             [bus.model_dump(mode="json"), [d.model_dump(mode="json") for d in devices]], sort_keys=True,
         ).encode()).hexdigest()[:16]
         self._outbox = Outbox()
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._unknown: set[int] = set()
         self._fault_events: dict[tuple[str, str], tuple[float, int]] = {}
         self._server: asyncio.Server | None = None
@@ -195,12 +195,15 @@ class Gb26875Source:
                 tg.create_task(self._deliver(sink), name=f"{self.name}:deliver")
                 tg.create_task(self._availability(), name=f"{self.name}:availability")
         finally:
+            # Hang up rather than cancel: a connection task that ends by cancellation makes asyncio's
+            # stream callback log a traceback (Python 3.11); a closed socket ends its read loop cleanly.
             self._server.close()
-            for task in list(self._connections):
-                task.cancel()
-            for task in list(self._connections):
-                with contextlib.suppress(BaseException):
-                    await task
+            for writer in list(self._connections.values()):
+                writer.close()
+            if self._connections:
+                _, stuck = await asyncio.wait(list(self._connections), timeout=2.0)
+                for task in stuck:
+                    task.cancel()
             self.listening.clear()
             await self._outbox.flush(sink, timeout=1.0)
 
@@ -212,7 +215,7 @@ class Gb26875Source:
         if len(self._connections) >= self.bus.max_connections:
             writer.close()
             return
-        self._connections.add(task)
+        self._connections[task] = writer
         peer = writer.get_extra_info("peername")
         device: _Device | None = None
         serial = 0
@@ -268,7 +271,7 @@ class Gb26875Source:
         except (ConnectionError, OSError) as exc:
             log.info("%s: connection from %s lost: %s", self.name, peer, exc)
         finally:
-            self._connections.discard(task)
+            self._connections.pop(task, None)
             if device is not None:
                 device.connected -= 1
             writer.close()
@@ -342,8 +345,9 @@ class Gb26875Source:
                 if events:
                     await sink.events(events)
             except asyncio.CancelledError:
-                for waiter in waiters:
-                    waiter.cancel()
+                for waiter in waiters:  # their frames are denied; the connections end as the source stops
+                    if not waiter.done():
+                        waiter.set_exception(ConnectionAbortedError("the gateway is stopping"))
                 raise
             except Exception as exc:
                 self.sink_errors += 1

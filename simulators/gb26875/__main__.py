@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heartbeat-s", type=float, default=30.0, help="device state sent this often between steps")
     for switch in ("corrupt", "garbage", "silent"):
         parser.add_argument(f"--{switch}", action="store_true")
+    parser.add_argument("--wait-s", type=float, default=0.0,
+                        help="keep trying to connect this long (the gateway may start after the device)")
     parser.add_argument("--duration", type=float, default=None)
     args = parser.parse_args(argv)
     try:
@@ -41,6 +43,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _play(device: SimUitd, speed: float, loop: bool, heartbeat_s: float) -> None:
+    """Play the story (again and again with ``loop``); a lost connection is re-established, as a device does."""
+    while True:
+        try:
+            await _story(device, speed, loop, heartbeat_s)
+            return
+        except (OSError, TimeoutError) as exc:
+            print(f"{device.address:012X} connection lost ({exc!r}); reconnecting", flush=True)
+            await device.close()
+            while True:
+                await asyncio.sleep(1.0)
+                with contextlib.suppress(OSError):
+                    await device.connect()
+                    break
+
+
+async def _story(device: SimUitd, speed: float, loop: bool, heartbeat_s: float) -> None:
     from drivers.gb26875 import codec
 
     while True:
@@ -62,8 +80,17 @@ async def _run(args: argparse.Namespace) -> None:
             loop.add_signal_handler(sig, stop.set)
     devices = [SimUitd(args.host, args.port, args.address + i, corrupt=args.corrupt, garbage=args.garbage,
                        silent=args.silent) for i in range(args.devices)]
+    print("STARTED", flush=True)
+    deadline = loop.time() + args.wait_s
     for device in devices:
-        await device.connect()
+        while True:
+            try:
+                await device.connect()
+                break
+            except OSError:
+                if loop.time() >= deadline:
+                    raise
+                await asyncio.sleep(1.0)  # a real device retries its centre too
     print("READY", flush=True)
     tasks = [asyncio.create_task(_play(d, args.speed, args.loop, args.heartbeat_s)) for d in devices]
     with contextlib.suppress(TimeoutError):

@@ -193,3 +193,16 @@ async def test_test_device_says_whether_the_transmission_device_is_connected() -
             assert await device.send([codec.UitdState(1, None)]) == codec.CONFIRM
             probe = probe_panel_device(config, component("hydrant", "uitd1", "1-5001"), [source])
             assert probe.ok and {v.point: v.value for v in probe.values}["frames"] == 1
+
+
+async def test_stopping_with_devices_connected_hangs_up_cleanly(caplog: pytest.LogCaptureFixture) -> None:
+    source = Gb26875Source(bus(), [uitd("uitd1")])
+    sink = RecordingSink()
+    device = SimUitd("127.0.0.1", 0, UITD)
+    async with listening(source, sink) as port:
+        device.port = port
+        await device.connect()
+        assert await device.send([codec.UitdState(1, None)]) == codec.CONFIRM
+    await until(lambda: not device.connected)  # the gateway hung up on the way out
+    await device.close()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], [r.getMessage() for r in caplog.records]
