@@ -39,7 +39,7 @@ import paho.mqtt.client as paho
 from drivers.mqtt.parking import ParkingLot
 from drivers.mqtt.payload import MessageDecoder, PayloadError
 from drivers.mqtt.profile import AvailabilitySpec, MqttProfile, MqttProfileLibrary
-from drivers.mqtt.selector import MISSING, SelectorError, compile_selector
+from drivers.mqtt.selector import MISSING, Selector, SelectorError, compile_selector
 from drivers.mqtt.topics import TopicRouter
 from drivers.mqtt.transport import AckToken, BrokerSession, BrokerSettings
 from edge.clock import Clock, SystemClock
@@ -84,6 +84,7 @@ class _Route:
     device: _Device
     decoder: MessageDecoder | None = None
     availability: AvailabilitySpec | None = None
+    availability_select: Selector | None = None
 
 
 @dataclass(slots=True)
@@ -168,8 +169,9 @@ class MqttSource:
         for message in profile.messages:
             self._router.add(_join(state.base_topic, message.topic), _Route(state, decoder=MessageDecoder(message)))
         if profile.availability is not None:
-            self._router.add(_join(state.base_topic, profile.availability.topic),
-                             _Route(state, availability=profile.availability))
+            spec = profile.availability
+            self._router.add(_join(state.base_topic, spec.topic), _Route(
+                state, availability=spec, availability_select=compile_selector(spec.select) if spec.select else None))
 
     # ------------------------------------------------------------------ Source protocol
 
@@ -239,7 +241,7 @@ class MqttSource:
             return
         now = self.clock.now()
         if route.availability is not None:
-            self._availability(device, route.availability, topic, payload, now)
+            self._availability(device, route, topic, payload, now)
             return
         assert route.decoder is not None
         try:
@@ -262,11 +264,13 @@ class MqttSource:
             device.reported_ok += 1
             pending.statuses.append(DeviceStatus(device.config.id, True, now))
 
-    def _availability(self, device: _Device, spec: AvailabilitySpec, topic: str, payload: bytes, now: datetime) -> None:
+    def _availability(self, device: _Device, route: _Route, topic: str, payload: bytes, now: datetime) -> None:
+        spec = route.availability
+        assert spec is not None
         try:
             text = payload.decode("utf-8").strip()
-            if spec.select is not None:
-                found = compile_selector(spec.select).select(json.loads(text))
+            if route.availability_select is not None:
+                found = route.availability_select.select(json.loads(text))
                 text = "" if found is MISSING else str(found).strip()
         except (UnicodeDecodeError, json.JSONDecodeError, SelectorError) as exc:
             self._park(device, topic, "availability", f"unreadable availability payload: {exc}", payload)
