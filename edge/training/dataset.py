@@ -1,8 +1,9 @@
 """Labelled frames -> letterboxed training batches (the same letterbox the gateway's detector uses).
 
-Images are decoded once and kept letterboxed in memory as uint8 (600 frames at 416 px are 310 MB;
-``cache_limit`` bounds it, beyond which frames are decoded per step). Augmentation is a horizontal
-flip and a small brightness / contrast jitter: site cameras are fixed, so geometry varies little,
+Images are decoded once and kept letterboxed in memory as uint8: 600 frames at 416 px are 310 MB,
+which a 2-core gateway with 1-2 GB to spare can hold; a site with thousands of labelled frames should
+train at a smaller ``training.input_size`` or on a subset. Augmentation is a horizontal flip and a
+small brightness / contrast jitter: site cameras are fixed, so geometry varies little,
 but light does (day, night IR, lift lamps).
 """
 
