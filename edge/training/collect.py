@@ -92,13 +92,19 @@ class FrameCollector:
             return True
 
     def offer(self, camera_id: str, jpeg: bytes, detections: Detections | None, reason: str, *,
-              width: int, height: int, model: str = "", ts: datetime | None = None,
+              width: int | None = None, height: int | None = None, model: str = "", ts: datetime | None = None,
               note: str = "") -> FrameRecord | None:
         """Keep one frame with the model's detections as pre-filled labels.
 
-        Returns the record, or None when it was not kept (quota full of labelled frames, disk error);
-        a bad argument (unknown reason, not a JPEG, unsafe camera id) raises ``TrainingError``.
+        ``width`` and ``height`` are read from the JPEG when not given. Returns the record, or None
+        when it was not kept (quota full of labelled frames, disk error); a bad argument (unknown
+        reason, not a JPEG, unsafe camera id) raises ``TrainingError``.
         """
+        if width is None or height is None:
+            decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE) if jpeg else None
+            if decoded is None:
+                raise TrainingError(f"camera {camera_id}: frame is not a decodable JPEG")
+            height, width = decoded.shape[:2]
         proposals = proposals_from(detections) if detections is not None else []
         try:
             record = self.store.add(camera_id, jpeg, reason=reason, width=width, height=height, model=model,

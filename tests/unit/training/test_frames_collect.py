@@ -113,6 +113,8 @@ def test_candidate_reasons_and_rate_limit(tmp_path: Path, jpegs: list[bytes]) ->
     assert collector.observe("cam-1", image, near, [zone], 0.3, 110.0, T0) is not None, "another reason"
     assert collector.observe("cam-2", image, confident_in_zone, [zone], 0.3, 110.0, T0) is not None
     assert collector.observe("cam-1", image, confident_in_zone, [zone], 0.3, 131.0, T0) is not None
-    staff = collector.offer("cam-1", jpegs[1], None, "missed_alarm", width=584, height=375)
-    assert staff is not None and staff.reason == "missed_alarm"
+    staff = collector.offer("cam-1", jpegs[1], None, "missed_alarm")
+    assert staff is not None and staff.reason == "missed_alarm" and (staff.width, staff.height) == (584, 375)
+    with pytest.raises(TrainingError, match="cam-1: frame is not a decodable JPEG"):
+        collector.offer("cam-1", b"\xff\xd8 broken", None, "false_alarm")
     assert len(collector.store.frames("cam-1")) == 4
