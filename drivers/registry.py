@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 from edge.config import EstateConfig
 from edge.config.devices import DeviceConfig
-from edge.sources import Source
+from edge.errors import ConfigError
+from edge.sources import CounterSpec, Source
 
 SourceFactory = Callable[[object, list[DeviceConfig], EstateConfig], Source]
 
@@ -48,3 +49,37 @@ def build_sources(config: EstateConfig) -> list[Source]:
         devices = [d for d in config.devices if d.bus == bus.id and d.enabled]
         sources.append(factories[bus.kind](bus, devices, config))
     return sources
+
+
+def counter_specs(config: EstateConfig) -> dict[tuple[str, str], CounterSpec]:
+    """What the drivers know of each counter point (rollover, plausible rate), device overrides applied.
+
+    The normaliser cannot know a register's width or a meter's rating; the profiles do. A bus kind
+    without profiles contributes nothing, and its counters fall back to the normaliser's defaults.
+    """
+    from drivers.modbus.profile import ProfileLibrary
+
+    specs: dict[tuple[str, str], CounterSpec] = {}
+    libraries: dict[str | None, ProfileLibrary] = {}
+    for bus in config.buses:
+        if bus.kind not in ("modbus_tcp", "modbus_rtu"):
+            continue
+        folder = getattr(bus, "profiles_dir", None)
+        library = libraries.get(folder) or libraries.setdefault(folder, ProfileLibrary([folder] if folder else []))
+        for device in config.devices:
+            if device.bus != bus.id or not device.enabled or not device.profile:
+                continue
+            try:
+                profile = library.get(device.profile)
+            except ConfigError:
+                continue  # reported where the source is built
+            for point, spec in profile.counter_specs().items():
+                specs[(device.id, point)] = spec
+    for device in config.devices:
+        for point, limits in device.counters.items():
+            base = specs.get((device.id, point), CounterSpec())
+            specs[(device.id, point)] = CounterSpec(
+                limits.rollover if limits.rollover is not None else base.rollover,
+                limits.max_rate_per_s if limits.max_rate_per_s is not None else base.max_rate_per_s,
+            )
+    return specs

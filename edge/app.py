@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from drivers.registry import build_sources
+from drivers.registry import build_sources, counter_specs
 from edge.alarms import AlarmManager
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig, load_config, secret_values
@@ -38,7 +38,7 @@ from edge.pipeline import Pipeline
 from edge.rules import RuleEngine
 from edge.rules.persistence import PendingTimers
 from edge.rules.specs import RuleSpecs, specs_from_config
-from edge.sources import Source
+from edge.sources import CounterSpec, Source
 from edge.store import Store
 from edge.store.health import StoreHealthSource
 from edge.supervisor import Supervisor
@@ -64,6 +64,7 @@ class _ReloadPlan:
     sources: list[Source]
     specs: RuleSpecs
     energy: EnergyWatch
+    counters: dict[tuple[str, str], CounterSpec]
     uplink: Uplink | None
 
 
@@ -110,7 +111,7 @@ class Gateway:
         async with contextlib.AsyncExitStack() as stack:
             self.store = store = await stack.enter_async_context(Store.from_config(cfg.store, clock=self.clock))
             self.alarms = await stack.enter_async_context(AlarmManager.from_config(store, cfg, clock=self.clock))
-            self.normaliser = normaliser = Normaliser.from_config(cfg)
+            self.normaliser = normaliser = Normaliser.from_config(cfg, counters=counter_specs(cfg))
             await stack.enter_async_context(CounterStates(store, normaliser))
             self.rules = RuleEngine.from_config(cfg, VISION_EVENT_ALARMS)
             await stack.enter_async_context(PendingTimers(store, self.rules))
@@ -216,10 +217,11 @@ class Gateway:
         energy = EnergyWatch.from_config(new)  # new quotas and night window
         await energy.restore_usage(self.store, self.clock.now())
         energy.restore(await self.store.open_alarms())  # a night-flow alarm raised before the reload still clears
+        counters = counter_specs(new)
         uplink = None
         if new.platform != self.config.platform and new.platform.enabled:
             uplink = self._new_uplink(new)
-        return _ReloadPlan(sources, specs, energy, uplink)
+        return _ReloadPlan(sources, specs, energy, counters, uplink)
 
     async def _apply_reload(self, new: EstateConfig, plan: _ReloadPlan) -> dict[str, list[str]]:
         assert self.supervisor is not None and self.config is not None
@@ -227,7 +229,7 @@ class Gateway:
         self.reloads += 1
         changes = await self.supervisor.reconcile(plan.sources)
         if self.normaliser is not None:
-            self.normaliser.reconfigure(new)  # valid ranges: a sensor fault is judged by the new limits
+            self.normaliser.reconfigure(new, plan.counters)  # new valid ranges and counter specs
         if self.rules is not None:
             self.rules.reconfigure(plan.specs)
         if self.indicators is not None:

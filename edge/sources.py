@@ -14,6 +14,7 @@ logs it and restarts the source with backoff, leaving every other source untouch
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from edge.records import DeviceStatus, Event, Reading
@@ -44,3 +45,18 @@ class Source(Protocol):
 
     async def run(self, sink: Sink) -> None:
         """Acquire until cancelled."""
+
+
+@dataclass(frozen=True, slots=True)
+class CounterSpec:
+    """What a driver knows about one counter point, for the normaliser's ``CounterTracker``.
+
+    ``rollover`` is the register's modulus in the reading's canonical unit (a uint32 x 0.1 kWh
+    register wraps at 2**32 x 0.1 kWh), so a wrap is booked as a rollover and not as a reset;
+    ``max_rate_per_s`` is the fastest plausible growth (canonical unit per second), beyond which a
+    jump is a meter swap, not consumption. ``None`` means unknown.
+    """
+
+    rollover: float | None = None
+    max_rate_per_s: float | None = None
+

@@ -37,7 +37,8 @@ from drivers.modbus.codec import MAX_READ_REGISTERS, DataType
 from edge.config.devices import Category
 from edge.config.yaml_loader import dotted, load_file
 from edge.errors import ConfigError
-from edge.normalise.units import UnitError, convert, unit_name
+from edge.normalise.units import UnitError, convert, to_canonical, unit_name
+from edge.sources import CounterSpec
 
 SHIPPED_PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 ENV_PROFILES_DIR = "EDGE_PROFILES_DIR"
@@ -76,6 +77,10 @@ class PointSpec(_Model):
     refresh_s: float | None = Field(
         None, gt=0, description="Configuration register: read again at most this often, not every poll."
     )
+    rollover: float | None = Field(
+        None, gt=0, description="Counter: the value at which it wraps to 0, in `unit` (default: from type and scale).")
+    max_rate_per_s: float | None = Field(
+        None, gt=0, description="Counter: fastest plausible growth in `unit` per second (default: the profile's).")
 
     @field_validator("unit", "device_unit")
     @classmethod
@@ -101,6 +106,30 @@ class PointSpec(_Model):
     @property
     def registers(self) -> int:
         return self.type.registers
+
+    def register_modulus(self) -> float | None:
+        """Where an integer counter register wraps, in ``unit``: 2**bits x scale (device unit converted).
+
+        Unknown (None) for floats, and where other registers change the value (offset, decimals or
+        ratios read from the meter): the wrap then happens at a number the profile cannot know.
+        """
+        if self.kind != "counter" or self.type.value.startswith("float") or self.type.value.startswith("int"):
+            return None
+        if self.offset or self.decimals_from or self.offset_from or self.scale_by or self.unit_from:
+            return None
+        modulus = float(2 ** (16 * self.registers)) * abs(self.scale)
+        if self.device_unit and self.unit and self.device_unit != self.unit:
+            modulus = convert(modulus, self.device_unit, self.unit)
+        return modulus
+
+    def counter_spec(self, default_max_rate: float | None) -> CounterSpec:
+        """Rollover and plausible rate in the canonical unit the normaliser sees the readings in."""
+        rollover = self.rollover if self.rollover is not None else self.register_modulus()
+        max_rate = self.max_rate_per_s if self.max_rate_per_s is not None else default_max_rate
+        if self.unit:
+            rollover = to_canonical(rollover, self.unit)[0] if rollover is not None else None
+            max_rate = to_canonical(max_rate, self.unit)[0] if max_rate is not None else None
+        return CounterSpec(rollover, max_rate)
 
     def references(self) -> list[str]:
         refs = [r for r in (self.decimals_from, self.offset_from, self.unit_from) if r]
@@ -131,7 +160,15 @@ class Profile(_Model):
     word_order: Order = "big"
     max_registers_per_read: int = Field(MAX_READ_REGISTERS, ge=1, le=MAX_READ_REGISTERS)
     serial: SerialDefaults = SerialDefaults()
+    counter_max_rate_per_s: float | None = Field(
+        None, gt=0, description="Fastest plausible growth of this model's counters, in their unit per second "
+                                "(e.g. a 60 A single-phase meter: 0.005 kWh/s); a faster jump is a meter swap.")
     points: dict[str, PointSpec]
+
+    def counter_specs(self) -> dict[str, CounterSpec]:
+        """Each emitted counter point's rollover and plausible rate (for the normaliser)."""
+        return {name: p.counter_spec(self.counter_max_rate_per_s) for name, p in self.points.items()
+                if p.kind == "counter" and p.emit}
 
     @model_validator(mode="after")
     def _consistent(self) -> Profile:

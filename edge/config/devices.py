@@ -64,6 +64,14 @@ class StateRule(Section):
         return self
 
 
+class CounterLimits(Section):
+    """Per-device override of what the profile says about one counter point."""
+
+    rollover: float | None = Field(None, gt=0, description="Value at which the register wraps to 0 (canonical unit).")
+    max_rate_per_s: float | None = Field(
+        None, gt=0, description="Fastest plausible growth, canonical unit per second; faster is a meter swap.")
+
+
 class DeviceConfig(Section):
     id: Identifier = Field(description="Unique device id within the estate (kept in history after removal).")
     name: str = Field(description="Human name shown in the panel.")
@@ -79,6 +87,8 @@ class DeviceConfig(Section):
         None, description="Energy sub-item (分项) tag, e.g. 'public_lighting', 'lifts', 'pumps', 'households'."
     )
     thresholds: dict[str, PointThreshold] = Field(default_factory=dict, description="Per-point alarm limits.")
+    counters: dict[str, CounterLimits] = Field(
+        default_factory=dict, description="Per-point counter rollover / plausible rate, overriding the profile's.")
     states: dict[str, StateRule] = Field(
         default_factory=dict, description="Per-point state alarms (contact inputs, lift faults), see edge.rules.states."
     )

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from edge.normalise.counters import CounterAnomalyKind, CounterState, CounterTracker
 from edge.normalise.units import COUNTER_UNITS, UnitError, canonical_unit, is_known, to_canonical
 from edge.records import Event, Quality, Reading, Severity
+from edge.sources import CounterSpec
 
 if TYPE_CHECKING:
     from edge.config import EstateConfig
@@ -103,13 +104,21 @@ class Normaliser:
         self._events: list[Event] = []
 
     @classmethod
-    def from_config(cls, config: EstateConfig, extra: Mapping[PointKey, PointPolicy] | None = None) -> Normaliser:
-        """Valid ranges from each device's thresholds, category defaults from ``config.thresholds``."""
+    def from_config(cls, config: EstateConfig, extra: Mapping[PointKey, PointPolicy] | None = None, *,
+                    counters: Mapping[PointKey, CounterSpec] | None = None) -> Normaliser:
+        """Valid ranges from each device's thresholds, category defaults from ``config.thresholds``.
+
+        ``counters`` (``drivers.registry.counter_specs``) gives each counter point the rollover modulus
+        of its register and its plausible rate, so a wrap is a rollover and a jump a swap.
+        """
         policies: dict[PointKey, PointPolicy] = {}
+        for key, spec in (counters or {}).items():
+            policies[key] = PointPolicy(counter=True, rollover=spec.rollover, max_rate_per_s=spec.max_rate_per_s)
         for device in config.devices:
             for point, limit in device.thresholds.items():
                 if limit.valid_min is not None or limit.valid_max is not None:
-                    policies[(device.id, point)] = PointPolicy(valid_min=limit.valid_min, valid_max=limit.valid_max)
+                    base = policies.get((device.id, point), PointPolicy())
+                    policies[(device.id, point)] = replace(base, valid_min=limit.valid_min, valid_max=limit.valid_max)
         for key, policy in (extra or {}).items():
             base = policies.get(key)
             if base is not None and policy.valid_min is None and policy.valid_max is None:
@@ -125,12 +134,17 @@ class Normaliser:
             device_categories={d.id: d.category for d in config.devices},
         )
 
-    def reconfigure(self, config: EstateConfig) -> None:
-        """Take a reloaded config's valid ranges and device categories (SIGHUP, the panel's reload).
+    def reconfigure(self, config: EstateConfig, counters: Mapping[PointKey, CounterSpec] | None = None) -> None:
+        """Take a reloaded config's valid ranges, counter specs and device categories (SIGHUP, the panel's reload).
 
-        Counter state is kept: a reload must not look like a meter reset to the trackers.
+        Counter state is kept: a reload must not look like a meter reset to the trackers; their
+        rollover and plausible rate follow the new specs.
         """
-        fresh = Normaliser.from_config(config)
+        fresh = Normaliser.from_config(config, counters=counters)
+        for key, tracker in self._trackers.items():
+            policy = fresh._policies.get(key)
+            tracker.rollover = policy.rollover if policy else None
+            tracker.max_rate_per_s = policy.max_rate_per_s if policy else None
         self._policies = fresh._policies
         self._category_ranges = fresh._category_ranges
         self._device_categories = fresh._device_categories

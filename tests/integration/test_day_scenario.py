@@ -80,6 +80,7 @@ class Script:
     """The day's readings, derived from the demo config, and the figures they must produce."""
 
     def __init__(self, config: Any) -> None:
+        self.config = config
         self.devices = sorted((d for d in config.devices if d.enabled), key=lambda d: d.id)
         by_cat: dict[str, list[Any]] = defaultdict(list)
         for d in self.devices:
@@ -143,7 +144,8 @@ class Script:
     def expected(self, hour: int | None) -> dict[tuple[str, tuple], Any]:
         """(code, dimensions) -> value for one hour, or for the day when ``hour`` is None."""
         hours = range(24) if hour is None else [hour]
-        n = len(self.devices)
+        cameras = [c for c in self.config.cameras if c.enabled]
+        n = len(self.devices) + len(cameras)
         span_h = len(hours)
         exp: dict[tuple[str, tuple], Any] = {}
         elec = sum(self.rates.values()) * 60 * span_h
@@ -160,7 +162,7 @@ class Script:
         exp[("fire.water_level_compliance", ())] = 1.0
         offline_s = (3600 - 120) if 14 in hours else 0  # online until 3 missed polls after 13:59
         exp[("device.online_rate", ())] = (n * 3600 * span_h - offline_s) / (n * 3600 * span_h)
-        points = sum(self.points(d) for d in self.devices) * 60 * span_h
+        points = (sum(self.points(d) for d in self.devices) + 2 * len(cameras)) * 60 * span_h
         missing = self.points(self.offline) * 60 if 14 in hours else 0
         exp[("data.completeness", ())] = (points - missing) / points
         exp[("facility.monitored_kinds", ())] = len({FACILITY_KINDS[d.category] for d in self.devices
@@ -212,6 +214,9 @@ async def test_a_day_of_the_demo_estate(tmp_path: Path, platform_sim: PlatformSi
         "store": demo.store.model_copy(update={"path": tmp_path / "edge.db", "evidence_dir": tmp_path / "evidence",
                                                "batch_max_delay_ms": 2}),
         "devices": [d.model_copy(update={"poll_interval_s": 60.0}) for d in demo.devices],
+        # Cameras count in online_rate and completeness: one health check a minute, as the devices poll.
+        "cameras": [c.model_copy(update={"health": c.health.model_copy(update={"interval_s": 60.0})})
+                    for c in demo.cameras],
         "alarms": AlarmsConfig(escalate_after_min=[15, 60]),
     })
     script = Script(config)
@@ -244,6 +249,8 @@ async def test_a_day_of_the_demo_estate(tmp_path: Path, platform_sim: PlatformSi
                 elif minute in (15 * 60, 15 * 60 + 1):
                     await pipeline.device_status(DeviceStatus(script.offline.id, True, now))
                 await pipeline.readings(script.readings(minute, totals))
+                await pipeline.readings([Reading(c.id, p, 0.0, "", now) for c in config.cameras if c.enabled
+                                         for p in ("frozen", "covered")])
                 lane = {"camera": LANE_CAMERA, "zone": LANE_ZONE, "zone_name": "3栋北侧消防通道", "lane": LANE}
                 if minute == 10 * 60:
                     await pipeline.events([Event("fire.lane_blocked", now, LANE_CAMERA, message="消防通道被占用",
