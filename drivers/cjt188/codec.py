@@ -399,6 +399,3 @@ def encode_meter_data(meter_type: int, values: dict[str, float], status: int, cl
         + status.to_bytes(2, "little")
     )
 
-
-def frame_wire_bytes(data_length: int, *, preamble: int = len(PREAMBLE)) -> int:
-    return preamble + HEADER_LENGTH + data_length + 2

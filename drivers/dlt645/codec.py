@@ -53,7 +53,6 @@ OFFSET = 0x33
 WILDCARD_ADDRESS = "AAAAAAAAAAAA"
 BROADCAST_ADDRESS = "999999999999"
 HEADER_LENGTH = 10  # 68 A0..A5 68 C L
-MAX_DATA_LENGTH = 200  # 2007: L <= 200 in a reply
 
 # 2007 control codes
 READ_DATA = 0x11
@@ -431,7 +430,3 @@ def check_address_reply(frame: Frame) -> str:
         raise FrameError("mismatch", f"address reply says {given} in DATA and {frame.address} in the header")
     return given
 
-
-def frame_wire_bytes(data_length: int, *, preamble: int = len(WAKE_UP)) -> int:
-    """Bytes one frame with ``data_length`` DATA bytes occupies on the wire (for the wire-limit bench)."""
-    return preamble + HEADER_LENGTH + data_length + 2

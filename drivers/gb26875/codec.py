@@ -44,9 +44,8 @@ variant for a TCP byte stream that may hold garbage or half a frame.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from drivers.dlt645.codec import FrameError, Scan, Verdict
 
@@ -258,7 +257,6 @@ class Frame:
     time: datetime | None
     version: tuple[int, int] = (1, 1)
     data: bytes = b""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def type_flag(self) -> int | None:
