@@ -32,21 +32,22 @@ CAMERA_PRESENCE_POINTS = frozenset({"frozen", "covered"})
 class AvailabilityReporter:
     """Per-device bookkeeping of what to report; the caller hands the result to ``Sink.device_status``."""
 
-    __slots__ = ("device_id", "online_after", "reported_ok")
+    __slots__ = ("device_id", "link", "online_after", "reported_ok")
 
-    def __init__(self, device_id: str, online_after: int = 2) -> None:
+    def __init__(self, device_id: str, online_after: int = 2, link: str | None = None) -> None:
         self.device_id = device_id
         self.online_after = online_after
+        self.link = link  # shared by the devices behind one connection: one link alarm instead of N (rules)
         self.reported_ok = 0
 
     def failed(self, ts: datetime, error: str | None) -> DeviceStatus:
         """A failed attempt: always reported."""
         self.reported_ok = 0
-        return DeviceStatus(self.device_id, False, ts, error=error)
+        return DeviceStatus(self.device_id, False, ts, error=error, link=self.link)
 
     def succeeded(self, ts: datetime) -> DeviceStatus | None:
         """A successful attempt: reported until ``online_after`` in a row were, else ``None``."""
         if self.reported_ok >= self.online_after:
             return None
         self.reported_ok += 1
-        return DeviceStatus(self.device_id, True, ts)
+        return DeviceStatus(self.device_id, True, ts, link=self.link)

@@ -82,6 +82,7 @@ class DeviceStatus:
     online: bool
     ts: datetime
     error: str | None = None
+    link: str | None = None  # the connection it is reached through (a converter's host:port, an RS-485 line)
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,7 @@ class _Point:
     address_index: int = 0
     isolated: bool = False  # must be read on its own (a merged read around it was refused)
     dropped: bool = False
+    announced: int | None = None  # the fallback address already announced (the event goes out once)
 
     @property
     def address(self) -> int:
@@ -260,6 +261,7 @@ class DevicePoller:
         for name, _ in block.points:
             point = self._points[name]
             point.isolated = len(block.points) > 1
+            known = point.address_index  # a fallback learnt in an earlier poll
             tried = 0
             while True:
                 try:
@@ -268,8 +270,12 @@ class DevicePoller:
                     )
                     requests += n
                     got[name] = point.decode(data, 0)
-                    if point.address_index:
+                    if point.address_index and point.address_index != known:
+                        # Newly found: try merging it with its neighbours there. A fallback already
+                        # known whose merged read was refused again stays isolated for good.
                         point.isolated = False
+                    if point.address_index and point.announced != point.address:
+                        point.announced = point.address
                         events.append(self._event(
                             "modbus.address_fallback", ts, Severity.INFO,
                             f"{self.device_id} {name}: read at {point.address:#06x} "

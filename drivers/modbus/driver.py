@@ -104,6 +104,8 @@ class ModbusSource:
                 device, profile, max_gap=bus.max_gap_registers, max_registers=bus.max_registers_per_read
             )
             poller.availability.online_after = online_after
+            endpoint = self._endpoints.get(device.id)
+            poller.availability.link = f"{endpoint[0]}:{endpoint[1]}" if endpoint else f"{bus.kind}:{bus.id}"
         if problems:
             raise ConfigError(f"bus {bus.id}: {len(problems)} problem(s)", problems)
         self._fingerprint = hashlib.sha256(

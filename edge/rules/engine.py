@@ -34,6 +34,7 @@ from typing import Any
 
 from edge.records import DeviceStatus, Event, Quality, Reading, Severity
 from edge.rules.specs import (
+    LINK_OFFLINE,
     OFFLINE,
     SENSOR_FAULT,
     DeviceSpec,
@@ -58,6 +59,8 @@ class _PointState:
 class _DeviceState:
     failures: int = 0
     successes: int = 0
+    link: str | None = None
+    held: bool = False  # offline, but reported under its link's alarm instead of its own
 
 
 class RuleEngine:
@@ -71,6 +74,7 @@ class RuleEngine:
         # edge.rules.persistence so a restart does not restart the wait (issue 10 defect 4).
         self._timers: dict[TimerKey, datetime] = {}
         self._devices: dict[str, _DeviceState] = {}
+        self._links: dict[str, set[str]] = {}  # link -> devices seen behind it (learnt from DeviceStatus.link)
         self._fault_open = 0  # open device.sensor_fault alarms (the reading fast path needs none)
         self._states = StateRules(specs.states, self._raise, self._clear, self._open)  # contact inputs, lifts
 
@@ -257,30 +261,73 @@ class RuleEngine:
     # ------------------------------------------------------------------ availability
 
     def _status(self, s: DeviceStatus) -> list[AlarmTransition]:
+        """Per-device offline / online, grouped by link (GB/T 20299.3 8.1.8: no duplicate alarm reports).
+
+        When every device behind one link (two or more) is failing, the link is down: one
+        ``link.offline`` alarm is raised and the devices' own ``device.offline`` alarms are held
+        under it. When the link comes back, devices that still fail get their own alarms then.
+        """
         spec = self._device_spec(s.device_id)
         state = self._devices.get(s.device_id)
         if state is None:
             state = self._devices[s.device_id] = _DeviceState()
+        if s.link is not None and state.link != s.link:
+            if state.link is not None:
+                self._links.get(state.link, set()).discard(s.device_id)
+            state.link = s.link
+            self._links.setdefault(s.link, set()).add(s.device_id)
         key: AlarmKey = (OFFLINE, s.device_id, None)
         if s.online:
             state.successes += 1
             state.failures = 0
+            out = self._link_recovered(state.link, s.ts) if state.link is not None else []
+            state.held = False
             if key in self._open and state.successes >= spec.online_after_successes:
-                return [self._clear(key, s.ts, f"{s.device_id} is back online", {"successes": state.successes},
-                                    s.device_id)]
-            return []
+                out.append(self._clear(key, s.ts, f"{s.device_id} is back online", {"successes": state.successes},
+                                       s.device_id))
+            return out
         state.failures += 1
         state.successes = 0
-        if key not in self._open and state.failures >= spec.offline_after_failures:
-            return [
-                self._raise(
-                    OFFLINE, s.device_id, None, s.ts, spec.severity,
-                    f"{s.device_id} offline after {state.failures} failed polls: {s.error or 'no answer'}",
-                    {"failures": state.failures, "error": s.error},
-                    s.device_id,
-                )
-            ]
-        return []
+        if key in self._open or state.held or state.failures < spec.offline_after_failures:
+            return []
+        if state.link is not None and self._link_down(state.link):
+            state.held = True
+            return self._raise_link(state.link, s)
+        return [self._raise_offline(s.device_id, s.ts, state.failures, s.error)]
+
+    def _raise_offline(self, device_id: str, ts: datetime, failures: int, error: str | None) -> AlarmTransition:
+        return self._raise(OFFLINE, device_id, None, ts, self._device_spec(device_id).severity,
+                           f"{device_id} offline after {failures} failed polls: {error or 'no answer'}",
+                           {"failures": failures, "error": error}, device_id)
+
+    def _link_down(self, link: str) -> bool:
+        """Two or more devices behind ``link`` and every one of them failing right now."""
+        members = self._links.get(link, set())
+        return len(members) >= 2 and all(self._devices[d].failures > 0 for d in members)
+
+    def _raise_link(self, link: str, s: DeviceStatus) -> list[AlarmTransition]:
+        key: AlarmKey = (LINK_OFFLINE, link, None)
+        if key in self._open:
+            return []
+        members = sorted(self._links[link])
+        return [self._raise(LINK_OFFLINE, link, None, s.ts, self._device_spec(s.device_id).severity,
+                            f"link {link} down: none of its {len(members)} devices answers",
+                            {"link": link, "devices": len(members), "device_ids": ",".join(members[:50]),
+                             "error": s.error}, None)]
+
+    def _link_recovered(self, link: str, ts: datetime) -> list[AlarmTransition]:
+        """A device behind a down link answered: the link is up; devices still failing get their own alarms."""
+        key: AlarmKey = (LINK_OFFLINE, link, None)
+        if key not in self._open:
+            return []
+        out = [self._clear(key, ts, f"link {link} is back", {"link": link}, None)]
+        for device_id in sorted(self._links.get(link, ())):
+            member = self._devices[device_id]
+            if member.held:
+                member.held = False
+                if member.failures >= self._device_spec(device_id).offline_after_failures:
+                    out.append(self._raise_offline(device_id, ts, member.failures, "still no answer after the link returned"))
+        return out
 
     # ------------------------------------------------------------------ event-driven alarms
 

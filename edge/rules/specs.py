@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from edge.config.thresholds import ThresholdDefaults
 
 OFFLINE = "device.offline"
+LINK_OFFLINE = "link.offline"  # every device behind one converter / RS-485 line is silent
 SENSOR_FAULT = "device.sensor_fault"
 OVERLOAD = "modbus.overload"
 
