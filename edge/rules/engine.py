@@ -316,18 +316,21 @@ class RuleEngine:
                              "error": s.error}, None)]
 
     def _link_recovered(self, link: str, ts: datetime) -> list[AlarmTransition]:
-        """A device behind a down link answered: the link is up; devices still failing get their own alarms."""
+        """A device behind a down link answered: the link is up again.
+
+        The devices held under it count their failures afresh from now (they were polled through
+        a dead link until a moment ago); one that stays silent gets its own alarm after
+        ``offline_after_failures`` more failures, as on any working link.
+        """
         key: AlarmKey = (LINK_OFFLINE, link, None)
         if key not in self._open:
             return []
-        out = [self._clear(key, ts, f"link {link} is back", {"link": link}, None)]
-        for device_id in sorted(self._links.get(link, ())):
+        for device_id in self._links.get(link, ()):
             member = self._devices[device_id]
             if member.held:
                 member.held = False
-                if member.failures >= self._device_spec(device_id).offline_after_failures:
-                    out.append(self._raise_offline(device_id, ts, member.failures, "still no answer after the link returned"))
-        return out
+                member.failures = 0
+        return [self._clear(key, ts, f"link {link} is back", {"link": link}, None)]
 
     # ------------------------------------------------------------------ event-driven alarms
 

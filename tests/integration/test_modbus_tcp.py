@@ -223,3 +223,27 @@ async def test_rollover_and_meter_replacement_through_the_normaliser() -> None:
     assert any(r.quality is Quality.UNCERTAIN for r in swap)
     codes = [(e.device_id, e.code) for e in normaliser.drain_events()]
     assert ("roll", "meter.counter_rollover") in codes and ("swap", "meter.replaced") in codes
+
+
+async def test_dead_converters_raise_one_link_alarm_each_and_no_device_alarms() -> None:
+    """Issue 10 defect 7 on real sockets: 2 converters with nothing listening, 15 meters behind each,
+    beside a live converter with a dead meter. Expect 2 link.offline alarms and 1 device.offline."""
+    dead_ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            dead_ports.append(s.getsockname()[1])  # closed again: connections are refused
+    sc = scenario([{"id": "live", "unit_id": 1, "profile": "eastron_sdm120"},
+                   {"id": "gone", "unit_id": 2, "profile": "eastron_sdm120", "behaviour": {"mode": "offline"}}])
+    async with ModbusSimulator(sc) as sim:
+        devices = [device("live", "b1", "eastron_sdm120", 1, period=0.1),
+                   device("gone", "b1", "eastron_sdm120", 2, period=0.1, retries=0, timeout=0.1)]
+        devices += [device(f"m{p}-{u}", "b1", "eastron_sdm120", u, period=0.1, retries=0, timeout=0.2,
+                           options={"port": p}) for p in dead_ports for u in range(1, 16)]
+        source = ModbusSource(tcp_bus(sim.tcp_servers[0].port, backoff_max_s=0.2), devices)
+        sink = RecordingSink()
+        engine = rules()
+        await run_for(source, sink, 2.5)
+    transitions = [t for s in sink.statuses for t in engine.on_status(s)]
+    raised = sorted((t.code, t.subject) for t in transitions if t.kind is TransitionKind.RAISE)
+    assert raised == sorted([("device.offline", "gone")] + [("link.offline", f"127.0.0.1:{p}") for p in dead_ports])
