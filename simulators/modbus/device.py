@@ -33,8 +33,8 @@ ILLEGAL_ADDRESS = 0x02
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    kind: str  # "data" | "exception" | "silent" | "corrupt"
-    data: bytes = b""  # register bytes for "data" / "corrupt"
+    kind: str  # "data" | "exception" | "silent" | "corrupt" (bad CRC / byte count) | "short" (truncated) | "garbage"
+    data: bytes = b""  # register bytes for "data" and the faulty kinds
     code: int = 0  # exception code
     delay: float = 0.0  # seconds to wait before answering
 
@@ -169,6 +169,8 @@ class SimDevice:
         zero = b"\x00\x00"
         data = b"".join([image.get(a, zero) for a in range(address, address + count)])
         self.answered += 1
-        if behaviour.mode == "corrupt" and self.rng.random() < behaviour.probability:
-            return Answer("corrupt", data=data)
+        if behaviour.mode in ("corrupt", "short", "garbage") and self.rng.random() < behaviour.probability:
+            if behaviour.mode == "garbage":
+                data = bytes(self.rng.randrange(256) for _ in range(len(data) + 3))
+            return Answer(behaviour.mode, data=data)
         return Answer("data", data=data, delay=behaviour.delay if behaviour.mode == "slow" else 0.0)

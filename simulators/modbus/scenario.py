@@ -45,7 +45,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Mode = Literal["normal", "offline", "slow", "exception", "corrupt"]
+Mode = Literal["normal", "offline", "slow", "exception", "corrupt", "short", "garbage"]
 
 
 class Behaviour(_Model):
@@ -103,7 +103,7 @@ class RtuLine(_Model):
 class Cue(_Model):
     at: float = Field(ge=0, description="Seconds after the simulator starts.")
     device: str
-    action: Literal["offline", "slow", "exception", "corrupt", "normal", "ramp", "set", "replace"]
+    action: Literal["offline", "slow", "exception", "corrupt", "short", "garbage", "normal", "ramp", "set", "replace"]
     duration: float | None = Field(None, alias="for", gt=0)
     delay: float = 0.5
     code: int = 4

@@ -53,6 +53,10 @@ def _tcp_frame(tid: int, unit: int, fc: int, answer: Answer) -> bytes | None:
     if answer.kind == "corrupt":
         # A byte count that disagrees with the data: the MBAP length is right, so the stream stays in step.
         return mbap(tid, unit, bytes([fc, (len(answer.data) + 2) & 0xFF]) + answer.data)
+    if answer.kind == "short":  # the byte count promises more than follows (a truncated reply)
+        return mbap(tid, unit, bytes([fc, len(answer.data)]) + answer.data[: len(answer.data) // 2])
+    if answer.kind == "garbage":  # noise where the PDU should be
+        return mbap(tid, unit, answer.data)
     return mbap(tid, unit, bytes([fc, len(answer.data)]) + answer.data)
 
 
@@ -262,6 +266,10 @@ class RtuServer:
             reply = rtu_read_response(unit, fc, answer.data)
             if answer.kind == "corrupt":
                 reply = reply[:-2] + bytes([reply[-2] ^ 0xFF, reply[-1]])  # wrong CRC
+            elif answer.kind == "short":
+                reply = reply[: len(reply) // 2]  # the line went quiet mid-frame
+            elif answer.kind == "garbage":
+                reply = answer.data  # noise on the line instead of an answer
         start = request_end + self.silence_s + answer.delay
         done = start + len(reply) * self.char_s
         self._wire_free = done

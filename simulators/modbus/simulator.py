@@ -125,7 +125,7 @@ class ModbusSimulator:
         if device is None:
             raise KeyError(f"cue for unknown device {cue.device!r} (known: {', '.join(sorted(self.devices))})")
         until = now + cue.duration if cue.duration else None
-        if cue.action in ("offline", "slow", "exception", "corrupt", "normal"):
+        if cue.action in ("offline", "slow", "exception", "corrupt", "short", "garbage", "normal"):
             behaviour = Behaviour(mode=cue.action, delay=cue.delay, code=cue.code, probability=cue.probability)
             device.set_behaviour(behaviour, until)
             log.info("sim: %s -> %s", device.id, cue.action)

@@ -158,3 +158,29 @@ async def test_missing_serial_port_is_reported_not_fatal(tmp_path: Path) -> None
     assert sink.statuses and not any(s.online for s in sink.statuses)
     assert "no-such-tty" in (sink.statuses[0].error or "")
     assert took < 1.0
+
+
+@pytest.mark.parametrize("fault", ["short", "garbage"])
+async def test_short_frames_and_garbage_never_become_readings(tmp_path: Path, fault: str) -> None:
+    """A reply cut off mid-frame, or noise on the line instead of a reply: refused and counted, never a reading,
+    the healthy device beside it unaffected, and the faulty one back as soon as it answers properly."""
+    sc = line(tmp_path, [{"id": "bad", "unit_id": 1, **PRESSURE, "behaviour": {"mode": fault}},
+                         {"id": "ok", "unit_id": 3, **PRESSURE}])
+    async with ModbusSimulator(sc) as sim:
+        devices = [device(n, "l1", "generic_rs485_pressure", u, category="fire_pressure", period=0.3, timeout=0.4,
+                          retries=0) for n, u in (("bad", 1), ("ok", 3))]
+        source = ModbusSource(rtu_bus(tmp_path, backoff_max_s=0.3), devices)
+        sink = RecordingSink()
+        task = asyncio.create_task(source.run(sink))
+        await asyncio.sleep(2.5)
+        faulty = dict(source.stats["devices"]["bad"])
+        assert sink.of("bad", "pressure") == [], "a broken frame became a reading"
+        sim.set_behaviour("bad", "normal")
+        await asyncio.sleep(1.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert faulty["corrupt_frames"] + faulty["timeouts"] >= 3 and faulty["ok"] == 0
+    assert source.stats["devices"]["ok"]["failed"] == 0 and source.stats["devices"]["ok"]["ok"] >= 6
+    assert sink.of("bad", "pressure"), "the device did not come back once it answered properly"
+    assert all(0.0 <= r.value <= 2.0 for r in sink.of("bad", "pressure"))

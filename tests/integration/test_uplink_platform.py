@@ -188,3 +188,23 @@ async def test_2xx_that_does_not_account_for_the_batch_is_not_an_ack(config, pla
         ("injected_ack_html", "injected_ack_truncated", "injected_ack_wrong_count"), 2)
     ids = [r["id"] for r in platform_sim.records("telemetry")]
     assert len(ids) == 900 and len(set(ids)) == 900
+
+
+async def test_slow_replies_time_out_and_are_resent_without_duplicates(tmp_path: Path, platform_sim: PlatformSim) -> None:
+    """A platform slower than the gateway's timeout: the request times out, is resent under the same key, and
+    the platform (which may still store a batch after the gateway gave up on it) counts every record once."""
+    config = load(tmp_path, platform_url=platform_sim.url, ca=platform_sim.ca,
+                  extra={"platform": {"client_secret": "!secret platform_client_secret", "batch_size": 100,
+                                      "timeout_s": 0.3}})
+    platform_sim.faults(slow_ms=600)
+    async with Store.from_config(config.store) as store:
+        await store.append_readings(readings(300))
+        async with Uplink.from_config(store, config) as uplink:
+            deadline = time.monotonic() + 20
+            while uplink.failures < 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert uplink.failures >= 2 and "Timeout" in (uplink.last_error or "")
+            platform_sim.faults()  # the platform is fast again
+            await drain(uplink)
+    ids = [r["id"] for r in platform_sim.records("telemetry")]
+    assert len(ids) == 300 and len(set(ids)) == 300
