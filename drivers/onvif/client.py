@@ -287,6 +287,33 @@ class OnvifClient:
             raise DeviceProtocolError(self.device_id, "camera has no media profiles", detail="ONVIF GetProfiles")
         return profiles
 
+    async def limit_frame_rate(self, profile_token: str, fps: int) -> int | None:
+        """Ask the camera to encode ``profile_token`` at ``fps`` frames/s, GOP one second.
+
+        SetVideoEncoderConfiguration (not persisted): a camera sending 15 fps to a gateway that
+        analyses 1 frame/s makes it decode 14 frames for nothing. Returns the rate the profile now
+        has, or None when it has no encoder configuration; a camera that already sends at most
+        ``fps`` is left alone. Raises ``DeviceError`` when the camera refuses (some allow only
+        certain rates, or no changes at all).
+        """
+        camera = self._require()
+        media = await self._call(camera.create_media_service(), "GetProfile")
+        profile: Any = await self._call(media.GetProfile({"ProfileToken": profile_token}), "GetProfile")
+        encoder = getattr(profile, "VideoEncoderConfiguration", None)
+        rate = getattr(encoder, "RateControl", None) if encoder is not None else None
+        if rate is None:
+            return None
+        if rate.FrameRateLimit and int(rate.FrameRateLimit) <= fps:
+            return int(rate.FrameRateLimit)
+        rate.FrameRateLimit = fps
+        if getattr(encoder, "H264", None) is not None:
+            encoder.H264.GovLength = fps
+        await self._call(
+            media.SetVideoEncoderConfiguration({"Configuration": encoder, "ForcePersistence": False}),
+            "SetVideoEncoderConfiguration",
+        )
+        return fps
+
     async def stream_uri(self, profile_token: str) -> str:
         camera = self._require()
         media = await self._call(camera.create_media_service(), "GetStreamUri")

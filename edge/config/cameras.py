@@ -199,6 +199,12 @@ class StreamConfig(Section):
         "model input (usually the sub-stream), zones scaled from the main stream to it.",
     )
     snapshot_interval_s: float = Field(5.0, gt=0, le=3600, description="Seconds between snapshots.")
+    request_fps: bool = Field(
+        False,
+        description="Ask the camera (ONVIF SetVideoEncoderConfiguration, not persisted) to send the analysed "
+        "profile at the analysis rate (fps, at least 1), so the gateway decodes no frames it skips. Only where "
+        "no recorder uses that profile: its recordings would have the lower rate too.",
+    )
 
     @model_validator(mode="after")
     def _uris(self) -> StreamConfig:

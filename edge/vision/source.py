@@ -47,6 +47,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 import os
 import random
 from collections.abc import Callable
@@ -229,6 +230,8 @@ class CameraSource:
                 if explicit is None:
                     profiles = await onvif.profiles()
                     token = cam.stream.profile or self._auto_profile(profiles, mode)
+                    if mode == "rtsp" and cam.stream.request_fps:
+                        await self._request_fps(onvif, token)
                     if token not in {p.token for p in profiles}:
                         raise DeviceError(cam.id, f"no media profile {token!r}", detail="stream.profile")
                     explicit = await (onvif.snapshot_uri(token) if mode == "snapshot" else onvif.stream_uri(token))
@@ -252,6 +255,16 @@ class CameraSource:
             log.info("camera %s: analysing profile %s (%sx%s) instead of %s (%dx%d)", self.camera.id, chosen.token,
                      chosen.width, chosen.height, main.token, main.width, main.height)
         return chosen.token
+
+    async def _request_fps(self, onvif: OnvifClient, token: str) -> None:
+        """Ask the camera for the analysis rate on ``token``; a refusal only costs decoding, so it is logged."""
+        wanted = max(1, math.ceil(self.camera.fps))
+        try:
+            now = await onvif.limit_frame_rate(token, wanted)
+        except DeviceError as exc:
+            log.warning("camera %s: could not lower profile %s to %d fps: %s", self.camera.id, token, wanted, exc)
+            return
+        log.info("camera %s: profile %s at %s fps", self.camera.id, token, now if now is not None else "unknown")
 
     # -- run -------------------------------------------------------------------------------------
 

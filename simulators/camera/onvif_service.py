@@ -2,8 +2,10 @@
 
 Implements what the gateway's driver and common ONVIF clients ask a camera: GetSystemDateAndTime,
 GetDeviceInformation, GetCapabilities, GetServices, GetScopes, GetHostname, GetNetworkInterfaces
-(device service) and GetProfiles, GetVideoSources, GetStreamUri, GetSnapshotUri (media service),
-with one profile per stream (a main stream, and a sub-stream when the camera has one). Requests
+(device service) and GetProfiles, GetProfile, GetVideoSources, GetVideoEncoderConfiguration,
+SetVideoEncoderConfiguration (frame rate only), GetStreamUri, GetSnapshotUri (media service), with
+one profile per stream (a main stream, and a sub-stream when the camera has one). A frame rate set
+through SetVideoEncoderConfiguration is what that stream then carries (``StreamProfile.fps``). Requests
 are parsed with defusedxml (a DTD or entity declaration is refused with a SOAP fault, so the
 simulator itself is not an XXE target). Every operation except the pre-auth ones
 (GetSystemDateAndTime, GetServices, GetCapabilities, as ONVIF Core 5.12.1 allows) needs a
@@ -155,6 +157,7 @@ class OnvifCameraService:
         self.hostile = hostile
         self.requests: list[str] = []  # operation names, for tests
         self.auth_failures = 0
+        self.rate_changes: list[tuple[str, int]] = []  # (profile token, fps) set by clients, for tests
         self._nonces: OrderedDict[bytes, float] = OrderedDict()
         self._http_nonces: OrderedDict[str, float] = OrderedDict()
         self._realm = f"{identity.camera_id}@estate-sim"
@@ -320,24 +323,69 @@ class OnvifCameraService:
             "</tds:Capabilities></tds:GetCapabilitiesResponse>"
         )
 
-    def _op_GetProfiles(self, _el: Element) -> str:
-        m = self.media
-        profiles = "".join(
-            f'<trt:Profiles token="{p.token}" fixed="true"><tt:Name>{p.name}</tt:Name>'
-            '<tt:VideoSourceConfiguration token="vsc0"><tt:Name>vsc0</tt:Name>'
-            f"<tt:UseCount>{len(m.profiles or ())}</tt:UseCount><tt:SourceToken>vs0</tt:SourceToken>"
-            f'<tt:Bounds x="0" y="0" width="{m.width}" height="{m.height}"/></tt:VideoSourceConfiguration>'
-            f'<tt:VideoEncoderConfiguration token="vec-{p.token}"><tt:Name>vec-{p.token}</tt:Name>'
+    def _encoder_xml(self, p: StreamProfile, tag: str) -> str:
+        return (
+            f'<{tag} token="vec-{p.token}"><tt:Name>vec-{p.token}</tt:Name>'
             "<tt:UseCount>1</tt:UseCount><tt:Encoding>H264</tt:Encoding>"
             f"<tt:Resolution><tt:Width>{p.width}</tt:Width><tt:Height>{p.height}</tt:Height></tt:Resolution>"
             "<tt:Quality>5</tt:Quality><tt:RateControl>"
             f"<tt:FrameRateLimit>{p.fps}</tt:FrameRateLimit><tt:EncodingInterval>1</tt:EncodingInterval>"
             "<tt:BitrateLimit>2000</tt:BitrateLimit></tt:RateControl>"
-            f"<tt:H264><tt:GovLength>{p.fps}</tt:GovLength><tt:H264Profile>Baseline</tt:H264Profile></tt:H264>"
-            "<tt:SessionTimeout>PT60S</tt:SessionTimeout></tt:VideoEncoderConfiguration></trt:Profiles>"
-            for p in m.profiles or ()
+            f"<tt:H264><tt:GovLength>{p.fps}</tt:GovLength><tt:H264Profile>Main</tt:H264Profile></tt:H264>"
+            "<tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type><tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address>"
+            "<tt:Port>0</tt:Port><tt:TTL>1</tt:TTL><tt:AutoStart>false</tt:AutoStart></tt:Multicast>"
+            f"<tt:SessionTimeout>PT60S</tt:SessionTimeout></{tag}>"
         )
+
+    def _profile_xml(self, p: StreamProfile, tag: str) -> str:
+        m = self.media
+        return (
+            f'<{tag} token="{p.token}" fixed="true"><tt:Name>{p.name}</tt:Name>'
+            '<tt:VideoSourceConfiguration token="vsc0"><tt:Name>vsc0</tt:Name>'
+            f"<tt:UseCount>{len(m.profiles or ())}</tt:UseCount><tt:SourceToken>vs0</tt:SourceToken>"
+            f'<tt:Bounds x="0" y="0" width="{m.width}" height="{m.height}"/></tt:VideoSourceConfiguration>'
+            + self._encoder_xml(p, "tt:VideoEncoderConfiguration") + f"</{tag}>"
+        )
+
+    def _op_GetProfiles(self, _el: Element) -> str:
+        profiles = "".join(self._profile_xml(p, "trt:Profiles") for p in self.media.profiles or ())
         return f"<trt:GetProfilesResponse>{profiles}</trt:GetProfilesResponse>"
+
+    def _op_GetProfile(self, el: Element) -> str:
+        return f"<trt:GetProfileResponse>{self._profile_xml(self._requested_profile(el), 'trt:Profile')}</trt:GetProfileResponse>"
+
+    def _encoder_profile(self, token: str) -> StreamProfile:
+        profile = self.media.profile(token.removeprefix("vec-")) if token.startswith("vec-") else None
+        if profile is None:
+            raise _SoapFault("Sender", "ter:NoConfig", f"no video encoder configuration {token!r}")
+        return profile
+
+    def _op_GetVideoEncoderConfiguration(self, el: Element) -> str:
+        token = (next((c.text for c in el if c.tag.endswith("}ConfigurationToken")), None) or "").strip()
+        profile = self._encoder_profile(token)
+        return (f"<trt:GetVideoEncoderConfigurationResponse>{self._encoder_xml(profile, 'trt:Configuration')}"
+                "</trt:GetVideoEncoderConfigurationResponse>")
+
+    def _op_SetVideoEncoderConfiguration(self, el: Element) -> str:
+        """Only the frame rate may change (1 .. the sensor's rate); anything else is refused."""
+        config = next((c for c in el if c.tag.endswith("}Configuration")), None)
+        if config is None:
+            raise _SoapFault("Sender", "ter:InvalidArgVal", "no Configuration")
+        profile = self._encoder_profile(config.get("token", ""))
+        width = next((e.text for e in config.iter() if e.tag.endswith("}Width")), None)
+        height = next((e.text for e in config.iter() if e.tag.endswith("}Height")), None)
+        if (width, height) != (str(profile.width), str(profile.height)):
+            raise _SoapFault("Sender", "ter:ConfigModify", "the resolution of this camera's streams is fixed")
+        rate = next((e.text for e in config.iter() if e.tag.endswith("}FrameRateLimit")), None)
+        try:
+            fps = int(float(rate or ""))
+        except ValueError:
+            raise _SoapFault("Sender", "ter:InvalidArgVal", f"FrameRateLimit {rate!r}") from None
+        if not 1 <= fps <= self.media.fps:
+            raise _SoapFault("Sender", "ter:ConfigModify", f"FrameRateLimit must be 1..{self.media.fps}")
+        profile.fps = fps
+        self.rate_changes.append((profile.token, fps))
+        return "<trt:SetVideoEncoderConfigurationResponse/>"
 
     def _op_GetVideoSources(self, _el: Element) -> str:
         m = self.media

@@ -21,6 +21,10 @@ when it arrives, forced strictly above the previous frame's (frames written back
 clock read racing the streaming thread, would otherwise tie), so the stream's timestamps are
 monotonic as a real camera's are and a reader never sees time run backwards.
 
+A key frame is forced at least once a second of stream time (a downstream force-key-unit event),
+so a client joining a stream whose rate was lowered through ONVIF still starts within a second, as
+cameras keep their GOP in seconds.
+
 Authentication: with ``SIM_RTSP_CREDENTIALS`` (``user\npassword``) in the environment, every
 mount needs that user (RTSP Digest authentication), as on a real camera.
 
@@ -42,7 +46,8 @@ import gi
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+gi.require_version("GstVideo", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer, GstVideo  # noqa: E402
 
 
 class Mount:
@@ -54,6 +59,7 @@ class Mount:
         self.appsrc: Gst.Element | None = None
         self.lock = threading.Lock()
         self.last_pts: int | None = None
+        self.last_key: int | None = None
 
     def bitrate(self) -> int:
         """kbit/s a camera would spend: about 2 Mbit/s at 720p, scaled by pixel count (>= 256)."""
@@ -73,7 +79,7 @@ class Mount:
         appsrc = element.get_child_by_name("src")
         with self.lock:
             self.appsrc = appsrc
-            self.last_pts = None
+            self.last_pts = self.last_key = None
         media.connect("unprepared", self.on_unprepared)
 
     def on_unprepared(self, _media: GstRtspServer.RTSPMedia) -> None:
@@ -92,6 +98,12 @@ class Mount:
             if self.last_pts is not None and pts <= self.last_pts:
                 pts = self.last_pts + 1
             self.last_pts = pts
+            key = self.last_key is None or pts - self.last_key >= Gst.SECOND
+            if key:
+                self.last_key = pts
+        if key:
+            appsrc.send_event(GstVideo.video_event_new_downstream_force_key_unit(
+                Gst.CLOCK_TIME_NONE, Gst.CLOCK_TIME_NONE, Gst.CLOCK_TIME_NONE, True, 0))
         buffer = Gst.Buffer.new_wrapped(jpeg)
         buffer.pts = buffer.dts = pts
         buffer.duration = Gst.SECOND // self.fps

@@ -197,15 +197,25 @@ class CameraSimulator:
         return out
 
     async def _feed(self, cam: SimCamera) -> None:
-        """Render, encode and hand out one frame per 1/fps of wall time; late frames are skipped."""
+        """Render, encode and hand out one frame per 1/fps of wall time; late frames are skipped.
+
+        Each stream carries its profile's current frame rate (a client may lower it through
+        SetVideoEncoderConfiguration): a stream is sent a frame only once 1/its fps has passed.
+        """
         period = 1.0 / cam.spec.fps
         next_at = time.monotonic()
+        profiles = cam.service.media.profiles or []
+        due = [0.0] * len(cam.mounts)
         while True:
             jpegs = await asyncio.to_thread(self._encode, cam, cam.scene_time())
             cam.jpeg = jpegs[0]
             cam.has_frame.set()
             cam.frames += 1
-            for (mount, _), jpeg in zip(cam.mounts, jpegs, strict=True):
+            sent_at = time.monotonic()
+            for k, ((mount, _), jpeg) in enumerate(zip(cam.mounts, jpegs, strict=True)):
+                if sent_at + period * 0.5 < due[k]:
+                    continue
+                due[k] = max(due[k], sent_at - period) + 1.0 / profiles[k].fps
                 if not self.rtsp.send(mount, jpeg):
                     cam.dropped += 1
             next_at += period

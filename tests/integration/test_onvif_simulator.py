@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator
 
 import httpx
 import numpy as np
 import pytest
 
+from drivers.camera.rtsp import RtspFrameSource
 from drivers.camera.snapshot import SnapshotFrameSource
 from drivers.onvif.client import OnvifAuthError, OnvifClient
 from drivers.onvif.discovery import probe
@@ -212,3 +214,23 @@ async def test_scopes_hostname_sources_interfaces_and_the_sub_stream(strict: Cam
     assert sub_uri == strict.rtsp.url("http401_sub")
     assert interfaces[0].Info.Name == "eth0" and interfaces[0].IPv4.Config.Manual[0].Address == "127.0.0.1"
     assert (sources[0].Resolution.Width, sources[0].Resolution.Height) == (640, 426)
+
+
+async def test_the_analysed_stream_is_asked_for_the_analysis_rate(strict: CameraSimulator) -> None:
+    async with OnvifClient("http401", "127.0.0.1", port(strict, "http401"), "admin", PASSWORD) as client:
+        assert await client.limit_frame_rate("sub", 5) == 2  # already slower: left alone
+        assert await client.limit_frame_rate("sub", 1) == 1
+        profiles = {p.token: p.fps for p in await client.profiles()}
+        with pytest.raises(DeviceProtocolError, match="FrameRateLimit must be") as refused:
+            await client.limit_frame_rate("main", 0)
+        assert not isinstance(refused.value, OnvifAuthError)
+    assert profiles == {"main": 2.0, "sub": 1.0}
+    assert strict.cameras["http401"].service.rate_changes == [("sub", 1)]
+    # The sub-stream now carries one frame a second, while the main stream keeps its two.
+    url = strict.rtsp.url("http401_sub", credentials=True)
+    async with RtspFrameSource(url, max_fps=5, open_timeout_s=10, read_timeout_s=5, name="rate") as source:
+        assert await source.next_frame(0, timeout=15) is not None
+        start, grabbed = time.monotonic(), source.grabbed
+        await asyncio.sleep(4.0)
+        rate = (source.grabbed - grabbed) / (time.monotonic() - start)
+    assert 0.5 <= rate <= 1.5

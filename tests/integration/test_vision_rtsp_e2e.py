@@ -4,7 +4,8 @@ The fire-lane story (simulators/camera/scenarios.py ``lane_a7_park``) is played 
 (``time_scale`` 0.05: the car stands 1.6-11.6 s into each 19 s loop) with dwell, hold and the
 other timings scaled the same way, over the simulator's real RTSP server. Run twice: a camera
 with only a main stream, and one with a half-size sub-stream, which the gateway picks by itself
-(it still fills the 416 px model input), scaling the zones drawn on the main stream to it.
+(it still fills the 416 px model input), scaling the zones drawn on the main stream to it. Either
+way the analysed profile is asked (ONVIF) for the analysis rate.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ async def test_fire_lane_alarm_over_discovery_onvif_and_rtsp(sub_size: tuple[int
             "zones": [z.as_config() for z in sim.cameras["lane1"].scenario.zones],
             "analytics": {"dwell_s": 120 * SCALE, "hold_s": 60 * SCALE, "min_presence_s": 10 * SCALE,
                           "exit_grace_s": 5 * SCALE, "track_max_gap_s": 1.0},
-            "gating": {"heartbeat_s": 0.5, "settle_s": 0.5},
+            "gating": {"heartbeat_s": 0.5, "settle_s": 0.5}, "stream": {"request_fps": True},
             "health": {"interval_s": 1.0},
         })
         sink = RecordingSink()
@@ -74,3 +75,5 @@ async def test_fire_lane_alarm_over_discovery_onvif_and_rtsp(sub_size: tuple[int
     analysed = float(source.pipeline.zones[0].polygon[:, 0].max()) if source.pipeline else 0.0
     assert analysed == pytest.approx(drawn / 2 if sub_size else drawn, rel=0.01)
     assert view is not None and (view.width, view.height) == (1168, 750)  # the panel sees main-stream pixels
+    # The analysed profile was asked for the analysis rate (5 of the camera's 10 fps).
+    assert sim.cameras["lane1"].service.rate_changes == [("sub" if sub_size else "main", 5)]
