@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from edge.fileio import write_durably
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,23 +77,8 @@ def make_tls_files(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "loca
     )
     # Each file appears whole or not at all (a reader must never load a half-written PEM), and
     # ca.pem, the one clients wait for, comes last.
-    _write_atomically(files.key, key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), 0o600)
-    _write_atomically(files.cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
-    _write_atomically(files.ca_cert, ca_cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_durably(files.key, key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), mode=0o600)
+    write_durably(files.cert, cert.public_bytes(serialization.Encoding.PEM))
+    write_durably(files.ca_cert, ca_cert.public_bytes(serialization.Encoding.PEM))
     return files
-
-
-def _write_atomically(path: Path, data: bytes, mode: int) -> None:
-    """Temporary name in the same folder, fsync, then rename over the final name."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
