@@ -185,7 +185,12 @@ class OpcUaSource:
             except asyncio.CancelledError:
                 raise
             except (_Lost, OSError, TimeoutError, ua.UaError, ConnectionError, ValueError) as exc:
-                self._lost(f"{self.bus.endpoint}: {type(exc).__name__}: {exc}")
+                hint = ""
+                if (self.bus.security_policy != "None" and self.pinned_server_certificate.is_file()
+                        and not isinstance(exc, ConnectionRefusedError | _Lost)):
+                    hint = (f" (the server certificate is pinned in {self.pinned_server_certificate}; if the PLC got a "
+                            "new certificate, delete that file to trust it)")
+                self._lost(f"{self.bus.endpoint}: {type(exc).__name__}: {exc}{hint}")
             if self._ready.is_set():
                 attempt = 0
             self._ready.clear()
@@ -205,14 +210,36 @@ class OpcUaSource:
         if self.bus.security_policy == "Basic256Sha256":
             self.certificate = await ensure_client_certificate(self.certificate_dir, self.application_uri)
             mode = getattr(ua.MessageSecurityMode, self.bus.security_mode)
+            pinned = self.bus.server_certificate or (self.pinned_server_certificate
+                                                     if self.pinned_server_certificate.is_file() else None)
             await client.set_security(
                 SecurityPolicyBasic256Sha256,
                 certificate=str(self.certificate.cert_file),
                 private_key=str(self.certificate.key_file),
-                server_certificate=str(self.bus.server_certificate) if self.bus.server_certificate else None,
+                server_certificate=str(pinned) if pinned else None,
                 mode=mode,
             )
         return client
+
+    @property
+    def pinned_server_certificate(self) -> Path:
+        """Where the server certificate seen on first use is kept (trust on first use, then pinned)."""
+        return self.certificate_dir / f"server-{self.bus.id}.der"
+
+    def _pin_server_certificate(self, client: Client) -> None:
+        """After the first secure session, keep the server's certificate: later sessions accept only it.
+
+        Why: without a configured ``server_certificate`` the first one comes from the server's own
+        endpoint list; pinning it means a swapped server (or a man in the middle later on) fails the
+        handshake instead of receiving the readings' session. A PLC that really got a new
+        certificate is trusted again by deleting the file (the error names it).
+        """
+        if self.bus.security_policy == "None" or self.bus.server_certificate or self.pinned_server_certificate.is_file():
+            return
+        der = getattr(client.security_policy, "peer_certificate", None)
+        if der:
+            self.pinned_server_certificate.write_bytes(der)
+            log.info("%s: pinned the server certificate in %s", self.name, self.pinned_server_certificate)
 
     async def _session(self) -> None:
         client = await self.new_client()
@@ -224,6 +251,7 @@ class OpcUaSource:
         client.connection_lost_callback = on_lost
         async with client:
             namespaces = await client.get_namespace_array()
+            self._pin_server_certificate(client)
             nodes = self._resolve(client, namespaces)
             await self._first_read(client, nodes)
             subscription = None

@@ -157,3 +157,25 @@ async def test_a_server_without_deadband_filters_gets_plain_monitored_items(tmp_
             await eventually(lambda: len(sink.latest()) == 10, what="initial values")
             await plc.write("PumpRoom1", "OutletPressure", 0.3205)  # no deadband now: even a small change arrives
             await eventually(lambda: values(sink, "outlet_pressure")[-1:] == [0.3205], what="the small change")
+
+
+async def test_the_server_certificate_is_pinned_after_first_use(tmp_path: Path) -> None:
+    first = PumpRoomPlc(tmp_path / "plc-a")
+    source = OpcUaSource(bus(first.endpoint, security_policy="Basic256Sha256"), [device("pr1", "PumpRoom1")],
+                         certificate_dir=tmp_path / "opcua", application_uri="urn:estate-edge:test:pin")
+    sink = RecordingSink()
+    task = asyncio.create_task(source.run(sink))
+    try:
+        async with first:
+            await asyncio.wait_for(source.wait_connected(), 20)
+            assert source.pinned_server_certificate.is_file()
+            pinned = source.pinned_server_certificate.read_bytes()
+        # Another server (its own, new certificate) now answers on the same address.
+        async with PumpRoomPlc(tmp_path / "plc-b", port=first.port):
+            await eventually(lambda: "pinned" in (source.last_error or ""), what="a refused impostor")
+            assert not source.connected
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert source.pinned_server_certificate.read_bytes() == pinned  # not replaced by the new server's
+    assert source.connects == 1
