@@ -44,7 +44,7 @@ from numpy.typing import NDArray
 from edge.config.cameras import AnalyticsConfig
 from edge.vision.decisions import LANE_BLOCKED, LANE_CLEARED, Decision, label_zh
 from edge.vision.detections import Box, iou_matrix
-from edge.vision.tracker import IouTracker, Track
+from edge.vision.tracker import Track, greedy_assign
 from edge.vision.zones import Zone
 
 SAME_SPOT_IOU = 0.5  # a detection this close to an occupant's reference box is that occupant
@@ -92,6 +92,7 @@ class Occupant:
             # Seen again after a gap longer than all it was seen before (a car that passed this
             # spot a few seconds before another parked here): the spot's time starts now.
             self.since, self.frames, self.sightings = t, 0, 0
+            self.reference = track.box.copy()
             self.classes.clear()
         self.frames += 1
         self.sightings += 1
@@ -160,7 +161,7 @@ class FireLaneMonitor:
         if occupants and inside:
             refs = np.stack([o.reference for o in occupants])
             iou = iou_matrix(refs, np.stack([tr.box for tr in inside]))
-            pairs = IouTracker._greedy(iou.astype(np.float64), iou >= SAME_SPOT_IOU)
+            pairs = greedy_assign(iou.astype(np.float64), iou >= SAME_SPOT_IOU)
         for oi, di in pairs:
             occupants[oi].sighted(inside[di], t)
         matched_o = {oi for oi, _ in pairs}

@@ -119,7 +119,7 @@ class IouTracker:
         d_area = (d_boxes[:, 2] - d_boxes[:, 0]) * (d_boxes[:, 3] - d_boxes[:, 1])
         ratio = d_area[None, :] / np.maximum(t_area[:, None], 1.0)
         similar = (ratio >= 1.0 / self._max_ratio) & (ratio <= self._max_ratio)
-        pairs = self._greedy(iou, (iou >= self._iou) & similar)
+        pairs = greedy_assign(iou, (iou >= self._iou) & similar)
         # Centre distance relative to the track box diagonal: the fallback for fast movers. Only
         # similar sizes may match by distance (a far car appearing up the lane is not the near car
         # that just left). Negate the distance so "larger is better" like IoU.
@@ -131,7 +131,7 @@ class IouTracker:
         for r, c in pairs:
             near[r, :] = False
             near[:, c] = False
-        return pairs + self._greedy(-dist, near)
+        return pairs + greedy_assign(-dist, near)
 
     @staticmethod
     def _continue(tr: Track, detections: Detections, di: int, t: float) -> None:
@@ -154,21 +154,21 @@ class IouTracker:
         ))
         self._next_id += 1
 
-    @staticmethod
-    def _greedy(score: NDArray[np.float64], allowed: NDArray[np.bool_]) -> list[tuple[int, int]]:
-        """Best-first one-to-one assignment over allowed cells of ``score``."""
-        rows, cols = np.nonzero(allowed)
-        if rows.size == 0:
-            return []
-        order = np.argsort(-score[rows, cols], kind="stable")
-        used_r: set[int] = set()
-        used_c: set[int] = set()
-        pairs: list[tuple[int, int]] = []
-        for k in order:
-            r, c = int(rows[k]), int(cols[k])
-            if r in used_r or c in used_c:
-                continue
-            used_r.add(r)
-            used_c.add(c)
-            pairs.append((r, c))
-        return pairs
+
+def greedy_assign(score: NDArray[np.float64], allowed: NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """Best-first one-to-one assignment over allowed cells of ``score``: (row, column) pairs."""
+    rows, cols = np.nonzero(allowed)
+    if rows.size == 0:
+        return []
+    order = np.argsort(-score[rows, cols], kind="stable")
+    used_r: set[int] = set()
+    used_c: set[int] = set()
+    pairs: list[tuple[int, int]] = []
+    for k in order:
+        r, c = int(rows[k]), int(cols[k])
+        if r in used_r or c in used_c:
+            continue
+        used_r.add(r)
+        used_c.add(c)
+        pairs.append((r, c))
+    return pairs
