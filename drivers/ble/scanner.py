@@ -46,6 +46,10 @@ class Advertisement:
     ts: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
+class ScannerUnavailable(OSError):
+    """The Bluetooth stack itself is missing (no BlueZ / D-Bus), as opposed to a failing adapter."""
+
+
 class Scanner(Protocol):
     """One adapter's stream of advertisements; an async context manager (start / stop scanning)."""
 
@@ -78,7 +82,10 @@ class BleakPassiveScanner:
         self._wake.set()
 
     async def __aenter__(self) -> BleakPassiveScanner:
-        await self._scanner.start()
+        try:
+            await self._scanner.start()
+        except (FileNotFoundError, ConnectionRefusedError) as exc:  # no system D-Bus socket, or nobody on it
+            raise ScannerUnavailable(f"BlueZ is not reachable over D-Bus (is bluetoothd running?): {exc}") from exc
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -130,7 +130,7 @@ async def test_no_adapter_reports_every_sensor_offline_and_keeps_trying() -> Non
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert {s.device_id for s in sink.statuses} == {"t-pvvx", "door"} and not any(s.online for s in sink.statuses)
-    assert all("adapter hci0" in (s.error or "") for s in sink.statuses)
+    assert all("adapter hci0" in (s.error or "") and "BlueZ is not reachable" in (s.error or "") for s in sink.statuses)
     assert source.stats["scanner_errors"] >= 1 and not source.stats["scanning"]
 
 
