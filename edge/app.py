@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.registry import build_sources, counter_specs
+from edge import messages
 from edge.alarms import AlarmManager
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig, load_config, secret_values
@@ -38,6 +39,7 @@ from edge.pipeline import Pipeline
 from edge.rules import RuleEngine
 from edge.rules.persistence import PendingTimers
 from edge.rules.specs import RuleSpecs, specs_from_config
+from edge.service import Notifier, watchdog, watchdog_interval_s
 from edge.sources import CounterSpec, Source
 from edge.store import Store
 from edge.store.health import StoreHealthSource
@@ -99,6 +101,7 @@ class Gateway:
     async def run(self, *, install_signals: bool = True) -> None:
         """Run until SIGTERM/SIGINT (or ``request_stop``)."""
         self.config = cfg = self.load()
+        messages.configure(cfg.estate.language, messages.labels_from_config(cfg))
         if cfg.platform.lab_mode_insecure:
             log.warning("platform.lab_mode_insecure is set: the platform link may run without HTTPS or without "
                         "certificate verification (url %s, verify_tls %s); never in an estate",
@@ -138,7 +141,14 @@ class Gateway:
                      cfg.estate.id, cfg.estate.name, len(self.supervisor.sources))
             print(f"estate-edge running: estate {cfg.estate.id}, store {cfg.store.path}"
                   + (f", panel {self.panel_url}" if self.panel_url else ""), flush=True)
+            notifier = Notifier.from_env()  # systemd Type=notify: no-op outside a unit
+            notifier.send("READY=1", f"STATUS=running: {len(self.supervisor.sources)} source(s)")
+            interval = watchdog_interval_s()
+            pinger = asyncio.create_task(watchdog(notifier, store, interval), name="sd-watchdog") if interval else None
             await self._stop.wait()
+            notifier.send("STOPPING=1")
+            if pinger is not None:
+                await cancel_and_wait(pinger)
             log.info("stopping: sources first, then flush the store")
             await self.supervisor.stop_all()
         stored = self.pipeline.readings_in if self.pipeline else 0
@@ -226,6 +236,7 @@ class Gateway:
     async def _apply_reload(self, new: EstateConfig, plan: _ReloadPlan) -> dict[str, list[str]]:
         assert self.supervisor is not None and self.config is not None
         old, self.config = self.config, new
+        messages.configure(new.estate.language, messages.labels_from_config(new))
         self.reloads += 1
         changes = await self.supervisor.reconcile(plan.sources)
         if self.normaliser is not None:

@@ -150,9 +150,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.workdir), duration_s=args.duration)
 
 
+def installed_version() -> str:
+    """The version pip or the Debian package installed (what ``--version`` prints), or ``unknown`` from a bare checkout."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("estate-edge")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="estate-edge", description="Edge gateway for residential estates.")
     parser.add_argument("--log-level", default=os.environ.get("EDGE_LOG_LEVEL", "INFO"))
+    parser.add_argument("--version", action="version", version=f"estate-edge {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run the gateway daemon on an estate config")

@@ -17,6 +17,7 @@ names, as the installer sees the file.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import re
 from dataclasses import dataclass, field
@@ -65,6 +66,22 @@ def split_problem(problem: str, source: str) -> tuple[int | None, str]:
     if sep and head.isdigit():
         return int(head), message
     return None, rest.strip()
+
+
+class ConfigNotWritable(ConfigError):
+    """The new config was valid but could not be written (read-only folder, disk full): nothing changed.
+
+    Under the packaged unit the config folder is writable (``ReadWritePaths=/etc/estate-edge``); a unit
+    or container that makes it read-only gets this one-line reason instead of a bare ``OSError``.
+    """
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        where = exc.filename or path.parent
+        reason = f"cannot save {path}: {exc.strerror or exc} ({where}); the running config is unchanged"
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            reason += (f". The gateway needs write access to {path.parent} (it writes the new file and a backup "
+                       "there); under systemd: ReadWritePaths=" + str(path.parent))
+        super().__init__(reason, [reason])
 
 
 class ConfigFiles:
@@ -124,7 +141,10 @@ class ConfigFiles:
                     f"{self.path.name}: {len(result.problems)} problem(s)",
                     [f"{self.path.name}:{line}: {msg}" if line else msg for line, msg in result.problems],
                 )
-            backup, removed = await asyncio.to_thread(self._replace, text)
+            try:
+                backup, removed = await asyncio.to_thread(self._replace, text)
+            except OSError as exc:
+                raise ConfigNotWritable(self.path, exc) from exc
             return SaveResult(backup, result.config, removed)
 
     def _replace(self, text: str) -> tuple[Path | None, tuple[Path, ...]]:
