@@ -154,6 +154,13 @@ class ModelRegistry:
         self._cards_dirs = [*(cards_dirs or []), PACKAGED_CARDS_DIR]
         self._models_dir = models_dir
 
+    def with_cards_in(self, model_dir: Path | None) -> ModelRegistry:
+        """This registry, also finding cards in ``<model_dir>/cards``: a site-trained model's card sits
+        beside its weights (``estate-edge train``), not among the packaged cards."""
+        if model_dir is None or not (Path(model_dir) / "cards").is_dir():
+            return self
+        return ModelRegistry([Path(model_dir) / "cards", *self._cards_dirs[:-1]], self._models_dir)
+
     def card_names(self) -> list[str]:
         names: set[str] = set()
         for directory in self._cards_dirs:

@@ -206,7 +206,8 @@ def model_problems(config: EstateConfig) -> list[tuple[Loc, str]]:
             continue
         loc: Loc = ("cameras", index, "model")
         try:
-            card = registry.card(camera.model.card)
+            model_dir = Path(camera.model.dir) if camera.model.dir else None
+            card = registry.with_cards_in(model_dir).card(camera.model.card)
         except ConfigError as exc:
             problems.append(((*loc, "card"), str(exc)))
             continue

@@ -77,7 +77,7 @@ from edge.vision.analytics import EBIKE_ENTRY, LANE_BLOCKED, LANE_CLEARED, Decis
 from edge.vision.detections import Box
 from edge.vision.detector import Detector, shared_detector
 from edge.vision.evidence import render_evidence
-from edge.vision.pipeline import CameraPipeline, FrameResult
+from edge.vision.pipeline import CameraPipeline, FrameObserver, FrameResult
 from edge.vision.privacy import blur_people
 from edge.vision.streams import choose_profile
 from edge.vision.zones import Zone
@@ -155,8 +155,10 @@ class CameraSource:
         executor: ThreadPoolExecutor | None = None,
         backoff_max_s: float = 60.0,
         tz: tzinfo = UTC,
+        collector: FrameObserver | None = None,
     ) -> None:
         self.camera = camera
+        self._collector = collector
         self._clock = clock or SystemClock()
         self._registry = registry or ModelRegistry()
         self._detector = detector
@@ -195,7 +197,8 @@ class CameraSource:
             return self._detector
         model = self.camera.model
         return shared_detector(
-            self._registry, model.card, models_dir=Path(model.dir) if model.dir else None,
+            self._registry.with_cards_in(Path(model.dir) if model.dir else None), model.card,
+            models_dir=Path(model.dir) if model.dir else None,
             providers=tuple(model.providers), intra_op_threads=model.intra_op_threads,
             score_threshold=model.score_threshold,
         )
@@ -271,6 +274,7 @@ class CameraSource:
     async def run(self, sink: Sink) -> None:
         detector = await asyncio.to_thread(self._build_detector)
         self.pipeline = CameraPipeline(self.camera, detector, tz=self._tz)
+        self.pipeline.collector = self._collector
         backoff = 1.0
         while True:
             try:
@@ -479,6 +483,10 @@ def build_camera_sources(config: EstateConfig, *, clock: Clock | None = None,
     Model cards, class names and weights are checked when each source starts (that needs files),
     and a problem there escapes ``run`` as a ``ConfigError`` naming the camera and zone.
     """
+    from edge.training.collect import FrameCollector
+
     tz = ZoneInfo(config.estate.timezone)
-    return [CameraSource(c, clock=clock, registry=registry, tz=tz) for c in config.cameras if c.enabled]
+    collector = FrameCollector.from_config(config.training, config.store.path) if config.training.collect else None
+    return [CameraSource(c, clock=clock, registry=registry, tz=tz, collector=collector)
+            for c in config.cameras if c.enabled]
 
