@@ -42,10 +42,11 @@ def platform_sim(tmp_path: Path) -> Iterator[PlatformSim]:
 
 @pytest.fixture
 def mqtt_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
-    """A real Mosquitto on free ports (plain, and TLS with client certificates), persistent, restartable."""
+    """A real Mosquitto on free ports (anonymous, TLS with client certificates, and user ``gateway`` /
+    ``s3cret-pass``), persistent, restartable."""
     from simulators.mqtt.broker import MosquittoBroker
 
-    with MosquittoBroker(tmp_path / "mosquitto", with_tls=True) as broker:
+    with MosquittoBroker(tmp_path / "mosquitto", with_tls=True, users={"gateway": "s3cret-pass"}) as broker:
         yield broker
 
 

@@ -94,10 +94,11 @@ def make_tls_files(folder: Path) -> TlsFiles:
 
 
 class MosquittoBroker:
-    """``with MosquittoBroker(folder) as broker:`` -> ``broker.port`` (and ``broker.tls_port`` with TLS)."""
+    """``with MosquittoBroker(folder) as broker:`` -> ``broker.port`` (anonymous), ``broker.tls_port`` (with TLS:
+    client certificate required), ``broker.auth_port`` (with ``users``: user name and password required)."""
 
     def __init__(self, folder: Path, *, with_tls: bool = False, max_inflight: int = 1000,
-                 max_queued: int = 0, persistence: bool = True) -> None:
+                 max_queued: int = 0, persistence: bool = True, users: dict[str, str] | None = None) -> None:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -106,31 +107,47 @@ class MosquittoBroker:
         self.max_inflight = max_inflight
         self.max_queued = max_queued
         self.persistence = persistence
+        self.users = dict(users or {})
+        self.auth_port = free_port() if self.users else None
         self.binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self._proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
     def _config(self) -> str:
         lines = [
-            "per_listener_settings false",
+            "per_listener_settings true",
             f"user {getpass.getuser()}",  # as root Mosquitto would drop to 'mosquitto', who cannot read our folder
-            "allow_anonymous true",
             f"max_inflight_messages {self.max_inflight}",
             f"max_queued_messages {self.max_queued}",
             f"persistence {'true' if self.persistence else 'false'}",
             f"persistence_location {self.folder}/",
             "autosave_interval 1",
             f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
         ]
+        if self.users:
+            lines += [f"listener {self.auth_port} 127.0.0.1", "allow_anonymous false",
+                      f"password_file {self._password_file()}"]
         if self.tls is not None:
             lines += [
                 f"listener {self.tls_port} 127.0.0.1",
+                "allow_anonymous true",
                 f"cafile {self.tls.ca}",
                 f"certfile {self.tls.server_cert}",
                 f"keyfile {self.tls.server_key}",
                 "require_certificate true",
             ]
         return "\n".join(lines) + "\n"
+
+    def _password_file(self) -> Path:
+        """Mosquitto's hashed password file for ``users``, written with ``mosquitto_passwd``."""
+        path = self.folder / "passwords"
+        path.unlink(missing_ok=True)
+        path.touch(mode=0o600)
+        tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+        for user, password in self.users.items():
+            subprocess.run([tool, "-b", str(path), user, password], check=True, capture_output=True)
+        return path
 
     def start(self) -> None:
         if not Path(self.binary).exists():
@@ -141,7 +158,7 @@ class MosquittoBroker:
         self._proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log, stderr=log)
         log.close()
         deadline = time.monotonic() + 10
-        ports = [p for p in (self.port, self.tls_port) if p]
+        ports = [p for p in (self.port, self.tls_port, self.auth_port) if p]
         while ports:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", ports[0]), timeout=0.2):
                 ports.pop(0)

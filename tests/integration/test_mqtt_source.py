@@ -235,3 +235,26 @@ def reports_of(sim: SimDevice) -> list[tuple[str, bytes]]:
     from simulators.mqtt.devices import reports
 
     return reports(sim)
+
+
+async def test_username_and_password(mqtt_broker: MosquittoBroker) -> None:
+    assert mqtt_broker.auth_port is not None
+    leak = FARM[1]
+    source = MqttSource(bus(mqtt_broker.auth_port, username="gateway", password="s3cret-pass"), [device(leak)],
+                        client_id="gw-auth")
+    sink = RecordingSink()
+    async with running(source, sink):
+        with MqttDeviceFarm("127.0.0.1", mqtt_broker.port, [leak]) as farm:
+            await in_thread(farm.report, leak.id)
+            await eventually(lambda: len(sink.readings_seen) == 2, what="readings for an authenticated client")
+    refused = MqttSource(bus(mqtt_broker.auth_port, username="gateway", password="wrong"), [device(leak)],
+                         client_id="gw-badpass")
+    task = asyncio.create_task(refused.run(RecordingSink()))
+    try:
+        await eventually(lambda: refused.session.last_error is not None, what="a refused login")
+        assert not refused.session.connected and "127.0.0.1" in (refused.session.last_error or "")
+        assert not task.done()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -139,3 +139,29 @@ async def test_a_broker_that_stops_acknowledging_never_advances_the_cursor(
         await client.aclose()
     # Repeats (the unacknowledged publishes the broker later processed) carry the same record ids.
     assert len(consumer.ids()) >= 100 and len(set(consumer.ids())) == 100
+
+
+async def test_username_and_password_and_a_refused_login(mqtt_broker: MosquittoBroker, tmp_path: Path) -> None:
+    from edge.errors import UplinkUnavailable
+
+    assert mqtt_broker.auth_port is not None
+    consumer = Consumer(mqtt_broker.port, "estate-edge/e1/gw1/#")
+    good = MqttPlatformClient(MqttUplinkSettings("127.0.0.1", mqtt_broker.auth_port, tls=False, username="gateway",
+                                                 password="s3cret-pass"), estate_id="e1", gateway_id="gw1")
+    bad = MqttPlatformClient(MqttUplinkSettings("127.0.0.1", mqtt_broker.auth_port, tls=False, username="gateway",
+                                                password="nope", connect_timeout_s=2), estate_id="e1", gateway_id="gw1")
+    try:
+        ack = await good.send("event", [{"id": "01TESTEVENT0000000000000001", "code": "x"}])
+        assert ack.accepted == 1
+        await eventually(lambda: consumer.ids() == ["01TESTEVENT0000000000000001"], what="the authenticated batch")
+        try:
+            await bad.send("event", [{"id": "01TESTEVENT0000000000000002", "code": "x"}])
+        except UplinkUnavailable as exc:
+            assert exc.code == "CONNECT"
+        else:
+            raise AssertionError("a refused login must not count as delivered")
+    finally:
+        consumer.stop()
+        await good.aclose()
+        await bad.aclose()
+    assert "01TESTEVENT0000000000000002" not in consumer.ids()
