@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -72,12 +73,14 @@ def publish_backlog(port: int, messages: int, devices: int) -> None:
     client.loop_start()
     now = datetime.now(UTC)
     sims = [SimDevice(str(i), "smoke", f"{PREFIX}/{i}") for i in range(devices)]
-    infos = []
+    infos: deque[paho.MQTTMessageInfo] = deque()
     for n in range(messages):
         sim = sims[n % devices]
         sim.battery = float(n % 100)
         topic, payload = smoke_up(sim, now)
         infos.append(client.publish(topic, payload, qos=1))
+        if len(infos) > 20_000:  # message ids are 16 bits: keep well under 65,535 unacknowledged
+            infos.popleft().wait_for_publish(60)
     for info in infos:
         info.wait_for_publish(60)
     client.disconnect()
