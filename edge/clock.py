@@ -76,3 +76,11 @@ def to_us(dt: datetime) -> int:
 
 def from_us(us: int) -> datetime:
     return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+
+
+def iso_z(dt: datetime) -> str:
+    """An instant as the upload contract writes it everywhere, ``data`` included: UTC, milliseconds, ``Z``.
+
+    ``2025-02-28T18:01:00.000Z``; a naive datetime raises ``ValueError`` (see ``to_us``).
+    """
+    return from_us(to_us(dt)).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -100,6 +100,8 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
     evidence: bytes | None = None
     id: str = ""
+    message_code: str = ""  # catalogue code of ``message`` (edge.messages); "" for records written before v2
+    params: dict[str, Any] = field(default_factory=dict)  # the values ``message`` was rendered from
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,8 @@ class AlarmRecord:
     data: dict[str, Any] = field(default_factory=dict)
     evidence: bytes | None = None
     id: str = ""
+    message_code: str = ""  # catalogue code of ``message`` (edge.messages)
+    params: dict[str, Any] = field(default_factory=dict)  # the values ``message`` was rendered from
 
 
 @dataclass(frozen=True, slots=True)

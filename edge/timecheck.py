@@ -36,8 +36,9 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from edge.clock import Clock, SystemClock, utc
+from edge.clock import Clock, SystemClock, iso_z, utc
 from edge.ids import new_id
+from edge.messages import say
 from edge.records import Event, Severity
 from edge.store import Store
 from edge.tasks import cancel_and_wait
@@ -197,18 +198,18 @@ class ClockCheck:
         data: dict[str, Any] = {
             "source": jump.source,
             "offset_s": round(jump.offset_s, 3),
-            "window_start": jump.window_start.isoformat(),
-            "window_end": jump.window_end.isoformat(),
+            "window_start": iso_z(jump.window_start),
+            "window_end": iso_z(jump.window_end),
             "first_id_exclusive": jump.first_id,
             "last_id": jump.last_id,
             "flagged": counts,
         }
         if recovered:
-            return Event(RECOVERED_EVENT, jump.detected_at, None, Severity.INFO,
-                         f"gateway clock back in step with the platform (offset {jump.offset_s:+.1f} s)", data)
-        what = "stepped" if jump.source == "monotonic" else "differs from the platform's"
-        return Event(JUMP_EVENT, jump.detected_at, None, Severity.WARNING,
-                     f"gateway clock {what} by {jump.offset_s:+.1f} s; records in the window are flagged", data)
+            return Event(RECOVERED_EVENT, jump.detected_at, None, Severity.INFO, data=data,
+                         **say(RECOVERED_EVENT, offset_s=round(jump.offset_s, 1)))
+        text = say("gateway.clock_stepped" if jump.source == "monotonic" else "gateway.clock_differs",
+                   offset_s=round(jump.offset_s, 1))
+        return Event(JUMP_EVENT, jump.detected_at, None, Severity.WARNING, data=data, **text)
 
     # ------------------------------------------------------------------ lifecycle
 

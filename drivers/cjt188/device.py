@@ -23,6 +23,7 @@ from drivers.modbus.device import DeviceStats, PollResult
 from edge.availability import AvailabilityReporter
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError, DeviceError, DeviceExceptionCode, DeviceProtocolError
+from edge.messages import say
 from edge.records import Event, Reading, Severity
 
 
@@ -104,9 +105,8 @@ class MeterPoller:
             readings.append(Reading(self.device_id, "valve", float(valve), "", ts))
             readings.append(Reading(self.device_id, "battery_low", float(low), "", ts))
             events.extend(self._state("valve_abnormal", valve == 2, ts, data.status,
-                                      f"{self.device.name}：阀门异常", f"{self.device.name}：阀门恢复正常"))
-            events.extend(self._state("battery_low", low, ts, data.status,
-                                      f"{self.device.name}：电池欠压", f"{self.device.name}：电池电压恢复"))
+                                      "meter.valve_abnormal", "meter.valve_ok"))
+            events.extend(self._state("battery_low", low, ts, data.status, "meter.battery_low", "meter.battery_ok"))
         return readings, events
 
     def _state(self, name: str, active: bool, ts: datetime, status: int, on: str, off: str) -> list[Event]:
@@ -115,8 +115,9 @@ class MeterPoller:
         if previous == active or (previous is None and not active):
             return []
         return [Event(code=f"cjt188.{name}", ts=ts, device_id=self.device_id,
-                      severity=Severity.WARNING if active else Severity.INFO, message=on if active else off,
-                      data={"bus": self.device.bus, "active": active, "status": status, "address": self.address})]
+                      severity=Severity.WARNING if active else Severity.INFO,
+                      data={"bus": self.device.bus, "active": active, "status": status, "address": self.address},
+                      **say(on if active else off, device=self.device_id))]
 
     # the same bookkeeping as the DL/T 645 poller
     _count_error = Dlt645Poller._count_error

@@ -26,6 +26,7 @@ from drivers.modbus.device import DeviceStats, PollResult
 from edge.availability import AvailabilityReporter
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError, DeviceError, DeviceExceptionCode, DeviceProtocolError, DeviceTimeout, DeviceUnreachable
+from edge.messages import MessageFields, say
 from edge.normalise.units import convert, unit_name
 from edge.records import Event, Quality, Reading, Severity
 
@@ -101,7 +102,7 @@ class MeterPoller:
                     self._dropped.add(step.name)
                     events.append(self._event(
                         "dlt645.point_unsupported", ts, Severity.WARNING,
-                        f"{self.device_id} {step.name}: 电表不支持数据项 {step.point.di:08X}，已停止读取",
+                        say("device.point_unsupported", device=self.device_id, point=step.name),
                         {"point": step.name, "di": f"{step.point.di:08X}", "error": exc.code},
                     ))
                     continue
@@ -183,6 +184,7 @@ class MeterPoller:
         faults, self.faults = self.faults, []
         return faults
 
-    def _event(self, code: str, ts: datetime, severity: Severity, message: str, data: dict[str, object]) -> Event:
-        return Event(code=code, ts=ts, device_id=self.device_id, severity=severity, message=message,
-                     data={"bus": self.device.bus, **data})
+    def _event(self, code: str, ts: datetime, severity: Severity, text: MessageFields,
+               data: dict[str, object]) -> Event:
+        return Event(code=code, ts=ts, device_id=self.device_id, severity=severity,
+                     data={"bus": self.device.bus, **data}, **text)

@@ -35,6 +35,7 @@ from edge.clock import Clock
 from edge.config.buses import Cjt188BusConfig, Dlt645BusConfig
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError, DeviceError, DeviceExceptionCode, DeviceProtocolError
+from edge.messages import say
 from edge.records import Event, Severity
 
 log = logging.getLogger(__name__)
@@ -119,19 +120,20 @@ class MeterLineSource(ModbusSource):
     def _report_faults(self, device: Any, ts: datetime, faults: list[DeviceError] | None = None) -> None:
         for fault in device.drain_faults() if faults is None else faults:
             if isinstance(fault, DeviceExceptionCode):
-                self._fault_event(device, f"{self.protocol}.exception_code", ts, str(fault),
-                                  {"code": fault.code, "detail": fault.detail})
+                self._fault_event(device, f"{self.protocol}.exception_code", ts,
+                                  say("device.exception_reply", device=device.device_id, exception=fault.code),
+                                  {"code": fault.code, "detail": fault.detail, "error": str(fault)})
             elif isinstance(fault, DeviceProtocolError):
-                self._fault_event(device, f"{self.protocol}.corrupt_frame", ts, str(fault),
-                                  {"detail": fault.detail, "reason": getattr(fault, "reason", "")})
+                self._fault_event(device, f"{self.protocol}.corrupt_frame", ts,
+                                  say("device.corrupt_frame", device=device.device_id),
+                                  {"detail": fault.detail, "reason": getattr(fault, "reason", ""), "error": str(fault)})
 
     def _overload_event(self, active: bool) -> Event:
         return Event(
             code=f"{self.protocol}.overload",
             ts=self.clock.now(),
             severity=Severity.WARNING if active else Severity.INFO,
-            message=(f"总线 {self.bus.id}：抄表跟不上周期，已跳过迟到的轮次" if active
-                     else f"总线 {self.bus.id}：抄表已恢复准时"),
+            **say("bus.overload" if active else "bus.overload_cleared", bus=self.bus.id),
             data={"bus": self.bus.id, "active": active, "skipped_cycles": self.skipped_cycles},
         )
 

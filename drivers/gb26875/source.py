@@ -55,6 +55,7 @@ from edge.clock import Clock, SystemClock
 from edge.config.buses import Gb26875BusConfig
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
+from edge.messages import say
 from edge.records import Event, Reading, Severity
 from edge.sources import Sink
 
@@ -288,7 +289,7 @@ class Gb26875Source:
                 self._unknown.add(frame.source)
                 self._outbox.put_events([Event(
                     code="gb26875.unknown_device", ts=self.clock.now(), severity=Severity.WARNING,
-                    message=f"未配置的用户信息传输装置（地址 {frame.source:012X}）接入，数据已拒收",
+                    **say("gb26875.unknown_device", address=f"{frame.source:012X}"),
                     data={"bus": self.bus.id, "address": f"{frame.source:012X}"},
                 )])
             return codec.deny(frame, source=self.bus.address, when=self._local_now())
@@ -373,7 +374,7 @@ class Gb26875Source:
         source = int.from_bytes(raw[12:18], "little") if len(raw) >= 18 else 0
         return codec.encode_frame(serial, codec.DENY, self.bus.address, source, when=self._local_now())
 
-    def _fault_event(self, device_id: str | None, code: str, message: str, reason: str) -> None:
+    def _fault_event(self, device_id: str | None, code: str, error: str, reason: str) -> None:
         """First fault of a kind per device at once; then at most one per interval, with a count."""
         now = asyncio.get_running_loop().time()
         key = (device_id or "", code)
@@ -383,8 +384,9 @@ class Gb26875Source:
             return
         self._fault_events[key] = (now, 0)
         self._outbox.put_events([Event(code=code, ts=self.clock.now(), device_id=device_id, severity=Severity.WARNING,
-                                       message=message, data={"bus": self.bus.id, "reason": reason,
-                                                              "suppressed": suppressed})])
+                                       data={"bus": self.bus.id, "reason": reason, "error": error,
+                                             "suppressed": suppressed},
+                                       **say("gb26875.corrupt_frame"))])
 
     def _local_now(self) -> datetime:
         return self.clock.now().astimezone(self.tz).replace(tzinfo=None)

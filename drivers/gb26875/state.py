@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from drivers.gb26875 import codec
+from edge.messages import say
 from edge.normalise.units import UnitError, canonical_unit, convert
 from edge.records import Event, Quality, Reading, Severity
 
@@ -40,6 +41,17 @@ ALARM_STATES: dict[int, tuple[str, str, Severity]] = {
     8: ("power_fault", "电源故障", Severity.MAJOR),
 }
 INFO_STATES: dict[int, str] = {3: "屏蔽", 5: "启动", 6: "反馈", 7: "延时"}
+# Message codes (edge.messages) of each alarm state: (active, back to normal).
+_STATE_CODES: dict[str, tuple[str, str]] = {
+    "fire": ("gb26875.fire", "gb26875.fire_cleared"),
+    "fault": ("gb26875.fault", "gb26875.fault_cleared"),
+    "supervise": ("gb26875.supervise", "gb26875.supervise_cleared"),
+    "power_fault": ("gb26875.power_fault", "gb26875.power_fault_cleared"),
+}
+UITD_STATE_NAMES: dict[str, str] = {
+    "fire": "火警", "fault": "故障", "main_power_fault": "主电故障", "backup_power_fault": "备电故障",
+    "centre_line_fault": "与监控中心通信故障", "monitor_line_fault": "监测线路故障",
+}
 
 
 @dataclass(slots=True)
@@ -94,18 +106,18 @@ class PanelState:
             states = codec.status_names(new, codec.COMPONENT_BITS)
             events.append(Event(
                 code="gb26875.component_state", ts=ts, device_id=self.mapped.get(key, uitd_id), severity=Severity.INFO,
-                message=f"{self._where(key, known)}：{'、'.join(info)}状态变化",
+                **say("gb26875.component_state", **self._where(key, known), changes="、".join(info)),
                 data={**self._data(uitd_id, key, known, obj.time), "states": ",".join(states)},
             ))
         return events
 
     def _alarm_event(self, uitd_id: str, key: tuple[str, int, int], known: _Component, bit: int, active: bool,
                      ts: datetime, device_time: datetime | None) -> Event:
-        state, label, severity = ALARM_STATES[bit]
+        state, _label, severity = ALARM_STATES[bit]
         return Event(
             code=f"gb26875.{state}", ts=ts, device_id=self.mapped.get(key, uitd_id),
             severity=severity if active else Severity.INFO,
-            message=f"{label}：{self._where(key, known)}" if active else f"{label}恢复：{self._where(key, known)}",
+            **say(_STATE_CODES[state][0 if active else 1], **self._where(key, known)),
             data={**self._data(uitd_id, key, known, device_time), "active": active, "state": state},
         )
 
@@ -121,9 +133,9 @@ class PanelState:
         return events
 
     @staticmethod
-    def _where(key: tuple[str, int, int], known: _Component) -> str:
-        address = f"{key[1]}号系统 部件{key[2]}"
-        return f"{known.description}（{address}）" if known.description else address
+    def _where(key: tuple[str, int, int], known: _Component) -> dict[str, object]:
+        """Message parameters naming a component: its description from the panel, system and part address."""
+        return {"description": known.description, "system": key[1], "part": key[2]}
 
     def _data(self, uitd_id: str, key: tuple[str, int, int], known: _Component,
               device_time: datetime | None) -> dict[str, object]:
@@ -163,5 +175,6 @@ class PanelState:
         names = codec.status_names(obj.status, codec.UITD_BITS)
         return [Event(code="gb26875.uitd_state", ts=ts, device_id=uitd_id,
                       severity=Severity.WARNING if names else Severity.INFO,
-                      message=f"用户信息传输装置状态：{'、'.join(names) or '正常'}",
+                      **say("gb26875.uitd_state", device=uitd_id,
+                            states="、".join(UITD_STATE_NAMES.get(n, n) for n in names) or "正常"),
                       data={"bus": self.bus_id, "status": obj.status, "states": ",".join(names)})]

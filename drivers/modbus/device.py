@@ -28,6 +28,7 @@ from drivers.modbus.profile import PointSpec, Profile
 from edge.availability import AvailabilityReporter
 from edge.config.devices import DeviceConfig
 from edge.errors import DeviceError, DeviceExceptionCode, DeviceProtocolError, DeviceTimeout, DeviceUnreachable
+from edge.messages import MessageFields, say
 from edge.normalise.units import convert
 from edge.records import Event, Quality, Reading, Severity
 
@@ -278,8 +279,7 @@ class DevicePoller:
                         point.announced = point.address
                         events.append(self._event(
                             "modbus.address_fallback", ts, Severity.INFO,
-                            f"{self.device_id} {name}: read at {point.address:#06x} "
-                            f"(the profile's {point.addresses[0]:#06x} is refused by this firmware)",
+                            say("modbus.address_fallback", device=self.device_id, point=name),
                             {"point": name, "address": point.address, "primary": point.addresses[0]},
                         ))
                     break
@@ -296,7 +296,7 @@ class DevicePoller:
                     point.dropped = True
                     events.append(self._event(
                         "modbus.point_unsupported", ts, Severity.WARNING,
-                        f"{self.device_id} {name}: no address of it is served; point dropped",
+                        say("device.point_unsupported", device=self.device_id, point=name),
                         {"point": name, "addresses": list(point.addresses)},
                     ))
                     break
@@ -426,7 +426,8 @@ class DevicePoller:
         self.stats.exception_codes += 1
         self.stats.exception_by_code[exc.code] = self.stats.exception_by_code.get(exc.code, 0) + 1
 
-    def _event(self, code: str, ts: datetime, severity: Severity, message: str, data: dict[str, object]) -> Event:
-        return Event(code=code, ts=ts, device_id=self.device_id, severity=severity, message=message,
-                     data={"bus": self.device.bus, **data})
+    def _event(self, code: str, ts: datetime, severity: Severity, text: MessageFields,
+               data: dict[str, object]) -> Event:
+        return Event(code=code, ts=ts, device_id=self.device_id, severity=severity,
+                     data={"bus": self.device.bus, **data}, **text)
 

@@ -37,6 +37,7 @@ from edge.clock import Clock, SystemClock
 from edge.config.buses import ModbusRtuBusConfig, ModbusTcpBusConfig
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError, DeviceError, DeviceExceptionCode, DeviceProtocolError
+from edge.messages import MessageFields, say
 from edge.records import Event, Severity
 from edge.sources import Sink
 
@@ -212,10 +213,13 @@ class ModbusSource:
     def _report_faults(self, device: DevicePoller, ts: datetime, faults: list[DeviceError] | None = None) -> None:
         for fault in device.drain_faults() if faults is None else faults:
             if isinstance(fault, DeviceExceptionCode):
-                self._fault_event(device, "modbus.exception_code", ts, str(fault),
+                self._fault_event(device, "modbus.exception_code", ts,
+                                  say("device.exception_reply", device=device.device_id, exception=fault.code),
                                   {"code": fault.code, "detail": fault.detail})
             elif isinstance(fault, DeviceProtocolError):
-                self._fault_event(device, "modbus.corrupt_frame", ts, str(fault), {"detail": fault.detail})
+                self._fault_event(device, "modbus.corrupt_frame", ts,
+                                  say("device.corrupt_frame", device=device.device_id),
+                                  {"detail": fault.detail, "error": str(fault)})
 
     def skipped(self, device: DevicePoller, cycles: int) -> None:
         self.skipped_cycles += cycles
@@ -231,7 +235,8 @@ class ModbusSource:
 
     # ------------------------------------------------------------------ internals
 
-    def _fault_event(self, device: DevicePoller, code: str, ts: datetime, message: str, data: dict[str, Any]) -> None:
+    def _fault_event(self, device: DevicePoller, code: str, ts: datetime, text: MessageFields,
+                     data: dict[str, Any]) -> None:
         """First fault of a kind per device at once; then at most one per interval, with a count."""
         now = asyncio.get_running_loop().time()
         key = (device.device_id, code)
@@ -241,8 +246,8 @@ class ModbusSource:
             return
         self._fault_events[key] = (now, 0)
         self._outbox.put_events([
-            Event(code=code, ts=ts, device_id=device.device_id, severity=Severity.WARNING, message=message,
-                  data={"bus": self.bus.id, "suppressed": suppressed, **data})
+            Event(code=code, ts=ts, device_id=device.device_id, severity=Severity.WARNING,
+                  data={"bus": self.bus.id, "suppressed": suppressed, **data}, **text)
         ])
 
     def _overload_event(self, active: bool) -> Event:
@@ -250,8 +255,7 @@ class ModbusSource:
             code="modbus.overload",
             ts=self.clock.now(),
             severity=Severity.WARNING if active else Severity.INFO,
-            message=(f"bus {self.bus.id}: polls cannot keep up, late cycles are skipped" if active
-                     else f"bus {self.bus.id}: polling is on time again"),
+            **say("bus.overload" if active else "bus.overload_cleared", bus=self.bus.id),
             data={"bus": self.bus.id, "active": active, "skipped_cycles": self.skipped_cycles},
         )
 

@@ -46,6 +46,7 @@ from edge.clock import Clock, SystemClock
 from edge.config.buses import MqttBusConfig
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
+from edge.messages import say
 from edge.records import DeviceStatus, Event, Reading, Severity
 from edge.sources import Sink
 
@@ -306,7 +307,7 @@ class MqttSource:
         self._parked_events[device.config.id] = (mono, 0)
         self._pending.events.append(Event(
             code="mqtt.payload_parked", ts=now, device_id=device.config.id, severity=Severity.WARNING,
-            message=f"设备 {device.config.name} 的 MQTT 消息无法解析，已隔离",
+            **say("mqtt.payload_parked", device=device.config.id),
             data={"bus": self.bus.id, "topic": topic, "kind": kind, "error": error, "size": len(payload),
                   "suppressed": suppressed},
         ))

@@ -47,6 +47,7 @@ from edge.clock import Clock, SystemClock, from_us
 from edge.config.alarms import AlarmsConfig
 from edge.errors import EdgeError
 from edge.ids import new_id
+from edge.messages import say
 from edge.records import AlarmRecord, AlarmState, Severity
 from edge.store import Store
 from edge.tasks import cancel_and_wait
@@ -298,6 +299,7 @@ class AlarmManager:
                         alarm_id=alarm.alarm_id, code=alarm.code, state=AlarmState.RAISED, ts=t.ts,
                         device_id=alarm.device_id, severity=alarm.severity, actor=SYSTEM_ACTOR, message=message,
                         data=data, evidence=getattr(t, "evidence", None),
+                        message_code=getattr(t, "message_code", ""), params=dict(getattr(t, "params", {}) or {}),
                     ))
                 else:
                     if current is None:
@@ -310,6 +312,7 @@ class AlarmManager:
                         alarm_id=current.alarm_id, code=current.code, state=AlarmState.CLEARED, ts=t.ts,
                         device_id=current.device_id, severity=current.severity, actor=SYSTEM_ACTOR,
                         message=message, data=data,
+                        message_code=getattr(t, "message_code", ""), params=dict(getattr(t, "params", {}) or {}),
                     ))
             if not records:
                 return []
@@ -374,6 +377,7 @@ class AlarmManager:
             alarm_id=row["alarm_id"], code=row["code"], state=state, ts=self.clock.now(), device_id=row["device_id"],
             severity=Severity(row["severity"]), actor=actor, note=note,
             data=data if data is not None else json.loads(row["data"]),
+            **say("alarm.acknowledged" if state is AlarmState.ACKNOWLEDGED else "alarm.resolved", actor=actor),
         )
         (rid,) = await self.store.append_alarm_records([record])
         return replace(record, id=rid)
@@ -399,9 +403,10 @@ class AlarmManager:
                 due_levels.append((alarm, due))
                 records.append(AlarmRecord(
                     alarm_id=alarm.alarm_id, code=alarm.code, state=AlarmState.ESCALATED, ts=now,
-                    device_id=alarm.device_id, severity=alarm.severity, actor=SYSTEM_ACTOR, message=alarm.message,
+                    device_id=alarm.device_id, severity=alarm.severity, actor=SYSTEM_ACTOR,
                     data={**alarm.data, "level": due, "unacknowledged_min": round(minutes, 1),
                           "escalate_after_min": steps[due - 1]},
+                    **say("alarm.escalated", what=alarm.message, level=due, minutes=steps[due - 1]),
                 ))
             if not records:
                 return []

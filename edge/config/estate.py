@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
@@ -24,6 +25,9 @@ class EstateInfo(Section):
     name: str = Field(min_length=1, description="Estate name, e.g. '阳光花园'.")
     gateway_id: Identifier = Field(description="This gateway's id as registered with the platform.")
     timezone: str = Field("Asia/Shanghai", description="IANA time zone for indicator periods.")
+    language: Literal["zh-CN", "en"] = Field(
+        "zh-CN", description="Language of alarm and event messages (uploads, notifications, panel default): "
+        "zh-CN (Chinese, default) or en. Records carry a message_code, so either can be rendered later.")
 
     @field_validator("timezone")
     @classmethod

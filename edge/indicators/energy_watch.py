@@ -38,6 +38,7 @@ from edge.clock import from_us, to_us
 from edge.config.indicators import EnergyWatchConfig
 from edge.indicators.context import COUNTER_UNITS, DeviceInfo, EstateContext
 from edge.indicators.series import SAMPLE, merge_samples
+from edge.messages import MessageFields, say
 from edge.records import DeviceStatus, Event, Quality, Reading, Severity
 from edge.rules.transitions import AlarmKey, AlarmTransition, TransitionKind, key_of
 from edge.store import Store
@@ -199,7 +200,8 @@ class EnergyWatch:
             meter.night_run = 0
             if key in self._open:
                 self._emit(key, TransitionKind.CLEAR, end_us, Severity.INFO, meter.device,
-                           f"{meter.device.id}: no flow between {self._hm(start_us)} and {self._hm(end_us)}",
+                           say("energy.night_flow_ended", device=meter.device.id, start=self._hm(start_us),
+                               end=self._hm(end_us)),
                            {"window_used": round(used, 6)})
             return
         if not self._is_night(start_us, end_us):
@@ -209,8 +211,8 @@ class EnergyWatch:
         if meter.night_run * s.night_interval_min >= s.night_min_duration_min and key not in self._open:
             unit = UNITS[meter.device.category]
             self._emit(key, TransitionKind.RAISE, end_us, Severity.MAJOR, meter.device,
-                       f"{meter.device.id}: continuous flow for {meter.night_run * s.night_interval_min:.0f} min "
-                       f"at night, leak suspected ({used:.3f} {unit} in the last {s.night_interval_min} min)",
+                       say(NIGHT_FLOW, device=meter.device.id, minutes=round(meter.night_run * s.night_interval_min),
+                           used=round(used, 3), unit=unit, window_min=s.night_interval_min),
                        {"minutes": meter.night_run * s.night_interval_min, "window_used": round(used, 6),
                         "unit": unit})
 
@@ -230,15 +232,18 @@ class EnergyWatch:
             if key not in self._open:
                 unit = UNITS[meter.device.category]
                 self._emit(key, TransitionKind.RAISE, end_us, Severity.WARNING, meter.device,
-                           f"{meter.device.id}: consumption jumped to {rate:.2f} {unit}/h "
-                           f"({rate / max(meter.baseline or 1e-9, 1e-9):.1f}x its usual {meter.baseline:.2f})",
+                           say(SUDDEN_JUMP, device=meter.device.id, rate=round(rate, 2), unit=unit,
+                               factor=round(rate / max(meter.baseline or 1e-9, 1e-9), 1),
+                               baseline=round(meter.baseline or 0.0, 2)),
                            {"rate_per_h": round(rate, 6), "baseline_per_h": round(meter.baseline or 0.0, 6),
                             "unit": unit})
             return
         if key in self._open:
             if rate <= limit / 2:
                 self._emit(key, TransitionKind.CLEAR, end_us, Severity.INFO, meter.device,
-                           f"{meter.device.id}: consumption back to {rate:.2f}/h", {"rate_per_h": round(rate, 6)})
+                           say("energy.sudden_jump_ended", device=meter.device.id, rate=round(rate, 2),
+                               unit=UNITS[meter.device.category]),
+                           {"rate_per_h": round(rate, 6)})
             return
         alpha = min(1.0, hours / s.jump_baseline_hours) if meter.baseline_windows else 1.0
         meter.baseline = rate if meter.baseline is None else meter.baseline + alpha * (rate - meter.baseline)
@@ -255,7 +260,7 @@ class EnergyWatch:
             meter.month_used = used * min(1.0, max(0.0, share))
             for key in [k for k in self._open if k[0] == OVER_QUOTA and self._quota_covers(k[1], meter.device)]:
                 self._emit(key, TransitionKind.CLEAR, month_start, Severity.INFO, meter.device,
-                           f"{key[1]}: a new month began", {})
+                           say("energy.quota_new_month", **_quota_subject(key[1])), {})
         else:
             meter.month_used += used
         self._check_quotas(meter, t2_us)
@@ -276,7 +281,8 @@ class EnergyWatch:
             key: AlarmKey = (OVER_QUOTA, subject, None)
             if used > quota and key not in self._open:
                 self._emit(key, TransitionKind.RAISE, ts_us, Severity.WARNING, owner,
-                           f"{subject}: {used:.1f} {unit} used this month, over the quota of {quota:g} {unit}",
+                           say("energy.over_quota_sub_item" if owner is None else OVER_QUOTA,
+                               **_quota_subject(subject), used=round(used, 1), quota=quota, unit=unit),
                            {"month_used": round(used, 6), "quota": quota, "unit": unit})
 
     def _quota_covers(self, subject: str, device: DeviceInfo) -> bool:
@@ -322,14 +328,14 @@ class EnergyWatch:
     # ------------------------------------------------------------------ helpers
 
     def _emit(self, key: AlarmKey, kind: TransitionKind, ts_us: int, severity: Severity, device: DeviceInfo | None,
-              message: str, data: dict[str, Any]) -> None:
+              text: MessageFields, data: dict[str, Any]) -> None:
         if kind is TransitionKind.RAISE:
             self._open.add(key)
         else:
             self._open.discard(key)
         code, subject, point = key
         self._out.append(AlarmTransition(
-            code=code, subject=subject, kind=kind, ts=from_us(ts_us), severity=severity, message=message,
+            code=code, subject=subject, kind=kind, ts=from_us(ts_us), severity=severity, **text,
             device_id=device.id if device else None, point=point,
             data={**data, "subject": subject, "point": point},
         ))
@@ -384,3 +390,10 @@ async def _points(store: Store, device_id: str) -> list[tuple[str, str]]:
     return [(str(p), str(u)) for p, u in await store.read(
         "SELECT point, unit FROM ind_points WHERE device_id=?", (device_id,))]
 
+
+def _quota_subject(subject: str) -> dict[str, str]:
+    """Message parameters naming a quota's subject: a device id, or ``sub_item:<tag>:<category>``."""
+    if subject.startswith("sub_item:"):
+        parts = subject.split(":")
+        return {"device": "", "sub_item": parts[1], "category": parts[2] if len(parts) > 2 else ""}
+    return {"device": subject, "sub_item": "", "category": ""}

@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from math import isfinite
 from typing import TYPE_CHECKING
 
+from edge.messages import say
 from edge.normalise.counters import CounterAnomalyKind, CounterState, CounterTracker
 from edge.normalise.units import COUNTER_UNITS, UnitError, canonical_unit, is_known, to_canonical
 from edge.records import Event, Quality, Reading, Severity
@@ -182,8 +183,8 @@ class Normaliser:
                         ts=out.ts,
                         device_id=out.device_id,
                         severity=severity,
-                        message=f"{out.point}: {result.anomaly.kind} from {result.anomaly.previous_raw:g} "
-                        f"to {result.anomaly.raw:g} {out.unit}",
+                        **say(code, device=out.device_id, point=out.point, previous=result.anomaly.previous_raw,
+                              raw=result.anomaly.raw, unit=out.unit),
                         data={
                             "point": out.point,
                             "previous_raw": result.anomaly.previous_raw,

@@ -32,6 +32,8 @@ from datetime import datetime
 from math import isfinite
 from typing import Any
 
+from edge.clock import iso_z
+from edge.messages import MessageFields, say
 from edge.records import DeviceStatus, Event, Quality, Reading, Severity
 from edge.rules.specs import (
     LINK_OFFLINE,
@@ -172,8 +174,8 @@ class RuleEngine:
                 out.append(
                     self._raise(
                         SENSOR_FAULT, r.device_id, r.point, r.ts, severity,
-                        f"{r.device_id} {r.point}: sensor fault "
-                        f"(value {r.value:g} {r.unit}, quality {Quality(r.quality).label})",
+                        say(SENSOR_FAULT, device=r.device_id, point=r.point, value=_json_number(r.value),
+                            unit=r.unit),
                         {"value": _json_number(r.value), "unit": r.unit, "quality": Quality(r.quality).label,
                          "valid_min": spec.valid_min if spec else None, "valid_max": spec.valid_max if spec else None},
                         r.device_id,
@@ -183,7 +185,8 @@ class RuleEngine:
         if fault_key in self._open:
             state.good_streak += 1
             if state.good_streak >= self._specs.sensor_fault_clear_after:
-                out.append(self._clear(fault_key, r.ts, f"{r.device_id} {r.point}: sensor reads valid values again",
+                out.append(self._clear(fault_key, r.ts, say("device.sensor_ok", device=r.device_id, point=r.point,
+                                                            value=r.value, unit=r.unit),
                                        {"value": r.value, "unit": r.unit}, r.device_id))
         if spec is None:
             return out
@@ -210,13 +213,13 @@ class RuleEngine:
                 since = r.ts
                 self._set_since(state, r.device_id, r.point, direction, since)
             if (r.ts - since).total_seconds() >= spec.min_duration_s:
-                word = "below" if low else "above"
                 return [
                     self._raise(
                         code, r.device_id, r.point, r.ts, spec.severity,
-                        f"{r.device_id} {r.point} {r.value:g} {r.unit} {word} {limit:g} for "
-                        f"{(r.ts - since).total_seconds():.0f} s",
-                        {**data, "since": since.isoformat()},
+                        say("threshold.low" if low else "threshold.high", device=r.device_id, point=r.point,
+                            value=r.value, unit=r.unit or spec.unit, limit=limit,
+                            held_s=round((r.ts - since).total_seconds())),
+                        {**data, "since": iso_z(since)},
                         r.device_id,
                     )
                 ]
@@ -226,8 +229,9 @@ class RuleEngine:
         if key in self._open:
             recovered = r.value >= limit + spec.hysteresis if low else r.value <= limit - spec.hysteresis
             if recovered:
-                message = f"{r.device_id} {r.point} back to {r.value:g} {r.unit}"
-                return [self._clear(key, r.ts, message, data, r.device_id)]
+                text = say("threshold.recovered", device=r.device_id, point=r.point, value=r.value,
+                           unit=r.unit or spec.unit)
+                return [self._clear(key, r.ts, text, data, r.device_id)]
         return []
 
     def _set_since(self, state: _PointState, device_id: str, point: str, direction: str,
@@ -283,8 +287,8 @@ class RuleEngine:
             out = self._link_recovered(state.link, s.ts) if state.link is not None else []
             state.held = False
             if key in self._open and state.successes >= spec.online_after_successes:
-                out.append(self._clear(key, s.ts, f"{s.device_id} is back online", {"successes": state.successes},
-                                       s.device_id))
+                out.append(self._clear(key, s.ts, say("device.online", device=s.device_id),
+                                       {"successes": state.successes}, s.device_id))
             return out
         state.failures += 1
         state.successes = 0
@@ -297,7 +301,7 @@ class RuleEngine:
 
     def _raise_offline(self, device_id: str, ts: datetime, failures: int, error: str | None) -> AlarmTransition:
         return self._raise(OFFLINE, device_id, None, ts, self._device_spec(device_id).severity,
-                           f"{device_id} offline after {failures} failed polls: {error or 'no answer'}",
+                           say(OFFLINE, device=device_id, failures=failures),
                            {"failures": failures, "error": error}, device_id)
 
     def _link_down(self, link: str) -> bool:
@@ -311,7 +315,7 @@ class RuleEngine:
             return []
         members = sorted(self._links[link])
         return [self._raise(LINK_OFFLINE, link, None, s.ts, self._device_spec(s.device_id).severity,
-                            f"link {link} down: none of its {len(members)} devices answers",
+                            say(LINK_OFFLINE, device=members[0], devices=len(members)),
                             {"link": link, "devices": len(members), "device_ids": ",".join(members[:50]),
                              "error": s.error}, None)]
 
@@ -330,7 +334,9 @@ class RuleEngine:
             if member.held:
                 member.held = False
                 member.failures = 0
-        return [self._clear(key, ts, f"link {link} is back", {"link": link}, None)]
+        members = sorted(self._links.get(link, ()))
+        return [self._clear(key, ts, say("link.online", device=members[0] if members else "", devices=len(members)),
+                            {"link": link}, None)]
 
     # ------------------------------------------------------------------ event-driven alarms
 
@@ -347,13 +353,13 @@ class RuleEngine:
         if e.data.get(spec.active_key, True):
             if key in self._open:
                 return []
-            raised = self._raise(spec.alarm_code, subject, None, ts, spec.severity, e.message or spec.alarm_code, data,
+            raised = self._raise(spec.alarm_code, subject, None, ts, spec.severity, _event_text(e), data,
                                  e.device_id)
             # The alarm carries the event's evidence image, so staff and the platform see what was seen.
             return [replace(raised, evidence=e.evidence)] if e.evidence else [raised]
         if key not in self._open:
             return []
-        return [self._clear(key, ts, e.message or f"{spec.alarm_code} ended", data, e.device_id)]
+        return [self._clear(key, ts, _event_text(e), data, e.device_id)]
 
     # ------------------------------------------------------------------ helpers
 
@@ -369,27 +375,34 @@ class RuleEngine:
         return spec
 
     def _raise(
-        self, code: str, subject: str, point: str | None, ts: datetime, severity: Severity, message: str,
+        self, code: str, subject: str, point: str | None, ts: datetime, severity: Severity, text: MessageFields,
         data: dict[str, Any], device_id: str | None,
     ) -> AlarmTransition:
         self._open[(code, subject, point)] = ts
         if code == SENSOR_FAULT:
             self._fault_open += 1
         return AlarmTransition(
-            code=code, subject=subject, kind=TransitionKind.RAISE, ts=ts, severity=severity, message=message,
+            code=code, subject=subject, kind=TransitionKind.RAISE, ts=ts, severity=severity, **text,
             device_id=device_id, point=point, data={**data, "subject": subject, "point": point},
         )
 
     def _clear(
-        self, key: AlarmKey, ts: datetime, message: str, data: dict[str, Any], device_id: str | None,
+        self, key: AlarmKey, ts: datetime, text: MessageFields, data: dict[str, Any], device_id: str | None,
     ) -> AlarmTransition:
         if self._open.pop(key, False) is not False and key[0] == SENSOR_FAULT:
             self._fault_open -= 1
         code, subject, point = key
         return AlarmTransition(
-            code=code, subject=subject, kind=TransitionKind.CLEAR, ts=ts, severity=Severity.INFO, message=message,
+            code=code, subject=subject, kind=TransitionKind.CLEAR, ts=ts, severity=Severity.INFO, **text,
             device_id=device_id, point=point, data={**data, "subject": subject, "point": point},
         )
+
+
+def _event_text(e: Event) -> MessageFields:
+    """An event-driven alarm step says what its event said (same code, same parameters)."""
+    if e.message_code:
+        return {"message": e.message, "message_code": e.message_code, "params": dict(e.params)}
+    return say("alarm.from_event", device=e.device_id or "")
 
 
 def _is_fault(r: Reading, spec: ThresholdSpec | None) -> bool:

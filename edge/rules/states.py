@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from edge.messages import MessageFields, say
 from edge.records import Quality, Reading, Severity
 from edge.rules.transitions import AlarmKey, AlarmTransition
 
@@ -58,8 +59,9 @@ class StateSpec:
         return self.names.get(value, str(value))
 
 
-RaiseFn = Callable[[str, str, str | None, datetime, Severity, str, dict[str, Any], str | None], AlarmTransition]
-ClearFn = Callable[[AlarmKey, datetime, str, dict[str, Any], str | None], AlarmTransition]
+RaiseFn = Callable[[str, str, str | None, datetime, Severity, MessageFields, dict[str, Any], str | None],
+                   AlarmTransition]
+ClearFn = Callable[[AlarmKey, datetime, MessageFields, dict[str, Any], str | None], AlarmTransition]
 
 
 class StateRules:
@@ -99,7 +101,8 @@ class StateRules:
         if not spec.is_alarm(value):
             self._since.pop(key, None)
             if alarm_key in self._open:
-                return self._clear(alarm_key, r.ts, f"{spec.label}：{spec.name(value)}，已恢复", data, r.device_id)
+                return self._clear(alarm_key, r.ts, say("state.recovered", what=spec.label, state=spec.name(value)),
+                                   data, r.device_id)
             return None
         if alarm_key in self._open:
             return None
@@ -108,10 +111,10 @@ class StateRules:
         if held < spec.min_duration_s:
             return None
         self._since.pop(key, None)
-        message = f"{spec.label}：{spec.name(value)}{self._context_text(spec)}"
-        if spec.min_duration_s:
-            message += f"（已持续 {held:.0f} 秒）"
-        return self._raise(spec.alarm_code, r.device_id, r.point, r.ts, spec.severity, message,
+        # The label and the state names are the installer's words (config); the context its values.
+        text = say("state.alarm_held" if spec.min_duration_s else "state.alarm", what=spec.label,
+                   state=spec.name(value), context=self._context_text(spec), held_s=round(held))
+        return self._raise(spec.alarm_code, r.device_id, r.point, r.ts, spec.severity, text,
                            {**data, "held_s": round(held, 1)}, r.device_id)
 
     def _data(self, spec: StateSpec, value: int) -> dict[str, Any]:

@@ -44,6 +44,8 @@ class AlarmTransition:
     point: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     evidence: bytes | None = field(default=None, repr=False)  # JPEG of the event that opened it, if any
+    message_code: str = ""  # catalogue code of ``message`` (edge.messages)
+    params: dict[str, Any] = field(default_factory=dict)  # the values ``message`` was rendered from
 
     @property
     def key(self) -> AlarmKey:

@@ -39,8 +39,11 @@ import jsonschema_rs
 
 from edge.errors import EdgeError
 
-SCHEMA_VERSION = 1
-"""Version of the upload contract; part of every schema's ``$id`` (``urn:estate-edge:schema:v1:<kind>``)."""
+SCHEMA_VERSION = 2
+"""Version of the upload contract; part of every schema's ``$id`` (``urn:estate-edge:schema:v2:<kind>``).
+
+``v1/`` stays in the package unchanged (a released version is never edited); the gateway sends v2.
+"""
 
 RECORD_KINDS: tuple[str, ...] = ("telemetry", "event", "alarm", "indicator")
 KINDS: tuple[str, ...] = (*RECORD_KINDS, "batch")

@@ -1,8 +1,16 @@
 """Record <-> row and row <-> upload payload conversions for each lane, in one place.
 
 The store writes rows, the outbox turns rows into the JSON payloads the platform receives
-(see ``edge/schemas`` for their JSON Schema). Keeping both directions here means one module
-changes when a field is added.
+(see ``edge/schemas`` for their JSON Schema, version 2). Keeping both directions here means one
+module changes when a field is added.
+
+Messages: an event's or alarm step's ``message_code`` and ``params`` (``edge.messages``) are kept in
+its ``data`` column under the reserved key ``_message`` (no table migration: rows written before v2
+simply lack it, and their payload falls back to ``message_code = code``, ``params = {}``). The
+payload lifts them out, so ``data`` upstream holds only the technical detail.
+
+``estate_id`` and ``gateway_id`` are not stored per row (one store serves one gateway); the uplink
+stamps them on every payload before it leaves (``Uplink``), so each record names its origin.
 """
 
 from __future__ import annotations
@@ -16,6 +24,31 @@ from edge.clock import from_us, to_us
 from edge.records import AlarmRecord, Event, IndicatorRecord, Lane, Quality, Reading
 
 _QUALITY_LABELS = {int(q): q.label for q in Quality}
+
+# Uploads write units in one ASCII notation (m3, m3/h, degC), whatever the gateway's canonical
+# spelling inside (edge.normalise.units keeps m³, °C). One dict lookup per reading on the hot path.
+_ASCII_UNITS: dict[str, str] = {"m³": "m3", "m³/h": "m3/h", "m³/s": "m3/s", "m³/min": "m3/min", "°C": "degC",
+                                "℃": "degC", "°": "deg", "mH₂O": "mH2O", "mmH₂O": "mmH2O", "kgf/cm²": "kgf/cm2"}
+_UNIT_FIELDS = ("unit", "unit_from", "unit_to")
+
+
+def upload_unit(unit: str) -> str:
+    """A unit as uploads write it: ASCII only (``m³/h`` -> ``m3/h``, ``°C`` -> ``degC``)."""
+    ascii_unit = _ASCII_UNITS.get(unit)
+    if ascii_unit is not None:
+        return ascii_unit
+    if unit.isascii():
+        return unit
+    out = unit.replace("°C", "degC").replace("℃", "degC").replace("°", "deg")
+    return out.translate(str.maketrans("²³₂", "232"))
+
+
+def _ascii_units(values: dict[str, Any]) -> dict[str, Any]:
+    for name in _UNIT_FIELDS:
+        unit = values.get(name)
+        if isinstance(unit, str) and not unit.isascii():
+            values[name] = upload_unit(unit)
+    return values
 
 
 def iso(us: int) -> str:
@@ -46,14 +79,34 @@ def reading_rows(readings: Sequence[Reading], ids: Sequence[str]) -> list[tuple]
     return rows
 
 
+MESSAGE_KEY = "_message"  # reserved key of the data column: {"code": message_code, "params": {...}}
+
+
+def _data_column(data: dict[str, Any], message_code: str, params: dict[str, Any]) -> str:
+    if not message_code:
+        return dumps(data)
+    return dumps({**data, MESSAGE_KEY: {"code": message_code, "params": params}})
+
+
+def split_message(code: str, data_column: str) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """``(data, message_code, params)`` of a stored data column (see the module docstring)."""
+    data = json.loads(data_column)
+    stored = data.pop(MESSAGE_KEY, None) if isinstance(data, dict) else None
+    if isinstance(stored, dict) and isinstance(stored.get("code"), str):
+        params = stored.get("params")
+        return data, stored["code"], params if isinstance(params, dict) else {}
+    return data, code, {}
+
+
 def event_row(e: Event, record_id: str, evidence_path: str | None) -> tuple:
-    return (record_id, e.code, to_us(e.ts), e.device_id, str(e.severity), e.message, dumps(e.data), evidence_path)
+    return (record_id, e.code, to_us(e.ts), e.device_id, str(e.severity), e.message,
+            _data_column(e.data, e.message_code, e.params), evidence_path)
 
 
 def alarm_row(a: AlarmRecord, record_id: str, evidence_path: str | None) -> tuple:
     return (
         record_id, a.alarm_id, a.code, str(a.state), to_us(a.ts), a.device_id, str(a.severity),
-        a.actor, a.message, a.note, dumps(a.data), evidence_path,
+        a.actor, a.message, a.note, _data_column(a.data, a.message_code, a.params), evidence_path,
     )
 
 
@@ -100,16 +153,18 @@ LANE_QUERIES: dict[Lane, str] = {
 def telemetry_payload(row: tuple) -> dict[str, Any]:
     rid, device_id, point, value, unit, quality, ts_us = row
     return {
-        "id": rid, "device_id": device_id, "point": point, "value": value, "unit": unit,
-        "quality": _QUALITY_LABELS[quality], "ts": iso(ts_us),
+        "id": rid, "device_id": device_id, "point": point, "value": value,
+        "unit": unit if unit.isascii() else upload_unit(unit), "quality": _QUALITY_LABELS[quality], "ts": iso(ts_us),
     }
 
 
 def event_payload(row: tuple, evidence: dict[str, str] | None) -> dict[str, Any]:
     rid, code, ts_us, device_id, severity, message, data, _path = row
+    details, message_code, params = split_message(code, data)
     out: dict[str, Any] = {
         "id": rid, "code": code, "ts": iso(ts_us), "device_id": device_id, "severity": severity,
-        "message": message, "data": json.loads(data),
+        "message": message, "message_code": message_code, "params": _ascii_units(params),
+        "data": _ascii_units(details),
     }
     if evidence:
         out["evidence"] = evidence
@@ -118,10 +173,11 @@ def event_payload(row: tuple, evidence: dict[str, str] | None) -> dict[str, Any]
 
 def alarm_payload(row: tuple, evidence: dict[str, str] | None) -> dict[str, Any]:
     rid, alarm_id, code, state, ts_us, device_id, severity, actor, message, note, data, _path = row
+    details, message_code, params = split_message(code, data)
     out: dict[str, Any] = {
         "id": rid, "alarm_id": alarm_id, "code": code, "state": state, "ts": iso(ts_us),
-        "device_id": device_id, "severity": severity, "actor": actor, "message": message, "note": note,
-        "data": json.loads(data),
+        "device_id": device_id, "severity": severity, "actor": actor, "message": message,
+        "message_code": message_code, "params": _ascii_units(params), "note": note, "data": _ascii_units(details),
     }
     if evidence:
         out["evidence"] = evidence

@@ -10,6 +10,8 @@ any other alarm.
 
 from __future__ import annotations
 
+from edge.clock import iso_z
+from edge.messages import say
 from edge.records import Event, Severity
 from edge.sources import Sink
 from edge.store.store import Store
@@ -45,11 +47,13 @@ class StoreHealthSource:
             return
         now = self.store.clock.now()
         if disk.full:
-            event = Event(DISK_FULL, now, None, Severity.CRITICAL, "网关存储空间已满：遥测数据暂停保存，告警和事件照常保存",
-                          {"active": True, "store": "local", "reason": disk.reason,
-                           "since": disk.since.isoformat() if disk.since else None})
+            event = Event(DISK_FULL, now, None, Severity.CRITICAL,
+                          data={"active": True, "store": "local", "reason": disk.reason,
+                                "since": iso_z(disk.since) if disk.since else None},
+                          **say(DISK_FULL))
         else:
-            event = Event(DISK_FULL, now, None, Severity.INFO, "网关存储空间已恢复，遥测数据恢复保存",
-                          {"active": False, "store": "local", "telemetry_paused": disk.telemetry_paused})
+            event = Event(DISK_FULL, now, None, Severity.INFO,
+                          data={"active": False, "store": "local", "telemetry_paused": disk.telemetry_paused},
+                          **say("store.disk_full_cleared"))
         await sink.events([event])
         self._reported = disk.full

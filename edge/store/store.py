@@ -43,6 +43,7 @@ import aiosqlite
 from edge.clock import Clock, SystemClock, from_us, to_us
 from edge.errors import StoreError, StoreFull
 from edge.ids import new_ids, ulid_floor
+from edge.messages import say
 from edge.records import (
     LANE_PRIORITY,
     AlarmRecord,
@@ -76,7 +77,6 @@ EVICTION_ORDER: tuple[tuple[Lane, str], ...] = (
 )
 
 LANE_TABLES: dict[Lane, str] = {lane: table for lane, table in EVICTION_ORDER}
-_LANE_NAMES = {Lane.TELEMETRY: "遥测数据", Lane.EVENT: "事件", Lane.INDICATOR: "指标数据", Lane.ALARM: "告警记录"}
 
 
 @dataclass(slots=True)
@@ -656,8 +656,8 @@ class Store:
             code="store.eviction",
             ts=self.clock.now(),
             severity=Severity.WARNING,
-            message=f"存储空间不足：已移除最早的 {count} 条{_LANE_NAMES[lane]}",
             data={"lane": lane.value, "count": count, "first_id": first, "last_id": last},
+            **say("store.eviction", count=count, lane=lane.value),
         )
         (eid,) = new_ids(1)
         return [

@@ -82,6 +82,14 @@ class PlatformClient:
         self._on_date_header = on_date_header
         self.error_codes: dict[str, int] = {}
 
+    @property
+    def estate_id(self) -> str:
+        return self._estate_id
+
+    @property
+    def gateway_id(self) -> str:
+        return self._gateway_id
+
     async def send(self, kind: str, records: Sequence[dict[str, Any]]) -> Ack:
         ids = [r["id"] for r in records]
         body = json.dumps(

@@ -214,6 +214,10 @@ class Uplink:
     async def _send(self, batch: Batch) -> None:
         state = self.lanes[batch.lane]
         batch.attempts += 1
+        # Every record names its estate and gateway (contract v2); the store keeps neither per row.
+        origin = {"estate_id": self.client.estate_id, "gateway_id": self.client.gateway_id}
+        for row in batch.rows:
+            row.payload.update(origin)
         if self.validator is not None and await self._drop_locally_invalid(batch) and not batch.rows:
             await self._complete(batch)
             return

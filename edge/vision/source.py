@@ -71,6 +71,7 @@ from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig
 from edge.config.cameras import CameraConfig
 from edge.errors import DeviceError, DeviceUnreachable
+from edge.messages import say
 from edge.records import Event, Reading, Severity
 from edge.sources import Sink
 from edge.vision.analytics import EBIKE_ENTRY, LANE_BLOCKED, LANE_CLEARED, Decision
@@ -442,8 +443,17 @@ class CameraSource:
             data["dwell_s"] = round(decision.dwell_s, 1)
         if decision.blocked_s is not None:
             data["blocked_s"] = round(decision.blocked_s, 1)
+        # Staff read the catalogue's words (an e-bike is 电动车 whatever the detector called it); the
+        # detector's class, track and boxes stay in data.
+        zone_name = decision.zone_name or zone
+        if decision.code == EBIKE_ENTRY:
+            text = say("fire.ebike_entry", camera=cam, zone=zone_name)
+        elif decision.code == LANE_CLEARED:
+            text = say("fire.lane_cleared", camera=cam, zone=zone_name, blocked_s=round(decision.blocked_s or 0))
+        else:
+            text = say("fire.lane_blocked", camera=cam, zone=zone_name, dwell_s=round(decision.dwell_s or 0))
         return Event(decision.code, frame.ts, self.camera.id, SEVERITY.get(decision.code, Severity.INFO),
-                     decision.message, data, jpeg)
+                     data=data, evidence=jpeg, **text)
 
     async def _image_health_events(self, result: FrameResult, frame: Frame) -> list[Event]:
         events: list[Event] = []
@@ -459,12 +469,14 @@ class CameraSource:
             if now_on:
                 jpeg = await asyncio.to_thread(self._plain_evidence, frame, on_code)
                 events.append(Event(on_code, frame.ts, self.camera.id, Severity.WARNING,
-                                    f"camera {self.camera.id}: image {on_code.split('.')[1]}",
-                                    {"camera": self.camera.id, "active": True, value_key: round(value, 3)}, jpeg))
+                                    data={"camera": self.camera.id, "active": True, value_key: round(value, 3)},
+                                    evidence=jpeg,
+                                    **say("camera.frozen" if on_code == "camera.frozen" else "camera.covered",
+                                          camera=self.camera.id)))
             else:
                 events.append(Event(off_code, frame.ts, self.camera.id, Severity.INFO,
-                                    f"camera {self.camera.id}: image normal again",
-                                    {"camera": self.camera.id, "active": False}))
+                                    data={"camera": self.camera.id, "active": False},
+                                    **say("camera.image_ok", camera=self.camera.id)))
         return events
 
     def _plain_evidence(self, frame: Frame, code: str) -> bytes:

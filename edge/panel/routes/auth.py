@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from edge.messages import say
 from edge.panel.i18n import LANGUAGES
 from edge.panel.passwords import PasswordPolicyError
 from edge.panel.roles import Role
@@ -115,16 +116,12 @@ async def report_throttle(request: Request, start: ThrottleStart) -> None:
     and in the audit log, where admins see it on /admin/audit."""
     ctx = ctx_of(request)
     delay = math.ceil(start.delay_s)
-    if start.scope == "source":
-        message = (f"面板登录受限：账户 {start.username} 从 {start.ip} 连续 {start.failures} 次密码错误，"
-                   f"该地址此后每次尝试需等待，首次 {delay} 秒")
-    else:
-        message = (f"面板登录受限：账户 {start.username} 在多个地址共连续 {start.failures} 次密码错误，"
-                   f"未登录过的地址此后每次尝试需等待，首次 {delay} 秒")
+    text = say("panel.login_throttled" if start.scope == "source" else "panel.login_throttled_account",
+               username=start.username, failures=start.failures, delay_s=delay)
     data = {"username": start.username, "ip": start.ip, "scope": start.scope, "failures": start.failures,
             "delay_s": start.delay_s}
     await ctx.store.append_events([Event(code=THROTTLE_EVENT, ts=ctx.clock.now(), severity=Severity.WARNING,
-                                         message=message, data=data)])
+                                         data=data, **text)])
     await audit(request, start.username, THROTTLE_EVENT, start.username, ok=False, scope=start.scope,
                 failures=start.failures, delay_s=delay)
     log.warning("panel: login for %r throttled (%s %s, %d failures, wait %d s)", start.username, start.scope,

@@ -11,6 +11,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from edge.clock import iso_z
 from edge.config import EstateConfig
 from edge.records import Quality, Reading
 from edge.rules import RuleEngine, TransitionKind
@@ -55,7 +56,7 @@ async def test_a_30_s_episode_across_restarts_raises_at_30_s(tmp_path: Path) -> 
     out = await _run_once(path, [24, 28, 31, 34])
     assert [(t.code, t.kind, t.ts) for t in out] == [
         ("fire.hydrant_pressure_low", TransitionKind.RAISE, T0 + timedelta(seconds=31))]
-    assert out[0].data["since"] == T0.isoformat()
+    assert out[0].data["since"] == iso_z(T0)
 
 
 async def test_a_recovery_ends_the_timer_for_the_next_life_too(tmp_path: Path) -> None:
@@ -64,8 +65,8 @@ async def test_a_recovery_ends_the_timer_for_the_next_life_too(tmp_path: Path) -
     assert await _run_once(path, [15], value=0.30) == []  # recovered: the timer ends
     assert await _run_once(path, [20, 40]) == []  # a new episode from 20 s: 40 s is only 20 s in
     out = await _run_once(path, [51])
-    assert [t.ts for t in out] == [T0 + timedelta(seconds=51)] and out[0].data["since"] == (
-        T0 + timedelta(seconds=20)).isoformat()
+    assert [t.ts for t in out] == [T0 + timedelta(seconds=51)] and out[0].data["since"] == iso_z(
+        T0 + timedelta(seconds=20))
 
 
 async def test_high_limits_and_reconfigured_rules_are_kept_apart(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from edge.store import Store
 
 T0 = datetime(2025, 3, 1, 0, 0, tzinfo=UTC)
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9"
+ORIGIN = {"estate_id": "EST-1", "gateway_id": "GW-1"}
 
 
 @pytest.fixture
@@ -50,7 +51,8 @@ async def payloads(tmp_path: Path) -> dict[str, list[dict]]:
         ])
         out = {}
         for lane in Lane:
-            out[lane.value] = [row.payload for row in await store.pending(lane, "", 100)]
+            # The uplink stamps each record with its estate and gateway as it leaves (Uplink._send).
+            out[lane.value] = [{**row.payload, **ORIGIN} for row in await store.pending(lane, "", 100)]
     return out
 
 
