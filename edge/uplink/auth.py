@@ -1,4 +1,9 @@
-"""OAuth2 client-credentials tokens for the platform, refreshed before expiry and on 401."""
+"""OAuth2 client-credentials tokens for the platform, refreshed before expiry and on 401.
+
+A refused token request is read both ways: the contract's ``{"code", "message", "suggestion"}``
+and RFC 6749 section 5.2's ``{"error", "error_description", "error_uri"}``, which a real OAuth2
+server sends (its ``error`` is mapped onto the contract's code table, ``edge.schemas.errors``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from pydantic import SecretStr
 
 from edge.clock import Clock, SystemClock
 from edge.errors import UplinkError, UplinkUnavailable
+from edge.schemas.errors import TOKEN_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +61,10 @@ class TokenManager:
         if response.status_code >= 500 or response.status_code == 429:
             raise UplinkUnavailable(f"token endpoint answered {response.status_code}", code=str(response.status_code))
         if response.status_code != 200:
-            body = _safe_json(response)
+            code, message, suggestion = token_error(response)
             # Log the platform's words, never our secret.
-            raise UplinkError(
-                f"token request refused ({response.status_code}): {body.get('message', response.reason_phrase)}",
-                code=body.get("code"), suggestion=body.get("suggestion"),
-            )
+            raise UplinkError(f"token request refused ({response.status_code} {code}): {message}",
+                              code=code, suggestion=suggestion)
         body = response.json()
         self._token = str(body["access_token"])
         lifetime = float(body.get("expires_in", 3600))
@@ -68,6 +72,20 @@ class TokenManager:
         self.refreshes += 1
         log.info("uplink: new access token, valid %.0f s", lifetime)
         return self._token
+
+
+def token_error(response: httpx.Response) -> tuple[str, str, str | None]:
+    """``(code, message, suggestion)`` of a refused token request, from either error format."""
+    body = _safe_json(response)
+    rfc_error = body.get("error")
+    code = body.get("code")
+    if not isinstance(code, str):
+        code = TOKEN_ERRORS.get(rfc_error, str(rfc_error)) if isinstance(rfc_error, str) else str(response.status_code)
+    message = body.get("message") or body.get("error_description") or rfc_error or response.reason_phrase
+    suggestion = body.get("suggestion")
+    if suggestion is None and isinstance(body.get("error_uri"), str):
+        suggestion = f"see {body['error_uri']}"
+    return code, str(message), suggestion if isinstance(suggestion, str) else None
 
 
 def _safe_json(response: httpx.Response) -> dict:

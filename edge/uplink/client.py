@@ -1,15 +1,18 @@
 """One upload request to the platform: envelope, gzip, token, idempotency key, error mapping.
 
 The transport is httpx's, so tests can swap in ``httpx.MockTransport`` or point it at the real
-platform simulator over HTTPS. Every non-2xx answer is mapped to the uplink error tree:
+platform simulator over HTTPS. Every non-2xx answer is mapped to the uplink error tree by the error
+table of the contract (``edge.schemas.errors``: the answer's ``code`` decides; an unknown code is
+judged by its HTTP status):
 
     2xx accounting for every record sent   -> Ack
     2xx that does not (HTML, truncated JSON, counts that do not add up)
                              -> UplinkProtocolError (an UplinkUnavailable: resend under the same key)
-    401                      -> refresh the token and retry once, then UplinkError
-    400 / 413 / 422          -> UplinkRejected (with per-record messages when the platform lists them)
-    429                      -> UplinkUnavailable(retry_after=Retry-After)
-    5xx, network, timeouts   -> UplinkUnavailable
+    401 (refresh_token)      -> refresh the token and retry once, then UplinkError
+    dead_letter (422, 413 ...) -> UplinkRejected (with per-record messages when the platform lists them)
+    retry (429, 5xx, ...)    -> UplinkUnavailable(retry_after=Retry-After)
+    hold (403 ESTATE_MISMATCH, ...) -> UplinkError: kept and retried with backoff, nothing dropped
+    network, timeouts        -> UplinkUnavailable
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 import httpx
 
 from edge.errors import UplinkError, UplinkProtocolError, UplinkRejected, UplinkUnavailable
+from edge.schemas.errors import Action, action_for
 from edge.uplink.auth import TokenManager
 
 log = logging.getLogger(__name__)
@@ -134,18 +138,17 @@ class PlatformClient:
         message = str(body.get("message") or response.reason_phrase)
         suggestion = body.get("suggestion")
         self._count(code)
-        log.warning("platform answered %d %s: %s (suggestion: %s)", status, code, message, suggestion or "-")
-        if status == 429:
+        action = action_for(status, code)
+        log.warning("platform answered %d %s: %s (suggestion: %s; the gateway will %s)", status, code, message,
+                    suggestion or "-", action.value)
+        if action is Action.RETRY:
             raise UplinkUnavailable(message, code=code, retry_after=parse_retry_after(response.headers.get("retry-after")))
-        if status in (400, 409, 413, 422):
+        if action is Action.DEAD_LETTER:
             errors = body.get("errors") or []
             record_errors = {str(e.get("id")): str(e.get("message", message)) for e in errors
                              if isinstance(e, dict) and e.get("id")}
             raise UplinkRejected(message, code=code, suggestion=suggestion, record_errors=record_errors)
-        if status >= 500 or status == 408:
-            raise UplinkUnavailable(message, code=code,
-                                    retry_after=parse_retry_after(response.headers.get("retry-after")))
-        raise UplinkError(f"platform answered {status}: {message}", code=code, suggestion=suggestion)
+        raise UplinkError(f"platform answered {status} {code}: {message}", code=code, suggestion=suggestion)
 
     def _count(self, code: str) -> None:
         self.error_codes[code] = self.error_codes.get(code, 0) + 1

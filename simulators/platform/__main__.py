@@ -9,7 +9,7 @@ from pathlib import Path
 
 import uvicorn
 
-from simulators.platform.app import DropAfterBody, PlatformState, create_app
+from simulators.platform.app import ClientBinding, DropAfterBody, PlatformState, create_app
 from simulators.platform.tls import make_tls_files
 
 
@@ -23,11 +23,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-tls", action="store_true", help="serve plain HTTP (never in production)")
     parser.add_argument("--client-id", default=os.environ.get("PLATFORM_SIM_CLIENT_ID", "gateway"))
     parser.add_argument("--client-secret", default=os.environ.get("PLATFORM_SIM_CLIENT_SECRET", "demo-secret"))
+    parser.add_argument("--estate-id", help="estate the --client-id reports for (default: its first batch's)")
+    parser.add_argument("--gateway-id", help="gateway the --client-id reports for (default: its first batch's)")
+    parser.add_argument("--client", action="append", default=[], metavar="ID:SECRET:ESTATE:GATEWAY",
+                        help="a further OAuth client bound to one estate and gateway (repeatable)")
     parser.add_argument("--token-ttl", type=float, default=3600.0, help="access token lifetime, seconds")
     args = parser.parse_args(argv)
+    clients: dict[str, ClientBinding] = {}
+    for spec in args.client:
+        parts = spec.split(":")
+        if len(parts) != 4 or not all(parts):
+            parser.error(f"--client {spec!r}: expected ID:SECRET:ESTATE:GATEWAY")
+        clients[parts[0]] = ClientBinding(parts[1], parts[2], parts[3])
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s platform-sim: %(message)s")
-    state = PlatformState(args.db, args.client_id, args.client_secret, token_ttl_s=args.token_ttl)
+    state = PlatformState(args.db, args.client_id, args.client_secret, token_ttl_s=args.token_ttl,
+                          estate_id=args.estate_id, gateway_id=args.gateway_id, clients=clients)
     state.open()
     app = DropAfterBody(create_app(state), state)
     ssl: dict[str, str] = {}

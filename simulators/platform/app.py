@@ -1,9 +1,16 @@
 """The central rating platform, simulated: OAuth2 token endpoint, ingest endpoints, inspection.
 
 Contract (seed 000, 7.2): HTTPS, OAuth2 client credentials, JSON in UTF-8 (gzip accepted),
-batches of at most 1,000 records, errors as ``{code, message, suggestion}``, idempotent ingest:
-a batch carries an ``Idempotency-Key`` header and every record its own id, and neither a replayed
-batch nor a re-sent record is ever counted twice. What was accepted is kept in SQLite.
+batches of at most 1,000 records, errors as ``{code, message, suggestion}`` from the contract's
+error table (``edge.schemas.errors``; the token endpoint adds RFC 6749 ``error`` /
+``error_description``), idempotent ingest: a batch carries an ``Idempotency-Key`` header and every
+record its own id, and neither a replayed batch nor a re-sent record is ever counted twice. What
+was accepted is kept in SQLite.
+
+Each OAuth client is bound to one estate and gateway (seed 000 5.4, ids globally unique): a batch
+whose envelope or records name another is refused whole with 403 ``ESTATE_MISMATCH`` and nothing of
+it is stored. A client registered without a binding is bound by its first accepted batch (a
+simulator convenience for tests; the binding is kept in the database across restarts).
 
     POST /oauth/token                   grant_type=client_credentials (form or HTTP Basic)
     POST /api/v1/ingest/{kind}          kind: telemetry | event | alarm | indicator
@@ -31,16 +38,27 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from edge.schemas.errors import error_body
 from simulators.platform.faults import Faults
 from simulators.platform.validation import KINDS, record_error
 
 MAX_BATCH = 1000
 
 
-def error(status: int, code: str, message: str, suggestion: str, **extra: Any) -> JSONResponse:
+def error(code: str, message: str | None = None, **extra: Any) -> JSONResponse:
+    """The answer for ``code`` as the contract's error table has it (status, meaning, suggestion)."""
     headers = extra.pop("headers", None)
-    return JSONResponse({"code": code, "message": message, "suggestion": suggestion, **extra},
-                        status_code=status, headers=headers)
+    status, body = error_body(code, message, **extra)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientBinding:
+    """An OAuth client the platform knows: its secret and the estate / gateway it may report for."""
+
+    secret: str
+    estate_id: str | None = None
+    gateway_id: str | None = None
 
 
 @dataclass
@@ -51,6 +69,11 @@ class PlatformState:
     token_ttl_s: float = 3600.0
     faults: Faults = field(default_factory=Faults)
     tokens: dict[str, float] = field(default_factory=dict)
+    estate_id: str | None = None  # binding of client_id; None: bound by its first accepted batch
+    gateway_id: str | None = None
+    clients: dict[str, ClientBinding] = field(default_factory=dict)  # further clients
+    token_clients: dict[str, str] = field(default_factory=dict)  # access token -> client id
+    _learnt: set[str] = field(default_factory=set)  # clients bound by their first batch
     counters: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     db: sqlite3.Connection | None = None
@@ -71,12 +94,54 @@ class PlatformState:
                 idempotency_key TEXT PRIMARY KEY, kind TEXT NOT NULL, response TEXT NOT NULL,
                 received_us INTEGER NOT NULL) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS records_seq ON records(seq);
+            CREATE TABLE IF NOT EXISTS bindings (
+                client_id TEXT PRIMARY KEY, estate_id TEXT NOT NULL, gateway_id TEXT NOT NULL) WITHOUT ROWID;
             """
         )
+        self.clients.setdefault(self.client_id, ClientBinding(self.client_secret, self.estate_id, self.gateway_id))
+        for client_id, estate_id, gateway_id in self.db.execute("SELECT client_id, estate_id, gateway_id FROM bindings"):
+            known = self.clients.get(client_id)
+            if known is not None and known.estate_id is None:
+                self.clients[client_id] = ClientBinding(known.secret, estate_id, gateway_id)
+                self._learnt.add(client_id)
         self.last_seq = int(self.db.execute("SELECT coalesce(max(seq), 0) FROM records").fetchone()[0])
 
     def bump(self, name: str, amount: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + amount
+
+    def unbind_learnt(self) -> None:
+        """Forget bindings learnt from a first batch; configured ones stay."""
+        self.clients[self.client_id] = ClientBinding(self.client_secret, self.estate_id, self.gateway_id)
+        for client_id, known in list(self.clients.items()):
+            if client_id != self.client_id and known.estate_id is not None and client_id in self._learnt:
+                self.clients[client_id] = ClientBinding(known.secret)
+        self._learnt.clear()
+
+    def binding_error(self, client_id: str, body: dict[str, Any], records: list[Any]) -> JSONResponse | None:
+        """403 ``ESTATE_MISMATCH`` unless the envelope and every record name the client's estate and gateway.
+
+        Binds an unbound client to the batch's estate and gateway (called under ``lock``).
+        """
+        assert self.db is not None
+        binding = self.clients[client_id]
+        if binding.estate_id is None:
+            estate, gateway = body.get("estate_id"), body.get("gateway_id")
+            if not isinstance(estate, str) or not isinstance(gateway, str):
+                return None  # the schema check names the missing fields
+            binding = self.clients[client_id] = ClientBinding(binding.secret, estate, gateway)
+            self._learnt.add(client_id)
+            self.db.execute("INSERT OR REPLACE INTO bindings VALUES (?,?,?)", (client_id, estate, gateway))
+        want = (binding.estate_id, binding.gateway_id)
+        bad = [{"id": r.get("id"), "message": f"record of estate {r.get('estate_id')!r} / gateway "
+                f"{r.get('gateway_id')!r}; client {client_id!r} reports for {want[0]!r} / {want[1]!r}"}
+               for r in records if isinstance(r, dict) and (r.get("estate_id"), r.get("gateway_id")) != want]
+        envelope = (body.get("estate_id"), body.get("gateway_id"))
+        if not bad and envelope == want:
+            return None
+        self.bump("estate_mismatch")
+        return error("ESTATE_MISMATCH", f"client {client_id!r} is bound to estate {want[0]!r} / gateway {want[1]!r}; "
+                     f"the batch names {envelope[0]!r} / {envelope[1]!r} and {len(bad)} record(s) another",
+                     errors=bad[:100])
 
     def take_seqs(self, count: int) -> int:
         """Reserve ``count`` acceptance numbers; returns the first."""
@@ -85,17 +150,18 @@ class PlatformState:
         return first
 
 
-def _token_ok(state: PlatformState, request: Request) -> JSONResponse | None:
+def _token_client(state: PlatformState, request: Request) -> str | JSONResponse:
+    """The client id the bearer token was issued to, or the 401 answer."""
     header = request.headers.get("authorization", "")
     if not header.lower().startswith("bearer "):
         state.bump("unauthorized")
-        return error(401, "AUTH_MISSING", "no bearer token", "obtain a token from /oauth/token")
+        return error("AUTH_MISSING")
     token = header[7:].strip()
     expiry = state.tokens.get(token)
     if expiry is None or expiry <= time.monotonic():
         state.bump("unauthorized")
-        return error(401, "TOKEN_EXPIRED", "access token unknown or expired", "request a new access token")
-    return None
+        return error("TOKEN_EXPIRED")
+    return state.token_clients.get(token, state.client_id)
 
 
 def _decode_body(raw: bytes, encoding: str) -> Any:
@@ -112,7 +178,7 @@ def create_app(state: PlatformState) -> FastAPI:
     async def outage_and_date(request: Request, call_next: Any) -> Response:
         if state.faults.outage and not request.url.path.startswith("/_sim"):
             state.bump("outage_refusals")
-            response: Response = error(503, "UNAVAILABLE", "platform is down for maintenance", "retry later")
+            response: Response = error("UNAVAILABLE", "platform is down for maintenance")
         else:
             response = await call_next(request)
         response.headers["Date"] = formatdate(usegmt=True)
@@ -127,51 +193,52 @@ def create_app(state: PlatformState) -> FastAPI:
             try:
                 client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
             except (binascii.Error, UnicodeDecodeError):
-                return error(400, "BAD_AUTH_HEADER", "malformed Basic header", "send base64(client_id:secret)")
+                return error("BAD_AUTH_HEADER", "malformed Basic header")
         if form.get("grant_type") != "client_credentials":
-            return error(400, "UNSUPPORTED_GRANT", "only client_credentials is supported",
-                         "send grant_type=client_credentials")
-        if client_id != state.client_id or not secrets.compare_digest(str(client_secret or ""), state.client_secret):
+            return error("UNSUPPORTED_GRANT", "only client_credentials is supported")
+        known = state.clients.get(str(client_id))
+        if known is None or not secrets.compare_digest(str(client_secret or ""), known.secret):
             state.bump("bad_credentials")
-            return error(401, "INVALID_CLIENT", "unknown client or wrong secret", "check the gateway's client secret")
+            return error("INVALID_CLIENT", "unknown client or wrong secret")
         access = secrets.token_urlsafe(24)
         state.tokens[access] = time.monotonic() + state.token_ttl_s
+        state.token_clients[access] = str(client_id)
         state.bump("tokens_issued")
         return JSONResponse({"access_token": access, "token_type": "Bearer", "expires_in": int(state.token_ttl_s)})
 
     @app.post("/api/v1/ingest/{kind}")
     async def ingest(kind: str, request: Request) -> Response:
         if kind not in KINDS:
-            return error(404, "UNKNOWN_KIND", f"no ingest endpoint for {kind!r}", f"use one of {', '.join(KINDS)}")
+            return error("UNKNOWN_KIND", f"no ingest endpoint for {kind!r}")
         if state.faults.expire_tokens:
             state.tokens.clear()
             state.faults.expire_tokens = False
-        if (denied := _token_ok(state, request)) is not None:
-            return denied
+        client = _token_client(state, request)
+        if isinstance(client, JSONResponse):
+            return client
         if state.faults.slow_ms:
             await asyncio.sleep(state.faults.slow_ms / 1000)
         if state.faults.fail_500 > 0:
             state.faults.fail_500 -= 1
             state.bump("injected_500")
-            return error(500, "INTERNAL", "injected failure", "retry with backoff")
+            return error("INTERNAL", "injected failure")
         if state.faults.rate_limit > 0:
             state.faults.rate_limit -= 1
             state.bump("injected_429")
-            return error(429, "RATE_LIMITED", "too many requests", "wait for Retry-After",
-                         headers={"Retry-After": f"{state.faults.retry_after_s:g}"})
+            return error("RATE_LIMITED", headers={"Retry-After": f"{state.faults.retry_after_s:g}"})
         if state.faults.ack_html > 0:
             state.faults.ack_html -= 1
             state.bump("injected_ack_html")
             return HTMLResponse("<!doctype html><html><body><h1>Wi-Fi login</h1></body></html>")
         key = request.headers.get("idempotency-key")
         if not key:
-            return error(400, "NO_IDEMPOTENCY_KEY", "Idempotency-Key header is required", "send one key per batch")
+            return error("NO_IDEMPOTENCY_KEY")
         raw = await request.body()
         try:
             body = _decode_body(raw, request.headers.get("content-encoding", ""))
         except (OSError, ValueError, UnicodeDecodeError):
-            return error(400, "BAD_BODY", "body is not (gzip) UTF-8 JSON", "send application/json in UTF-8")
-        response = await asyncio.to_thread(_ingest_sync, state, kind, key, body)
+            return error("BAD_BODY")
+        response = await asyncio.to_thread(_ingest_sync, state, kind, key, body, client)
         return _bad_ack(state, response) if response.status_code == 200 else response
 
     @app.get("/healthz")
@@ -212,7 +279,9 @@ def create_app(state: PlatformState) -> FastAPI:
         with state.lock:
             state.db.execute("DELETE FROM records")
             state.db.execute("DELETE FROM batches")
+            state.db.execute("DELETE FROM bindings")  # clients bound by their first batch are free again
             state.last_seq = 0
+            state.unbind_learnt()
         state.counters.clear()
         state.faults = Faults()
         return {"status": "reset"}
@@ -251,22 +320,24 @@ def _bad_ack(state: PlatformState, response: Response) -> Response:
     return response
 
 
-def _ingest_sync(state: PlatformState, kind: str, key: str, body: Any) -> Response:
+def _ingest_sync(state: PlatformState, kind: str, key: str, body: Any, client_id: str | None = None) -> Response:
     """Validate and store one batch atomically; replay the stored answer for a repeated key."""
     assert state.db is not None
     if not isinstance(body, dict) or not isinstance(body.get("records"), list):
-        return error(400, "BAD_ENVELOPE", "body must be an object with a 'records' list",
-                     "send {gateway_id, estate_id, kind, records: [...]}")
+        return error("BAD_ENVELOPE")
     records = body["records"]
     if len(records) > MAX_BATCH:
-        return error(413, "BATCH_TOO_LARGE", f"{len(records)} records in one batch", f"send at most {MAX_BATCH}")
+        return error("BATCH_TOO_LARGE", f"{len(records)} records in one batch (at most {MAX_BATCH})")
     if body.get("kind") not in (None, kind):
-        return error(400, "KIND_MISMATCH", "envelope kind differs from the endpoint", "post each kind to its endpoint")
+        return error("KIND_MISMATCH")
     with state.lock:
         stored = state.db.execute("SELECT response FROM batches WHERE idempotency_key=?", (key,)).fetchone()
         if stored is not None:
             state.bump("replayed_batches")
             return JSONResponse(json.loads(stored[0]), headers={"Idempotent-Replayed": "true"})
+        refused = state.binding_error(client_id or state.client_id, body, records)
+        if refused is not None:
+            return refused
         rejected = []
         for record in records:
             reason = record_error(kind, record)
@@ -277,8 +348,7 @@ def _ingest_sync(state: PlatformState, kind: str, key: str, body: Any) -> Respon
         if rejected:
             state.bump("rejected_batches")
             state.bump("rejected_records", len(rejected))
-            return error(422, "VALIDATION_FAILED", f"{len(rejected)} record(s) failed validation",
-                         "fix or drop the listed records and resend the rest", errors=rejected)
+            return error("VALIDATION_FAILED", f"{len(rejected)} record(s) failed validation", errors=rejected)
         now_us = time.time_ns() // 1000
         seq = state.take_seqs(len(records))
         rows = [(r["id"], kind, seq + i, json.dumps(r, ensure_ascii=False), now_us) for i, r in enumerate(records)]
