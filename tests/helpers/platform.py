@@ -70,7 +70,8 @@ class PlatformSim:
         self.process = fresh.process
 
 
-def start_platform(workdir: Path, *, port: int | None = None, token_ttl: float | None = 3600.0) -> PlatformSim:
+def start_platform(workdir: Path, *, port: int | None = None, token_ttl: float | None = 3600.0,
+                   extra_args: tuple[str, ...] = ()) -> PlatformSim:
     """Start the simulator and wait for its health endpoint over verified TLS; never leaks the process."""
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -80,6 +81,7 @@ def start_platform(workdir: Path, *, port: int | None = None, token_ttl: float |
             "--tls-dir", str(tls_dir), "--client-id", "gateway", "--client-secret", "test-secret"]
     if token_ttl is not None:
         args += ["--token-ttl", str(token_ttl)]
+    args += list(extra_args)  # e.g. --estate-id / --gateway-id / --client id:secret:estate:gateway
     logpath = workdir / f"platform-{port}.log"
     with open(logpath, "ab") as log:
         process = subprocess.Popen(args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
