@@ -103,6 +103,9 @@ async def test_ebike_entry_raised_once_per_entry() -> None:
     for event, target in zip(entries, expected("door_b2_motorcycle", "fire.ebike_entry"), strict=True):
         assert within(at(event), target), (at(event), target)
         assert event.data["label"] == "motorcycle" and event.data["zone"] == "door"
+        # Staff read 电动车 (whatever the detector's class); the class stays in data.
+        assert event.message_code == "fire.ebike_entry" and event.message.startswith("电动车进入")
+        assert "motorcycle" not in event.message
         assert event.data["active"] is True
         assert event.data["entry"] == f"door-b2-motorcycle/door/{event.data['track_id']}"
         assert event.evidence and event.evidence[:2] == b"\xff\xd8"
