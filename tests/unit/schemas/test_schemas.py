@@ -132,8 +132,52 @@ def test_every_example_in_the_uplink_doc_validates() -> None:
     import re
 
     doc = (Path(__file__).resolve().parents[3] / "docs" / "uplink.md").read_text(encoding="utf-8")
-    examples = re.findall(r"<!-- example: (\w+) -->\s*```json\n(.*?)```", doc, flags=re.S)
+    examples = re.findall(r"<!-- example: (\w+) \w+ -->\s*```json\n(.*?)```", doc, flags=re.S)
     kinds = sorted({kind for kind, _ in examples})
     assert kinds == ["alarm", "batch", "event", "indicator", "telemetry"]
     for kind, text in examples:
         assert schemas.record_errors(kind, json.loads(text)) == [], (kind, text)
+
+
+def test_the_uplink_doc_is_generated_from_the_code() -> None:
+    """Examples, the error table and the message table of docs/uplink.md are the code's (edge.schemas.doc)."""
+    from edge.schemas.doc import main
+
+    assert main(["--check", str(Path(__file__).resolve().parents[3] / "docs" / "uplink.md")]) == 0, (
+        "docs/uplink.md is stale: run python -m edge.schemas.doc docs/uplink.md")
+
+
+async def test_messages_and_units_in_v2_payloads(tmp_path: Path) -> None:
+    """message_code and params are lifted out of the stored data; units and data timestamps are ASCII / Z."""
+    from edge.messages import say
+
+    async with Store(tmp_path / "edge.db", clock=ManualClock(T0), batch_max_delay_ms=1) as store:
+        await store.append_readings([Reading("WM-1", "volume_forward", 12.5, "m³", T0),
+                                     Reading("TT-1", "temperature", 21.5, "°C", T0)])
+        text = say("threshold.high", device="TT-1", point="temperature", value=31.0, unit="°C", limit=30, held_s=60)
+        await store.append_alarm_records([AlarmRecord("01JNB7Q0000000000000000000", "hvac.temperature_high",
+                                                      AlarmState.RAISED, T0, "TT-1", data={"unit": "°C"}, **text)])
+        await store.append_events([Event("store.eviction", T0, data={"count": 3}, **say("store.eviction", count=3,
+                                                                                          lane="telemetry"))])
+        telemetry = [row.payload for row in await store.pending(Lane.TELEMETRY, "", 10)]
+        (alarm,) = [row.payload for row in await store.pending(Lane.ALARM, "", 10)]
+        (event,) = [row.payload for row in await store.pending(Lane.EVENT, "", 10)]
+    assert [t["unit"] for t in telemetry] == ["m3", "degC"]
+    assert alarm["message_code"] == "threshold.high" and alarm["params"]["unit"] == "degC"
+    assert alarm["data"] == {"unit": "degC"} and "温度高于 30 °C" in alarm["message"]
+    assert event["message_code"] == "store.eviction" and event["params"] == {"count": 3, "lane": "telemetry"}
+    assert event["data"] == {"count": 3} and event["message"] == "存储空间不足：已移除最早的 3 条遥测数据"
+    for kind, payload in (("telemetry", telemetry[0]), ("alarm", alarm), ("event", event)):
+        assert schemas.record_errors(kind, {**payload, **ORIGIN}) == [], kind
+    # Without its estate and gateway a v2 record is invalid.
+    assert any("estate_id" in e for e in schemas.record_errors("event", event))
+
+
+def test_v1_stays_as_released() -> None:
+    """A released contract version is never edited: v1's files still describe v1 (no estate per record)."""
+    import json
+    from importlib import resources
+
+    v1 = json.loads(resources.files("edge.schemas.v1").joinpath("telemetry.json").read_text(encoding="utf-8"))
+    assert v1["$id"] == "urn:estate-edge:schema:v1:telemetry" and "estate_id" not in v1["properties"]
+    assert schemas.SCHEMA_VERSION == 2 and "estate_id" in schemas.schema("telemetry")["required"]
