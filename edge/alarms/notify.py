@@ -30,6 +30,7 @@ from datetime import tzinfo
 from typing import Any, Protocol
 
 from edge.clock import to_us
+from edge.messages import term
 from edge.records import AlarmRecord, AlarmState, Severity
 from edge.store.codec import iso
 from edge.tasks import cancel_and_wait
@@ -90,7 +91,7 @@ class Notification:
             "alarm": {
                 "id": r.id, "alarm_id": r.alarm_id, "code": r.code, "state": str(r.state), "ts": iso(to_us(r.ts)),
                 "device_id": r.device_id, "severity": str(r.severity), "actor": r.actor, "message": r.message,
-                "note": r.note, "data": r.data,
+                "message_code": r.message_code or r.code, "params": r.params, "note": r.note, "data": r.data,
             },
             "device": {"id": r.device_id, "name": self.device_name, "location": self.location},
         }
@@ -100,13 +101,13 @@ class Notification:
         if self.step is AlarmState.ESCALATED:
             label = f"{label}(第{self.level}级)"
         subject = self.device_name or self.record.device_id or self.record.data.get("subject") or ""
-        return f"【{label}】{self.estate_name} {subject} {self.record.code}".strip()
+        return f"【{label}】{self.estate_name} {subject} {term('code', self.record.code)}".strip()
 
     def lines(self) -> list[str]:
         r = self.record
         out = [
             f"级别: {SEVERITY_LABELS_ZH[r.severity]} ({r.severity})",
-            f"告警: {r.code}",
+            f"告警: {term('code', r.code)}",
             f"内容: {r.message}" if r.message else "",
             f"设备: {self.device_name or r.device_id or '-'}" + (f" ({r.device_id})" if self.device_name else ""),
             f"位置: {self.location}" if self.location else "",

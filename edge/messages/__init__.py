@@ -156,6 +156,12 @@ def render(code: str, params: Mapping[str, Any] | None = None, lang: str | None 
     return _PLACEHOLDER.sub(substitute, template)
 
 
+def term(table: str, key: str, lang: str | None = None) -> str:
+    """The name of ``key`` in a term table (``code``, ``point``, ``class`` ...); ``key`` itself when unknown."""
+    cat = catalogue(normalise_language(lang) if lang else _context.language)
+    return cat.terms.get(table, {}).get(key, key)
+
+
 def say(code: str, /, **params: Any) -> MessageFields:
     """``message`` (rendered now, in the configured language), ``message_code`` and ``params`` for a record.
 
@@ -212,4 +218,5 @@ __all__ = [
     "placeholders",
     "render",
     "say",
+    "term",
 ]

@@ -142,6 +142,8 @@ async def test_dingtalk_signed_markdown_with_mentions(store: Store, clock: Manua
     body = req.json()
     assert body["msgtype"] == "markdown" and body["at"] == {"atMobiles": ["13900002222"], "isAtAll": False}
     assert "告警升级(第2级)" in body["markdown"]["title"]
+    # The alarm is named from the message catalogue, not by its code.
+    assert "消火栓压力过低" in body["markdown"]["title"] and "fire.hydrant" not in body["markdown"]["title"]
     assert "已 61 分钟未确认" in body["markdown"]["text"] and "@13900002222" in body["markdown"]["text"]
 
 
