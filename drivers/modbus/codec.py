@@ -28,6 +28,7 @@ RTU, the serial line: silence of 3.5 characters separates frames; the CRC is sen
 
     read request   unit fc addr_hi addr_lo cnt_hi cnt_lo crc crc          8 bytes
     read response  unit fc byte_count data(2*cnt) crc crc                 5 + 2*cnt bytes
+    bit response   unit fc byte_count bits((cnt+7)//8) crc crc            FC1 coils / FC2 inputs
     exception      unit fc|0x80 exception_code crc crc                    5 bytes
 
 TCP: the MBAP header replaces address and CRC::
@@ -59,11 +60,12 @@ class DataType(StrEnum):
     INT64 = "int64"
     UINT64 = "uint64"
     FLOAT64 = "float64"
+    BIT = "bit"  # one coil (FC1) or discrete input (FC2); profiles may also write ``bool``
 
     @property
     def registers(self) -> int:
-        """How many 16-bit registers one value occupies."""
-        return _STRUCT[self][1] // 2
+        """How many addresses one value occupies: 16-bit registers, or for ``bit`` one coil / input."""
+        return 1 if self is DataType.BIT else _STRUCT[self][1] // 2
 
 
 # struct format character and size in bytes, for the value in big-endian order.
@@ -96,7 +98,10 @@ def make_decoder(dtype: DataType, byte_order: Order = "big", word_order: Order =
 
     The fast paths (the orders that are plain big- or little-endian) are a single ``unpack_from``;
     the mixed orders reorder a slice first. Values come back as ``float`` (ints are exact up to 2**53).
+    A ``bit`` decoder reads bit ``offset`` of packed coil / input bytes (``unpack_bits``' order).
     """
+    if dtype is DataType.BIT:
+        return lambda buf, off: float((buf[off >> 3] >> (off & 7)) & 1)
     char, size = _STRUCT[dtype]
     if byte_order not in ("big", "little") or word_order not in ("big", "little"):
         raise ValueError(f"byte_order and word_order must be 'big' or 'little', not {byte_order!r}/{word_order!r}")
@@ -167,7 +172,10 @@ def encode_value(value: float, dtype: DataType, byte_order: Order = "big", word_
 
     Integers are rounded and clamped to the type's range (a simulated meter saturates rather than
     wrapping unless the scenario asks for a rollover, which it does by choosing the value).
+    Bits are not registers: ``pack_bits`` packs them.
     """
+    if dtype is DataType.BIT:
+        raise ValueError("a bit is not a register value: pack coils / inputs with pack_bits")
     char, size = _STRUCT[dtype]
     if char in "fd":
         packed = struct.pack(">" + char, value)
@@ -177,6 +185,38 @@ def encode_value(value: float, dtype: DataType, byte_order: Order = "big", word_
         ivalue = 0 if math.isnan(value) else round(min(max(value, lo), hi))
         packed = struct.pack(">" + char, ivalue)
     return _reorder(packed, byte_order, word_order)
+
+
+# --------------------------------------------------------------------------- bits (FC1 / FC2)
+#
+# A read of coils (FC1) or discrete inputs (FC2) answers the bits packed eight to a byte, the first
+# requested address in the least significant bit of the first byte; the last byte is padded with
+# zeros (Modbus Application Protocol V1.1b3, 6.1 and 6.2). ``count`` bits take (count + 7) // 8 bytes.
+
+
+def unpack_bits(data: bytes, count: int) -> list[int]:
+    """The first ``count`` bits of packed coil / input bytes, LSB of the first byte first."""
+    if len(data) * 8 < count:
+        raise ValueError(f"{len(data)} bytes hold fewer than {count} bits")
+    return [(data[i >> 3] >> (i & 7)) & 1 for i in range(count)]
+
+
+def pack_bits(bits: Sequence[int | bool]) -> bytes:
+    """Pack bits as a coil / input response carries them (the simulator's half of ``unpack_bits``)."""
+    out = bytearray((len(bits) + 7) // 8)
+    for i, bit in enumerate(bits):
+        if bit:
+            out[i >> 3] |= 1 << (i & 7)
+    return bytes(out)
+
+
+def make_bit_block_decoder(fields: Sequence[tuple[str, int]]) -> BlockDecoder:
+    """Return ``f(packed bytes) -> (name, 0.0 | 1.0) pairs`` for the bit points of one read block.
+
+    ``fields`` are ``(name, bit offset from the block's first address)``; the shifts are computed once.
+    """
+    where = tuple((name, offset >> 3, offset & 7) for name, offset in fields)
+    return lambda data: [(name, float((data[byte] >> bit) & 1)) for name, byte, bit in where]
 
 
 def registers_to_bytes(registers: list[int]) -> bytes:
@@ -220,8 +260,16 @@ def crc_ok(frame: bytes) -> bool:
     return len(frame) >= 4 and crc16(frame[:-2]) == int.from_bytes(frame[-2:], "little")
 
 
-READ_FUNCTION_CODES = (3, 4)
+BIT_FUNCTION_CODES = (1, 2)  # read coils, read discrete inputs: one bit per address
+REGISTER_FUNCTION_CODES = (3, 4)  # read holding / input registers: 16 bits per address
+READ_FUNCTION_CODES = (*BIT_FUNCTION_CODES, *REGISTER_FUNCTION_CODES)
 MAX_READ_REGISTERS = 125  # Modbus spec limit for FC3/FC4 (a 256-byte RTU ADU)
+MAX_READ_BITS = 2000  # Modbus spec limit for FC1/FC2 (250 data bytes)
+
+
+def data_length(function_code: int, count: int) -> int:
+    """Data bytes of a read response: 2 per register, or the bits packed eight to a byte (FC1/FC2)."""
+    return (count + 7) >> 3 if function_code in BIT_FUNCTION_CODES else 2 * count
 
 EXCEPTION_NAMES: dict[int, str] = {
     0x01: "illegal function",
@@ -248,8 +296,8 @@ def rtu_exception(unit: int, function_code: int, code: int) -> bytes:
     return with_crc(struct.pack(">BBB", unit, function_code | 0x80, code))
 
 
-def rtu_response_length(count: int) -> int:
-    return 5 + 2 * count
+def rtu_response_length(count: int, function_code: int = 3) -> int:
+    return 5 + data_length(function_code, count)
 
 
 RTU_REQUEST_LENGTH = 8
@@ -277,11 +325,12 @@ _INCOMPLETE = FrameCheck(Verdict.INCOMPLETE)
 
 
 def check_rtu_response(buf: bytes, unit: int, function_code: int, count: int) -> FrameCheck:
-    """Judge the bytes received so far for a read of ``count`` registers from ``unit``.
+    """Judge the bytes received so far for a read of ``count`` registers (or bits) from ``unit``.
 
     RTU has no length field in the header, so the expected length comes from the request: a data
-    response is ``5 + 2*count`` bytes, an exception 5 bytes. Anything else, once that many bytes
-    are in, is corrupt (bad CRC, wrong byte count, wrong function code).
+    response is ``5 + 2*count`` bytes (``5 + (count + 7) // 8`` for coils / inputs), an exception
+    5 bytes. Anything else, once that many bytes are in, is corrupt (bad CRC, wrong byte count,
+    wrong function code).
     """
     n = len(buf)
     if n < 2:
@@ -296,7 +345,8 @@ def check_rtu_response(buf: bytes, unit: int, function_code: int, count: int) ->
         if buf[0] != unit:
             return FrameCheck(Verdict.STALE, f"exception from unit {buf[0]}", 5)
         return FrameCheck(Verdict.OK, "", 5)
-    expected = rtu_response_length(count)
+    nbytes = data_length(function_code, count)
+    expected = 5 + nbytes
     if fc != function_code:
         if n < 5:
             return _INCOMPLETE
@@ -304,7 +354,7 @@ def check_rtu_response(buf: bytes, unit: int, function_code: int, count: int) ->
     if n < 3:
         return _INCOMPLETE
     byte_count = buf[2]
-    if byte_count != 2 * count:
+    if byte_count != nbytes:
         # Either corruption or an answer to another request. Only a CRC-valid frame of its own
         # length from another unit is "another transaction"; everything else is damage.
         own_length = 5 + byte_count
@@ -312,7 +362,7 @@ def check_rtu_response(buf: bytes, unit: int, function_code: int, count: int) ->
             return FrameCheck(Verdict.STALE, f"frame from unit {buf[0]}", own_length)
         if n < expected:
             return _INCOMPLETE
-        return FrameCheck(Verdict.CORRUPT, f"byte count {byte_count}, expected {2 * count}", expected)
+        return FrameCheck(Verdict.CORRUPT, f"byte count {byte_count}, expected {nbytes}", expected)
     if n < expected:
         return _INCOMPLETE
     frame = buf[:expected]
@@ -355,8 +405,9 @@ def check_tcp_response(buf: bytes, tid: int, unit: int, function_code: int, coun
     if runit != unit:
         return FrameCheck(Verdict.CORRUPT, f"unit {runit}, expected {unit}", total)
     byte_count = buf[8]
-    if byte_count != 2 * count or length != 3 + byte_count:
-        return FrameCheck(Verdict.CORRUPT, f"byte count {byte_count} / length {length}, expected {2 * count}", total)
+    nbytes = data_length(function_code, count)
+    if byte_count != nbytes or length != 3 + byte_count:
+        return FrameCheck(Verdict.CORRUPT, f"byte count {byte_count} / length {length}, expected {nbytes}", total)
     return FrameCheck(Verdict.OK, "", total)
 
 
@@ -380,13 +431,13 @@ def inter_frame_silence_s(baudrate: int, bytesize: int = 8, parity: str = "N", s
 
 
 def rtu_transaction_wire_s(
-    count: int, baudrate: int, bytesize: int = 8, parity: str = "N", stopbits: float = 1
+    count: int, baudrate: int, bytesize: int = 8, parity: str = "N", stopbits: float = 1, function_code: int = 3
 ) -> float:
-    """Least time one FC3/FC4 read of ``count`` registers occupies a serial bus.
+    """Least time one read of ``count`` registers (FC3/FC4) or bits (FC1/FC2) occupies a serial bus.
 
     Request and response characters plus the two silences that must precede each frame; this is the
     limit the RTU wire-efficiency benchmark compares the achieved transaction rate with.
     """
     char = char_time_s(baudrate, bytesize, parity, stopbits)
     silence = inter_frame_silence_s(baudrate, bytesize, parity, stopbits)
-    return (RTU_REQUEST_LENGTH + rtu_response_length(count)) * char + 2 * silence
+    return (RTU_REQUEST_LENGTH + rtu_response_length(count, function_code)) * char + 2 * silence

@@ -13,6 +13,9 @@ refused alone is tried at its profile ``alternates`` (the DTSU666 keeps energy a
 ``modbus.address_fallback`` event. An ``optional`` point that no address serves is dropped with a
 ``modbus.point_unsupported`` event; a required one fails the poll. The plan is then rebuilt so
 the next poll costs as few requests as the device really allows.
+
+Coils and discrete inputs (FC1/FC2, ``type: bit``) are planned in their own blocks and decoded from
+the packed bits (one shift and mask per point); a register-only profile never touches that path.
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from drivers.modbus.codec import BlockDecoder, Decoder, make_block_decoder, make_decoder
+from drivers.modbus.codec import (
+    BIT_FUNCTION_CODES,
+    BlockDecoder,
+    Decoder,
+    make_bit_block_decoder,
+    make_block_decoder,
+    make_decoder,
+)
 from drivers.modbus.planner import PlannedPoint, ReadBlock, plan_reads
 from drivers.modbus.profile import PointSpec, Profile
 from edge.availability import AvailabilityReporter
@@ -134,6 +144,7 @@ class DevicePoller:
         self.retries = device.retries
         self.max_gap = max_gap
         self.max_registers = min(max_registers or profile.max_registers_per_read, profile.max_registers_per_read)
+        self.max_bits = profile.max_bits_per_read
         self.stats = DeviceStats()
         self._points: dict[str, _Point] = {}
         for name, spec in profile.points.items():
@@ -164,11 +175,11 @@ class DevicePoller:
             alone = [self._points[n] for n in names if self._points[n].isolated]
             blocks = plan_reads(
                 (PlannedPoint(p.name, p.function_code, p.address, p.spec.registers) for p in merged),
-                self.max_registers, self.max_gap,
+                self.max_registers, self.max_gap, max_bits=self.max_bits,
             )
             for p in alone:
                 blocks.extend(plan_reads([PlannedPoint(p.name, p.function_code, p.address, p.spec.registers)],
-                                         self.max_registers, 0))
+                                         self.max_registers, 0, max_bits=self.max_bits))
             return sorted(blocks, key=lambda b: (b.function_code, b.address))
 
         self._unpackers: dict[ReadBlock, BlockDecoder] = {}
@@ -179,6 +190,9 @@ class DevicePoller:
 
     def _unpacker(self, block: ReadBlock) -> BlockDecoder:
         points = [(self._points[name], offset) for name, offset in block.points]
+        if block.function_code in BIT_FUNCTION_CODES:
+            unpack = self._unpackers[block] = make_bit_block_decoder([(p.name, offset) for p, offset in points])
+            return unpack
         unpack = make_block_decoder([(p.name, offset * 2, p.spec.type, p.byte_order, p.word_order) for p, offset in points])
         self._unpackers[block] = unpack
         return unpack

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 
 import serial
 
+from drivers.modbus.codec import BIT_FUNCTION_CODES, unpack_bits
 from drivers.modbus.device import DevicePoller
 from drivers.modbus.driver import ModbusSource
 from drivers.modbus.planner import ReadBlock
@@ -119,6 +120,8 @@ def _registers_text(reads: list[tuple[int, int, int, bytes]], fc: int, address: 
     """``"0x2000: 4365 0000"``: the point's registers as read (the last read that covered them)."""
     for r_fc, r_addr, r_count, data in reversed(reads):
         if r_fc == fc and r_addr <= address and address + count <= r_addr + r_count:
+            if fc in BIT_FUNCTION_CODES:  # one coil / input: its bit, as the packed answer carried it
+                return f"{address:#06x}: {unpack_bits(data, r_count)[address - r_addr]}"
             start = 2 * (address - r_addr)
             chunk = data[start : start + 2 * count]
             return f"{address:#06x}: " + " ".join(chunk[i : i + 2].hex() for i in range(0, len(chunk), 2))

@@ -21,6 +21,12 @@ falls back to them when the device answers "illegal data address"); ``optional``
 address serves are dropped instead of failing the device. ``valid_range_from`` names two points
 (range zero and full scale) outside which, plus ``valid_margin`` of the span, the value is a
 sensor fault (quality BAD).
+
+Contact inputs and relay states are bits: a point with ``type: bit`` (or ``bool``) is one coil
+(``function_code: 1``) or discrete input (``function_code: 2``), its value 0 or 1; bit points live
+only on FC1/FC2 and FC1/FC2 carry only bit points (the validator says which point breaks this).
+``names`` gives a state point's named values (``{0: 停止, 1: 上行, 2: 下行}``), for the installer's
+state rules (``DeviceConfig.states``) and the panel.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from drivers.modbus.codec import MAX_READ_REGISTERS, DataType
+from drivers.modbus.codec import BIT_FUNCTION_CODES, MAX_READ_BITS, MAX_READ_REGISTERS, DataType
 from edge.config.devices import Category
 from edge.config.yaml_loader import dotted, load_file
 from edge.errors import ConfigError
@@ -51,9 +57,13 @@ class _Model(BaseModel):
 
 
 class PointSpec(_Model):
-    address: int = Field(ge=0, le=0xFFFF, description="0-based register (PDU) address; hex like 0x2000 is fine.")
-    type: DataType = Field(description="int16, uint16, int32, uint32, float32, int64, uint64 or float64.")
-    function_code: Literal[3, 4] | None = Field(None, description="3 holding / 4 input registers; default: the profile's.")
+    address: int = Field(ge=0, le=0xFFFF,
+                         description="0-based register, coil or input (PDU) address; hex like 0x2000 is fine.")
+    type: DataType = Field(description="int16, uint16, int32, uint32, float32, int64, uint64, float64, "
+                                       "or bit (also: bool) for a coil / discrete input.")
+    function_code: Literal[1, 2, 3, 4] | None = Field(
+        None, description="1 coils / 2 discrete inputs (bit points), 3 holding / 4 input registers; "
+                          "default: the profile's.")
     byte_order: Order | None = Field(None, description="Byte order inside each register; default: the profile's.")
     word_order: Order | None = Field(None, description="Register order of multi-register values; default: the profile's.")
     scale: float = Field(1.0, description="Multiplier applied to the raw value.")
@@ -81,6 +91,13 @@ class PointSpec(_Model):
         None, gt=0, description="Counter: the value at which it wraps to 0, in `unit` (default: from type and scale).")
     max_rate_per_s: float | None = Field(
         None, gt=0, description="Counter: fastest plausible growth in `unit` per second (default: the profile's).")
+    names: dict[int, str] = Field(
+        default_factory=dict, description="State point: staff-visible name per value, e.g. {0: 停止, 1: 上行}.")
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _bool_is_bit(cls, value: object) -> object:
+        return DataType.BIT if value in ("bool", "boolean") else value
 
     @field_validator("unit", "device_unit")
     @classmethod
@@ -155,10 +172,12 @@ class Profile(_Model):
     source: str = Field(min_length=1, description="Where the register map comes from (cite devices.md and its sources).")
     description: str = ""
     category: Category
-    function_code: Literal[3, 4] = 3
+    function_code: Literal[1, 2, 3, 4] = 3
     byte_order: Order = "big"
     word_order: Order = "big"
     max_registers_per_read: int = Field(MAX_READ_REGISTERS, ge=1, le=MAX_READ_REGISTERS)
+    max_bits_per_read: int = Field(MAX_READ_BITS, ge=1, le=MAX_READ_BITS,
+                                   description="Most coils / inputs one FC1/FC2 read may ask for.")
     serial: SerialDefaults = SerialDefaults()
     counter_max_rate_per_s: float | None = Field(
         None, gt=0, description="Fastest plausible growth of this model's counters, in their unit per second "
@@ -187,6 +206,7 @@ class Profile(_Model):
                     problems.append(f"points.{name}: alternate {alt:#06x} overflows")
             if point.registers > self.max_registers_per_read:
                 problems.append(f"points.{name}: needs more registers than max_registers_per_read")
+            problems.extend(self._bit_problems(name, point))
             target = point.unit
             sources = list(point.unit_codes.values()) if point.unit_from else [point.device_unit or target]
             for src in sources:
@@ -204,6 +224,18 @@ class Profile(_Model):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _bit_problems(self, name: str, point: PointSpec) -> list[str]:
+        """Bits live on FC1/FC2 and FC1/FC2 carry only bits: a mix-up would decode nonsense silently."""
+        fc = point.function_code or self.function_code
+        bit = point.type is DataType.BIT
+        if bit and fc not in BIT_FUNCTION_CODES:
+            return [f"points.{name}: a bit point is a coil (function_code 1) or a discrete input (2), not FC{fc}"]
+        if not bit and fc in BIT_FUNCTION_CODES:
+            return [f"points.{name}: FC{fc} reads coils / discrete inputs: give type bit (or bool), not {point.type}"]
+        if bit and point.kind == "counter":
+            return [f"points.{name}: a bit point cannot be a counter"]
+        return []
 
     def spec_order(self, point: PointSpec) -> tuple[int, Order, Order]:
         return (

@@ -3,7 +3,11 @@
 ``TcpLink`` is one TCP connection to a host:port (a meter or a serial-to-Ethernet converter);
 ``RtuLink`` is one RS-485 line. Both offer the same call::
 
-    await link.read(device_id, unit, function_code, address, count, timeout) -> bytes  (register bytes)
+    await link.read(device_id, unit, function_code, address, count, timeout) -> bytes
+
+which returns the response's data bytes: 2 per register for FC3/FC4 (``read_holding_registers``,
+``read_input_registers``), the packed bits for FC1/FC2 (``read_coils``, ``read_discrete_inputs``;
+LSB of the first byte = the first address, ``codec.unpack_bits``),
 
 and raise ``DeviceTimeout``, ``DeviceUnreachable``, ``DeviceProtocolError`` or
 ``DeviceExceptionCode``, never a pymodbus exception and never ``None``.
@@ -42,7 +46,9 @@ from drivers.modbus.codec import (
     Verdict,
     check_rtu_response,
     check_tcp_response,
+    data_length,
     inter_frame_silence_s,
+    pack_bits,
     registers_to_bytes,
 )
 from edge.errors import (
@@ -68,6 +74,7 @@ class _Pending:
     function_code: int
     address: int
     count: int
+    nbytes: int  # data bytes of a good answer (codec.data_length)
     tid: int = 0
     received: int = 0  # bytes seen so far (to tell a truncated frame from silence)
     failed: DeviceError | None = None
@@ -171,7 +178,7 @@ class _PymodbusLink:
 
     async def read(self, device_id: str, unit: int, function_code: int, address: int, count: int,
                    timeout: float, *, tap: Callable[[bool, bytes], None] | None = None) -> bytes:
-        """Read ``count`` registers; returns their wire bytes (2 per register, big-endian).
+        """Read ``count`` registers (FC3/FC4) or bits (FC1/FC2); returns the response's data bytes.
 
         ``tap(sending, data)`` sees this transaction's bytes as they go out and come in, before any
         checking (the panel's "test device" shows them); it is called for this transaction only.
@@ -179,7 +186,7 @@ class _PymodbusLink:
         async with self._lock:
             client = await self._connected_client(device_id)
             await self._before_send()
-            pending = _Pending(device_id, unit, function_code, address, count)
+            pending = _Pending(device_id, unit, function_code, address, count, data_length(function_code, count))
             self._pending = pending
             self._tap = tap
             self.transactions += 1
@@ -187,8 +194,14 @@ class _PymodbusLink:
                 async with asyncio.timeout(timeout):
                     if function_code == 3:
                         response = await client.read_holding_registers(address, count=count, device_id=unit)
-                    else:
+                    elif function_code == 4:
                         response = await client.read_input_registers(address, count=count, device_id=unit)
+                    elif function_code == 2:
+                        response = await client.read_discrete_inputs(address, count=count, device_id=unit)
+                    elif function_code == 1:
+                        response = await client.read_coils(address, count=count, device_id=unit)
+                    else:
+                        raise ValueError(f"{pending.where}: function code {function_code} is not a read")
             except TimeoutError:
                 if pending.failed is not None:
                     raise pending.failed from None
@@ -222,6 +235,12 @@ class _PymodbusLink:
         if response.isError():
             code = int(getattr(response, "exception_code", 0))
             raise DeviceExceptionCode(device_id, code, detail=f"{pending.where}: {EXCEPTION_NAMES.get(code, 'unknown')}")
+        if function_code in (1, 2):  # pymodbus pads the bits to whole bytes
+            bits = response.bits
+            if len(bits) < count:
+                self.corrupt_frames += 1
+                raise DeviceProtocolError(device_id, f"{len(bits)} bits, expected {count}", detail=pending.where)
+            return pack_bits(bits[:count])
         registers = response.registers
         if len(registers) != count:
             self.corrupt_frames += 1
@@ -308,7 +327,7 @@ class _PymodbusLink:
                 if data[start - 2] == pending.function_code:
                     future = getattr(getattr(self._client, "ctx", None), "response_future", None)
                     if future is not None and not future.done():
-                        future.set_result(_Payload(pending.unit, pending.tid, data[start : start + 2 * pending.count]))
+                        future.set_result(_Payload(pending.unit, pending.tid, data[start : start + pending.nbytes]))
                         return b""
             if check.verdict is Verdict.CORRUPT:
                 self.corrupt_frames += 1
