@@ -34,7 +34,7 @@ ESTATE, GATEWAY = "EST-310115-0001", "GW-310115-0001-01"
 ORIGIN = {"estate_id": ESTATE, "gateway_id": GATEWAY}
 LABELS = {"B1-HP-01": "1栋 消火栓压力 B1-HP-01", "CAM-LANE-01": "3栋北侧 摄像机 CAM-LANE-01"}
 T = datetime(2025, 2, 28, 18, 1, tzinfo=UTC)
-JPEG_ID = "sha256-" + "3f" * 32
+JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 300 + b"\xff\xd9"  # stands in for a 77 kB camera frame
 
 
 def _stamp(payload: dict[str, Any]) -> dict[str, Any]:
@@ -62,9 +62,7 @@ def _event_lane() -> dict[str, Any]:
                         "lane": "CAM-LANE-01/north-lane", "active": True, "track_id": 17, "label": "car",
                         "score": 0.83, "dwell_s": 125.0},
                   **messages.say("fire.lane_blocked", camera="CAM-LANE-01", zone="3栋北侧消防通道", dwell_s=125))
-    payload = codec.event_payload(codec.event_row(event, "01JNB9A2RC5G3EAH02SKQDD2V7", None), None)
-    payload["evidence"] = {"content_type": "image/jpeg", "base64": "/9j/4EpGSUb/2Q=="}
-    return _stamp(payload)
+    return _stamp(codec.event_payload(codec.event_row(event, "01JNB9A2RC5G3EAH02SKQDD2V7", None), JPEG))
 
 
 def _event_clock() -> dict[str, Any]:

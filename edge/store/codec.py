@@ -9,12 +9,17 @@ its ``data`` column under the reserved key ``_message`` (no table migration: row
 simply lack it, and their payload falls back to ``message_code = code``, ``params = {}``). The
 payload lifts them out, so ``data`` upstream holds only the technical detail.
 
+Evidence (a detection's JPEG) is uploaded once and referenced by id: the id is the SHA-256 of the
+bytes, so the event and the alarm step that carry the same picture reference the same upload
+(``evidence_ref``; the uplink sends each picture before the first record that names it).
+
 ``estate_id`` and ``gateway_id`` are not stored per row (one store serves one gateway); the uplink
 stamps them on every payload before it leaves (``Uplink``), so each record names its origin.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -158,7 +163,20 @@ def telemetry_payload(row: tuple) -> dict[str, Any]:
     }
 
 
-def event_payload(row: tuple, evidence: dict[str, str] | None) -> dict[str, Any]:
+EVIDENCE_ID_PREFIX = "sha256-"
+
+
+def evidence_id(jpeg: bytes) -> str:
+    """The id of an evidence picture: its content hash, so identical pictures share one upload."""
+    return EVIDENCE_ID_PREFIX + hashlib.sha256(jpeg).hexdigest()
+
+
+def evidence_ref(jpeg: bytes) -> dict[str, Any]:
+    """What a record carries instead of the picture: its id, type and size."""
+    return {"id": evidence_id(jpeg), "content_type": "image/jpeg", "bytes": len(jpeg)}
+
+
+def event_payload(row: tuple, evidence: bytes | None) -> dict[str, Any]:
     rid, code, ts_us, device_id, severity, message, data, _path = row
     details, message_code, params = split_message(code, data)
     out: dict[str, Any] = {
@@ -167,11 +185,11 @@ def event_payload(row: tuple, evidence: dict[str, str] | None) -> dict[str, Any]
         "data": _ascii_units(details),
     }
     if evidence:
-        out["evidence"] = evidence
+        out["evidence"] = evidence_ref(evidence)
     return out
 
 
-def alarm_payload(row: tuple, evidence: dict[str, str] | None) -> dict[str, Any]:
+def alarm_payload(row: tuple, evidence: bytes | None) -> dict[str, Any]:
     rid, alarm_id, code, state, ts_us, device_id, severity, actor, message, note, data, _path = row
     details, message_code, params = split_message(code, data)
     out: dict[str, Any] = {
@@ -180,7 +198,7 @@ def alarm_payload(row: tuple, evidence: dict[str, str] | None) -> dict[str, Any]
         "message_code": message_code, "params": _ascii_units(params), "note": note, "data": _ascii_units(details),
     }
     if evidence:
-        out["evidence"] = evidence
+        out["evidence"] = evidence_ref(evidence)
     return out
 
 

@@ -29,7 +29,6 @@ alarm steps, events and indicators are still kept, and ``disk_changed`` is set s
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import os
 import sqlite3
@@ -100,10 +99,15 @@ class LaneBacklog:
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
-    """A record waiting for upload, already in its upload (JSON-ready) form."""
+    """A record waiting for upload, already in its upload (JSON-ready) form.
+
+    ``attachments`` holds the evidence pictures its payload references by id (``codec.evidence_ref``),
+    which the uplink sends once before the record.
+    """
 
     id: str
     payload: dict[str, Any]
+    attachments: dict[str, bytes] = field(default_factory=dict)
 
 
 class Store:
@@ -484,15 +488,15 @@ class Store:
         out = []
         for r in rows:
             evidence = await self._load_evidence(r[-1]) if r[-1] else None
-            out.append(OutboxRow(r[0], make(r, evidence)))
+            payload = make(r, evidence)
+            out.append(OutboxRow(r[0], payload, {payload["evidence"]["id"]: evidence} if evidence else {}))
         return out
 
-    async def _load_evidence(self, name: str) -> dict[str, str] | None:
+    async def _load_evidence(self, name: str) -> bytes | None:
         path = self.evidence_file(name)
         if path is None:
             return None
-        data = await asyncio.to_thread(path.read_bytes)
-        return {"content_type": "image/jpeg", "base64": base64.b64encode(data).decode("ascii")}
+        return await asyncio.to_thread(path.read_bytes)
 
     async def ack(self, lane: Lane, last_id: str) -> None:
         """Durably record that the platform has everything in ``lane`` up to and including ``last_id``."""

@@ -36,6 +36,7 @@ from edge.uplink.auth import TokenManager
 log = logging.getLogger(__name__)
 
 INGEST_PATH = "/api/v1/ingest/{kind}"
+EVIDENCE_PATH = "/api/v1/evidence/{evidence_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,34 @@ class PlatformClient:
                 self._count("UNAUTHORIZED")
                 continue
             return self._interpret(response, ids)
+        raise UplinkError("platform refused a freshly issued token", code="UNAUTHORIZED")
+
+    async def upload_evidence(self, evidence_id: str, jpeg: bytes) -> None:
+        """``PUT`` one evidence picture under its id (its SHA-256); the answer must echo the id.
+
+        Idempotent at the platform: the same picture twice is stored once. Errors map as for batches.
+        """
+        headers = {"Content-Type": "image/jpeg"}
+        for attempt in (1, 2):
+            token = await self._tokens.token()
+            headers["Authorization"] = f"Bearer {token}"
+            try:
+                response = await self._client.put(EVIDENCE_PATH.format(evidence_id=evidence_id), content=jpeg,
+                                                  headers=headers)
+            except httpx.HTTPError as exc:
+                self._count("NETWORK")
+                raise UplinkUnavailable(f"platform unreachable: {type(exc).__name__}: {exc}") from exc
+            if response.status_code == 401 and attempt == 1:
+                self._tokens.invalidate(token)
+                self._count("UNAUTHORIZED")
+                continue
+            if 200 <= response.status_code < 300:
+                if _json(response).get("id") != evidence_id:
+                    self._count("BAD_ACK")
+                    raise UplinkProtocolError(f"the reply does not acknowledge evidence {evidence_id}",
+                                              excerpt=response.content[:200].decode("utf-8", "replace"))
+                return
+            self._interpret(response, [])
         raise UplinkError("platform refused a freshly issued token", code="UNAUTHORIZED")
 
     def _interpret(self, response: httpx.Response, ids: Sequence[str]) -> Ack:

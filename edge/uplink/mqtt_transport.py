@@ -115,6 +115,24 @@ class MqttPlatformClient:
         self.published += 1
         return Ack(len(ids), 0)
 
+    async def upload_evidence(self, evidence_id: str, jpeg: bytes) -> None:
+        """Publish one evidence picture (raw JPEG, QoS 1) on ``{prefix}/{estate}/{gateway}/evidence/{id}``.
+
+        The id is the picture's SHA-256 (``edge.store.codec.evidence_id``): consumers store it once
+        and resolve the records' ``evidence.id`` against it.
+        """
+        properties = Properties(PacketTypes.PUBLISH)
+        properties.ContentType = "image/jpeg"
+        client = await self._connected()
+        try:
+            await client.publish(f"{self.topic('evidence')}/{evidence_id}", jpeg, qos=1, retain=False,
+                                 properties=properties, timeout=self.settings.ack_timeout_s)
+        except aiomqtt.MqttError as exc:
+            await self._drop()
+            self._count("MQTT")
+            raise UplinkUnavailable(f"broker {self.settings.host}:{self.settings.port} did not acknowledge "
+                                    f"evidence {evidence_id}: {exc}", code="MQTT") from exc
+
     async def _connected(self) -> aiomqtt.Client:
         async with self._lock:
             if self._client is not None:

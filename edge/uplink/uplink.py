@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,7 @@ from edge.uplink.lanes import Batch, LaneState
 log = logging.getLogger(__name__)
 
 LocalValidator = Callable[[str, dict[str, Any]], list[str]]
+EVIDENCE_MEMORY = 10_000  # evidence ids remembered as uploaded (a few days of detections)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,7 @@ class Uplink:
         self.backoff = Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s)
         self.lanes = {lane: LaneState(lane) for lane in LANE_PRIORITY}
         self._lease_lock = asyncio.Lock()
+        self._evidence_sent: OrderedDict[str, None] = OrderedDict()  # pictures the platform has (bounded)
         self._ack_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._not_before = 0.0  # monotonic time before which no request goes out (backoff / Retry-After)
@@ -222,12 +225,15 @@ class Uplink:
             await self._complete(batch)
             return
         try:
+            await self._send_evidence(batch)
             await self.client.send(batch.lane.value, [row.payload for row in batch.rows])
         except UplinkRejected as exc:
             self.breaker.record_success()  # the platform is up; the records are the problem
             await self._dead_letter(batch, exc)
             return
         except UplinkUnavailable as exc:
+            if exc.code == "EVIDENCE_MISSING":
+                self._evidence_sent.clear()  # the platform lost pictures we sent: send them again
             self._failed(batch, exc, exc.retry_after)
             return
         except UplinkError as exc:
@@ -238,6 +244,22 @@ class Uplink:
         self.batches_sent += 1
         state.sent_records += len(batch.rows)
         await self._complete(batch)
+
+    async def _send_evidence(self, batch: Batch) -> None:
+        """Upload each picture the batch references and the platform does not have yet, once.
+
+        Pictures are named by their SHA-256, so the event and the alarm step that share one picture
+        share one upload; the platform stores a picture idempotently, so a resend after a crash is
+        harmless. Remembers the last ``EVIDENCE_MEMORY`` ids.
+        """
+        for row in batch.rows:
+            for evidence_id, jpeg in row.attachments.items():
+                if evidence_id in self._evidence_sent:
+                    continue
+                await self.client.upload_evidence(evidence_id, jpeg)
+                self._evidence_sent[evidence_id] = None
+                if len(self._evidence_sent) > EVIDENCE_MEMORY:
+                    self._evidence_sent.popitem(last=False)
 
     async def _complete(self, batch: Batch) -> None:
         state = self.lanes[batch.lane]

@@ -14,6 +14,7 @@ simulator convenience for tests; the binding is kept in the database across rest
 
     POST /oauth/token                   grant_type=client_credentials (form or HTTP Basic)
     POST /api/v1/ingest/{kind}          kind: telemetry | event | alarm | indicator
+    PUT  /api/v1/evidence/{id}          one evidence JPEG, id = "sha256-<hex of its SHA-256>"
     GET  /_sim                          human inspection view
     GET  /_sim/stats, /_sim/records     inspection for tests
     PUT  /_sim/faults, POST /_sim/reset fault switches
@@ -25,6 +26,7 @@ import asyncio
 import base64
 import binascii
 import gzip
+import hashlib
 import json
 import secrets
 import sqlite3
@@ -94,6 +96,8 @@ class PlatformState:
                 idempotency_key TEXT PRIMARY KEY, kind TEXT NOT NULL, response TEXT NOT NULL,
                 received_us INTEGER NOT NULL) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS records_seq ON records(seq);
+            CREATE TABLE IF NOT EXISTS evidence (
+                id TEXT PRIMARY KEY, jpeg BLOB NOT NULL, received_us INTEGER NOT NULL) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS bindings (
                 client_id TEXT PRIMARY KEY, estate_id TEXT NOT NULL, gateway_id TEXT NOT NULL) WITHOUT ROWID;
             """
@@ -241,6 +245,36 @@ def create_app(state: PlatformState) -> FastAPI:
         response = await asyncio.to_thread(_ingest_sync, state, kind, key, body, client)
         return _bad_ack(state, response) if response.status_code == 200 else response
 
+    @app.put("/api/v1/evidence/{evidence_id}")
+    async def evidence(evidence_id: str, request: Request) -> Response:
+        """Store one evidence picture under its content hash; the same picture again is a no-op."""
+        client = _token_client(state, request)
+        if isinstance(client, JSONResponse):
+            return client
+        jpeg = await request.body()
+        if evidence_id != "sha256-" + hashlib.sha256(jpeg).hexdigest():
+            state.bump("evidence_mismatch")
+            return error("EVIDENCE_MISMATCH", f"the body's SHA-256 is not {evidence_id}")
+        assert state.db is not None
+        with state.lock:
+            before = state.db.total_changes
+            state.db.execute("INSERT OR IGNORE INTO evidence VALUES (?,?,?)", (evidence_id, jpeg, time.time_ns() // 1000))
+            stored = state.db.total_changes > before
+        state.bump("evidence_uploads" if stored else "evidence_duplicates")
+        if stored:
+            state.bump("evidence_bytes", len(jpeg))
+        return JSONResponse({"id": evidence_id, "stored": stored}, status_code=201 if stored else 200)
+
+    @app.get("/_sim/evidence/{evidence_id}")
+    async def evidence_file(evidence_id: str) -> Response:
+        """The picture a record references (inspection: the records list shows only the reference)."""
+        assert state.db is not None
+        with state.lock:
+            row = state.db.execute("SELECT jpeg FROM evidence WHERE id=?", (evidence_id,)).fetchone()
+        if row is None:
+            return JSONResponse({"code": "NOT_FOUND", "message": f"no evidence {evidence_id}"}, status_code=404)
+        return Response(bytes(row[0]), media_type="image/jpeg")
+
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         """Readiness: answering here means TLS files are written and the ingest database is open."""
@@ -279,6 +313,7 @@ def create_app(state: PlatformState) -> FastAPI:
         with state.lock:
             state.db.execute("DELETE FROM records")
             state.db.execute("DELETE FROM batches")
+            state.db.execute("DELETE FROM evidence")
             state.db.execute("DELETE FROM bindings")  # clients bound by their first batch are free again
             state.last_seq = 0
             state.unbind_learnt()
@@ -338,6 +373,11 @@ def _ingest_sync(state: PlatformState, kind: str, key: str, body: Any, client_id
         refused = state.binding_error(client_id or state.client_id, body, records)
         if refused is not None:
             return refused
+        missing = _missing_evidence(state, records)
+        if missing:
+            state.bump("evidence_missing")
+            return error("EVIDENCE_MISSING", f"{len(missing)} record(s) reference evidence not uploaded",
+                         errors=missing[:100])
         rejected = []
         for record in records:
             reason = record_error(kind, record)
@@ -363,6 +403,19 @@ def _ingest_sync(state: PlatformState, kind: str, key: str, body: Any, client_id
         state.bump("records_accepted", accepted)
         state.bump("records_duplicate", len(records) - accepted)
     return JSONResponse(response)
+
+
+def _missing_evidence(state: PlatformState, records: list[Any]) -> list[dict[str, Any]]:
+    """The records whose ``evidence.id`` the platform does not hold (called under ``lock``)."""
+    assert state.db is not None
+    refs = {r.get("id"): r["evidence"].get("id") for r in records
+            if isinstance(r, dict) and isinstance(r.get("evidence"), dict) and "id" in r["evidence"]}
+    if not refs:
+        return []
+    wanted = sorted({str(v) for v in refs.values()})
+    marks = ",".join("?" * len(wanted))
+    have = {row[0] for row in state.db.execute(f"SELECT id FROM evidence WHERE id IN ({marks})", wanted)}
+    return [{"id": rid, "message": f"evidence {eid} was not uploaded"} for rid, eid in refs.items() if eid not in have]
 
 
 class DropAfterBody:

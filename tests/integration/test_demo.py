@@ -38,6 +38,7 @@ def test_demo_runs_every_simulator_and_alarms_reach_the_platform(tmp_path: Path,
         devices = {r[0] for r in db.execute("SELECT json_extract(payload, '$.device_id') FROM records "
                                             "WHERE kind='telemetry'")}
         alarms = [json.loads(p) for (p,) in db.execute("SELECT payload FROM records WHERE kind='alarm'")]
+        pictures = dict(db.execute("SELECT id, length(jpeg) FROM evidence").fetchall())
     assert kinds.get("telemetry", 0) > 50
     assert {"CAM-B1-LANE", "CAM-B2-LOBBY"} <= devices
     assert {d for d in devices if not d.startswith("CAM-")}, "no meter or sensor telemetry reached the platform"
@@ -45,4 +46,5 @@ def test_demo_runs_every_simulator_and_alarms_reach_the_platform(tmp_path: Path,
     assert "fire.ebike_entry" in raised and "fire.lane_blocked" in raised, sorted(raised)
     for code in ("fire.ebike_entry", "fire.lane_blocked"):
         evidence = raised[code].get("evidence")
-        assert evidence and evidence["content_type"] == "image/jpeg" and len(evidence["base64"]) > 1000
+        assert evidence and evidence["content_type"] == "image/jpeg" and evidence["bytes"] > 1000
+        assert pictures.get(evidence["id"]) == evidence["bytes"]  # uploaded once, referenced by id

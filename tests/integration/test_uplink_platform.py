@@ -51,10 +51,9 @@ async def test_everything_arrives_once_with_alarms_and_evidence(config, platform
     assert stats["records"] == {"telemetry": 250, "alarm": 1, "event": 1}
     assert stats["counters"]["records_duplicate"] == 0
     event = platform_sim.records("event")[0]
-    assert event["evidence"]["content_type"] == "image/jpeg"
-    import base64
-
-    assert base64.b64decode(event["evidence"]["base64"]) == b"\xff\xd8fake-jpeg\xff\xd9"
+    assert event["evidence"]["content_type"] == "image/jpeg" and event["evidence"]["bytes"] == 13
+    with platform_sim.http() as c:  # the picture went up once, by its SHA-256
+        assert c.get(f"/_sim/evidence/{event['evidence']['id']}").content == b"\xff\xd8fake-jpeg\xff\xd9"
     alarm = platform_sim.records("alarm")[0]
     assert alarm["message"] == "水压低" and alarm["state"] == "raised"
 
@@ -208,3 +207,25 @@ async def test_slow_replies_time_out_and_are_resent_without_duplicates(tmp_path:
             await drain(uplink)
     ids = [r["id"] for r in platform_sim.records("telemetry")]
     assert len(ids) == 300 and len(set(ids)) == 300
+
+
+async def test_one_picture_on_event_and_alarm_goes_up_once(config, platform_sim: PlatformSim) -> None:
+    """Evidence by reference (issue 13 point 7): the event and the alarm step share one upload of the JPEG."""
+    jpeg = b"\xff\xd8" + bytes(range(256)) * 400 + b"\xff\xd9"  # ~100 kB, like a camera frame
+    async with Store.from_config(config.store) as store:
+        await store.append_events([Event("fire.ebike_entry", T0, "CAM-1", evidence=jpeg)])
+        await store.append_alarm_records([AlarmRecord(new_id(), "fire.ebike_entry", AlarmState.RAISED, T0, "CAM-1",
+                                                      evidence=jpeg)])
+        async with Uplink.from_config(store, config) as uplink:
+            await drain(uplink)
+    event, alarm = platform_sim.records("event")[0], platform_sim.records("alarm")[0]
+    assert event["evidence"] == alarm["evidence"] and event["evidence"]["bytes"] == len(jpeg)
+    counters = platform_sim.stats()["counters"]
+    assert counters["evidence_uploads"] == 1 and counters.get("evidence_duplicates", 0) == 0
+    assert counters["evidence_bytes"] == len(jpeg)
+    with platform_sim.http() as c:
+        assert c.get(f"/_sim/evidence/{event['evidence']['id']}").content == jpeg
+    # The records themselves stay small: the picture is not inside them.
+    import json
+
+    assert len(json.dumps(event)) < 2000 and len(json.dumps(alarm)) < 2000
