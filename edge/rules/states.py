@@ -34,7 +34,13 @@ from edge.records import Quality, Reading, Severity
 from edge.rules.transitions import AlarmKey, AlarmTransition
 
 # Context points staff know by another name in an alarm message.
-CONTEXT_LABELS: dict[str, str] = {"floor": "楼层", "direction": "运行方向", "door_state": "轿门"}
+CONTEXT_LABELS: dict[str, str] = {"floor": "楼层", "direction": "运行方向", "door_state": "轿门", "fault_code": "故障代码"}
+# Named codes of context points, shown instead of the number (the lift box template's codes,
+# drivers/modbus/profiles/generic_lift_box.yaml: 上行 / 下行 / 停止, 开门 / 关门).
+CONTEXT_NAMES: dict[str, dict[int, str]] = {
+    "direction": {0: "停止", 1: "上行", 2: "下行"},
+    "door_state": {0: "关门", 1: "开门"},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +133,8 @@ class StateRules:
         parts = []
         for point in spec.context:
             value = self._latest.get((spec.device_id, point))
-            if value is not None:
-                parts.append(f"{CONTEXT_LABELS.get(point, point)} {value:g}")
+            if value is None:
+                continue
+            named = CONTEXT_NAMES.get(point, {}).get(round(value))
+            parts.append(named if named is not None else f"{CONTEXT_LABELS.get(point, point)} {value:g}")
         return f"（{'，'.join(parts)}）" if parts else ""

@@ -2,6 +2,8 @@
 
 Prints one line per served device (transport, address, unit, id, profile), then ``READY``, so a
 script (or ``estate-edge demo``) can wait for it. SIGINT / SIGTERM stop it cleanly (socat too).
+``--silent DEVICE`` (repeatable) keeps a device from answering at all, from the start: the
+installer's "what does the gateway do with a dead DI module / lift box" check.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from drivers.modbus.profile import ProfileLibrary
 from edge.errors import ConfigError
-from simulators.modbus.scenario import load_scenario
+from simulators.modbus.scenario import Behaviour, RtuLine, Scenario, TcpListener, load_scenario
 from simulators.modbus.simulator import ModbusSimulator
 
 SCENARIOS_DIR = Path(__file__).resolve().parent / "scenarios"
@@ -31,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profiles-dir", action="append", default=[], help="extra profile directory (repeatable)")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--quiet", action="store_true", help="print only READY (for farms of thousands)")
+    parser.add_argument("--silent", action="append", default=[], metavar="DEVICE",
+                        help="this device never answers (repeatable)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -46,12 +50,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.rtu_dir is not None:
         lines = [line.model_copy(update={"link": str(args.rtu_dir / line.id)}) for line in scenario.rtu]
         scenario = scenario.model_copy(update={"rtu": lines})
+    known = {spec.id for group in (*scenario.tcp, *scenario.rtu) for spec in group.devices}
+    unknown = sorted(set(args.silent) - known)
+    if unknown:
+        print(f"--silent: no device {', '.join(unknown)} in {path} (devices: {', '.join(sorted(known))})",
+              file=sys.stderr)
+        return 2
+    if args.silent:
+        scenario = _silenced(scenario, set(args.silent))
     try:
         asyncio.run(_serve(scenario, ProfileLibrary(args.profiles_dir), args.duration, args.quiet))
     except ConfigError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         return 2
     return 0
+
+
+def _silenced(scenario: Scenario, silent: set[str]) -> Scenario:
+    """The scenario with ``silent`` devices offline from the start (their cues still apply later)."""
+    offline = Behaviour(mode="offline")
+
+    def group(g: TcpListener | RtuLine) -> TcpListener | RtuLine:
+        devices = [d.model_copy(update={"behaviour": offline}) if d.id in silent else d for d in g.devices]
+        return g.model_copy(update={"devices": devices})
+
+    return scenario.model_copy(update={"tcp": [group(g) for g in scenario.tcp], "rtu": [group(g) for g in scenario.rtu]})
 
 
 async def _serve(scenario, profiles: ProfileLibrary, duration: float | None, quiet: bool) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,11 @@ the primary addresses of points served at an ``alternate`` answer exception 0x02
 that lacks them. FC3 and FC4 read the same image when the profile defines only one of them (the
 CHINT meters answer both).
 
+Coils (FC1) and discrete inputs (FC2) are a bit image beside the registers: a ``bit`` point's value
+is 1 when it is 0.5 or more, and the answer packs the requested bits LSB first (``codec.pack_bits``);
+inputs no point covers read 0. A device whose profile has no bit points answers FC1/FC2 with
+exception 0x01 (illegal function), as a meter does; more than 2,000 bits is 0x03 (illegal value).
+
 ``answer(fc, address, count)`` decides what goes back, per the current behaviour: data, an
 exception, silence (offline), a late answer (slow) or a corrupted frame.
 """
@@ -21,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from drivers.modbus.codec import encode_value
+from drivers.modbus.codec import BIT_FUNCTION_CODES, MAX_READ_BITS, DataType, encode_value, pack_bits
 from drivers.modbus.profile import Profile
 from edge.normalise.units import convert
 from simulators.modbus.models import ValueModel, model_for
@@ -29,6 +34,7 @@ from simulators.modbus.scenario import Behaviour, SimDeviceSpec
 
 ILLEGAL_FUNCTION = 0x01
 ILLEGAL_ADDRESS = 0x02
+ILLEGAL_VALUE = 0x03
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,7 @@ class SimDevice:
         self.request_count = 0
         self.answered = 0
         self._images: dict[int, dict[int, bytes]] = {}
+        self._bits: dict[int, dict[int, int]] = {}  # FC1 / FC2: address -> 0 | 1
         self._built_at: float | None = None
         self._last_sim: datetime | None = None
         self._illegal: list[tuple[int, int]] = [tuple(r) for r in spec.illegal_ranges]  # type: ignore[misc]
@@ -105,6 +112,7 @@ class SimDevice:
         values.update(self.fixed)
         self.values = values
         images: dict[int, dict[int, bytes]] = {}
+        bits: dict[int, dict[int, int]] = {}
         derived: dict[str, float] = {}
         raws: dict[str, float] = {}
         for name in self.profile.resolution_order:
@@ -112,6 +120,9 @@ class SimDevice:
             fc, byte_order, word_order = self.profile.spec_order(spec)
             value = values.get(name, 0.0)
             derived[name] = value
+            if spec.type is DataType.BIT:
+                bits.setdefault(fc, {})[self._address[name]] = 1 if value >= 0.5 else 0
+                continue
             unit = spec.unit
             source_unit = spec.device_unit or unit
             if spec.unit_from:
@@ -133,6 +144,7 @@ class SimDevice:
             for i in range(0, len(wire), 2):
                 image[base + i // 2] = wire[i : i + 2]
         self._images = images
+        self._bits = bits
         self._built_at = now
 
     def image(self, function_code: int, now: float) -> dict[int, bytes] | None:
@@ -157,17 +169,28 @@ class SimDevice:
             return Answer("silent")
         if behaviour.mode == "exception":
             return Answer("exception", code=behaviour.code)
-        if function_code not in (3, 4):
+        if function_code not in (1, 2, 3, 4):
             return Answer("exception", code=ILLEGAL_FUNCTION)
         last = address + count - 1
         for lo, hi in self._illegal:
             if address <= hi and last >= lo:
                 return Answer("exception", code=ILLEGAL_ADDRESS)
-        image = self.image(function_code, now)
-        if image is None:
-            return Answer("exception", code=ILLEGAL_ADDRESS)
-        zero = b"\x00\x00"
-        data = b"".join([image.get(a, zero) for a in range(address, address + count)])
+        if function_code in BIT_FUNCTION_CODES:
+            if not 1 <= count <= MAX_READ_BITS:
+                return Answer("exception", code=ILLEGAL_VALUE)
+            self.image(function_code, now)
+            if not self._bits:
+                return Answer("exception", code=ILLEGAL_FUNCTION)
+            bit_image = self._bits.get(function_code)
+            if bit_image is None:
+                return Answer("exception", code=ILLEGAL_ADDRESS)
+            data = pack_bits([bit_image.get(a, 0) for a in range(address, address + count)])
+        else:
+            image = self.image(function_code, now)
+            if image is None:
+                return Answer("exception", code=ILLEGAL_ADDRESS)
+            zero = b"\x00\x00"
+            data = b"".join([image.get(a, zero) for a in range(address, address + count)])
         self.answered += 1
         if behaviour.mode in ("corrupt", "short", "garbage") and self.rng.random() < behaviour.probability:
             if behaviour.mode == "garbage":

@@ -8,6 +8,13 @@
 * ``GaugeModel``: one main quantity (hydrant pressure in MPa, tank level in m) with a little noise,
   an optional drift per hour (a tank that slowly empties), and ramps on cue.
 
+* ``StateModel``: contact inputs (a DI module's channels) and other state points: each holds its
+  starting value (``model: {di3: 1}``, default 0) until a ``set`` cue changes it, without noise.
+* ``LiftModel``: a lift box's lift travels between random floors (``lowest`` .. ``highest``, no
+  floor 0: B1 = -1), ``floor_s`` real seconds per floor, the door open ``dwell_s`` at each stop;
+  a fault code or a trapped passenger (``set`` cues) stops it where it is, door closed, until the
+  cue is taken back.
+
 Models answer ``values(sim_ts, dt_h)`` with every emitted point of the profile in the point's own
 unit; ``dt_h`` is the simulated time since the last call (hours), used to integrate counters.
 Random noise comes from a per-device seeded generator, so a scenario replays identically.
@@ -230,8 +237,93 @@ class GaugeModel(ValueModel):
         return out
 
 
+class StateModel(ValueModel):
+    """Every emitted point holds a value (0 unless the scenario says) until a cue sets another."""
+
+    def main_point(self) -> str:
+        return self.emitted[0]
+
+    def values(self, sim_ts: datetime, dt_h: float, now: float) -> dict[str, float]:
+        return self._apply_cues({n: self.param(n, 0.0) for n in self.emitted}, now)
+
+
+# Codes of the lift box template (drivers/modbus/profiles/generic_lift_box.yaml).
+LIFT_STOP, LIFT_UP, LIFT_DOWN = 0, 1, 2
+DOOR_CLOSED, DOOR_OPEN = 0, 1
+LIFT_POINTS = frozenset({"fault_code", "floor", "door_state", "direction", "trapped"})
+
+
+class LiftModel(ValueModel):
+    """A lift serving random calls; faults and trapped passengers (cues) stop it at its floor."""
+
+    def __init__(self, profile: Profile, params: dict[str, float | str], rng: random.Random) -> None:
+        super().__init__(profile, params, rng)
+        self.lowest = int(self.param("lowest", -1))
+        self.highest = int(self.param("highest", 18))
+        self.floor_s = self.param("floor_s", 2.0)
+        self.dwell_s = self.param("dwell_s", 3.0)
+        self.floor = int(self.param("floor", 1))
+        self.target = self.floor
+        self.direction = LIFT_STOP
+        self.door = DOOR_OPEN
+        self._next: float | None = None  # real monotonic time of the next step
+
+    def main_point(self) -> str:
+        return "fault_code"
+
+    def _halted(self) -> bool:
+        return bool(self.overrides.get("fault_code")) or bool(self.overrides.get("trapped"))
+
+    def _step_floor(self) -> None:
+        step = 1 if self.direction == LIFT_UP else -1
+        self.floor += step
+        if self.floor == 0:  # there is no floor 0: B1 is followed by 1
+            self.floor += step
+
+    def _new_target(self) -> int:
+        floors = [f for f in range(self.lowest, self.highest + 1) if f not in (0, self.floor)]
+        return self.rng.choice(floors) if floors else self.floor
+
+    def _advance(self, now: float) -> None:
+        if self._next is None:
+            self._next = now + self.dwell_s
+        if self._halted():  # stopped where it is, door shut, until the fault is cleared
+            self.direction, self.door, self._next = LIFT_STOP, DOOR_CLOSED, now + self.dwell_s
+            return
+        while now >= self._next:
+            if self.direction == LIFT_STOP:  # the dwell is over: close the door and go
+                self.target = self._new_target()
+                if self.target == self.floor:
+                    self._next += self.dwell_s
+                    continue
+                self.door = DOOR_CLOSED
+                self.direction = LIFT_UP if self.target > self.floor else LIFT_DOWN
+                self._next += self.floor_s
+                continue
+            self._step_floor()
+            if self.floor == self.target:
+                self.direction, self.door = LIFT_STOP, DOOR_OPEN
+                self._next += self.dwell_s
+            else:
+                self._next += self.floor_s
+
+    def values(self, sim_ts: datetime, dt_h: float, now: float) -> dict[str, float]:
+        if "floor" in self.overrides:  # a cue put the car at a floor (e.g. before a scripted fault)
+            self.floor = self.target = int(self.overrides.pop("floor"))
+            self.direction, self._next = LIFT_STOP, now + self.dwell_s
+        self._advance(now)
+        out = {n: 0.0 for n in self.emitted}
+        out.update({"floor": float(self.floor), "door_state": float(self.door), "direction": float(self.direction),
+                    "fault_code": 0.0, "trapped": 0.0})
+        return self._apply_cues({n: out[n] for n in self.emitted}, now)
+
+
 def model_for(profile: Profile, params: dict[str, float | str], rng: random.Random) -> ValueModel:
     kind = str(params.get("kind", profile.category))
+    if kind == "lift" or (kind == "other" and set(profile.points) >= LIFT_POINTS):
+        return LiftModel(profile, params, rng)
+    if kind == "state" or all(p.type.value == "bit" for p in profile.points.values()):
+        return StateModel(profile, params, rng)
     if kind == "electricity":
         return MeterModel(profile, params, rng)
     if kind == "water":

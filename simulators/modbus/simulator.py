@@ -158,7 +158,11 @@ class ModbusSimulator:
             for unit, device in sorted(rtu.devices.items()):
                 lines.append(f"rtu {rtu.link} ({line_id}, {rtu.baudrate} baud) unit {unit} {device.id} {device.profile.id}")
         for cue in self.scenario.cues:
-            lines.append(f"cue at {cue.at:g} s: {cue.device} {cue.action}" + (f" for {cue.duration:g} s" if cue.duration else ""))
+            what = ""
+            if cue.action == "set" and cue.value is not None:
+                what = f" {cue.point} = {cue.value:g}" if cue.point else f" {cue.value:g}"
+            lines.append(f"cue at {cue.at:g} s: {cue.device} {cue.action}{what}"
+                         + (f" for {cue.duration:g} s" if cue.duration else ""))
         return lines
 
     def device(self, device_id: str) -> SimDevice:
