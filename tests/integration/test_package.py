@@ -36,6 +36,9 @@ VENV_PYTHON = "/opt/estate-edge/venv/bin/python"
 CONFIG = "/etc/estate-edge/estate.yaml"
 SECRETS = "/etc/estate-edge/secrets.yaml"
 DB = "/var/lib/estate-edge/estate-edge.db"
+# apt as an installer runs it; without fsync per file (the root is thrown away), which on two busy
+# cores cuts a remove from ~20 s to ~2 s.
+APT = ["apt-get", "-y", "-q", "-o", "Dpkg::Options::=--force-unsafe-io", "-o", "Dpkg::Use-Pty=0"]
 
 # Runs as root in a new mount namespace: mount the overlay root (and, with $RW set, make it read-only
 # except the folders in $RW, as ProtectSystem=strict + ReadWritePaths + PrivateTmp do), then chroot.
@@ -143,7 +146,7 @@ def debs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     control.write_text(control.read_text().replace(version.group(0),
                                                    f"Version: {version.group(1)}-{int(version.group(2)) + 1}"))
     second = out / first.name.replace(f"-{version.group(2)}_", f"-{int(version.group(2)) + 1}_")
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-Znone", "-b", str(tree), str(second)], check=True,
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zzstd", "-z1", "-b", str(tree), str(second)], check=True,
                    capture_output=True, timeout=300)
     shutil.rmtree(tree)
     return first, second
@@ -241,7 +244,7 @@ print("SAVED, backup", saved.backup)
 def test_install_run_save_remove_reinstall_upgrade_purge(root: Root, debs: tuple[Path, Path]) -> None:
     first, second = debs
     # Install: apt resolves the Depends from this machine's Debian; the unit is enabled, not started.
-    installed = root.run(["apt-get", "install", "-y", f"/mnt/debs/{first.name}"])
+    installed = root.run([*APT, "install", f"/mnt/debs/{first.name}"])
     assert "not pass the check yet" not in installed.stdout  # systemd is not running here: nothing to start
     assert "edit /etc/estate-edge/estate.yaml" in installed.stdout
     assert root.upper("/etc/systemd/system/multi-user.target.wants/estate-edge.service").is_symlink()
@@ -297,7 +300,7 @@ def test_install_run_save_remove_reinstall_upgrade_purge(root: Root, debs: tuple
     alarms = _open_alarms(root)
 
     # Remove: the program goes; config, data and the user stay.
-    root.run(["apt-get", "remove", "-y", "estate-edge"])
+    root.run([*APT, "remove", "estate-edge"])
     assert root.sh("dpkg-query -W -f='${Status}' estate-edge").stdout == "deinstall ok config-files"
     assert root.run(["test", "-e", "/opt/estate-edge"], check=False).returncode == 1
     assert root.run(["test", "-e", "/usr/bin/estate-edge"], check=False).returncode == 1
@@ -306,7 +309,7 @@ def test_install_run_save_remove_reinstall_upgrade_purge(root: Root, debs: tuple
 
     # Install again, then upgrade to the next revision: config, secrets, data and open alarms are kept.
     for deb in (first, second):
-        root.run(["apt-get", "install", "-y", f"/mnt/debs/{deb.name}"])
+        root.run([*APT, "install", f"/mnt/debs/{deb.name}"])
         assert root.upper(CONFIG).read_text(encoding="utf-8") == config_text
         assert root.upper(SECRETS).read_text() == secrets_text
         assert root.upper(DB).read_bytes() == db_bytes
@@ -317,6 +320,6 @@ def test_install_run_save_remove_reinstall_upgrade_purge(root: Root, debs: tuple
     _run_daemon_as_the_unit(root)  # the upgraded program runs on the kept store
 
     # Purge: config and data go too.
-    root.run(["apt-get", "purge", "-y", "estate-edge"])
+    root.run([*APT, "purge", "estate-edge"])
     assert root.run(["test", "-e", "/etc/estate-edge"], check=False).returncode == 1
     assert root.run(["test", "-e", "/var/lib/estate-edge"], check=False).returncode == 1
