@@ -9,7 +9,7 @@ Lifecycle of ``CameraSource.run`` (runs until cancelled, like every source)::
     analyse  -- each new frame goes through ``CameraPipeline.process`` in the shared inference
                 pool; decisions become ``Event``s with evidence JPEGs.
     health   -- every ``health.interval_s``: readings (reachable, stream_alive, frame_age_s, frozen,
-                covered, fps, inference_ms, clock_offset_s); each check is one availability attempt
+                covered, fps, inference_s, clock_offset_s); each check is one availability attempt
                 (edge.availability: every failure reported, successes until online_after).
 
 Backpressure: a camera has at most one frame in the inference pool; frames arriving meanwhile
@@ -377,7 +377,9 @@ class CameraSource:
                 readings.append(self._reading("fps", round((self._analysed - last_analysed) / span, 3), "1/s"))
             if self._inferred_ms:
                 mean = sum(self._inferred_ms) / len(self._inferred_ms)
-                readings.append(self._reading("inference_ms", round(mean, 2), "ms"))
+                # Named after the unit it reaches the platform in: durations are canonical in seconds
+                # (edge.normalise.units), so an "_ms" point would carry seconds (issue 13 point 6).
+                readings.append(self._reading("inference_s", round(mean / 1000, 5), "s"))
                 self._inferred_ms.clear()
             if self.onvif is not None and self.onvif.clock_offset_s is not None:
                 readings.append(self._reading("clock_offset_s", round(self.onvif.clock_offset_s, 1), "s"))

@@ -117,6 +117,10 @@ async def test_real_traffic_driving_through_raises_nothing() -> None:
     assert [e for e in sink.events_seen if e.code.startswith("fire.")] == []
     points = {r.point for r in sink.readings_seen}
     assert {"reachable", "stream_alive", "frame_age_s", "frozen", "covered"} <= points
+    # Every point's name agrees with its unit: the inference time is in seconds and says so.
+    inference = [r for r in sink.readings_seen if r.point.startswith("inference")]
+    assert inference and {(r.point, r.unit) for r in inference} == {("inference_s", "s")}
+    assert all(0 < r.value < 10 for r in inference)
 
 
 class StuckCamera:
