@@ -152,7 +152,7 @@ class Gb26875Source:
                 mapped[(uitd, int(system), int(part))] = device.id
         if problems:
             raise ConfigError(f"bus {bus.id}: {len(problems)} problem(s)", problems)
-        self.state = PanelState(bus.id, mapped)
+        self.state = PanelState(bus.id, mapped, tz=self.tz)
         self._fingerprint = hashlib.sha256(json.dumps(
             [bus.model_dump(mode="json"), [d.model_dump(mode="json") for d in devices]], sort_keys=True,
         ).encode()).hexdigest()[:16]

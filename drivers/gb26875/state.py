@@ -24,9 +24,10 @@ component it has heard of and returns what changed:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from drivers.gb26875 import codec
+from edge.clock import iso_z
 from edge.messages import say
 from edge.normalise.units import UnitError, canonical_unit, convert
 from edge.records import Event, Quality, Reading, Severity
@@ -70,6 +71,7 @@ class PanelState:
     mapped: dict[tuple[str, int, int], str] = field(default_factory=dict)  # (uitd, sys, part) -> device id
     components: dict[tuple[str, int, int], _Component] = field(default_factory=dict)
     uitd_status: dict[str, int] = field(default_factory=dict)
+    tz: tzinfo = UTC  # the panel's clock is local wall time in the estate's zone; data carries it as UTC "Z"
 
     def apply(self, uitd_id: str, objects: list[codec.InfoObject], ts: datetime) -> tuple[list[Reading], list[Event]]:
         readings: list[Reading] = []
@@ -143,7 +145,7 @@ class PanelState:
             "bus": self.bus_id, "uitd": uitd_id, "component": f"{uitd_id}/{key[1]}-{key[2]}",
             "system_type": known.system_type, "system_address": key[1], "part_type": known.part_type,
             "part_address": key[2], "description": known.description,
-            "device_time": device_time.isoformat() if device_time else None,
+            "device_time": iso_z(device_time.replace(tzinfo=self.tz)) if device_time else None,
         }
 
     # ------------------------------------------------------------------ analog values
