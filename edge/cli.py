@@ -147,7 +147,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from edge.demo import run_demo
 
     setup_logging(args.log_level)
-    return run_demo(Path(args.workdir), duration_s=args.duration)
+    return run_demo(Path(args.workdir) if args.workdir else None, duration_s=args.duration)
 
 
 def installed_version() -> str:
@@ -183,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("demo", help="run the daemon with every simulator and the platform simulator")
-    p.add_argument("--workdir", default="var/demo", help="where the demo keeps its databases and certificates")
+    p.add_argument("--workdir", default=None, help="where the demo keeps its databases, certificates and pty links "
+                   "(default: a new var/demo/run-<time>-<pid>, so demos on one host never collide; give an "
+                   "earlier run's folder to keep its panel account and data)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
     p.set_defaults(func=cmd_demo)
     add_train_parser(sub)

@@ -3,19 +3,29 @@
 It starts the platform simulator (HTTPS with its own private CA), writes a 0600 secrets file,
 derives a runnable config from ``config/demo-estate.yaml`` (paths and ports pointed at the
 simulators under ``workdir``), runs the gateway, and prints where to look.
+
+Two demos (or a demo and a test run) can share a host: every TCP/UDP port is picked free for this
+run and every file, the
+RS-485 pty links included, lives in this run's folder (by default a new ``var/demo/run-<time>-<pid>``).
+The banner prints every port and path the run uses.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -27,23 +37,55 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO / "config" / "demo-estate.yaml"
+MODBUS_SCENARIO = REPO / "simulators" / "modbus" / "scenarios" / "demo.yaml"
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
+@dataclass(frozen=True, slots=True)
+class DemoPorts:
+    """Every port one demo run uses, all on 127.0.0.1, chosen free by the kernel at start.
+
+    None is fixed or preferred: two demos started together would both find a preferred port free
+    and then collide on it. The banner prints each one.
+    """
+
+    panel: int
+    platform: int
+    modbus_tcp: int
+    gb26875: int
+    rtsp: int
+    onvif_lane: int
+    onvif_lobby: int
+    discovery_udp: int
+
+    @classmethod
+    def pick(cls) -> DemoPorts:
+        """Free ports, distinct from each other: the sockets stay bound until all are chosen."""
+        held: list[socket.socket] = []
         try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
+            def free(kind: int = socket.SOCK_STREAM) -> int:
+                sock = socket.socket(socket.AF_INET, kind)
+                held.append(sock)
+                sock.bind(("127.0.0.1", 0))
+                return int(sock.getsockname()[1])
+
+            return cls(free(), free(), free(), free(), free(), free(), free(), free(socket.SOCK_DGRAM))
+        finally:
+            for sock in held:
+                sock.close()
+
+    def lines(self) -> list[tuple[str, str]]:
+        return [("panel / status page", f"http://127.0.0.1:{self.panel}/"),
+                ("platform simulator (view)", f"https://127.0.0.1:{self.platform}/_sim"),
+                ("1栋 Modbus TCP converter", f"127.0.0.1:{self.modbus_tcp}"),
+                ("fire panel GB/T 26875.3", f"127.0.0.1:{self.gb26875} (the gateway listens)"),
+                ("cameras ONVIF", f"127.0.0.1:{self.onvif_lane} (CAM-B1-LANE), 127.0.0.1:{self.onvif_lobby} (CAM-B2-LOBBY)"),
+                ("cameras RTSP", f"rtsp://127.0.0.1:{self.rtsp}/"),
+                ("camera WS-Discovery (UDP)", f"127.0.0.1:{self.discovery_udp}")]
 
 
-def _free_port(preferred: int) -> int:
-    if _port_free(preferred):
-        return preferred
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def default_workdir() -> Path:
+    """A new folder per run, so two demos on one host never share a store, a pty or a certificate."""
+    return Path("var") / "demo" / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
 
 
 def _start_platform(workdir: Path, port: int, client_secret: str) -> subprocess.Popen[bytes]:
@@ -62,15 +104,31 @@ def _start_platform(workdir: Path, port: int, client_secret: str) -> subprocess.
     return wait_ready(process, healthy, what="platform simulator", log_hint=f"; see {workdir / 'platform-sim.log'}")
 
 
-def write_demo_config(workdir: Path, platform_port: int, panel_port: int) -> tuple[Path, Path]:
-    """Derive the runnable demo config and its 0600 secrets file inside ``workdir``."""
+def demo_document(workdir: Path, ports: DemoPorts) -> dict[str, Any]:
+    """``config/demo-estate.yaml`` with every port and path pointed at this run's simulators and folder."""
     text = DEMO_CONFIG.read_text(encoding="utf-8")
     data = yaml.load(text, Loader=_KeepSecretsLoader)  # noqa: S506 - SafeLoader subclass, keeps !secret tags
-    data["platform"]["url"] = f"https://127.0.0.1:{platform_port}"
+    data["platform"]["url"] = f"https://127.0.0.1:{ports.platform}"
     data["platform"]["ca_bundle"] = str(workdir / "platform-tls" / "ca.pem")
     data["store"]["path"] = str(workdir / "estate-edge.db")
     data["store"]["evidence_dir"] = str(workdir / "evidence")
-    data["panel"]["port"] = panel_port
+    data["panel"]["port"] = ports.panel
+    for bus in data["buses"]:
+        if bus["kind"] == "modbus_tcp":
+            bus["port"] = ports.modbus_tcp
+        elif bus["kind"] == "gb26875":
+            bus["port"] = ports.gb26875
+        elif isinstance(bus.get("port"), str):  # a serial line: the simulator's pty link, in this run's folder
+            bus["port"] = str(workdir / bus["id"].lower())
+    camera_ports = {"CAM-B1-LANE": ports.onvif_lane, "CAM-B2-LOBBY": ports.onvif_lobby}
+    for camera in data.get("cameras", []):
+        camera["port"] = camera_ports[camera["id"]]
+    return data
+
+
+def write_demo_config(workdir: Path, ports: DemoPorts) -> tuple[Path, Path]:
+    """Derive the runnable demo config and its 0600 secrets file inside ``workdir``."""
+    data = demo_document(workdir, ports)
     config_path = workdir / "estate.yaml"
     config_path.write_text(yaml.dump(data, Dumper=_KeepSecretsDumper, allow_unicode=True, sort_keys=False),
                            encoding="utf-8")
@@ -100,27 +158,21 @@ _KeepSecretsLoader.add_constructor("!secret", lambda loader, node: _Secret(loade
 _KeepSecretsDumper.add_representer(_Secret, lambda dumper, value: dumper.represent_scalar("!secret", str(value)))
 
 
-def run_demo(workdir: Path, duration_s: float | None = None) -> int:
+def run_demo(workdir: Path | None = None, duration_s: float | None = None) -> int:
     shared = Path(os.environ.get("EDGE_SHARED_DIR", REPO.parent / "shared"))
     if "EDGE_MODELS_DIR" not in os.environ and (shared / "models").is_dir():
         os.environ["EDGE_MODELS_DIR"] = str(shared / "models")  # the demo runs on the shared model copy
-    workdir = workdir.resolve()
+    workdir = (workdir or default_workdir()).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    platform_port = _free_port(8443)
-    panel_port = _free_port(8080)
-    config_path, secrets_path = write_demo_config(workdir, platform_port, panel_port)
-    client_secret = yaml.safe_load(secrets_path.read_text(encoding="utf-8"))["platform_client_secret"]
+    ports = DemoPorts.pick()
+    config_path, secrets_path = write_demo_config(workdir, ports)
+    doc = yaml.load(config_path.read_text(encoding="utf-8"), Loader=_KeepSecretsLoader)  # noqa: S506 - SafeLoader subclass
+    secret_values = yaml.safe_load(secrets_path.read_text(encoding="utf-8"))
     children: list[subprocess.Popen[bytes]] = []
     try:
-        children.append(_start_platform(workdir, platform_port, client_secret))
-        children.extend(start_device_simulators(workdir, yaml.safe_load(secrets_path.read_text(encoding="utf-8"))))
-        print("\n=== estate-edge demo ===", flush=True)
-        print(f"  panel / status page:        http://127.0.0.1:{panel_port}/", flush=True)
-        print(f"  platform simulator (view):  https://127.0.0.1:{platform_port}/_sim  "
-              f"(CA: {workdir / 'platform-tls' / 'ca.pem'})", flush=True)
-        print(f"  config in use:              {config_path}", flush=True)
-        print("  first start: open the panel's /setup page with the one-time setup token the log prints below", flush=True)
-        print("  stop with Ctrl-C\n", flush=True)
+        children.append(_start_platform(workdir, ports.platform, secret_values["platform_client_secret"]))
+        children.extend(start_device_simulators(workdir, secret_values, ports, doc))
+        print_banner(workdir, ports, doc, config_path)
         gateway = Gateway(config_path, secrets_path)
         asyncio.run(_run(gateway, duration_s))
     finally:
@@ -131,11 +183,40 @@ def run_demo(workdir: Path, duration_s: float | None = None) -> int:
     return 0
 
 
-CAMERA_SIMULATOR_ARGS = [
-    "--rtsp-port", "18554", "--discovery-port", "13702", "--user", "admin",
-    "--camera", "CAM-B1-LANE=lane_a7_park@18081,scale=0.25,fps=5",
-    "--camera", "CAM-B2-LOBBY=door_b2_motorcycle@18082,fps=5",
-]
+def print_banner(workdir: Path, ports: DemoPorts, doc: dict[str, Any], config_path: Path) -> None:
+    """Where to look: every port and path this run uses, and how to log in."""
+    rows = ports.lines()
+    rows.append(("platform CA", str(workdir / "platform-tls" / "ca.pem")))
+    rows += [(f"RS-485 line {bus['id']}", str(bus["port"])) for bus in doc["buses"] if isinstance(bus.get("port"), str)]
+    rows += [("config in use", str(config_path)), ("this run's folder", str(workdir))]
+    width = max(len(name) for name, _ in rows) + 1
+    print("\n=== estate-edge demo ===", flush=True)
+    for name, value in rows:
+        print(f"  {name + ':':<{width}} {value}", flush=True)
+    if _has_accounts(workdir / "estate-edge.db"):
+        print("  log in with the panel account created in this folder before", flush=True)
+    else:
+        print("  first start: open the panel's /setup page with the one-time setup token the log prints below", flush=True)
+    print("  stop with Ctrl-C\n", flush=True)
+
+
+def _has_accounts(db: Path) -> bool:
+    """Whether a reused demo folder already holds a panel account (then no setup token is printed)."""
+    if not db.exists():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            return bool(conn.execute("SELECT count(*) FROM panel_users").fetchone()[0])
+    except sqlite3.Error:
+        return False
+
+
+def camera_simulator_args(ports: DemoPorts) -> list[str]:
+    return [
+        "--rtsp-port", str(ports.rtsp), "--discovery-port", str(ports.discovery_udp), "--user", "admin",
+        "--camera", f"CAM-B1-LANE=lane_a7_park@{ports.onvif_lane},scale=0.25,fps=5",
+        "--camera", f"CAM-B2-LOBBY=door_b2_motorcycle@{ports.onvif_lobby},fps=5",
+    ]
 
 
 def _spawn(workdir: Path, name: str, args: list[str], ready: str, env: dict[str, str] | None = None,
@@ -149,14 +230,27 @@ def _spawn(workdir: Path, name: str, args: list[str], ready: str, env: dict[str,
                       timeout_s=timeout_s, interval_s=0.2, log_hint=f"; see {logpath}")
 
 
-def start_device_simulators(workdir: Path, secret_values: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+def write_modbus_scenario(workdir: Path, ports: DemoPorts) -> Path:
+    """The shipped demo scenario with the converter on this run's port (its RTU link goes in via --rtu-dir)."""
+    scenario = yaml.safe_load(MODBUS_SCENARIO.read_text(encoding="utf-8"))
+    for converter in scenario.get("tcp", []):
+        converter["port"] = ports.modbus_tcp
+    path = workdir / "modbus-scenario.yaml"
+    path.write_text(yaml.safe_dump(scenario, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def start_device_simulators(workdir: Path, secret_values: dict[str, str], ports: DemoPorts,
+                            doc: dict[str, Any]) -> list[subprocess.Popen[bytes]]:
     """Every device simulator the demo estate talks to, each a separate process as a real device would be."""
     children = []
     try:
-        children.append(_spawn(workdir, "modbus-sim", ["simulators.modbus", "--scenario", "demo"], "READY"))
-        children.append(_spawn(workdir, "camera-sim", ["simulators.camera", *CAMERA_SIMULATOR_ARGS,
+        scenario = write_modbus_scenario(workdir, ports)
+        children.append(_spawn(workdir, "modbus-sim", ["simulators.modbus", "--scenario", str(scenario),
+                                                       "--rtu-dir", str(workdir)], "READY"))
+        children.append(_spawn(workdir, "camera-sim", ["simulators.camera", *camera_simulator_args(ports),
                                                         "--password", secret_values["camera_password"]], "ready"))
-        for name, args, ready in _protocol_simulators():
+        for name, args, ready in _protocol_simulators(doc):
             children.append(_spawn(workdir, name, args, ready))
     except BaseException:
         for child in children:
@@ -165,13 +259,12 @@ def start_device_simulators(workdir: Path, secret_values: dict[str, str]) -> lis
     return children
 
 
-def _protocol_simulators() -> list[tuple[str, list[str], str]]:
-    """3栋's DL/T 645 and CJ/T 188 meter lines and the fire panel's GB/T 26875.3 device, at the demo config's ports.
+def _protocol_simulators(doc: dict[str, Any]) -> list[tuple[str, list[str], str]]:
+    """3栋's DL/T 645 and CJ/T 188 meter lines and the fire panel's GB/T 26875.3 device, at the run's config's ports.
 
     The transmission device is a client of the gateway, which starts after the simulators: it keeps
     retrying its connection (``--wait-s``), and is ready to wait for once it has started.
     """
-    doc = yaml.load(DEMO_CONFIG.read_text(encoding="utf-8"), Loader=_KeepSecretsLoader)  # noqa: S506 - SafeLoader subclass
     buses = {b["kind"]: b for b in doc["buses"]}
     out: list[tuple[str, list[str], str]] = []
     if "dlt645" in buses:

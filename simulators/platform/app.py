@@ -42,6 +42,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from edge.schemas.errors import error_body
 from simulators.platform.faults import Faults
+from simulators.platform.page import SIM_PAGE_KINDS, SIM_PAGE_LATEST, render_sim_page
 from simulators.platform.validation import KINDS, record_error
 
 MAX_BATCH = 1000
@@ -321,20 +322,32 @@ def create_app(state: PlatformState) -> FastAPI:
         state.faults = Faults()
         return {"status": "reset"}
 
+    @app.get("/_sim/records/{record_id}/evidence")
+    async def record_evidence(record_id: str) -> Response:
+        """The picture of one record, whether it came inline (base64) or uploaded apart (``evidence.id``)."""
+        assert state.db is not None
+        with state.lock:
+            row = state.db.execute("SELECT payload FROM records WHERE id=?", (record_id,)).fetchone()
+        evidence = json.loads(row[0]).get("evidence") if row else None
+        if isinstance(evidence, dict) and isinstance(evidence.get("base64"), str):
+            try:
+                return Response(base64.b64decode(evidence["base64"]), media_type=evidence.get("content_type", "image/jpeg"))
+            except (binascii.Error, ValueError):
+                return error("BAD_EVIDENCE", f"record {record_id}'s evidence is not base64")
+        if isinstance(evidence, dict) and isinstance(evidence.get("id"), str):
+            return await evidence_file(evidence["id"])
+        return JSONResponse({"code": "NOT_FOUND", "message": f"record {record_id} has no evidence"}, status_code=404)
+
     @app.get("/_sim", response_class=HTMLResponse)
     async def inspect() -> str:
+        """What the platform received, for a person: counts, and the latest records of each kind with pictures."""
         data = await stats()
-        rows = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in sorted(data["records"].items()))
-        counters = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in sorted(data["counters"].items()))
-        return (
-            "<!doctype html><html><head><meta charset='utf-8'><title>Platform simulator</title>"
-            "<meta http-equiv='refresh' content='5'></head><body style='font-family:sans-serif'>"
-            "<h1>Central platform simulator</h1><h2>Accepted records</h2>"
-            f"<table border=1>{rows or '<tr><td>none yet</td></tr>'}</table>"
-            f"<h2>Counters</h2><table border=1>{counters}</table>"
-            "<p>JSON: <a href='/_sim/stats'>/_sim/stats</a>, <a href='/_sim/records?limit=50'>/_sim/records</a></p>"
-            "</body></html>"
-        )
+        assert state.db is not None
+        with state.lock:
+            latest = {kind: state.db.execute("SELECT id, seq, received_us, payload FROM records WHERE kind=? "
+                                             "ORDER BY seq DESC LIMIT ?", (kind, SIM_PAGE_LATEST)).fetchall()
+                      for kind in SIM_PAGE_KINDS}
+        return render_sim_page(data, latest)
 
     return app
 
