@@ -290,6 +290,16 @@ async def test_a_day_of_the_demo_estate(tmp_path: Path, platform_sim: PlatformSi
     stats = platform_sim.stats()
     assert "rejected_records" not in stats["counters"], stats["counters"]
     assert stats["records"]["telemetry"] == await _count_readings(tmp_path / "edge.db")
+    # Contract v2: every record names its estate and gateway, events and alarm steps carry a catalogue
+    # code, and one notation holds throughout (ASCII units, Z timestamps, also inside data and params).
+    import json
+
+    for record in platform_sim.records():
+        assert (record["estate_id"], record["gateway_id"]) == (config.estate.id, config.estate.gateway_id)
+        if record["kind"] in ("event", "alarm"):
+            assert record["message_code"] and isinstance(record["params"], dict), record
+        text = json.dumps({k: v for k, v in record.items() if k not in ("message", "note", "key")}, ensure_ascii=False)
+        assert "+00:00" not in text and not set(text) & set("³²°℃"), record
 
     # ---------------------------------------------------------------- indicators
     platform = latest_indicators(platform_sim.records("indicator"))
