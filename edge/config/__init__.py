@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from edge.config.estate import EstateConfig, raw_reference_problems
 from edge.config.secrets import SecretStore
+from edge.config.unknown_keys import unknown_key_message
 from edge.config.yaml_loader import LocatedDocument, dotted, load_file
 from edge.errors import ConfigError
 
@@ -38,6 +39,8 @@ def _problems(exc: ValidationError, doc: LocatedDocument) -> list[Located]:
         # Drop discriminator tags pydantic inserts (e.g. 'synthetic') that are not YAML keys.
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p not in _keys_at(doc, err["loc"], p)))
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = unknown_key_message(EstateConfig, tuple(err["loc"]))
         if not loc:
             # Cross-reference errors from the root validator name their own path.
             out.extend(_references(msg.split("; ")))
