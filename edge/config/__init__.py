@@ -88,7 +88,8 @@ def validate_document(doc: LocatedDocument, secrets: SecretStore) -> EstateConfi
         config = None
     if problems:
         problems.sort(key=lambda problem: doc.line_of(problem[0]) or 0)  # in file order
-        listed = [f"{doc.where(loc)}: {message}" for loc, message in problems]
+        # The root validator and the raw-document pass can both find one reference problem: list it once.
+        listed = list(dict.fromkeys(f"{doc.where(loc)}: {message}" for loc, message in problems))
         raise ConfigError(f"{doc.source}: {len(listed)} problem(s)", listed)
     assert config is not None
     return config

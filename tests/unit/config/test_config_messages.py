@@ -1,4 +1,5 @@
-"""Unknown config keys name the key meant at that place, through nested models, lists and tagged unions."""
+"""Config problems as installers read them: an unknown key names the key meant at its place (through nested
+models, lists and tagged unions); a reference problem is listed once."""
 
 from __future__ import annotations
 
@@ -56,3 +57,8 @@ def test_a_key_valid_elsewhere_is_not_suggested_where_it_is_not() -> None:
 def test_a_location_the_walk_cannot_follow_gives_no_guess() -> None:
     assert keys_at(EstateConfig, ("buses", 0, "no_such_kind")) is None
     assert unknown_key_message(EstateConfig, ("buses", 0, "no_such_kind", "x")) == "unknown key 'x'"
+
+
+def test_a_missing_bus_is_reported_once() -> None:
+    problems = _problems(BASE.replace("bus: syn,", "bus: nope,"))
+    assert problems == ["estate.yaml:7: devices[0].bus: no bus with id 'nope' (known: syn, tcp)"]
