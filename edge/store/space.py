@@ -57,6 +57,8 @@ class Reserve:
 
     @property
     def held(self) -> bool:
+        if self.size <= 0:
+            return True
         try:
             return self.path.stat().st_size >= self.size
         except FileNotFoundError:
@@ -88,9 +90,13 @@ class Reserve:
             return True
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                return False
-            raise
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                # A folder the store can write its database in but not a reserve beside it (odd
+                # permissions): run without the ballast rather than refuse to start.
+                log.warning("store: cannot keep the disk reserve %s, running without it: %s", self.path, exc)
+                self.size = 0
+                return True
+            return False
 
 
 @dataclass

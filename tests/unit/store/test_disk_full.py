@@ -121,3 +121,19 @@ async def test_disk_changed_wakes_a_waiter(tmp_path: Path) -> None:
         store.disk.enter(T0, "test")
         store.disk_changed.set()
         await asyncio.wait_for(waiter, 1)
+
+
+async def test_a_folder_without_room_for_the_reserve_file_still_opens(tmp_path: Path, monkeypatch) -> None:
+    """A reserve that cannot be created for another reason than space (permissions) is skipped, not fatal."""
+    import os
+
+    real = os.posix_fallocate
+
+    def refuse(fd: int, offset: int, length: int) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "posix_fallocate", refuse)
+    async with Store(tmp_path / "s.db", maintenance_interval_s=0, min_free_bytes=0, reserve_bytes=1 << 20) as store:
+        assert await store.append_readings(readings(10)) != []
+        assert store.reserve.held and not store.disk.full
+    monkeypatch.setattr(os, "posix_fallocate", real)
