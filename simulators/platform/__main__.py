@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="a further OAuth client bound to one estate and gateway (repeatable)")
     parser.add_argument("--token-ttl", type=float, default=3600.0, help="access token lifetime, seconds")
     args = parser.parse_args(argv)
+    if (args.estate_id is None) != (args.gateway_id is None):
+        parser.error("--estate-id and --gateway-id go together (or neither: bound by the first batch)")
     clients: dict[str, ClientBinding] = {}
     for spec in args.client:
         parts = spec.split(":")

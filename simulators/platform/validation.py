@@ -1,7 +1,7 @@
-"""Payload validation for the simulator: the gateway's own published JSON Schemas when present.
+"""Payload validation for the simulator: the gateway's own published JSON Schemas (contract v2).
 
 The platform must judge records by the same contract the gateway documents (``edge/schemas``);
-until that package exposes ``validate(kind, payload)``, a minimal structural check stands in.
+a minimal structural check stands in only where that package cannot be imported.
 """
 
 from __future__ import annotations
