@@ -47,7 +47,8 @@ async def raw_post_baseline(url: str, ca: Path, records: int, concurrency: int) 
         for _ in range(records // 1000):
             ids = new_ids(1000)
             payload = {"gateway_id": "GW-TEST-01", "estate_id": "EST-TEST-01", "kind": "telemetry", "records": [
-                {"id": i, "device_id": "D1", "point": "p", "value": 1.0, "unit": "kWh", "quality": "good", "ts": now}
+                {"id": i, "estate_id": "EST-TEST-01", "gateway_id": "GW-TEST-01", "device_id": "D1", "point": "p",
+                 "value": 1.0, "unit": "kWh", "quality": "good", "ts": now}
                 for i in ids]}
             bodies.append((ids[0], gzip.compress(json.dumps(payload).encode(), 4)))
         queue = list(bodies)
