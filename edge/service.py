@@ -19,6 +19,7 @@ import asyncio
 import logging
 import os
 import socket
+from pathlib import Path
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -105,3 +106,54 @@ async def watchdog(notifier: Notifier, store: ReadableStore, interval_s: float) 
             log.error("watchdog: not pinging systemd: %s", problem)
         last_problem = problem
         await asyncio.sleep(interval_s)
+
+
+# ---------------------------------------------------------------------- serial ports for the unit
+
+DROPIN_PATH = "/etc/systemd/system/estate-edge.service.d/serial-ports.conf"
+
+
+def serial_ports(config_path: Path) -> list[str]:
+    """The serial devices the estate's buses open (a bus whose ``port`` is a path under /dev/), in file order.
+
+    Read from the YAML as written (no secrets or validation needed): this only feeds the unit's
+    device list, and ``estate-edge check`` judges the config itself.
+    """
+    from edge.config.yaml_loader import load_file
+
+    buses = load_file(config_path).data.get("buses") or []
+    ports = [b["port"] for b in buses if isinstance(b, dict) and isinstance(b.get("port"), str)
+             and b["port"].startswith("/dev/")]
+    return list(dict.fromkeys(ports))
+
+
+def serial_dropin(config_path: Path) -> str:
+    """A drop-in that narrows the unit's device access from every tty class to exactly these ports."""
+    ports = serial_ports(config_path)
+    lines = [f"# Written by: estate-edge-serial-dropin {config_path}",
+             "# Device access for the configured serial ports only (replaces the unit's tty classes).",
+             "[Service]", "DeviceAllow="]
+    lines += [f"DeviceAllow={port} rw" for port in ports]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``estate-edge-serial-dropin CONFIG`` (``python -m edge.service CONFIG``): print the serial-port drop-in."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="estate-edge-serial-dropin", description=main.__doc__)
+    parser.add_argument("config", type=Path)
+    args = parser.parse_args(argv)
+    from edge.errors import EdgeError
+
+    try:
+        sys.stdout.write(serial_dropin(args.config))
+    except (EdgeError, OSError, ValueError) as exc:
+        print(f"estate-edge-serial-dropin: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.service import Notifier, healthy, watchdog, watchdog_interval_s
+from edge.service import Notifier, healthy, serial_dropin, serial_ports, watchdog, watchdog_interval_s
 from edge.store import Store
 
 
@@ -75,3 +75,17 @@ async def test_pings_while_the_store_answers_and_stops_when_it_does_not(tmp_path
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def test_serial_dropin_allows_exactly_the_configured_ports(tmp_path: Path) -> None:
+    config = tmp_path / "estate.yaml"
+    config.write_text("buses:\n"
+                      "  - {kind: modbus_rtu, id: A, port: /dev/ttyUSB0, baudrate: 9600}\n"
+                      "  - {kind: dlt645, id: B, port: /dev/serial/by-id/usb-FTDI-if00, baudrate: 2400}\n"
+                      "  - {kind: cjt188, id: C, port: /dev/ttyUSB0, baudrate: 2400}\n"
+                      "  - {kind: modbus_tcp, id: D, host: 127.0.0.1, port: 502}\n"
+                      "  - {kind: modbus_rtu, id: E, port: /tmp/pty-link, baudrate: 9600}\n", encoding="utf-8")
+    assert serial_ports(config) == ["/dev/ttyUSB0", "/dev/serial/by-id/usb-FTDI-if00"]
+    text = serial_dropin(config)
+    assert text.splitlines()[2:] == ["[Service]", "DeviceAllow=", "DeviceAllow=/dev/ttyUSB0 rw",
+                                     "DeviceAllow=/dev/serial/by-id/usb-FTDI-if00 rw"]
