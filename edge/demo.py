@@ -23,6 +23,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -189,15 +190,20 @@ def print_banner(workdir: Path, ports: DemoPorts, doc: dict[str, Any], config_pa
     rows.append(("platform CA", str(workdir / "platform-tls" / "ca.pem")))
     rows += [(f"RS-485 line {bus['id']}", str(bus["port"])) for bus in doc["buses"] if isinstance(bus.get("port"), str)]
     rows += [("config in use", str(config_path)), ("this run's folder", str(workdir))]
-    width = max(len(name) for name, _ in rows) + 1
+    width = max(_columns(name) for name, _ in rows) + 1
     print("\n=== estate-edge demo ===", flush=True)
     for name, value in rows:
-        print(f"  {name + ':':<{width}} {value}", flush=True)
+        print(f"  {name}:{' ' * (width - _columns(name))} {value}", flush=True)
     if _has_accounts(workdir / "estate-edge.db"):
         print("  log in with the panel account created in this folder before", flush=True)
     else:
         print("  first start: open the panel's /setup page with the one-time setup token the log prints below", flush=True)
     print("  stop with Ctrl-C\n", flush=True)
+
+
+def _columns(text: str) -> int:
+    """Terminal columns ``text`` takes: Chinese characters take two, so the banner's values line up."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def _has_accounts(db: Path) -> bool:

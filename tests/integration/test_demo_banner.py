@@ -1,0 +1,58 @@
+"""The demo's run plan, without starting it: no fixed port or host-wide path survives from the shipped
+config, the banner names every port and path, and it promises a setup token only when no account exists."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge.demo import DEMO_CONFIG, DemoPorts, demo_document, print_banner, write_modbus_scenario
+
+
+def _ports_and_paths(value: object) -> list[object]:
+    if isinstance(value, dict):
+        return [v for k, item in value.items() for v in (_ports_and_paths(item) if k not in ("port", "path",
+                "evidence_dir", "ca_bundle", "url") else [item])]
+    if isinstance(value, list):
+        return [v for item in value for v in _ports_and_paths(item)]
+    return []
+
+
+def test_every_port_and_path_is_this_runs_own(tmp_path: Path) -> None:
+    ports = DemoPorts.pick()
+    chosen = [ports.panel, ports.platform, ports.modbus_tcp, ports.gb26875, ports.rtsp, ports.onvif_lane,
+              ports.onvif_lobby]
+    assert len(set(chosen)) == len(chosen)
+    doc = demo_document(tmp_path, ports)
+    shipped = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8").replace("!secret ", ""))
+    fixed = {v for v in _ports_and_paths(shipped) if isinstance(v, int)}
+    for value in _ports_and_paths(doc):
+        if isinstance(value, int):
+            assert value not in fixed or value in chosen, value
+        elif "://" in str(value):
+            assert f":{ports.platform}" in str(value)
+        else:
+            assert str(value).startswith(str(tmp_path)), value
+    scenario = yaml.safe_load(write_modbus_scenario(tmp_path, ports).read_text(encoding="utf-8"))
+    assert [c["port"] for c in scenario["tcp"]] == [ports.modbus_tcp]
+
+
+@pytest.mark.parametrize("has_account", [False, True])
+def test_the_banner_names_every_port_and_promises_a_token_only_without_an_account(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], has_account: bool) -> None:
+    if has_account:
+        with sqlite3.connect(tmp_path / "estate-edge.db") as db:
+            db.execute("CREATE TABLE panel_users (username TEXT)")
+            db.execute("INSERT INTO panel_users VALUES ('admin')")
+    ports = DemoPorts.pick()
+    print_banner(tmp_path, ports, demo_document(tmp_path, ports), tmp_path / "estate.yaml")
+    out = capsys.readouterr().out
+    printed = {int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", out)}
+    assert printed == {ports.panel, ports.platform, ports.modbus_tcp, ports.gb26875, ports.rtsp, ports.onvif_lane,
+                       ports.onvif_lobby, ports.discovery_udp}
+    assert ("setup token" in out) is not has_account
+    assert ("log in with the panel account" in out) is has_account
