@@ -5,9 +5,8 @@ derives a runnable config from ``config/demo-estate.yaml`` (paths and ports poin
 simulators under ``workdir``), runs the gateway, and prints where to look.
 
 Two demos (or a demo and a test run) can share a host: every TCP/UDP port is picked free for this
-run and every file, the
-RS-485 pty links included, lives in this run's folder (by default a new ``var/demo/run-<time>-<pid>``).
-The banner prints every port and path the run uses.
+run, and every file, the RS-485 pty links included, lives in this run's folder (by default a new
+``var/demo/run-<time>-<pid>``). The banner prints every port and path the run uses.
 """
 
 from __future__ import annotations
