@@ -9,10 +9,12 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from drivers.modbus.codec import DataType, decode_value
 from drivers.modbus.transport import RtuLink, TcpLink
+from edge.errors import DeviceTimeout
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -75,3 +77,50 @@ async def test_bad_scenario_names_file_and_line(tmp_path: Path) -> None:
         _, err = await proc.communicate()
     assert proc.returncode == 2
     assert f"{path}:5: tcp[0].devices[0].unit_id" in err.decode()
+
+
+async def test_shipped_state_inputs_scenario_runs_alone_with_a_silent_device(tmp_path: Path) -> None:
+    """``--scenario state_inputs``: the DI module answers FC2 over TCP; ``--silent`` keeps the lift box mute."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "simulators.modbus", "--scenario", "state_inputs", "--rtu-dir", str(tmp_path),
+        "--silent", "B3-LIFT-01", cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(15):
+            while (line := (await proc.stdout.readline()).decode()) and line.strip() != "READY":
+                lines.append(line.strip())
+        out = "\n".join(lines)
+        match = re.search(r"tcp 127\.0\.0\.1:(\d+) unit 1 B3-DI-01 generic_di8_module", out)
+        assert match, out
+        assert f"rtu {tmp_path / 'lift-rs485'} (lift-rs485, 9600 baud) unit 1 B3-LIFT-01 generic_lift_box" in out
+        assert "cue at 30 s: B3-LIFT-01 set fault_code = 5" in out
+
+        tcp = TcpLink("127.0.0.1", int(match.group(1)))
+        try:
+            assert await tcp.read("B3-DI-01", 1, 2, 0, 8, 1.0) == b"\x03"  # both fire doors shut
+        finally:
+            tcp.close()
+        rtu = RtuLink(str(tmp_path / "lift-rs485"))
+        try:
+            with pytest.raises(DeviceTimeout):
+                await rtu.read("B3-LIFT-01", 1, 3, 0, 6, 0.3)
+        finally:
+            rtu.close()
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(10):
+            code = await proc.wait()
+    assert code == 0
+
+
+async def test_silencing_an_unknown_device_is_refused() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "simulators.modbus", "--scenario", "state_inputs", "--silent", "B9-NOPE",
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(15):
+        _, err = await proc.communicate()
+    assert proc.returncode == 2 and "--silent: no device B9-NOPE" in err.decode()
