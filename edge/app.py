@@ -32,6 +32,7 @@ from edge.config.files_check import check_config
 from edge.errors import ConfigError
 from edge.indicators import IndicatorEngine
 from edge.indicators.energy_watch import EnergyWatch, RuleChain
+from edge.inventory import sync_inventory
 from edge.logs import register_secret
 from edge.normalise.normaliser import Normaliser
 from edge.normalise.persistence import CounterStates
@@ -123,6 +124,7 @@ class Gateway:
             chain.restore(await store.open_alarms())
             self.pipeline = Pipeline(store, normaliser=normaliser, rules=chain, alarms=self.alarms)
             self._clock_check = await stack.enter_async_context(ClockCheck(store, self.clock))
+            await sync_inventory(store, cfg, self.clock)  # the platform learns the devices before their data
             # Whatever uplink is current when the gateway stops (a reload may have replaced it) is
             # stopped here, before the clock check and the store close.
             stack.push_async_callback(self._stop_uplink)
@@ -237,6 +239,8 @@ class Gateway:
         assert self.supervisor is not None and self.config is not None
         old, self.config = self.config, new
         messages.configure(new.estate.language, messages.labels_from_config(new))
+        if self.store is not None:
+            await sync_inventory(self.store, new, self.clock)  # changed and removed devices: new versions
         self.reloads += 1
         changes = await self.supervisor.reconcile(plan.sources)
         if self.normaliser is not None:

@@ -48,12 +48,13 @@ class Lane(StrEnum):
     """Upload lanes, in drain priority order: an alarm never waits behind telemetry."""
 
     ALARM = "alarm"
+    DEVICE = "device"  # the device inventory: the platform needs it to read the alarms
     EVENT = "event"
     INDICATOR = "indicator"
     TELEMETRY = "telemetry"
 
 
-LANE_PRIORITY: tuple[Lane, ...] = (Lane.ALARM, Lane.EVENT, Lane.INDICATOR, Lane.TELEMETRY)
+LANE_PRIORITY: tuple[Lane, ...] = (Lane.ALARM, Lane.DEVICE, Lane.EVENT, Lane.INDICATOR, Lane.TELEMETRY)
 
 
 class Reading(NamedTuple):
@@ -126,6 +127,23 @@ class AlarmRecord:
     id: str = ""
     message_code: str = ""  # catalogue code of ``message`` (edge.messages)
     params: dict[str, Any] = field(default_factory=dict)  # the values ``message`` was rendered from
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    """One version of one device's entry in the estate's inventory (seed 002 5.5.4.1 c), seed 004 7.3.3 a)).
+
+    ``info`` holds what the platform needs to read the device's data and alarms: name, category,
+    kind, profile, location, role, thresholds in force, enabled / removed (see ``edge.inventory``).
+    A new version is written whenever any of it changes; a removed device keeps its history and gets
+    a last version with ``removed: true``.
+    """
+
+    device_id: str
+    version: int
+    ts: datetime
+    info: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,6 +78,10 @@ class DeviceConfig(Section):
     bus: Identifier = Field(description="Id of the bus (or source) this device is reached through.")
     profile: str | None = Field(None, description="Device profile (register map), e.g. 'chint_ddsu666'.")
     category: Category = Field(description="What the device measures; drives indicators and rules.")
+    role: Literal["most_unfavourable_point", "highest_point", "pump_outlet", "water_source", "main_incomer"] | None = (
+        Field(None, description="Its place in a system, reported with the device inventory (seed 004 8.3.3): the most "
+              "unfavourable point of a hydrant network, the highest point of a sprinkler network, a pump outlet, "
+              "a fire pool or tank, an incoming supply meter."))
     location: Location
     unit_id: int | None = Field(None, ge=0, le=255, description="Modbus unit id / RS-485 address.")
     poll_interval_s: float = Field(10.0, gt=0, le=86400, description="Seconds between polls.")

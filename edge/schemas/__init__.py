@@ -45,7 +45,7 @@ SCHEMA_VERSION = 2
 ``v1/`` stays in the package unchanged (a released version is never edited); the gateway sends v2.
 """
 
-RECORD_KINDS: tuple[str, ...] = ("telemetry", "event", "alarm", "indicator")
+RECORD_KINDS: tuple[str, ...] = ("telemetry", "event", "alarm", "indicator", "device")
 KINDS: tuple[str, ...] = (*RECORD_KINDS, "batch")
 
 _PACKAGE = f"edge.schemas.v{SCHEMA_VERSION}"

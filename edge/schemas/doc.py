@@ -26,7 +26,7 @@ from typing import Any
 
 from edge import messages
 from edge.clock import to_us
-from edge.records import AlarmRecord, AlarmState, Event, IndicatorRecord, Quality, Reading, Severity
+from edge.records import AlarmRecord, AlarmState, DeviceRecord, Event, IndicatorRecord, Quality, Reading, Severity
 from edge.schemas.errors import markdown_table
 from edge.store import codec
 
@@ -100,6 +100,17 @@ def _indicator() -> dict[str, Any]:
     return codec.indicator_payload(record, "01JNBC1X2J1ZGFKKZEBF5S3BS2")
 
 
+def _device(removed: bool = False) -> dict[str, Any]:
+    info = {"name": "消火栓压力", "category": "fire_pressure", "kind": "pressure_transmitter",
+            "profile": "generic_rs485_pressure", "location": {"building": "1栋", "unit": None, "floor": "顶层", "room": None},
+            "role": "most_unfavourable_point",
+            "thresholds": {"pressure": {"low": 0.07, "high": None, "hysteresis": 0.01, "min_duration_s": 30.0,
+                                        "valid_min": -0.05, "valid_max": 2.5, "unit": "MPa"}},
+            "enabled": not removed, "removed": removed}
+    record = DeviceRecord("B1-HP-01", 3 if removed else 1, T + timedelta(days=30 if removed else 0), info)
+    return _stamp(codec.device_payload(record, "01JPX0M4QK1Y3G7X8D0W2T5N6A" if removed else "01JNB8Q3W0A5K7Y2M9C4V6B8D1"))
+
+
 def _batch() -> dict[str, Any]:
     return {"gateway_id": GATEWAY, "estate_id": ESTATE, "kind": "telemetry",
             "sent_at": codec.iso(to_us(T + timedelta(hours=8, minutes=4, seconds=12.345))),
@@ -115,6 +126,8 @@ EXAMPLES: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "alarm_raised": ("alarm", _alarm_raised),
     "alarm_resolved": ("alarm", _alarm_resolved),
     "indicator": ("indicator", _indicator),
+    "device": ("device", _device),
+    "device_removed": ("device", lambda: _device(removed=True)),
 }
 """name -> (record kind, builder). The builders render messages in zh-CN with the labels above."""
 

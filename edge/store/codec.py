@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from edge.clock import from_us, to_us
-from edge.records import AlarmRecord, Event, IndicatorRecord, Lane, Quality, Reading
+from edge.records import AlarmRecord, DeviceRecord, Event, IndicatorRecord, Lane, Quality, Reading
 
 _QUALITY_LABELS = {int(q): q.label for q in Quality}
 
@@ -143,6 +143,14 @@ def indicator_row(r: IndicatorRecord, record_id: str) -> tuple:
     )
 
 
+def device_payload(r: DeviceRecord, record_id: str) -> dict[str, Any]:
+    return {"id": record_id, "device_id": r.device_id, "version": r.version, "ts": iso(to_us(r.ts)), **r.info}
+
+
+def device_row(r: DeviceRecord, record_id: str) -> tuple:
+    return (record_id, r.device_id, r.version, to_us(r.ts), dumps(device_payload(r, record_id)))
+
+
 # Columns the outbox selects per lane, and how a row becomes an upload payload.
 LANE_QUERIES: dict[Lane, str] = {
     Lane.TELEMETRY: "SELECT id, device_id, point, value, unit, quality, ts_us FROM readings",
@@ -152,6 +160,7 @@ LANE_QUERIES: dict[Lane, str] = {
         " FROM alarm_log"
     ),
     Lane.INDICATOR: "SELECT id, payload FROM indicators",
+    Lane.DEVICE: "SELECT id, payload FROM devices",
 }
 
 

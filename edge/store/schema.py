@@ -12,6 +12,7 @@ Tables
     alarm_log       alarm lane: every step of every alarm (raised/acked/escalated/resolved/cleared)
     alarms          current state of each alarm, for rules and the panel (not uploaded itself)
     indicators      indicator lane (versioned: same key, higher version)
+    devices         device lane: the inventory, one row per version of a device's entry (never evicted)
     outbox_cursor   per lane, the last id the platform acknowledged (durable ack)
     dead_letter     records the platform rejected as invalid, with its message
     counters        named monotonic counters (evictions, dead letters, ...)
@@ -130,5 +131,16 @@ MIGRATIONS: list[str] = [
         component TEXT PRIMARY KEY,
         version INTEGER NOT NULL
     );
+    """,
+    # 2: the device inventory lane (contract v2)
+    """
+    CREATE TABLE devices (
+        id TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        ts_us INTEGER NOT NULL,
+        payload TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX devices_version ON devices(device_id, version);
     """,
 ]

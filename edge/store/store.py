@@ -47,6 +47,7 @@ from edge.records import (
     LANE_PRIORITY,
     AlarmRecord,
     AlarmState,
+    DeviceRecord,
     Event,
     IndicatorRecord,
     Lane,
@@ -75,7 +76,8 @@ EVICTION_ORDER: tuple[tuple[Lane, str], ...] = (
     (Lane.ALARM, "alarm_log"),
 )
 
-LANE_TABLES: dict[Lane, str] = {lane: table for lane, table in EVICTION_ORDER}
+# The inventory is never evicted: a platform must be able to read every record it ever got.
+LANE_TABLES: dict[Lane, str] = {**{lane: table for lane, table in EVICTION_ORDER}, Lane.DEVICE: "devices"}
 
 
 @dataclass(slots=True)
@@ -419,6 +421,25 @@ class Store:
         await self._submit(self._new_write([(_INSERT_INDICATOR, rows)], len(rows)))
         return ids
 
+    async def append_devices(self, records: Sequence[DeviceRecord]) -> list[str]:
+        """New versions of inventory entries (``edge.inventory`` decides when there is one)."""
+        if not records:
+            return []
+        ids = new_ids(len(records))
+        rows = [codec.device_row(r, i) for r, i in zip(records, ids, strict=True)]
+        await self._submit(self._new_write([("INSERT INTO devices VALUES (?,?,?,?,?)", rows)], len(rows)))
+        return ids
+
+    async def latest_devices(self) -> dict[str, dict[str, Any]]:
+        """The newest inventory payload of every device ever listed (removed ones included)."""
+        rows = await self.read("SELECT d.payload FROM devices d JOIN (SELECT device_id, max(version) AS v FROM devices"
+                               " GROUP BY device_id) m ON d.device_id = m.device_id AND d.version = m.v")
+        out = {}
+        for (payload,) in rows:
+            data = codec.json.loads(payload)
+            out[data["device_id"]] = data
+        return out
+
     async def execute_write(self, sql: str, params: Sequence[tuple] = ((),)) -> None:
         """Run one write statement through the group-commit writer (for stage-owned tables)."""
         await self._submit(self._new_write([(sql, list(params))], len(params)))
@@ -482,7 +503,7 @@ class Store:
         if lane is Lane.TELEMETRY:
             payload = codec.telemetry_payload
             return [OutboxRow(r[0], payload(r)) for r in rows]
-        if lane is Lane.INDICATOR:
+        if lane is Lane.INDICATOR or lane is Lane.DEVICE:
             return [OutboxRow(r[0], codec.json.loads(r[1])) for r in rows]
         make = codec.event_payload if lane is Lane.EVENT else codec.alarm_payload
         out = []

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-KINDS = ("telemetry", "event", "alarm", "indicator")
+KINDS = ("telemetry", "event", "alarm", "indicator", "device")
 
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "telemetry": ("id", "device_id", "point", "value", "unit", "quality", "ts"),
     "event": ("id", "code", "ts", "severity"),
     "alarm": ("id", "alarm_id", "code", "state", "ts", "severity"),
     "indicator": ("id", "estate_id", "gateway_id", "code", "granularity", "period_start", "period_end", "clauses"),
+    "device": ("id", "estate_id", "gateway_id", "device_id", "version"),
 }
 
 

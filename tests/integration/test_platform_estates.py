@@ -72,7 +72,7 @@ async def test_estate_a_records_are_refused_for_estate_b_client_and_kept(tmp_pat
     assert bound_platform.stats()["records"] == {}, "nothing of a refused batch may be stored"
     assert bound_platform.stats()["counters"]["estate_mismatch"] >= 3
     # Held, not dropped: every record still waits in the store, none was dead-lettered.
-    assert pending == {Lane.TELEMETRY: 20, Lane.EVENT: 1, Lane.ALARM: 1, Lane.INDICATOR: 0}
+    assert pending == {Lane.TELEMETRY: 20, Lane.EVENT: 1, Lane.ALARM: 1, Lane.INDICATOR: 0, Lane.DEVICE: 0}
     assert all(state.dead_letters == 0 for state in uplink.lanes.values())
 
     # The same store, now with estate A's own client: everything goes up, each record naming A.

@@ -11,7 +11,17 @@ import pytest
 
 from edge import schemas
 from edge.clock import ManualClock
-from edge.records import AlarmRecord, AlarmState, Event, IndicatorRecord, Lane, Quality, Reading, Severity
+from edge.records import (
+    AlarmRecord,
+    AlarmState,
+    DeviceRecord,
+    Event,
+    IndicatorRecord,
+    Lane,
+    Quality,
+    Reading,
+    Severity,
+)
 from edge.store import Store
 
 T0 = datetime(2025, 3, 1, 0, 0, tzinfo=UTC)
@@ -49,6 +59,15 @@ async def payloads(tmp_path: Path) -> dict[str, list[dict]]:
             IndicatorRecord("EST-1", "GW-1", "fire.lane_clear_time_p50", "day", T0, T0 + timedelta(days=1), None,
                             "min", 0, 0.0, ("004 8.3.5",), {}, 1, None),
         ])
+        await store.append_devices([
+            DeviceRecord("PT-1", 1, T0, {"name": "消火栓压力", "category": "fire_pressure", "kind": "pressure_transmitter",
+                                         "profile": "generic_rs485_pressure", "role": "most_unfavourable_point",
+                                         "location": {"building": "2栋", "unit": None, "floor": "B1", "room": None},
+                                         "thresholds": {"pressure": {"low": 0.07, "high": None, "hysteresis": 0.01,
+                                                                     "min_duration_s": 30.0, "valid_min": 0.0,
+                                                                     "valid_max": 1.6, "unit": "MPa"}},
+                                         "enabled": True, "removed": False}),
+        ])
         out = {}
         for lane in Lane:
             # The uplink stamps each record with its estate and gateway as it leaves (Uplink._send).
@@ -58,7 +77,7 @@ async def payloads(tmp_path: Path) -> dict[str, list[dict]]:
 
 async def test_every_codec_payload_validates(payloads: dict[str, list[dict]]) -> None:
     counts = {kind: len(rows) for kind, rows in payloads.items()}
-    assert counts == {"telemetry": 3, "event": 2, "alarm": 5, "indicator": 2}
+    assert counts == {"telemetry": 3, "event": 2, "alarm": 5, "indicator": 2, "device": 1}
     for kind, rows in payloads.items():
         for payload in rows:
             assert schemas.record_errors(kind, payload) == [], (kind, payload)
@@ -134,7 +153,7 @@ def test_every_example_in_the_uplink_doc_validates() -> None:
     doc = (Path(__file__).resolve().parents[3] / "docs" / "uplink.md").read_text(encoding="utf-8")
     examples = re.findall(r"<!-- example: (\w+) \w+ -->\s*```json\n(.*?)```", doc, flags=re.S)
     kinds = sorted({kind for kind, _ in examples})
-    assert kinds == ["alarm", "batch", "event", "indicator", "telemetry"]
+    assert kinds == ["alarm", "batch", "device", "event", "indicator", "telemetry"]
     for kind, text in examples:
         assert schemas.record_errors(kind, json.loads(text)) == [], (kind, text)
 
