@@ -11,12 +11,35 @@ estate does not go unnoticed. (A private CA is not insecure: give it as ``ca_bun
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, HttpUrl, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, HttpUrl, SecretStr, ValidationInfo, field_validator, model_validator
 
 from edge.config.common import Section
 
 LAB_SWITCH = "platform.lab_mode_insecure"
+
+
+class MqttUplinkConfig(Section):
+    """The broker (cluster) a platform ingests through, when ``platform.transport`` is ``mqtt``.
+
+    Batches are the HTTPS bodies, one QoS 1 message each on ``{topic_prefix}/{estate}/{gateway}/{kind}``
+    (see ``edge.uplink.mqtt_transport``); TLS is on (seed 000 7.2.2 asks for an encrypted link), with
+    the broker's CA and a client certificate or a user name and password.
+    """
+
+    host: str = Field(min_length=1, description="Broker host name or address.")
+    port: int = Field(8883, ge=1, le=65535, description="Broker port (8883: MQTT over TLS).")
+    tls: bool = Field(True, description="TLS to the broker. Turning it off needs platform.lab_mode_insecure: true.")
+    ca_file: Path | None = Field(None, description="PEM CA bundle that signed the broker's certificate.")
+    cert_file: Path | None = Field(None, description="Client certificate (PEM), when the broker wants one.")
+    key_file: Path | None = Field(None, description="Key of the client certificate (PEM).")
+    username: str | None = Field(None, description="User name, when the broker wants one.")
+    password: SecretStr | None = Field(None, description="Password. Give it as `!secret mqtt_uplink_password`.")
+    client_id: str | None = Field(None, description="MQTT client id (default: estate-edge-uplink-<gateway id>); "
+                                                    "fixed, so the broker keeps the persistent session.")
+    topic_prefix: str = Field("estate-edge", min_length=1, description="First level of every uplink topic.")
+    ack_timeout_s: float = Field(10.0, gt=0, le=120, description="Longest wait for the broker's PUBACK, seconds.")
 
 
 class PlatformConfig(Section):
@@ -46,6 +69,11 @@ class PlatformConfig(Section):
     breaker_failures: int = Field(5, ge=1, description="Consecutive failures that open the circuit breaker.")
     breaker_reset_s: float = Field(30.0, gt=0, description="Seconds the breaker stays open before a half-open probe.")
     enabled: bool = Field(True, description="Upload at all; when off, records stay buffered in the store.")
+    transport: Literal["https", "mqtt"] = Field(
+        "https", description="How batches travel: https to the platform's ingest API, or mqtt to the broker cluster "
+                             "the platform ingests through (then give `mqtt`). Lanes, idempotency, breaker and "
+                             "backoff are the same.")
+    mqtt: MqttUplinkConfig | None = Field(None, description="The broker, when transport is mqtt.")
 
     @field_validator("url")
     @classmethod
@@ -67,7 +95,17 @@ class PlatformConfig(Section):
             )
         return value
 
+    @model_validator(mode="after")
+    def _transport(self) -> PlatformConfig:
+        if self.transport == "mqtt" and self.mqtt is None:
+            raise ValueError("transport mqtt needs the broker: give platform.mqtt (host, port, ca_file ...)")
+        if self.mqtt is not None and not self.mqtt.tls and not self.lab_mode_insecure:
+            raise ValueError("mqtt.tls: false sends every record in clear text; the platform link must be encrypted "
+                             f"(seed 000 7.2.2). Only in a lab: set {LAB_SWITCH}: true")
+        return self
+
     @property
     def insecure(self) -> bool:
         """True when this link runs without HTTPS or without certificate verification (lab mode in use)."""
-        return self.url.scheme != "https" or not self.verify_tls
+        plain_mqtt = self.transport == "mqtt" and self.mqtt is not None and not self.mqtt.tls
+        return self.url.scheme != "https" or not self.verify_tls or plain_mqtt

@@ -124,6 +124,9 @@ class PlatformClient:
             return self._interpret(response, ids)
         raise UplinkError("platform refused a freshly issued token", code="UNAUTHORIZED")
 
+    async def aclose(self) -> None:
+        """Nothing of its own to close: the HTTP client belongs to the ``Uplink`` that made it."""
+
     async def upload_evidence(self, evidence_id: str, jpeg: bytes) -> None:
         """``PUT`` one evidence picture under its id (its SHA-256); the answer must echo the id.
 

@@ -22,26 +22,44 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from edge.clock import Clock, SystemClock
-from edge.errors import UplinkError, UplinkRejected, UplinkUnavailable
+from edge.errors import StoreError, UplinkError, UplinkRejected, UplinkUnavailable
 from edge.records import LANE_PRIORITY
 from edge.store import Store
 from edge.uplink.auth import TokenManager
 from edge.uplink.backoff import Backoff
 from edge.uplink.breaker import CircuitBreaker
-from edge.uplink.client import PlatformClient
+from edge.uplink.client import Ack, PlatformClient
 from edge.uplink.lanes import Batch, LaneState
 
 log = logging.getLogger(__name__)
 
 LocalValidator = Callable[[str, dict[str, Any]], list[str]]
 EVIDENCE_MEMORY = 10_000  # evidence ids remembered as uploaded (a few days of detections)
+
+
+class UplinkClient(Protocol):
+    """What the uplink needs of a transport: HTTPS (``PlatformClient``) or MQTT (``MqttPlatformClient``)."""
+
+    error_codes: dict[str, int]
+
+    @property
+    def estate_id(self) -> str: ...
+
+    @property
+    def gateway_id(self) -> str: ...
+
+    async def send(self, kind: str, records: Sequence[dict[str, Any]]) -> Ack: ...
+
+    async def upload_evidence(self, evidence_id: str, jpeg: bytes) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +79,7 @@ class Uplink:
     def __init__(
         self,
         store: Store,
-        client: PlatformClient,
+        client: UplinkClient,
         settings: UplinkSettings | None = None,
         *,
         clock: Clock | None = None,
@@ -93,8 +111,22 @@ class Uplink:
                     transport: httpx.AsyncBaseTransport | None = None,
                     validator: LocalValidator | None = None,
                     on_date_header: Callable[[str], None] | None = None) -> Uplink:
-        """Build the HTTPS client from ``EstateConfig``; TLS verification stays on unless the config says otherwise."""
+        """Build the client from ``EstateConfig``: HTTPS (default) or MQTT (``platform.transport``).
+
+        TLS verification stays on unless the config says otherwise (lab mode only).
+        """
         platform = config.platform
+        settings = UplinkSettings(
+            batch_size=platform.batch_size, concurrency=platform.concurrency,
+            backoff_initial_s=platform.backoff_initial_s, backoff_max_s=platform.backoff_max_s,
+            breaker_failures=platform.breaker_failures, breaker_reset_s=platform.breaker_reset_s,
+        )
+        if validator is None:
+            from edge.schemas import record_errors  # our published contract: check before sending
+
+            validator = record_errors
+        if platform.transport == "mqtt":
+            return cls(store, _mqtt_client(config), settings, clock=clock, validator=validator)
         verify: Any = True
         if platform.ca_bundle is not None:
             import ssl
@@ -115,15 +147,6 @@ class Uplink:
         tokens = TokenManager(http, platform.token_path, platform.client_id, platform.client_secret, clock)
         client = PlatformClient(http, tokens, estate_id=config.estate.id, gateway_id=config.estate.gateway_id,
                                 use_gzip=platform.gzip, on_date_header=on_date_header)
-        settings = UplinkSettings(
-            batch_size=platform.batch_size, concurrency=platform.concurrency,
-            backoff_initial_s=platform.backoff_initial_s, backoff_max_s=platform.backoff_max_s,
-            breaker_failures=platform.breaker_failures, breaker_reset_s=platform.breaker_reset_s,
-        )
-        if validator is None:
-            from edge.schemas import record_errors  # our published contract: check before sending
-
-            validator = record_errors
         return cls(store, client, settings, clock=clock, validator=validator, http=http)
 
     async def __aenter__(self) -> Uplink:
@@ -147,6 +170,15 @@ class Uplink:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._workers = []
+        # A worker cancelled between the platform's answer and its durable ack leaves the cursor behind
+        # what the lane knows was acknowledged: write it now, so a restart resends nothing it need not.
+        for lane, state in self.lanes.items():
+            if state.acked:
+                try:
+                    await self.store.ack(lane, state.acked)
+                except StoreError as exc:
+                    log.warning("uplink: could not record the %s cursor at stop: %s", lane.value, exc)
+        await self.client.aclose()
         if self._http is not None:
             await self._http.aclose()
 
@@ -336,4 +368,18 @@ class Uplink:
         log.error("uplink: %d %s record(s) failed local schema validation and were dead-lettered",
                   len(bad), batch.lane.value)
         return True
+
+
+def _mqtt_client(config: Any) -> Any:
+    """The MQTT transport (``edge.uplink.mqtt_transport``) for ``platform.transport: mqtt``."""
+    from edge.uplink.mqtt_transport import MqttPlatformClient, MqttUplinkSettings
+
+    broker = config.platform.mqtt
+    settings = MqttUplinkSettings(
+        broker.host, broker.port, client_id=broker.client_id,
+        username=broker.username, password=broker.password.get_secret_value() if broker.password else None,
+        tls=broker.tls, ca_file=broker.ca_file, cert_file=broker.cert_file, key_file=broker.key_file,
+        topic_prefix=broker.topic_prefix, gzip=config.platform.gzip, ack_timeout_s=broker.ack_timeout_s,
+    )
+    return MqttPlatformClient(settings, estate_id=config.estate.id, gateway_id=config.estate.gateway_id)
 

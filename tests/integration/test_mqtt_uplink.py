@@ -165,3 +165,53 @@ async def test_username_and_password_and_a_refused_login(mqtt_broker: MosquittoB
         await good.aclose()
         await bad.aclose()
     assert "01TESTEVENT0000000000000002" not in consumer.ids()
+
+
+async def test_an_estate_that_chooses_mqtt_uploads_through_the_broker(mqtt_broker: MosquittoBroker,
+                                                                       tmp_path: Path) -> None:
+    """``platform.transport: mqtt`` in the estate config: the same Uplink, lanes and acks, over the broker (TLS,
+    client certificate); the durable cursor reaches the newest record once the broker acknowledged it."""
+    from edge.config import load_config
+    from tests.helpers.config import write_estate
+
+    tls = mqtt_broker.tls
+    assert tls is not None and mqtt_broker.tls_port is not None
+    config_path, secrets = write_estate(tmp_path, platform_url="https://platform.example", ca=None, extra={
+        "platform": {"transport": "mqtt", "batch_size": 100,
+                     "mqtt": {"host": "127.0.0.1", "port": mqtt_broker.tls_port, "ca_file": str(tls.ca),
+                              "cert_file": str(tls.client_cert), "key_file": str(tls.client_key),
+                              "topic_prefix": "city"}}})
+    config = load_config(config_path, secrets)
+    consumer = Consumer(mqtt_broker.port, f"city/{config.estate.id}/{config.estate.gateway_id}/#")
+    try:
+        async with Store(tmp_path / "edge.db", batch_max_delay_ms=1) as store:
+            await store.append_readings(readings(250))
+            ids = {r[0] for r in await store.read("SELECT id FROM readings")}
+            async with Uplink.from_config(store, config) as uplink:
+                await eventually(lambda: set(consumer.ids()) == ids, what="every record at the consumer")
+                await eventually(lambda: uplink.lanes[Lane.TELEMETRY].acked == max(ids), what="the broker's PUBACKs")
+            assert uplink.client.error_codes == {}
+            assert await store.cursor(Lane.TELEMETRY) == max(ids)
+    finally:
+        consumer.stop()
+    assert {b["estate_id"] for _, b, _ in consumer.messages} == {config.estate.id}
+
+
+def test_mqtt_without_tls_is_refused_outside_lab_mode(tmp_path: Path) -> None:
+    import pytest
+
+    from edge.config import load_config
+    from edge.errors import ConfigError
+    from tests.helpers.config import write_estate
+
+    broker = {"host": "127.0.0.1", "port": 1883, "tls": False}
+    path, secrets = write_estate(tmp_path, platform_url="https://platform.example", ca=None,
+                                 extra={"platform": {"transport": "mqtt", "mqtt": broker}})
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, secrets)
+    assert "clear text" in "\n".join(refused.value.problems)
+    path, secrets = write_estate(tmp_path, platform_url="https://platform.example", ca=None,
+                                 extra={"platform": {"transport": "mqtt"}})
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, secrets)
+    assert "needs the broker" in "\n".join(refused.value.problems)
