@@ -21,7 +21,13 @@ class IndicatorSpec:
 _SPECS = (
     IndicatorSpec("device.online_rate", "ratio", ("004 8.1.7", "000 5.4"),
                   "time-weighted share of configured devices that reported within their expected interval"),
-    IndicatorSpec("data.completeness", "ratio", ("000 5.4",), "share of expected readings actually collected"),
+    IndicatorSpec("data.completeness", "ratio", ("000 5.4",),
+                  "share of the readings expected while the gateway ran that were collected (000 5.4 is cited as "
+                  "the source of the 98 % threshold only: it speaks of enterprise basic-information fields)"),
+    IndicatorSpec("gateway.uptime", "ratio", ("004 8.1.7",),
+                  "share of the period the gateway ran; the coverage of completeness and online rate"),
+    IndicatorSpec("inventory.field_completeness", "ratio", ("000 5.4", "004 7.3.3 a)"),
+                  "share of the required device-inventory fields filled in (seed 000 5.4: at least 98 %)"),
     IndicatorSpec("fire.hydrant_pressure_compliance", "ratio", ("004 8.3.3", "002 5.5.4"),
                   "share of samples with hydrant / main pressure inside its configured range"),
     IndicatorSpec("fire.water_level_compliance", "ratio", ("004 8.3.3 c) 2)", "003 7.1.6.2"),

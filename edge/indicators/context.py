@@ -72,9 +72,11 @@ class EstateContext:
     lane_zones: int = 0  # fire_lane zones on enabled cameras
     ebike_zones: int = 0
     points: dict[str, dict[str, str]] = field(default_factory=dict)  # device -> point -> unit (seen so far)
+    inventory_fields: tuple[int, int, int] = (0, 0, 0)  # (filled, required, entries): edge.inventory
 
     @classmethod
     def from_config(cls, config: Any) -> EstateContext:
+        from edge.inventory import field_completeness
         from edge.rules.specs import specs_from_config
 
         settings: IndicatorsConfig = getattr(config, "indicators", None) or IndicatorsConfig()
@@ -95,7 +97,8 @@ class EstateContext:
         zones = [z.kind for c in getattr(config, "cameras", []) if c.enabled for z in c.zones]
         return cls(config.estate.id, config.estate.gateway_id, LocalCalendar(config.estate.timezone), settings,
                    devices, ranges, config.thresholds.offline_after_failures,
-                   lane_zones=zones.count("fire_lane"), ebike_zones=zones.count("ebike_entry"))
+                   lane_zones=zones.count("fire_lane"), ebike_zones=zones.count("ebike_entry"),
+                   inventory_fields=field_completeness(config))
 
     # ------------------------------------------------------------------ points
 

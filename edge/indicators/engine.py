@@ -94,6 +94,8 @@ class IndicatorEngine:
         self._point_kinds: dict[tuple[str, str, str], int] = {}
         self._alarm_cursor_us = 0
         self._epoch_us = 0
+        self._run_us = 0  # when this run of the gateway began (its uptime row)
+        self._legacy_until_us = 0  # before this, time counts as running (stores older than ind_uptime)
         self._pruned_day = -1
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -118,7 +120,15 @@ class IndicatorEngine:
         for device_id, point, unit, _first in await self.series.known_points():
             self.ctx.learn_point(device_id, point, unit)
         now_us = to_us(self.clock.now())
+        self._run_us = now_us
         epoch = await self.series.state("epoch_us")
+        legacy = await self.series.state("uptime_legacy_until_us")
+        if legacy is None:
+            # A store that computed figures before runs were recorded: its past counts as running.
+            legacy = "0" if epoch is None else str(now_us)
+            await self.series.set_state("uptime_legacy_until_us", legacy)
+        self._legacy_until_us = int(legacy)
+        await self.series.start_run(now_us)
         if epoch is None:
             self._epoch_us = self.calendar.hour_start_us(now_us)
             await self.series.set_state("epoch_us", str(self._epoch_us))
@@ -153,6 +163,7 @@ class IndicatorEngine:
         await self.start()
         async with self._lock:
             self.stats.ticks += 1
+            await self.series.heartbeat(self._run_us, to_us(self.clock.now()))  # this run is alive
             dirty_series, dirty_any = await self._fold()
             dirty_any |= dirty_series | await self._alarm_changes()
             self._invalidate(dirty_series)
@@ -289,8 +300,9 @@ class IndicatorEngine:
     async def _hour_data(self, hour_us: int) -> HourData:
         series = await self._load(hour_us)
         previous = await self._load(self.calendar.hour_start_us(hour_us - 1))
-        data = HourData(hour_us, series, previous)
         end_us = self.calendar.next_hour_us(hour_us)
+        uptime_s, runs = await self.series.uptime(hour_us, end_us, self._legacy_until_us)
+        data = HourData(hour_us, series, previous, uptime_s=uptime_s, runs_started=runs)
         following: HourSeries | None = None
         for category in COUNTER_UNITS:
             for meter in self.ctx.meters(category):

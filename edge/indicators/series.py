@@ -69,6 +69,13 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 2: when the gateway ran (issue 13 point 5): one row per run, its start and its last heartbeat
+    """
+    CREATE TABLE ind_uptime (
+        run_start_us INTEGER PRIMARY KEY,
+        alive_us INTEGER NOT NULL
+    );
+    """,
 ]
 
 PRESENCE = np.dtype([("s", "<u2"), ("c", "<u2")])
@@ -141,6 +148,38 @@ class SeriesStore:
     async def state(self, name: str) -> str | None:
         row = await self.store.read_one("SELECT value FROM ind_state WHERE name=?", (name,))
         return str(row[0]) if row else None
+
+    # ------------------------------------------------------------------ gateway uptime
+
+    async def start_run(self, now_us: int) -> None:
+        """A new run of the gateway begins (the engine's start)."""
+        await self.store.execute_write("INSERT OR REPLACE INTO ind_uptime VALUES (?, ?)", [(now_us, now_us)])
+
+    async def heartbeat(self, run_start_us: int, now_us: int) -> None:
+        """The run that began at ``run_start_us`` is still alive at ``now_us`` (every tick)."""
+        await self.store.execute_write("UPDATE ind_uptime SET alive_us=max(alive_us, ?) WHERE run_start_us=?",
+                                       [(now_us, run_start_us)])
+
+    async def uptime(self, start_us: int, end_us: int, legacy_until_us: int = 0) -> tuple[float, int]:
+        """(seconds the gateway ran inside ``[start_us, end_us)``, runs that began in it).
+
+        Time before ``legacy_until_us`` counts as running: a store older than this table has no
+        record of its runs, and its figures were computed as if the gateway always ran (the engine
+        passes the first recorded run's start for such a store, 0 for a store that had the table
+        from its first start).
+        """
+        rows = await self.store.read("SELECT run_start_us, alive_us FROM ind_uptime WHERE run_start_us < ? AND alive_us >= ?",
+                                     (end_us, start_us))
+        legacy = max(0, min(legacy_until_us, end_us) - start_us)
+        spans = sorted((max(int(a), start_us), min(int(b), end_us)) for a, b in rows)
+        covered, reach = legacy, start_us + legacy
+        for lo, hi in spans:
+            lo = max(lo, reach)
+            if hi > lo:
+                covered += hi - lo
+                reach = hi
+        starts = sum(1 for a, _ in rows if start_us <= int(a) < end_us)
+        return covered / 1e6, starts
 
     async def set_state(self, name: str, value: str) -> None:
         await self.store.execute_write(

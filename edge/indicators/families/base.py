@@ -60,6 +60,8 @@ class HourData:
     series: HourSeries
     previous: HourSeries  # the hour before (online time carries over its boundary)
     counters: dict[tuple[str, str], CounterWindow] = field(default_factory=dict)
+    uptime_s: float = HOUR_US / 1e6  # seconds of the hour the gateway ran (edge.indicators.series.uptime)
+    runs_started: int = 0  # gateway (re)starts inside the hour
 
     @property
     def end_us(self) -> int:

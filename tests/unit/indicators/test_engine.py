@@ -220,7 +220,9 @@ async def test_backfill_after_downtime_and_nothing_before_epoch(make_rig) -> Non
     starts = sorted({r["period_start"] for r in await rig.records("data.completeness", "hour")})
     assert starts == [f"2025-03-01T0{h}:00:00.000Z" for h in range(3)]  # 03:00-04:00 is not due yet
     down = await rig.latest("device.online_rate", "hour", T0 + 2 * H)
-    assert down["value"] == 0.0 and down["coverage"] == 0.0
+    # The gateway did not run in that hour: no figure (not "every device offline"), coverage 0.
+    assert down["value"] is None and down["coverage"] == 0.0
+    assert (await rig.latest("gateway.uptime", "hour", T0 + 2 * H))["value"] == 0.0
     # The hour before the gateway's first start is never reported.
     assert all(r["period_start"] >= "2025-03-01T00:00:00.000Z" for r in await rig.records())
 
@@ -308,3 +310,38 @@ async def test_cameras_count_in_online_rate_and_completeness(make_rig) -> None:
     assert online["value"] == pytest.approx((1.0 + 32 / 60) / 2, abs=0.02)
     completeness = await rig.latest("data.completeness", "hour", T0)
     assert completeness["value"] == pytest.approx((60 + 30 * 2) / (60 + 60 * 2), abs=0.02)
+
+
+async def test_the_hour_the_gateway_started_is_reported_with_its_uptime(make_rig) -> None:
+    """Issue 13 point 5: started at 00:53:30, the first hour is not a failing estate with coverage 1.
+
+    The meter reports every minute while the gateway runs (6.5 of 60 minutes): completeness and the
+    online rate are taken over those minutes (both 1.0, healthy), their coverage is the uptime share
+    (0.108), and gateway.uptime says so. The next hour, run in full, has coverage 1.
+    """
+    start = T0 + 53 * MIN + timedelta(seconds=30)
+    rig = await make_rig(ONLY_EM1, start=start)
+
+    def meter(ts, i):
+        return [reading("EM-1", "energy_import", 100 + i / 10, "kWh", ts)]
+
+    await rig.engine.start()
+    await run_minutes(rig, start, 67, meter, tick_every=1)  # until 02:00
+    await settle(rig, T0 + 2 * H + 3 * MIN)
+    share = 390 / 3600
+    first = {code: await rig.latest(code, "hour", T0) for code in
+             ("data.completeness", "device.online_rate", "gateway.uptime")}
+    assert abs(first["gateway.uptime"]["value"] - share) < 0.001 and first["gateway.uptime"]["samples"] == 1
+    for code in ("data.completeness", "device.online_rate"):
+        assert first[code]["value"] >= 0.98, (code, first[code])  # healthy while it ran
+        assert abs(first[code]["coverage"] - share) < 0.001, (code, first[code])
+    second = await rig.latest("data.completeness", "hour", T0 + H)
+    assert second["coverage"] == 1.0 and second["value"] >= 0.98
+    assert (await rig.latest("gateway.uptime", "hour", T0 + H))["value"] == 1.0
+    # The inventory's field completeness is its own figure (what seed 000 5.4's 98 % is about).
+    from edge.inventory import field_completeness
+
+    filled, required, entries = field_completeness(rig.config)
+    fields = await rig.latest("inventory.field_completeness", "hour", T0 + H)
+    assert entries == 1 and filled < required  # no profile, no floor in this config
+    assert fields["value"] == round(filled / required, 6) and fields["samples"] == 1
