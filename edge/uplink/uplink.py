@@ -1,7 +1,7 @@
 """Store-and-forward upload: drains the store's lanes to the platform, alarms first.
 
 Policy, written down because it is the product:
-- Lanes are served in strict priority (alarm, event, indicator, telemetry): whenever a worker is
+- Lanes are served in strict priority (alarm, device, event, indicator, telemetry): whenever a worker is
   free it takes the oldest batch of the highest-priority lane that has one, and no lower lane is
   leased while a higher lane has a batch on the wire. A telemetry backlog therefore delays an alarm
   by at most the requests already in flight, and after an outage alarms arrive before telemetry.
