@@ -326,8 +326,11 @@ class _PymodbusLink:
                 start = 9 if self.is_tcp else 3
                 if data[start - 2] == pending.function_code:
                     future = getattr(getattr(self._client, "ctx", None), "response_future", None)
-                    if future is not None and not future.done():
-                        future.set_result(_Payload(pending.unit, pending.tid, data[start : start + pending.nbytes]))
+                    if future is not None:
+                        # A done future is a read cancelled while its answer was on the way (a source
+                        # stopping): nobody waits for it, so it is dropped here, not handed to pymodbus.
+                        if not future.done():
+                            future.set_result(_Payload(pending.unit, pending.tid, data[start : start + pending.nbytes]))
                         return b""
             if check.verdict is Verdict.CORRUPT:
                 self.corrupt_frames += 1
