@@ -2,7 +2,9 @@
 included) in its own folder, so neither breaks the other; each platform simulator's ``/_sim`` page
 shows the latest records per kind, alarms with their evidence pictures.
 
-A real run of ``estate-edge demo`` twice (every simulator is a separate process), for a bounded time.
+A real run of ``estate-edge demo`` twice (every simulator is a separate process). Each is given up to
+``DURATION_S`` (the issue's five minutes, for two busy cores) and stopped with SIGTERM, as Ctrl-C
+would, as soon as both pages show a picture: about 90 s on an idle machine.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DURATION_S = 100
+DURATION_S = 300
 
 
 def _banner(log: Path, proc: subprocess.Popen[bytes], timeout_s: float = 120) -> dict[str, str]:
@@ -68,13 +70,15 @@ def test_two_demos_at_once_are_both_healthy(tmp_path: Path, shared_dir: Path) ->
             lines = [v for k, v in banner.items() if k.startswith("RS-485 line")]
             assert len(lines) == 3 and all(v.startswith(str(tmp_path / name)) for v in lines), banner
             assert "first start: open the panel's /setup page" in (tmp_path / f"demo-{name}.log").read_text()
-        deadline = time.monotonic() + DURATION_S - 5
+        deadline = time.monotonic() + DURATION_S - 10
         for name, banner in banners.items():
             base = banner["platform simulator (view)"].removesuffix("/_sim")
             picture = _picture_on_sim_page(base, tmp_path / name / "platform-tls" / "ca.pem", deadline)
             assert picture[:3] == b"\xff\xd8\xff", name
+        for _name, proc, _log in runs:
+            proc.terminate()
         for _name, proc, log in runs:
-            assert proc.wait(timeout=DURATION_S + 120) == 0, log.read_text()[-4000:]
+            assert proc.wait(timeout=120) == 0, log.read_text()[-4000:]
     finally:
         for _name, proc, _log in runs:
             if proc.poll() is None:
