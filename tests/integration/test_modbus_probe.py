@@ -189,3 +189,19 @@ async def test_rtu_probe_shows_crc_frames_and_shares_the_polled_line(tmp_path: P
     assert not busy.ok and busy.frames == ()
     assert f"cannot open serial port {tmp_path / 'rtu'}" in (busy.error or ""), busy.error
     assert "lock" in (busy.error or "")  # the reason from the operating system, not just "failed"
+
+
+async def test_probe_of_a_di_module_shows_one_fc2_frame_and_each_input_bit() -> None:
+    sc = Scenario.model_validate({"name": "t", "tcp": [{"id": "c", "port": 0, "devices": [
+        {"id": "di", "unit_id": 3, "profile": "generic_di8_module", "model": {"di1": 1, "di6": 1}}]}]})
+    async with ModbusSimulator(sc) as sim:
+        bus = ModbusTcpBusConfig(kind="modbus_tcp", id="b1", host="127.0.0.1", port=sim.tcp_servers[0].port)
+        config = estate(bus, [device("di", "b1", "generic_di8_module", 3, category="other")])
+        probe = await probe_device(config, "di")
+    assert probe.ok, probe.error
+    ((tx, rx),) = pairs(probe)  # eight inputs, one request
+    assert struct.unpack(">BBHH", tx.data[6:]) == (3, 2, 0, 8)
+    assert rx is not None and rx.data[7:] == bytes([2, 1, 0b0010_0001])  # FC2, 1 byte: inputs 1 and 6
+    values = {v.point: v for v in probe.values}
+    assert {p: v.value for p, v in values.items()} == {f"di{i}": float(i in (1, 6)) for i in range(1, 9)}
+    assert values["di6"].raw == "0x0005: 1" and values["di2"].raw == "0x0001: 0"
