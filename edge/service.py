@@ -15,12 +15,17 @@ shutdown begins, so ``systemctl stop`` waits for the store flush instead of coun
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import Protocol
+
+from edge.config.yaml_loader import load_file
+from edge.errors import EdgeError
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +115,7 @@ async def watchdog(notifier: Notifier, store: ReadableStore, interval_s: float) 
 
 # ---------------------------------------------------------------------- serial ports for the unit
 
+# Where the README tells installers to put the drop-in (named in its header so it says what it is).
 DROPIN_PATH = "/etc/systemd/system/estate-edge.service.d/serial-ports.conf"
 
 
@@ -119,9 +125,8 @@ def serial_ports(config_path: Path) -> list[str]:
     Read from the YAML as written (no secrets or validation needed): this only feeds the unit's
     device list, and ``estate-edge check`` judges the config itself.
     """
-    from edge.config.yaml_loader import load_file
-
-    buses = load_file(config_path).data.get("buses") or []
+    data = load_file(config_path).data
+    buses = (data.get("buses") if isinstance(data, dict) else None) or []
     ports = [b["port"] for b in buses if isinstance(b, dict) and isinstance(b.get("port"), str)
              and b["port"].startswith("/dev/")]
     return list(dict.fromkeys(ports))
@@ -130,7 +135,7 @@ def serial_ports(config_path: Path) -> list[str]:
 def serial_dropin(config_path: Path) -> str:
     """A drop-in that narrows the unit's device access from every tty class to exactly these ports."""
     ports = serial_ports(config_path)
-    lines = [f"# Written by: estate-edge-serial-dropin {config_path}",
+    lines = [f"# {DROPIN_PATH}, written by: estate-edge-serial-dropin {config_path}",
              "# Device access for the configured serial ports only (replaces the unit's tty classes).",
              "[Service]", "DeviceAllow="]
     lines += [f"DeviceAllow={port} rw" for port in ports]
@@ -139,14 +144,9 @@ def serial_dropin(config_path: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``estate-edge-serial-dropin CONFIG`` (``python -m edge.service CONFIG``): print the serial-port drop-in."""
-    import argparse
-    import sys
-
     parser = argparse.ArgumentParser(prog="estate-edge-serial-dropin", description=main.__doc__)
     parser.add_argument("config", type=Path)
     args = parser.parse_args(argv)
-    from edge.errors import EdgeError
-
     try:
         sys.stdout.write(serial_dropin(args.config))
     except (EdgeError, OSError, ValueError) as exc:
