@@ -61,7 +61,8 @@ class EstateConfig(Section):
             [(d.id, d.bus) for d in self.devices],
             [c.id for c in self.cameras],
             list(self.indicators.counter_points),
-            list(self.indicators.energy.monthly_quota),
+            [*self.indicators.energy.monthly_quota, *self.indicators.energy.quarterly_quota,
+             *self.indicators.energy.yearly_quota],
         )
         if problems:
             raise ValueError("; ".join(problems))
@@ -102,7 +103,7 @@ def reference_problems(
             problems.append(f"indicators.counter_points: no device {device_id!r}")
     for name in quota_names:
         if not name.startswith("sub_item:") and name not in seen:
-            problems.append(f"indicators.energy.monthly_quota: {name!r} is neither a device id nor 'sub_item:<tag>'")
+            problems.append(f"indicators.energy quota: {name!r} is neither a device id nor 'sub_item:<tag>'")
     return problems
 
 
@@ -125,5 +126,6 @@ def raw_reference_problems(data: object) -> list[str]:
         [(item.get("id"), item.get("bus")) for item in entries("devices")],
         ids("cameras"),
         [k for k in mapping(indicators.get("counter_points")) if isinstance(k, str)],
-        [k for k in mapping(mapping(indicators.get("energy")).get("monthly_quota")) if isinstance(k, str)],
+        [k for field in ("monthly_quota", "quarterly_quota", "yearly_quota")
+         for k in mapping(mapping(indicators.get("energy")).get(field)) if isinstance(k, str)],
     )

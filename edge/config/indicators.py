@@ -40,6 +40,21 @@ class EnergyWatchConfig(Section):
         description="Monthly quota in the meter's unit, keyed by device id or 'sub_item:<tag>'; "
         "month-to-date consumption above it raises energy.over_quota until the month ends.",
     )
+    quarterly_quota: dict[str, float] = Field(
+        default_factory=dict,
+        description="Quarterly quota (local calendar quarters), keyed like monthly_quota; quarter-to-date "
+        "consumption above it raises energy.over_quota until the quarter ends (004 8.4.8 c)).",
+    )
+    yearly_quota: dict[str, float] = Field(
+        default_factory=dict,
+        description="Yearly quota (local calendar year), keyed like monthly_quota; year-to-date consumption "
+        "above it raises energy.over_quota until the year ends.",
+    )
+    quota_warn_ratio: float | None = Field(
+        0.9, gt=0, lt=1,
+        description="Warn (energy.quota_warning) once consumption reaches this share of a quota, before the "
+        "limit; null: no warning.",
+    )
     jump_factor: float = Field(
         4.0, gt=1, description="A window's consumption rate above this multiple of the meter's baseline is a jump."
     )

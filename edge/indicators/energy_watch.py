@@ -15,9 +15,14 @@ windows aligned to local midnight. A window spanned by a data gap longer than tw
   (``night_start``-``night_end``) had consumption above ``night_flow_min``, for
   ``night_min_duration_min`` in a row. Clears at the first complete window without flow (day or
   night). Watched for the categories in ``night_categories`` (water by default).
-* ``energy.over_quota``: month-to-date consumption above ``monthly_quota[device id]`` or, summed
-  over the meters of a sub-item, ``monthly_quota["sub_item:<tag>"]`` (per category). Clears when
-  the local month ends. ``restore_usage`` rebuilds month-to-date figures after a restart.
+* ``energy.over_quota``: month-, quarter- or year-to-date consumption above ``monthly_quota``,
+  ``quarterly_quota`` or ``yearly_quota`` [device id] or, summed over the meters of a sub-item,
+  [``"sub_item:<tag>"``] (per category); ``energy.quota_warning`` once it reaches
+  ``quota_warn_ratio`` of the quota, before the limit (004 8.4.8 c)). One alarm per subject and
+  period kind (the alarm key's point: ``None`` for the month, ``"quarter"``, ``"year"``); both clear
+  when the local month, quarter or year ends. ``restore_usage`` rebuilds the figures after a restart
+  (month-to-date from the series, earlier months of the quarter and year from the monthly
+  consumption indicators).
 * ``energy.sudden_jump``: a ``jump_window_min`` window's rate (per hour) above ``jump_factor`` times
   the meter's baseline (an exponential average with time constant ``jump_baseline_hours``, learnt
   from 8 windows on) and above ``jump_min_rate``. Clears when a window's rate falls to half the
@@ -26,6 +31,7 @@ windows aligned to local midnight. A window spanned by a data gap longer than tw
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +52,15 @@ from edge.store import Store
 NIGHT_FLOW = "energy.night_flow"
 OVER_QUOTA = "energy.over_quota"
 SUDDEN_JUMP = "energy.sudden_jump"
-CODES = (NIGHT_FLOW, OVER_QUOTA, SUDDEN_JUMP)
+QUOTA_WARNING = "energy.quota_warning"
+CODES = (NIGHT_FLOW, OVER_QUOTA, SUDDEN_JUMP, QUOTA_WARNING)
+# Quota period kinds: (config field, the alarm key's point slot).
+QUOTA_PERIODS: dict[str, tuple[str, str | None]] = {
+    "month": ("monthly_quota", None), "quarter": ("quarterly_quota", "quarter"), "year": ("yearly_quota", "year"),
+}
+# Monthly consumption indicator per meter category (restore_usage sums a quarter's and a year's months).
+_MONTH_INDICATORS = {"electricity": "energy.electricity_kwh", "water": "energy.water_m3", "gas": "energy.gas_m3",
+                     "heat": "energy.heat_kwh"}
 BASELINE_WARMUP_WINDOWS = 8
 UNITS = {"electricity": "kWh", "water": "m3", "gas": "m3", "heat": "kWh"}
 
@@ -104,6 +118,16 @@ class _Meter:
     baseline_windows: int = 0
     month_start_us: int = 0
     month_used: float = 0.0
+    quarter_start_us: int = 0
+    quarter_used: float = 0.0
+    year_start_us: int = 0
+    year_used: float = 0.0
+
+    def used(self, period: str) -> float:
+        return float(getattr(self, f"{period}_used"))
+
+    def start(self, period: str) -> int:
+        return int(getattr(self, f"{period}_start_us"))
 
 
 @dataclass
@@ -171,7 +195,8 @@ class EnergyWatch:
             return  # out of order: the windows have moved on
         if meter.last_us is None or meter.last_total is None:
             meter.last_us, meter.last_total = ts_us, total
-            meter.month_start_us = self._month_start(ts_us)
+            for period in QUOTA_PERIODS:
+                setattr(meter, f"{period}_start_us", self._period_start(period, ts_us))
             return
         used = max(0.0, total - meter.last_total)
         t1 = meter.last_us
@@ -249,41 +274,56 @@ class EnergyWatch:
         meter.baseline = rate if meter.baseline is None else meter.baseline + alpha * (rate - meter.baseline)
         meter.baseline_windows += 1
 
-    # ------------------------------------------------------------------ monthly quota
+    # ------------------------------------------------------------------ quotas (month, quarter, year)
 
     def _month(self, meter: _Meter, t1_us: int, t2_us: int, used: float) -> None:
-        month_start = self._month_start(t2_us)
-        if month_start != meter.month_start_us:
-            # A new local month: only the part of this increase after midnight counts towards it.
-            share = (t2_us - month_start) / (t2_us - t1_us) if t2_us > t1_us else 1.0
-            meter.month_start_us = month_start
-            meter.month_used = used * min(1.0, max(0.0, share))
-            for key in [k for k in self._open if k[0] == OVER_QUOTA and self._quota_covers(k[1], meter.device)]:
-                self._emit(key, TransitionKind.CLEAR, month_start, Severity.INFO, meter.device,
-                           say("energy.quota_new_month", **_quota_subject(key[1])), {})
-        else:
-            meter.month_used += used
-        self._check_quotas(meter, t2_us)
+        for period, (_field, slot) in QUOTA_PERIODS.items():
+            start = self._period_start(period, t2_us)
+            if start != meter.start(period):
+                # A new local period: only the part of this increase after midnight counts towards it.
+                share = (t2_us - start) / (t2_us - t1_us) if t2_us > t1_us else 1.0
+                setattr(meter, f"{period}_start_us", start)
+                setattr(meter, f"{period}_used", used * min(1.0, max(0.0, share)))
+                for key in [k for k in self._open if k[0] in (OVER_QUOTA, QUOTA_WARNING) and k[2] == slot
+                            and self._quota_covers(k[1], meter.device)]:
+                    self._emit(key, TransitionKind.CLEAR, start, Severity.INFO, meter.device,
+                               say("energy.quota_new_period", **_quota_subject(key[1]), period=period), {})
+            else:
+                setattr(meter, f"{period}_used", meter.used(period) + used)
+            self._check_quotas(meter, t2_us, period)
 
-    def _check_quotas(self, meter: _Meter, ts_us: int) -> None:
-        quotas = self.settings.monthly_quota
+    def _check_quotas(self, meter: _Meter, ts_us: int, period: str) -> None:
+        field_name, slot = QUOTA_PERIODS[period]
+        quotas: dict[str, float] = getattr(self.settings, field_name)
+        if not quotas:
+            return
         device = meter.device
         unit = UNITS[device.category]
         checks: list[tuple[str, float, float, DeviceInfo | None]] = []
         if device.id in quotas:
-            checks.append((device.id, meter.month_used, quotas[device.id], device))
+            checks.append((device.id, meter.used(period), quotas[device.id], device))
         if device.sub_item and f"sub_item:{device.sub_item}" in quotas:
-            used = sum(m.month_used for m in self._meters.values() if m.device.sub_item == device.sub_item
-                       and m.device.category == device.category and m.month_start_us == meter.month_start_us)
+            used = sum(m.used(period) for m in self._meters.values() if m.device.sub_item == device.sub_item
+                       and m.device.category == device.category and m.start(period) == meter.start(period))
             checks.append((f"sub_item:{device.sub_item}:{device.category}", used,
                            quotas[f"sub_item:{device.sub_item}"], None))
+        warn = self.settings.quota_warn_ratio
         for subject, used, quota, owner in checks:
-            key: AlarmKey = (OVER_QUOTA, subject, None)
+            data = {f"{period}_used": round(used, 6), "quota": quota, "unit": unit, "period": period}
+            warning: AlarmKey = (QUOTA_WARNING, subject, slot)
+            if warn is not None and used >= warn * quota and warning not in self._open:
+                self._emit(warning, TransitionKind.RAISE, ts_us, Severity.WARNING, owner,
+                           say("energy.quota_warning_sub_item" if owner is None else QUOTA_WARNING,
+                               **_quota_subject(subject), period=period, used=round(used, 1), quota=quota,
+                               unit=unit, percent=round(100 * used / quota) if quota else 100),
+                           {**data, "warn_ratio": warn})
+            key: AlarmKey = (OVER_QUOTA, subject, slot)
             if used > quota and key not in self._open:
                 self._emit(key, TransitionKind.RAISE, ts_us, Severity.WARNING, owner,
                            say("energy.over_quota_sub_item" if owner is None else OVER_QUOTA,
-                               **_quota_subject(subject), used=round(used, 1), quota=quota, unit=unit),
-                           {"month_used": round(used, 6), "quota": quota, "unit": unit})
+                               **_quota_subject(subject), period=period, used=round(used, 1), quota=quota,
+                               unit=unit),
+                           data)
 
     def _quota_covers(self, subject: str, device: DeviceInfo) -> bool:
         return subject == device.id or subject == f"sub_item:{device.sub_item}:{device.category}"
@@ -324,6 +364,12 @@ class EnergyWatch:
             meter.month_start_us = month_start
             meter.month_used = max(0.0, pairs[-1][1] - pairs[0][1])
             meter.last_us, meter.last_total = pairs[-1]
+            for period in ("quarter", "year"):
+                start = self._period_start(period, to_us(now))
+                earlier = await _closed_months(store, _MONTH_INDICATORS.get(device.category, ""), device.id, start,
+                                               month_start)
+                setattr(meter, f"{period}_start_us", start)
+                setattr(meter, f"{period}_used", earlier + meter.month_used)
 
     # ------------------------------------------------------------------ helpers
 
@@ -352,6 +398,15 @@ class EnergyWatch:
 
     def _month_start(self, ts_us: int) -> int:
         return self.ctx.calendar.period_of("month", from_us(ts_us)).start_us
+
+    def _period_start(self, period: str, ts_us: int) -> int:
+        """Start of the local month, calendar quarter or year holding ``ts_us`` (microseconds)."""
+        month = self._month_start(ts_us)
+        if period == "month":
+            return month
+        local = from_us(month).astimezone(self.ctx.calendar.tz)
+        first = 1 if period == "year" else (local.month - 1) // 3 * 3 + 1
+        return to_us(local.replace(month=first, day=1, hour=0, minute=0, second=0, microsecond=0))
 
     def _hm(self, ts_us: int) -> str:
         return from_us(ts_us).astimezone(self.ctx.calendar.tz).strftime("%H:%M")
@@ -389,6 +444,22 @@ def _in_window(t: time, start: time, end: time) -> bool:
 async def _points(store: Store, device_id: str) -> list[tuple[str, str]]:
     return [(str(p), str(u)) for p, u in await store.read(
         "SELECT point, unit FROM ind_points WHERE device_id=?", (device_id,))]
+
+
+async def _closed_months(store: Store, code: str, device_id: str, start_us: int, end_us: int) -> float:
+    """Consumption of ``device_id`` in the months from ``start_us`` to ``end_us``, from the monthly
+    indicators (the highest version of each month); 0 when the engine has not computed them."""
+    if not code or end_us <= start_us:
+        return 0.0
+    rows = await store.read("SELECT key, version, value, payload FROM indicators WHERE code=? AND granularity='month'"
+                            " AND period_start_us >= ? AND period_start_us < ?", (code, start_us, end_us))
+    best: dict[str, tuple[int, float]] = {}
+    for key, version, value, payload in rows:
+        if value is None or json.loads(payload).get("dimensions") != {"device": device_id}:
+            continue
+        if key not in best or int(version) > best[key][0]:
+            best[key] = (int(version), float(value))
+    return sum(v for _version, v in best.values())
 
 
 def _quota_subject(subject: str) -> dict[str, str]:

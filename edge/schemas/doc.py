@@ -150,7 +150,8 @@ def messages_table() -> str:
     zh, en = messages.catalogue("zh-CN"), messages.catalogue("en")
     lines = ["| message_code | zh-CN | en |", "|---|---|---|"]
     for code in sorted(zh.messages):
-        lines.append(f"| `{code}` | {zh.messages[code]} | {en.messages[code]} |")
+        cells = (zh.messages[code].replace("|", "\\|"), en.messages[code].replace("|", "\\|"))
+        lines.append(f"| `{code}` | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)
 
 

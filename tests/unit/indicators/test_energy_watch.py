@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from edge.alarms import AlarmManager
-from edge.indicators.energy_watch import NIGHT_FLOW, OVER_QUOTA, SUDDEN_JUMP, EnergyWatch, RuleChain
+from edge.indicators.energy_watch import (
+    NIGHT_FLOW,
+    OVER_QUOTA,
+    QUOTA_WARNING,
+    SUDDEN_JUMP,
+    EnergyWatch,
+    RuleChain,
+)
 from edge.records import Reading
 from edge.rules import RuleEngine, TransitionKind
 
@@ -104,12 +111,14 @@ async def test_through_the_pipeline_rule_chain_and_restart(make_rig) -> None:
         if i % 30 == 0:
             await rig.engine.tick()
     codes = sorted(a["code"] for a in manager.open_alarms())
-    assert codes == [NIGHT_FLOW, OVER_QUOTA]  # 0.072 m³ by 04:00 > 0.05; flow all night
+    assert codes == [NIGHT_FLOW, OVER_QUOTA, QUOTA_WARNING]  # 0.072 m³ by 04:00 > 0.05 (warned at 0.045); flow all night
     # Restart: a fresh watch restores month-to-date use and the open alarms; no repeated raise.
     fresh = EnergyWatch.from_config(config)
     fresh.restore(await rig.store.open_alarms())
     await fresh.restore_usage(rig.store, rig.clock.now())
     assert fresh._meters["WM-1"].month_used == pytest.approx(0.072, abs=1e-3)
+    # No closed month yet this quarter / year: their figures are the month's.
+    assert fresh._meters["WM-1"].year_used == pytest.approx(0.072, abs=1e-3) == fresh._meters["WM-1"].quarter_used
     again = fresh.on_readings([Reading("WM-1", "volume_forward", total, "m3", MIDNIGHT + 241 * MIN)])
     assert again == []
     await rig.engine.tick()
@@ -117,3 +126,40 @@ async def test_through_the_pipeline_rule_chain_and_restart(make_rig) -> None:
     await rig.engine.tick()
     abnormal = await rig.latest("energy.abnormal_events", "hour", MIDNIGHT + 3 * 60 * MIN)
     assert abnormal["value"] == 1  # the night-flow alarm was raised at 03:00
+
+
+def test_quarterly_and_yearly_quotas_warn_before_the_limit_and_clear_with_the_period() -> None:
+    """004 8.4.8 c): quotas per quarter and per year, with a warning at 90 % before the over-quota alarm.
+
+    EM-1 uses 1 kWh a minute from 21:00 local on 31 December: the yearly quota of 100 kWh is warned at
+    90 and exceeded after 100; the quarterly quota of 150 for the lifts is warned at 135 (EM-1 and
+    EM-2 together, 1.5 a minute). Midnight starts a new quarter and a new year: all four clear.
+    """
+    energy = {"quarterly_quota": {"sub_item:lifts": 150}, "yearly_quota": {"EM-1": 100}}
+    watch = EnergyWatch.from_config(estate([LIFTS, LIFTS2], indicators={"energy": energy}))
+    start = datetime(2025, 12, 31, 13, 0, tzinfo=UTC)  # 21:00 in Shanghai, three hours before 2026
+    seen = []
+    total1 = total2 = 0.0
+    for i in range(181):
+        ts = start + i * MIN
+        seen += [(i, t) for t in watch.on_readings([Reading("EM-1", "energy_import", total1, "kWh", ts),
+                                                    Reading("EM-2", "energy_import", total2, "kWh", ts)])]
+        total1 += 1.0
+        total2 += 0.5
+    raised = [(i, t.code, t.subject, t.point) for i, t in seen if t.kind is TransitionKind.RAISE]
+    assert sorted(raised) == [
+        (90, QUOTA_WARNING, "EM-1", "year"),  # 90 kWh = 90 % of 100
+        (90, QUOTA_WARNING, "sub_item:lifts:electricity", "quarter"),  # 135 kWh = 90 % of 150
+        (101, OVER_QUOTA, "EM-1", "year"),
+        (101, OVER_QUOTA, "sub_item:lifts:electricity", "quarter"),
+    ]
+    warning = next(t for _i, t in seen if t.code == QUOTA_WARNING and t.point == "year")
+    assert warning.message == "EM-1 本年度已用 90 kWh，达到定额 100 kWh 的 90%，即将超额"
+    assert warning.data["year_used"] == 90 and warning.data["warn_ratio"] == 0.9
+    new_year = datetime(2025, 12, 31, 16, tzinfo=UTC)
+    clears = sorted((t.code, t.point) for _i, t in seen if t.kind is TransitionKind.CLEAR)
+    assert clears == [(OVER_QUOTA, "quarter"), (OVER_QUOTA, "year"), (QUOTA_WARNING, "quarter"),
+                      (QUOTA_WARNING, "year")]
+    assert all(t.ts == new_year for _i, t in seen if t.kind is TransitionKind.CLEAR)
+    # The month has no quota here, and the new year's first minutes count from zero.
+    assert watch._meters["EM-1"].year_used < 10 and not any(t.point is None for _i, t in seen)

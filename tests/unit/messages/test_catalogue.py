@@ -124,6 +124,8 @@ def sample_params(text: str) -> dict[str, object]:
             values[name] = "lifts"
         elif filt == "category":
             values[name] = "water"
+        elif filt is not None:  # any other term table: one of its keys
+            values[name] = next(k for k in catalogue("zh-CN").terms[filt] if k)
         elif name == "unit":
             values[name] = "MPa"
         elif name in ("what", "zone", "description", "changes", "states", "context"):
