@@ -98,6 +98,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rate, baseline = asyncio.run(drain(Path(tmp), args.records))
     print(f"BENCH uplink_drain {rate:.0f} records/s baseline={baseline:.0f} target=20000")
+    # The drain (store read, schema check, estate stamp, JSON, gzip, HTTPS, ack) next to posting
+    # pre-serialised bodies of the same records in the same run (issue 13 point 9 asks for >= 80 %).
+    print(f"BENCH uplink_drain_vs_raw_pct {100 * rate / baseline:.0f} % target=80")
     print(f"BENCH uplink_seed_requirement {SEED_REQUIREMENT:.0f} records/s")
     print(f"BENCH uplink_drain_vs_seed_x {rate / SEED_REQUIREMENT:.0f} x")
 
