@@ -56,9 +56,24 @@ def _ascii_units(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+_ISO_SECONDS: dict[int, str] = {}  # whole second -> "YYYY-MM-DDTHH:MM:SS" (bounded, see iso)
+
+
 def iso(us: int) -> str:
-    """Microseconds since the epoch -> ISO 8601 UTC with a 'Z' (what the platform expects)."""
-    return datetime.fromtimestamp(us / 1_000_000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Microseconds since the epoch -> ISO 8601 UTC with milliseconds and a 'Z' (what the platform expects).
+
+    On the drain's hot path (one call per reading): the date and time of each whole second are
+    formatted once and the milliseconds appended (truncated, as ``datetime.isoformat`` does), about
+    ten times cheaper than a datetime per reading. Same text as
+    ``datetime.fromtimestamp(us / 1e6, UTC).isoformat(timespec="milliseconds")`` with ``Z``.
+    """
+    seconds, micros = divmod(us, 1_000_000)
+    prefix = _ISO_SECONDS.get(seconds)
+    if prefix is None:
+        if len(_ISO_SECONDS) >= 8192:
+            _ISO_SECONDS.clear()
+        prefix = _ISO_SECONDS[seconds] = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{prefix}.{micros // 1000:03d}Z"
 
 
 def dumps(data: Any) -> str:

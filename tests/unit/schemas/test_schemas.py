@@ -200,3 +200,18 @@ def test_v1_stays_as_released() -> None:
     v1 = json.loads(resources.files("edge.schemas.v1").joinpath("telemetry.json").read_text(encoding="utf-8"))
     assert v1["$id"] == "urn:estate-edge:schema:v1:telemetry" and "estate_id" not in v1["properties"]
     assert schemas.SCHEMA_VERSION == 2 and "estate_id" in schemas.schema("telemetry")["required"]
+
+
+def test_timestamps_are_exact_utc_milliseconds_with_z() -> None:
+    """codec.iso (one call per reading on the drain) writes what datetime.isoformat would, exactly."""
+    import random
+
+    from edge.store.codec import iso
+
+    rng = random.Random(13)
+    samples = [0, 999, 1_000, 1_740_787_260_999_999, 1_740_787_261_000_000, 4_102_444_799_999_999]
+    samples += [rng.randrange(0, 4_102_444_800_000_000) for _ in range(5000)]
+    for us in samples:
+        exact = datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+        assert iso(us) == exact.isoformat(timespec="milliseconds").replace("+00:00", "Z"), us
+    assert iso(1_740_787_260_999_999) == "2025-03-01T00:01:00.999Z"  # truncated, never rounded up
