@@ -87,6 +87,12 @@ class ModbusSource:
                 problems.extend(f"device {device.id}: {p}" for p in exc.problems)
                 continue
             profile_digests.append(profile.model_dump_json())
+            emitted = [name for name, point in profile.points.items() if point.emit]
+            for point, rule in device.states.items():  # a misspelt point would never raise its alarm
+                missing = [p for p in (point, *rule.context) if p not in emitted]
+                if missing:
+                    problems.append(f"device {device.id}: states.{point}: profile {profile.id} reports no point "
+                                    f"{', '.join(missing)} (its points: {', '.join(emitted)})")
             if isinstance(bus, ModbusTcpBusConfig):
                 unknown = set(device.options) - _TCP_OPTIONS
                 if unknown:

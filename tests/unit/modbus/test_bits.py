@@ -123,3 +123,26 @@ def test_shipped_di_module_and_lift_box() -> None:
     # The alarm text names the lift's direction and door by the template's codes.
     for point, names in CONTEXT_NAMES.items():
         assert lift.points[point].names == names, point
+
+
+def test_a_state_rule_on_a_point_the_profile_lacks_is_named() -> None:
+    from drivers.modbus.driver import ModbusSource
+    from edge.config.buses import ModbusTcpBusConfig
+    from edge.config.devices import DeviceConfig
+
+    bus = ModbusTcpBusConfig(kind="modbus_tcp", id="b", host="127.0.0.1", port=1502)
+    good = {"di1": {"alarm": "fire.door_open", "active": [0]}}
+    bad = {"di9": {"alarm": "water.ingress", "active": [1]},
+           "di2": {"alarm": "fire.door_open", "active": [0], "context": ["floor"]}}
+
+    def di(states: dict) -> DeviceConfig:
+        return DeviceConfig.model_validate({"id": "DI-1", "name": "DI", "bus": "b", "profile": "generic_di8_module",
+                                            "category": "other", "location": {"building": "1"}, "states": states})
+
+    assert "DI-1" in ModbusSource(bus, [di(good)]).pollers
+    with pytest.raises(ConfigError) as refused:
+        ModbusSource(bus, [di(bad)])
+    assert [p.split(" (its points")[0] for p in refused.value.problems] == [
+        "device DI-1: states.di9: profile generic_di8_module reports no point di9",
+        "device DI-1: states.di2: profile generic_di8_module reports no point floor",
+    ]
