@@ -42,6 +42,19 @@ class MqttUplinkConfig(Section):
     ack_timeout_s: float = Field(10.0, gt=0, le=120, description="Longest wait for the broker's PUBACK, seconds.")
 
 
+class ReportByExceptionConfig(Section):
+    """Telemetry upload by exception (``edge.uplink.exception``): the store and the gateway's own figures keep
+    every reading; only the upload skips readings that say nothing new."""
+
+    enabled: bool = Field(False, description="Off by default: every reading goes up.")
+    deadband: dict[str, float] = Field(
+        default_factory=dict, description="Per point name, the change (absolute, in the point's unit) a reading must "
+        "exceed to go up, e.g. {pressure: 0.005, voltage: 1.0}.")
+    default_deadband: float = Field(0.0, ge=0, description="Deadband of points not named: 0 sends every change.")
+    max_interval_s: float = Field(300.0, gt=0, le=86400,
+                                  description="A point goes up at least this often even when steady, seconds.")
+
+
 class PlatformConfig(Section):
     # Declared first: the url and verify_tls validators read it.
     lab_mode_insecure: bool = Field(
@@ -74,6 +87,9 @@ class PlatformConfig(Section):
                              "the platform ingests through (then give `mqtt`). Lanes, idempotency, breaker and "
                              "backoff are the same.")
     mqtt: MqttUplinkConfig | None = Field(None, description="The broker, when transport is mqtt.")
+    report_by_exception: ReportByExceptionConfig = Field(
+        default_factory=ReportByExceptionConfig,
+        description="Upload a telemetry reading only when it changed (off by default; never alarms or events).")
 
     @field_validator("url")
     @classmethod

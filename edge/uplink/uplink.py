@@ -30,12 +30,13 @@ import httpx
 
 from edge.clock import Clock, SystemClock
 from edge.errors import StoreError, UplinkError, UplinkRejected, UplinkUnavailable
-from edge.records import LANE_PRIORITY
+from edge.records import LANE_PRIORITY, Lane
 from edge.store import Store
 from edge.uplink.auth import TokenManager
 from edge.uplink.backoff import Backoff
 from edge.uplink.breaker import CircuitBreaker
 from edge.uplink.client import Ack, PlatformClient
+from edge.uplink.exception import ReportByException
 from edge.uplink.lanes import Batch, LaneState
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class Uplink:
         self.lanes = {lane: LaneState(lane) for lane in LANE_PRIORITY}
         self._lease_lock = asyncio.Lock()
         self._evidence_sent: OrderedDict[str, None] = OrderedDict()  # pictures the platform has (bounded)
+        self.report_by_exception: ReportByException | None = None  # telemetry only; set by from_config
         self._ack_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._not_before = 0.0  # monotonic time before which no request goes out (backoff / Retry-After)
@@ -125,8 +127,13 @@ class Uplink:
             from edge.schemas import record_errors  # our published contract: check before sending
 
             validator = record_errors
+        rbe = platform.report_by_exception
+        exceptions = (ReportByException(dict(rbe.deadband), rbe.default_deadband, rbe.max_interval_s)
+                      if rbe.enabled else None)
         if platform.transport == "mqtt":
-            return cls(store, _mqtt_client(config), settings, clock=clock, validator=validator)
+            uplink = cls(store, _mqtt_client(config), settings, clock=clock, validator=validator)
+            uplink.report_by_exception = exceptions
+            return uplink
         verify: Any = True
         if platform.ca_bundle is not None:
             import ssl
@@ -147,7 +154,9 @@ class Uplink:
         tokens = TokenManager(http, platform.token_path, platform.client_id, platform.client_secret, clock)
         client = PlatformClient(http, tokens, estate_id=config.estate.id, gateway_id=config.estate.gateway_id,
                                 use_gzip=platform.gzip, on_date_header=on_date_header)
-        return cls(store, client, settings, clock=clock, validator=validator, http=http)
+        uplink = cls(store, client, settings, clock=clock, validator=validator, http=http)
+        uplink.report_by_exception = exceptions
+        return uplink
 
     async def __aenter__(self) -> Uplink:
         await self.start()
@@ -249,6 +258,12 @@ class Uplink:
     async def _send(self, batch: Batch) -> None:
         state = self.lanes[batch.lane]
         batch.attempts += 1
+        if batch.attempts == 1 and batch.lane is Lane.TELEMETRY and self.report_by_exception is not None:
+            keep = self.report_by_exception.filter(row.payload for row in batch.rows)
+            batch.rows = [row for row, kept in zip(batch.rows, keep, strict=True) if kept]
+            if not batch.rows:  # nothing new in it: acknowledged as if sent (the store keeps every reading)
+                await self._complete(batch)
+                return
         # Every record names its estate and gateway (contract v2); the store keeps neither per row.
         origin = {"estate_id": self.client.estate_id, "gateway_id": self.client.gateway_id}
         for row in batch.rows:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from edge.ids import new_id
-from edge.records import AlarmRecord, AlarmState, Event, Lane, Reading
+from edge.records import AlarmRecord, AlarmState, Event, Lane, Quality, Reading
 from edge.store import Store
 from edge.uplink import BreakerState, Uplink
 from tests.helpers.config import load
@@ -229,3 +229,30 @@ async def test_one_picture_on_event_and_alarm_goes_up_once(config, platform_sim:
     import json
 
     assert len(json.dumps(event)) < 2000 and len(json.dumps(alarm)) < 2000
+
+
+async def test_report_by_exception_uploads_only_news_and_never_filters_alarms(tmp_path: Path,
+                                                                              platform_sim: PlatformSim) -> None:
+    """Installer option (issue 13 point 9), off by default: a steady point goes up on change, on a quality
+    change or every max_interval_s; the store keeps every reading; alarms and events always go up."""
+    config = load(tmp_path, platform_url=platform_sim.url, ca=platform_sim.ca, extra={"platform": {
+        "client_secret": "!secret platform_client_secret",
+        "report_by_exception": {"enabled": True, "deadband": {"pressure": 0.01}, "max_interval_s": 60}}})
+    # 0.30 for 50 s, a 0.305 wobble (inside the 0.01 band) for 10 s, then 0.25 for 40 s, then a bad reading.
+    values = [0.30] * 50 + [0.305] * 10 + [0.25] * 40
+    batch = [Reading("B1-HP-01", "pressure", v, "MPa", T0 + timedelta(seconds=i)) for i, v in enumerate(values)]
+    batch.append(Reading("B1-HP-01", "pressure", 0.25, "MPa", T0 + timedelta(seconds=100), Quality.BAD))
+    async with Store.from_config(config.store) as store:
+        await store.append_readings(batch)
+        await store.append_alarm_records([AlarmRecord(new_id(), "fire.hydrant_pressure_low", AlarmState.RAISED, T0,
+                                                      "B1-HP-01")])
+        await store.append_events([Event("fire.lane_blocked", T0, "CAM-1") for _ in range(3)])
+        async with Uplink.from_config(store, config) as uplink:
+            await drain(uplink)
+            assert uplink.report_by_exception is not None
+            held = uplink.report_by_exception.held
+        kept_in_store = len(await store.read("SELECT id FROM readings"))
+    sent = [(r["ts"][11:19], r["value"], r["quality"]) for r in platform_sim.records("telemetry")]
+    assert sent == [("00:00:00", 0.3, "good"), ("00:01:00", 0.25, "good"), ("00:01:40", 0.25, "bad")]
+    assert held == len(batch) - 3 and kept_in_store == len(batch)  # held back from the upload only
+    assert platform_sim.stats()["records"] == {"telemetry": 3, "alarm": 1, "event": 3}
