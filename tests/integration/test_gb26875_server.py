@@ -70,7 +70,7 @@ async def test_the_panel_story_becomes_events_and_readings(tmp_path: Any) -> Non
     fire = [e for e in sink.events_seen if e.code == "gb26875.fire"]
     assert [e.data["active"] for e in fire] == [True, False]  # raised by the detector, ended by the reset
     assert fire[0].data["component"] == "uitd1/1-2017" and fire[0].data["description"] == "3栋12层 感烟探测器"
-    assert fire[0].message == "火警：3栋12层 感烟探测器（1号系统 部件2017）" and fire[0].device_id == "uitd1"
+    assert fire[0].message == "火警：3栋12层 感烟探测器（1号系统 2017号部件）" and fire[0].device_id == "uitd1"
     faults = [(e.data["active"], e.data["component"]) for e in sink.events_seen if e.code == "gb26875.fault"]
     assert faults == [(True, "uitd1/1-3005"), (False, "uitd1/1-3005")]
     shield = next(e for e in sink.events_seen if e.code == "gb26875.component_state")
