@@ -54,6 +54,8 @@ def test_label_a_frame_with_keys_and_a_drag(browser: Browser, tmp_path: Path, sh
         page.click("#login-submit")
         page.goto(server.url + "/labels?camera=cam-1")
         page.select_option("#label-camera", "cam-1")
+        # The select's change reloads the list: let that finish, or it resets the position after the key below.
+        page.wait_for_load_state("networkidle")
         expect(page.locator("#label-position")).to_have_text("1 / 2")  # newest first
         page.keyboard.press("ArrowRight")
         expect(page.locator("#label-position")).to_have_text("2 / 2")
