@@ -30,6 +30,7 @@ from edge.config import EstateConfig, SecretStore, validate_document
 from edge.config.files_check import file_errors
 from edge.config.yaml_loader import load_located
 from edge.errors import ConfigError
+from edge.fileio import write_durably
 
 _BACKUP_RE = re.compile(r"\.bak-\d{8}T\d{6}(?:\d{6})?Z$")
 
@@ -153,8 +154,8 @@ class ConfigFiles:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
             backup = self.path.with_name(f"{self.path.name}.bak-{stamp}")
             data = self.path.read_bytes()
-            _write_durably(backup, data, mode=self.path.stat().st_mode & 0o777)
-        _write_durably(self.path, text.encode("utf-8"),
+            write_durably(backup, data, mode=self.path.stat().st_mode & 0o777)
+        write_durably(self.path, text.encode("utf-8"),
                        mode=(self.path.stat().st_mode & 0o777) if self.path.exists() else 0o644)
         return backup, self._prune()
 
@@ -176,22 +177,3 @@ class ConfigFiles:
 def _stamp(path: Path) -> tuple[int, int, int]:
     st = os.stat(path)
     return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
-def _write_durably(path: Path, data: bytes, *, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
