@@ -50,13 +50,15 @@ class LaneState:
         self.retry = deque(sorted(self.retry, key=lambda b: b.first_id))
 
     def complete(self, batch: Batch) -> str | None:
-        """Mark done; return the new durable cursor if the contiguous done prefix grew."""
+        """Mark done; return the cursor to store if the contiguous done prefix grew.
+
+        ``acked`` is not moved here: the uplink moves it once the store has the new cursor, so
+        ``acked`` never claims more than survives a crash.
+        """
         batch.done = True
         moved = None
         while self.in_flight and self.in_flight[0].done:
             moved = self.in_flight.popleft().last_id
-        if moved is not None:
-            self.acked = moved
         return moved
 
     def reset_to(self, cursor: str) -> None:

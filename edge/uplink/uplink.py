@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import httpx
 
 from edge.clock import Clock, SystemClock
-from edge.errors import StoreError, UplinkError, UplinkRejected, UplinkUnavailable
+from edge.errors import UplinkError, UplinkRejected, UplinkUnavailable
 from edge.records import LANE_PRIORITY, Lane
 from edge.store import Store
 from edge.uplink.auth import TokenManager
@@ -179,14 +179,6 @@ class Uplink:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._workers = []
-        # A worker cancelled between the platform's answer and its durable ack leaves the cursor behind
-        # what the lane knows was acknowledged: write it now, so a restart resends nothing it need not.
-        for lane, state in self.lanes.items():
-            if state.acked:
-                try:
-                    await self.store.ack(lane, state.acked)
-                except StoreError as exc:
-                    log.warning("uplink: could not record the %s cursor at stop: %s", lane.value, exc)
         await self.client.aclose()
         if self._http is not None:
             await self._http.aclose()
@@ -314,6 +306,7 @@ class Uplink:
             moved = state.complete(batch)
             if moved is not None:
                 await self.store.ack(batch.lane, moved)
+                state.acked = moved  # only once the store has it (durable)
 
     def _failed(self, batch: Batch, exc: UplinkError, retry_after: float | None) -> None:
         self.failures += 1

@@ -119,7 +119,10 @@ async def test_a_broker_that_stops_acknowledging_never_advances_the_cursor(
                 await store.append_readings(readings(50))
                 uplink.wake()
                 await eventually(lambda: len(consumer.ids()) == 50, what="the first batch")
+                # The consumer can have the batch before the gateway has the broker's PUBACK: wait for the ack.
+                await eventually(lambda: bool(uplink.lanes[Lane.TELEMETRY].acked), what="the first batch's ack")
                 first_cursor = await store.cursor(Lane.TELEMETRY)
+                assert first_cursor == uplink.lanes[Lane.TELEMETRY].acked  # acked means stored
                 os.kill(pid, signal.SIGSTOP)  # connection open, nothing answered
                 try:
                     await store.append_readings(readings(50, start=50))
