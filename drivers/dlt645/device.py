@@ -27,8 +27,8 @@ from edge.availability import AvailabilityReporter
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError, DeviceError, DeviceExceptionCode, DeviceProtocolError, DeviceTimeout, DeviceUnreachable
 from edge.messages import MessageFields, say
-from edge.normalise.units import convert, unit_name
 from edge.records import Event, Quality, Reading, Severity
+from edge.units import convert, unit_name
 
 MAX_FOLLOW_UPS = 16
 

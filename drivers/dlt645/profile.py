@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from drivers.dlt645.codec import ValueFormat
 from edge.config.devices import Category
 from edge.errors import ConfigError
-from edge.normalise.units import COUNTER_UNITS, UnitError, convert, unit_name
+from edge.units import COUNTER_UNITS, UnitError, convert, unit_name
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"
 

@@ -29,8 +29,8 @@ from datetime import UTC, datetime, tzinfo
 from drivers.gb26875 import codec
 from edge.clock import iso_z
 from edge.messages import say
-from edge.normalise.units import UnitError, canonical_unit, convert
 from edge.records import Event, Quality, Reading, Severity
+from edge.units import UnitError, canonical_unit, convert
 
 RESET_BIT = 13
 

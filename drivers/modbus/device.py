@@ -39,8 +39,8 @@ from edge.availability import AvailabilityReporter
 from edge.config.devices import DeviceConfig
 from edge.errors import DeviceError, DeviceExceptionCode, DeviceProtocolError, DeviceTimeout, DeviceUnreachable
 from edge.messages import MessageFields, say
-from edge.normalise.units import convert
 from edge.records import Event, Quality, Reading, Severity
+from edge.units import convert
 
 ILLEGAL_DATA_ADDRESS = 0x02
 

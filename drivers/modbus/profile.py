@@ -43,8 +43,8 @@ from drivers.modbus.codec import BIT_FUNCTION_CODES, MAX_READ_BITS, MAX_READ_REG
 from edge.config.devices import Category
 from edge.config.yaml_loader import dotted, load_file
 from edge.errors import ConfigError
-from edge.normalise.units import UnitError, convert, to_canonical, unit_name
 from edge.sources import CounterSpec
+from edge.units import UnitError, convert, to_canonical, unit_name
 
 SHIPPED_PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 ENV_PROFILES_DIR = "EDGE_PROFILES_DIR"

@@ -27,8 +27,8 @@ from zoneinfo import ZoneInfo
 
 from drivers.mqtt.profile import HexField, MessageSpec, PointSpec, TimestampSpec
 from drivers.mqtt.selector import MISSING, Selector, SelectorError, compile_selector
-from edge.normalise.units import UnitError, convert
 from edge.records import Quality, Reading
+from edge.units import UnitError, convert
 
 _HEX_FORMATS: dict[str, tuple[str, int]] = {
     "uint8": ("B", 1), "int8": ("b", 1), "uint16": ("H", 2), "int16": ("h", 2),

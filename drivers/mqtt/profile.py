@@ -32,7 +32,7 @@ from drivers.mqtt.selector import SelectorError, compile_selector
 from edge.config.devices import Category
 from edge.config.yaml_loader import dotted, load_file
 from edge.errors import ConfigError
-from edge.normalise.units import UnitError, convert, unit_name
+from edge.units import UnitError, convert, unit_name
 
 SHIPPED_PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 ENV_PROFILES_DIR = "EDGE_MQTT_PROFILES_DIR"

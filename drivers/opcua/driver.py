@@ -43,9 +43,9 @@ from edge.clock import Clock, SystemClock
 from edge.config.buses import OpcUaBusConfig
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
-from edge.normalise.units import convert
 from edge.records import DeviceStatus, Quality, Reading
 from edge.sources import Sink
+from edge.units import convert
 
 log = logging.getLogger(__name__)
 

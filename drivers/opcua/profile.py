@@ -17,7 +17,7 @@ from drivers.opcua.nodeid import NodeIdError, NodeRef, parse_node_ref
 from edge.config.devices import Category
 from edge.config.yaml_loader import dotted, load_file
 from edge.errors import ConfigError
-from edge.normalise.units import UnitError, convert, unit_name
+from edge.units import UnitError, convert, unit_name
 
 SHIPPED_PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 ENV_PROFILES_DIR = "EDGE_OPCUA_PROFILES_DIR"

@@ -2,7 +2,7 @@
 
 Contract of ``Normaliser.normalise(readings) -> list[Reading]`` (one output per input, same order):
 
-* **Units**: the value is converted to the canonical unit of its quantity (``edge.normalise.units``);
+* **Units**: the value is converted to the canonical unit of its quantity (``edge.units``);
   a reading whose unit is unknown is passed through unchanged with quality ``BAD`` (it cannot be
   compared with thresholds, so it must not raise or clear alarms).
 * **Validity**: a value outside the point's valid range (the device's ``thresholds.<point>.valid_min``
@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING
 
 from edge.messages import say
 from edge.normalise.counters import CounterAnomalyKind, CounterState, CounterTracker
-from edge.normalise.units import COUNTER_UNITS, UnitError, canonical_unit, is_known, to_canonical
 from edge.records import Event, Quality, Reading, Severity
 from edge.sources import CounterSpec
+from edge.units import COUNTER_UNITS, UnitError, canonical_unit, is_known, to_canonical
 
 if TYPE_CHECKING:
     from edge.config import EstateConfig

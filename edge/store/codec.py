@@ -31,7 +31,7 @@ from edge.records import AlarmRecord, DeviceRecord, Event, IndicatorRecord, Lane
 _QUALITY_LABELS = {int(q): q.label for q in Quality}
 
 # Uploads write units in one ASCII notation (m3, m3/h, degC), whatever the gateway's canonical
-# spelling inside (edge.normalise.units keeps m³, °C). One dict lookup per reading on the hot path.
+# spelling inside (edge.units keeps m³, °C). One dict lookup per reading on the hot path.
 _ASCII_UNITS: dict[str, str] = {"m³": "m3", "m³/h": "m3/h", "m³/s": "m3/s", "m³/min": "m3/min", "°C": "degC",
                                 "℃": "degC", "°": "deg", "mH₂O": "mH2O", "mmH₂O": "mmH2O", "kgf/cm²": "kgf/cm2"}
 _UNIT_FIELDS = ("unit", "unit_from", "unit_to")

@@ -378,7 +378,7 @@ class CameraSource:
             if self._inferred_ms:
                 mean = sum(self._inferred_ms) / len(self._inferred_ms)
                 # Named after the unit it reaches the platform in: durations are canonical in seconds
-                # (edge.normalise.units), so an "_ms" point would carry seconds (issue 13 point 6).
+                # (edge.units), so an "_ms" point would carry seconds (issue 13 point 6).
                 readings.append(self._reading("inference_s", round(mean / 1000, 5), "s"))
                 self._inferred_ms.clear()
             if self.onvif is not None and self.onvif.clock_offset_s is not None:

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from drivers.dlt645 import codec
 from drivers.dlt645.profile import Dlt645Profile
-from edge.normalise.units import convert
+from edge.units import convert
 from simulators.dlt645.line import apply_faults
 
 _GAUGES = {"V": 228.7, "A": 5.0, "W": 1100.0, "": 0.95, "Hz": 50.0, "kWh": 0.0}

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 
 from drivers.modbus.codec import BIT_FUNCTION_CODES, MAX_READ_BITS, DataType, encode_value, pack_bits
 from drivers.modbus.profile import Profile
-from edge.normalise.units import convert
+from edge.units import convert
 from simulators.modbus.models import ValueModel, model_for
 from simulators.modbus.scenario import Behaviour, SimDeviceSpec
 

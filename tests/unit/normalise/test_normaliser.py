@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from edge.config import EstateConfig
-from edge.normalise import Normaliser, PointPolicy, convert, to_canonical
-from edge.normalise.units import UnitError
+from edge.normalise import Normaliser, PointPolicy
 from edge.records import Quality, Reading
+from edge.units import UnitError, convert, to_canonical
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
