@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from edge.config import EstateConfig
-from edge.panel.hooks import DeviceProbe
+from edge.probes import DeviceProbe
 
 
 async def probe_device(config: EstateConfig, device_id: str, running_sources: Sequence[object] = ()) -> DeviceProbe:
@@ -47,7 +47,7 @@ async def probe_device(config: EstateConfig, device_id: str, running_sources: Se
         from drivers.synthetic.driver import SyntheticSource
 
         readings = SyntheticSource(bus, [device], config).sample(device, device.poll_interval_s)  # type: ignore[arg-type]
-        from edge.panel.hooks import ProbeValue
+        from edge.probes import ProbeValue
 
         return DeviceProbe(device_id, ok=True, values=tuple(ProbeValue(r.point, r.value, r.unit) for r in readings))
     return DeviceProbe(device_id, ok=False, error=f"bus kind {bus.kind!r} has no test read")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from drivers.ble.driver import BleSource
 from edge.config.buses import BleBusConfig
 from edge.config.devices import DeviceConfig
-from edge.panel.hooks import DeviceProbe, ProbeValue
+from edge.probes import DeviceProbe, ProbeValue
 
 
 def probe_ble_device(bus: BleBusConfig, device: DeviceConfig, running_sources: Sequence[object] = ()) -> DeviceProbe:

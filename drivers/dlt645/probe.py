@@ -27,7 +27,7 @@ from drivers.dlt645.source import MeterLineSource
 from edge.config.buses import Cjt188BusConfig, Dlt645BusConfig
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError, DeviceError
-from edge.panel.hooks import DeviceProbe, ProbeFrame, ProbeValue
+from edge.probes import DeviceProbe, ProbeFrame, ProbeValue
 
 MeterBus = Dlt645BusConfig | Cjt188BusConfig
 

@@ -437,7 +437,7 @@ def build(bus: object, devices: list[DeviceConfig], config: Any) -> Gb26875Sourc
 def probe_panel_device(bus: Gb26875BusConfig, device: DeviceConfig, running_sources: Sequence[object] = ()) -> Any:
     """The panel's "test device" for a transmission device: the centre cannot ask it to answer on demand
     (it is the client), so the test says whether it is connected and what it sent this run."""
-    from edge.panel.hooks import DeviceProbe, ProbeValue
+    from edge.probes import DeviceProbe, ProbeValue
 
     source = next((s for s in running_sources if isinstance(s, Gb26875Source) and s.bus.id == bus.id), None)
     if source is None:

@@ -46,7 +46,7 @@ from edge.errors import (
     DeviceTimeout,
     DeviceUnreachable,
 )
-from edge.panel.hooks import DeviceProbe, ProbeFrame, ProbeValue
+from edge.probes import DeviceProbe, ProbeFrame, ProbeValue
 from edge.records import Quality
 
 _OUTCOMES: dict[type[DeviceError], str] = {

@@ -22,7 +22,7 @@ from drivers.mqtt.transport import tls_context
 from edge.config.buses import MqttBusConfig
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
-from edge.panel.hooks import DeviceProbe, ProbeFrame, ProbeValue
+from edge.probes import DeviceProbe, ProbeFrame, ProbeValue
 
 
 async def probe_mqtt_device(bus: MqttBusConfig, device: DeviceConfig, running_sources: Sequence[object] = (),

@@ -12,7 +12,7 @@ from drivers.opcua.nodeid import NodeIdError
 from edge.config.buses import OpcUaBusConfig
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
-from edge.panel.hooks import DeviceProbe, ProbeValue
+from edge.probes import DeviceProbe, ProbeValue
 
 
 async def probe_opcua_device(bus: OpcUaBusConfig, device: DeviceConfig, *, certificate_dir: Path,

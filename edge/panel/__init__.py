@@ -9,24 +9,18 @@ See ``edge.panel.app`` for the wiring and ``edge.panel.hooks`` for what the daem
 from edge.panel.app import create_app
 from edge.panel.hooks import (
     CameraFrame,
-    DeviceProbe,
     DiscoveredDevice,
     FrameDetection,
     PanelHooks,
-    ProbeFrame,
-    ProbeValue,
 )
 from edge.panel.server import PanelStartError, serve_panel
 
 __all__ = [
     "CameraFrame",
-    "DeviceProbe",
     "DiscoveredDevice",
     "FrameDetection",
     "PanelHooks",
     "PanelStartError",
-    "ProbeFrame",
-    "ProbeValue",
     "create_app",
     "serve_panel",
 ]

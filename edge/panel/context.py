@@ -18,7 +18,7 @@ from edge.panel.alarm_actions import CheckedAlarmActions
 from edge.panel.audit import AuditLog
 from edge.panel.config_files import ConfigFiles
 from edge.panel.devices import DeviceIndex
-from edge.panel.hooks import DeviceProbe, DiscoveredDevice, PanelHooks
+from edge.panel.hooks import DiscoveredDevice, PanelHooks
 from edge.panel.live import LiveValues
 from edge.panel.metrics import PanelMetrics
 from edge.panel.overview import OverviewService
@@ -27,6 +27,7 @@ from edge.panel.sessions import SessionStore
 from edge.panel.setup_token import SetupToken
 from edge.panel.throttle import LoginThrottle
 from edge.panel.users import UserStore
+from edge.probes import DeviceProbe
 from edge.store import Store
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,8 @@
 
 The panel never reaches into drivers, the vision pipeline or the uplink itself; the daemon passes
 callables here (each optional: a panel without one shows the tool as unavailable). Their results
-are the plain types below, so the panel renders them without knowing the protocol behind them.
+are the plain types below (and ``edge.probes.DeviceProbe``, a kernel type because the drivers'
+probes build it), so the panel renders them without knowing the protocol behind them.
 """
 
 from __future__ import annotations
@@ -11,38 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass(frozen=True, slots=True)
-class ProbeFrame:
-    """One frame on the wire during a device test: ``direction`` is "tx" or "rx"; ``data`` the raw bytes."""
-
-    direction: str
-    data: bytes
-    note: str = ""
-
-    @property
-    def hex(self) -> str:
-        return self.data.hex(" ")
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeValue:
-    point: str
-    value: float | str | None
-    unit: str = ""
-    raw: str = ""  # e.g. the registers the value came from, "0x40 0x1A"
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceProbe:
-    """The result of one test read of one device. A failed read is a result (ok=False), not an exception."""
-
-    device_id: str
-    ok: bool
-    frames: tuple[ProbeFrame, ...] = ()
-    values: tuple[ProbeValue, ...] = ()
-    error: str | None = None
-    duration_ms: float | None = None
+from edge.probes import DeviceProbe
 
 
 @dataclass(frozen=True, slots=True)

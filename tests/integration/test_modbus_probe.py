@@ -19,8 +19,8 @@ from drivers.probe import probe_device
 from edge.config import EstateConfig
 from edge.config.buses import ModbusRtuBusConfig, ModbusTcpBusConfig
 from edge.config.devices import DeviceConfig
-from edge.panel.hooks import DeviceProbe, ProbeFrame
-from edge.panel_hooks import build_panel_hooks
+from edge.panel_wiring import build_panel_hooks
+from edge.probes import DeviceProbe, ProbeFrame
 from edge.supervisor import Supervisor
 from simulators.modbus.scenario import Scenario
 from simulators.modbus.simulator import ModbusSimulator

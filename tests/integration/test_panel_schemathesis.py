@@ -19,9 +19,10 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from edge.panel import DeviceProbe, DiscoveredDevice, PanelHooks, ProbeFrame, ProbeValue
+from edge.panel import DiscoveredDevice, PanelHooks
 from edge.panel.roles import Role
 from edge.panel.security import SESSION_COOKIE
+from edge.probes import DeviceProbe, ProbeFrame, ProbeValue
 from tests.helpers.panel import PanelServer, alarm
 
 EXAMPLES = 15  # per operation and generation mode: about 30 requests per operation in all

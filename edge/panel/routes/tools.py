@@ -11,11 +11,12 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from edge.errors import ConfigError
 from edge.panel.config_files import CheckResult
-from edge.panel.hooks import DeviceProbe, DiscoveredDevice
+from edge.panel.hooks import DiscoveredDevice
 from edge.panel.routes.common import audit, now_us, page_router
 from edge.panel.routes.reload import reload_daemon
 from edge.panel.security import Principal, ctx_of, require_admin
 from edge.panel.views import render
+from edge.probes import DeviceProbe
 
 router = page_router()
 

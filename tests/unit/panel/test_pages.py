@@ -10,8 +10,9 @@ from datetime import timedelta
 import yaml
 
 from edge.clock import to_us
-from edge.panel import DeviceProbe, DiscoveredDevice, PanelHooks, ProbeFrame, ProbeValue
+from edge.panel import DiscoveredDevice, PanelHooks
 from edge.panel.roles import Role
+from edge.probes import DeviceProbe, ProbeFrame, ProbeValue
 from edge.records import DeviceStatus, Severity
 from tests.helpers.panel import alarm, readings
 from tests.unit.panel.conftest import T0, Panel
