@@ -161,7 +161,7 @@ class Gateway:
     async def _panel(self, cfg: EstateConfig) -> AsyncIterator[None]:
         from edge.panel.app import create_app
         from edge.panel.server import serve_panel
-        from edge.panel_hooks import build_panel_hooks
+        from edge.panel_wiring import build_panel_hooks
 
         assert self.store is not None
         app = create_app(self.store, self.config_path, self.secrets_path, alarms=self.alarms,

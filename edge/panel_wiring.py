@@ -1,7 +1,8 @@
 """The daemon's side of the panel's hooks: what the installer tools can ask the running gateway.
 
 Kept apart from both ``edge.app`` (lifecycle) and ``edge.panel`` (web): each hook is a thin
-adapter from a panel question to the component that knows the answer.
+adapter from a panel question to the component that knows the answer. ``edge.panel.hooks`` declares
+what the panel accepts; this module (app layer: it reaches drivers and the running gateway) wires it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from edge.clock import to_us
-from edge.panel.hooks import CameraFrame, DeviceProbe, DiscoveredDevice, FrameDetection, PanelHooks
+from edge.panel.hooks import CameraFrame, DiscoveredDevice, FrameDetection, PanelHooks
+from edge.probes import DeviceProbe
 
 if TYPE_CHECKING:
     from edge.app import Gateway
