@@ -15,6 +15,7 @@ from edge.config.devices import DeviceConfig
 from edge.config.indicators import IndicatorsConfig
 from edge.config.panel import PanelConfig
 from edge.config.platform import PlatformConfig
+from edge.config.privacy import EvidenceBlur, PrivacyPolicy
 from edge.config.store import StoreConfig
 from edge.config.thresholds import ThresholdDefaults
 from edge.config.training import TrainingConfig
@@ -28,6 +29,10 @@ class EstateInfo(Section):
     language: Literal["zh-CN", "en"] = Field(
         "zh-CN", description="Language of alarm and event messages (uploads, notifications, panel default): "
         "zh-CN (Chinese, default) or en. Records carry a message_code, so either can be rendered later.")
+    demo: bool = Field(
+        False, description="A demonstration estate with simulated devices (what `estate-edge demo` writes): the "
+        "panel shows a demo banner, and demo-only settings such as indicators.demo_period_s are allowed. "
+        "Never set on a real estate.")
 
     @field_validator("timezone")
     @classmethod
@@ -53,6 +58,9 @@ class EstateConfig(Section):
     alarms: AlarmsConfig = AlarmsConfig()
     indicators: IndicatorsConfig = IndicatorsConfig()
     training: TrainingConfig = TrainingConfig()
+    privacy: PrivacyPolicy = Field(
+        PrivacyPolicy(), description="Blurring people in camera evidence: the uploaded copy (on by default, "
+        "the estate's decision) and the copy kept on the box (off by default); cameras may only add blurring.")
 
     @model_validator(mode="after")
     def _references(self) -> EstateConfig:
@@ -66,7 +74,30 @@ class EstateConfig(Section):
         )
         if problems:
             raise ValueError("; ".join(problems))
+        if self.indicators.demo_period_s is not None and not self.estate.demo:
+            raise ValueError("indicators.demo_period_s is a demo clock: it needs estate.demo: true "
+                             "(a real estate's indicators close by the hour, day and month only)")
         return self
+
+    @model_validator(mode="after")
+    def _camera_privacy(self) -> EstateConfig:
+        """A camera's privacy settings may add blurring, never remove what the estate asks for."""
+        problems = []
+        for index, camera in enumerate(self.cameras):
+            try:
+                self.privacy.for_camera(f"cameras[{index}]", camera.privacy.blur_people_upload,
+                                        camera.privacy.blur_people_local)
+            except ValueError as exc:
+                problems.append(f"{exc} (camera {camera.id})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def evidence_blur(self, camera: CameraConfig) -> EvidenceBlur:
+        """What ``camera`` blurs under this estate's policy (validated above, so it does not raise)."""
+        index = next((i for i, c in enumerate(self.cameras) if c.id == camera.id), 0)
+        return self.privacy.for_camera(f"cameras[{index}]", camera.privacy.blur_people_upload,
+                                       camera.privacy.blur_people_local)
 
     def device(self, device_id: str) -> DeviceConfig | None:
         return next((d for d in self.devices if d.id == device_id), None)

@@ -99,6 +99,12 @@ class IndicatorsConfig(Section):
         description="Device id -> the point whose total is its consumption, when a meter reports several "
         "(default: the one kWh or m³ point that is not export/reverse).",
     )
+    demo_period_s: float | None = Field(
+        None, ge=10, le=3600,
+        description="Demo clock (only with estate.demo: true): every this many seconds, also upload the "
+        "running hour's figures so far, marked dimensions.demo = 'running_hour', so a demo shows "
+        "indicators within minutes instead of after the first hour closes. null: off (every real estate).",
+    )
     energy: EnergyWatchConfig = EnergyWatchConfig()
 
     @model_validator(mode="after")

@@ -39,6 +39,7 @@ import numpy as np
 from edge.clock import Clock, SystemClock, from_us, to_us
 from edge.indicators.catalog import CODES, MARKER_CODE
 from edge.indicators.context import COUNTER_UNITS, EstateContext
+from edge.indicators.demo_clock import demo_clock_loop, is_demo_key
 from edge.indicators.families import Partial, combine, direct_families, series_families
 from edge.indicators.families.base import CounterWindow, HourData
 from edge.indicators.families.lanes import EVENT_CODES, LANE_BLOCKED, LANE_CLEARED, lane_subject
@@ -99,6 +100,7 @@ class IndicatorEngine:
         self._pruned_day = -1
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._demo_task: asyncio.Task[None] | None = None
         self._started = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -106,11 +108,14 @@ class IndicatorEngine:
     async def __aenter__(self) -> IndicatorEngine:
         await self.start()
         self._task = asyncio.create_task(self._loop(), name="indicators")
+        if self.settings.demo_period_s:  # estate.demo only (the config refuses it otherwise)
+            self._demo_task = asyncio.create_task(demo_clock_loop(self), name="indicators-demo-clock")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await cancel_and_wait(self._demo_task)
         await cancel_and_wait(self._task)
-        self._task = None
+        self._task = self._demo_task = None
 
     async def start(self) -> None:
         """Create the tables, and rebuild what the engine knows from the store."""
@@ -136,10 +141,10 @@ class IndicatorEngine:
             self._epoch_us = int(epoch)
         window_us = int((max(self.settings.revise_days, self.settings.backfill_hours / 24) + 31) * 86400e6)
         rows = await self.store.read(
-            "SELECT DISTINCT granularity, period_start_us FROM indicators WHERE code=? AND period_start_us >= ?",
+            "SELECT DISTINCT granularity, period_start_us, key FROM indicators WHERE code=? AND period_start_us >= ?",
             (MARKER_CODE, now_us - window_us),
         )
-        self._emitted = {(str(g), int(s)) for g, s in rows}
+        self._emitted = {(str(g), int(s)) for g, s, key in rows if not is_demo_key(str(key))}  # demo: not a close
         row = await self.store.read_one("SELECT max(updated_us) FROM alarms")
         self._alarm_cursor_us = int(row[0]) if row and row[0] is not None else 0
         self._started = True

@@ -109,6 +109,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "config_problems": ctx.config.problems,
         # Every page, logged in or not: an insecure platform link must not go unnoticed (issue 10, defect 9).
         "lab_mode": bool(ctx.config.config and ctx.config.config.platform.lab_mode_insecure),
+        "demo_mode": bool(ctx.config.config and ctx.config.config.estate.demo),  # simulators: say so on every page
         "fmt_ts": fmt_ts,
         "page_url": lambda **kw: page_url(request, **kw),
         "path": request.url.path,
