@@ -21,13 +21,12 @@ Same contract as the Modbus ``RtuLink`` (``drivers.modbus.transport``), whose ti
   waiting for the timeout, and a frame cut short by silence is a truncated frame, not a timeout;
 * opening the port backs off (0.5 s doubling to 30 s): while a port is missing, reads fail at once.
 
-One physical line, several buses: a DL/T 645 bus and a CJ/T 188 bus whose installer set
-``shared_line`` on both get the *same* port object (one file descriptor, one lock, one receive
-buffer, keyed by the port's path), so their transactions never overlap on the wire. Each bus keeps
-its own baud rate, parity and framing: the port is reconfigured before a transaction whose
-settings differ from the last one (``estate-edge check`` warns when they do, since a meter that
-sees frames in another parity may count them as line errors). A Modbus RTU bus cannot join: its
-pymodbus client opens the port itself.
+One physical line, several buses: a DL/T 645, CJ/T 188 or Modbus RTU bus whose installer set
+``shared_line`` gets the *same* port object (``drivers.serial_line``: one file descriptor, one
+lock, one receive buffer, keyed by the port's path), so their transactions never overlap on the
+wire. Each bus keeps its own baud rate, parity and framing: the port is switched before a
+transaction whose settings differ from the last one (``estate-edge check`` warns when they do,
+since a meter that sees frames in another parity may count them as line errors).
 
 Why not pymodbus here: its serial client frames Modbus RTU only. pyserial opens and configures the
 port (baud rate, parity, stop bits); the event loop watches its file descriptor.
@@ -36,128 +35,18 @@ port (baud rate, parity, stop bits); the event loop watches its file descriptor.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import termios
 from collections.abc import Callable
 from typing import Any
 
-import serial
-
+from drivers import serial_line
 from drivers.dlt645.codec import FrameError, Scan, Verdict
 from drivers.modbus.codec import char_time_s, inter_frame_silence_s
 from edge.errors import DeviceTimeout, DeviceUnreachable
 
 log = logging.getLogger(__name__)
 
-_OPEN_BACKOFF_FIRST_S = 0.5
-_OPEN_BACKOFF_MAX_S = 30.0
-_MAX_BUFFER = 4096
-
 Scanner = Callable[[bytes], Scan]
-
-
-class _Port:
-    """The open serial port of one physical line: descriptor, lock, receive buffer, silence, open backoff."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.serial: serial.Serial | None = None
-        self.fd: int | None = None
-        self.lock = asyncio.Lock()
-        self.buf = bytearray()
-        self.arrived = asyncio.Event()
-        self.quiet_at = 0.0
-        self.retry_at = 0.0
-        self.open_failures = 0
-        self.last_open_error = ""
-        self.settings: tuple[int, int, str, int] | None = None
-        self.users = 0
-        self.garbage_bytes = 0  # bytes dropped when the buffer overflowed
-
-    def open(self, settings: tuple[int, int, str, int], name: str, device_id: str, detail: str) -> None:
-        """Open (or reconfigure) the port for ``settings`` = (baud, bytesize, parity, stopbits)."""
-        if self.fd is not None:
-            if settings != self.settings and self.serial is not None:
-                try:
-                    self.serial.baudrate, self.serial.bytesize, self.serial.parity, self.serial.stopbits = settings
-                except (serial.SerialException, OSError, ValueError, termios.error) as exc:
-                    self.close()
-                    raise DeviceUnreachable(device_id, f"{name}: cannot switch the line to {settings}: {exc}",
-                                            detail=detail) from exc
-                self.settings = settings
-            return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        if now < self.retry_at:
-            raise DeviceUnreachable(
-                device_id, f"{name} cannot be opened ({self.last_open_error}); next attempt in "
-                f"{self.retry_at - now:.1f} s", detail=detail)
-        baudrate, bytesize, parity, stopbits = settings
-        try:
-            port = serial.Serial(self.path, baudrate=baudrate, bytesize=bytesize, parity=parity, stopbits=stopbits,
-                                 timeout=0, write_timeout=0, exclusive=True)
-        except (serial.SerialException, OSError, ValueError, termios.error) as exc:  # termios: a pty whose peer is gone
-            self.open_failures += 1
-            self.retry_at = now + min(_OPEN_BACKOFF_FIRST_S * 2 ** (self.open_failures - 1), _OPEN_BACKOFF_MAX_S)
-            self.last_open_error = str(exc)
-            raise DeviceUnreachable(device_id, f"{name}: {exc}", detail=detail) from exc
-        self.open_failures = 0
-        self.serial = port
-        self.fd = port.fileno()
-        self.settings = settings
-        self.buf.clear()
-        loop.add_reader(self.fd, self._readable)
-
-    def _readable(self) -> None:
-        fd = self.fd
-        if fd is None:
-            return
-        try:
-            data = os.read(fd, 4096)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            log.warning("%s: read failed (%s); reopening", self.path, exc)
-            self.close()
-            return
-        if not data:
-            return
-        self.buf += data
-        if len(self.buf) > _MAX_BUFFER:  # a babbling device must not grow memory without bound
-            self.garbage_bytes += len(self.buf) - _MAX_BUFFER
-            del self.buf[: len(self.buf) - _MAX_BUFFER]
-        self.arrived.set()
-
-    def write(self, data: bytes, name: str, device_id: str, detail: str) -> None:
-        fd = self.fd
-        assert fd is not None
-        view = memoryview(data)
-        try:
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-        except BlockingIOError as exc:
-            raise DeviceUnreachable(device_id, f"{name}: output buffer full", detail=detail) from exc
-        except OSError as exc:
-            self.close()
-            raise DeviceUnreachable(device_id, f"{name}: {exc.strerror or exc}", detail=detail) from exc
-
-    def close(self) -> None:
-        fd, port = self.fd, self.serial
-        self.fd = None
-        self.serial = None
-        self.settings = None
-        if fd is not None:
-            with contextlib.suppress(Exception):
-                asyncio.get_running_loop().remove_reader(fd)
-        if port is not None:
-            with contextlib.suppress(Exception):
-                port.close()
-
-
-_SHARED_PORTS: dict[str, _Port] = {}
 
 
 class SerialLine:
@@ -191,11 +80,7 @@ class SerialLine:
         )
         self.name = f"{port}@{baudrate}{parity}"
         self.shared = shared
-        if shared:
-            self._port = _SHARED_PORTS.setdefault(port, _Port(port))
-        else:
-            self._port = _Port(port)
-        self._port.users += 1
+        self._port = serial_line.acquire(port, shared=shared)
         self.retired = False
         self.transactions = 0
         self.corrupt_frames = 0
@@ -214,40 +99,24 @@ class SerialLine:
         if self.retired:
             return
         self.retired = True
-        port = self._port
-        port.users -= 1
-        if port.users <= 0:
-            port.close()
-            if _SHARED_PORTS.get(self.port) is port:
-                del _SHARED_PORTS[self.port]
+        serial_line.release(self._port)
 
     async def transact(self, device_id: str, request: bytes, *, timeout: float, detail: str,
                        expect_reply: bool = True, tap: Callable[[bool, bytes], None] | None = None) -> Any:
         """Send ``request`` and return the protocol frame that answers it (``None`` for a broadcast)."""
         port = self._port
-        async with port.lock:
-            if self.retired:
-                raise DeviceUnreachable(device_id, f"{self.name}: the bus is stopped", detail=detail)
-            port.open(self.settings, self.name, device_id, detail)
+        async with port.transaction(self, device_id, detail) as stale:
+            self.stale_bytes += stale
             loop = asyncio.get_running_loop()
-            wait = port.quiet_at - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            if port.buf:
-                self.stale_bytes += len(port.buf)
-                port.buf.clear()
-            try:
-                port.write(request, self.name, device_id, detail)
-                if tap is not None:
-                    tap(True, request)
-                self.transactions += 1
-                if not expect_reply:
-                    await asyncio.sleep(len(request) * self.char_s)
-                    return None
-                deadline = loop.time() + len(request) * self.char_s + timeout
-                return await self._receive(device_id, request, deadline, timeout, detail, tap)
-            finally:
-                port.quiet_at = loop.time() + self.silence_s
+            port.write(request, self.name, device_id, detail)
+            if tap is not None:
+                tap(True, request)
+            self.transactions += 1
+            if not expect_reply:
+                await asyncio.sleep(len(request) * self.char_s)
+                return None
+            deadline = loop.time() + len(request) * self.char_s + timeout
+            return await self._receive(device_id, request, deadline, timeout, detail, tap)
 
     # ------------------------------------------------------------------ receiving
 
@@ -287,9 +156,6 @@ class SerialLine:
                     raise FrameError("truncated", f"truncated frame: {partial} bytes, then silence",
                                      device_id=device_id, detail=detail)
                 raise DeviceTimeout(device_id, f"no answer within {timeout:g} s", detail=detail)
-            port.arrived.clear()
             if port.fd is None:  # the read side failed and closed the port
                 raise DeviceUnreachable(device_id, f"{self.name}: the port was closed", detail=detail)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(remaining):
-                    await port.arrived.wait()
+            await port.wait_for_bytes(remaining)
