@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from edge.records import DeviceStatus, Event, Reading
 from edge.store import Store
+from edge.transitions import AlarmTransition
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +33,17 @@ class Normaliser(Protocol):
 class RuleEngine(Protocol):
     """Turns facts into alarm transitions; pure apart from its own condition state."""
 
-    def on_readings(self, readings: Sequence[Reading]) -> Sequence[Any]: ...
+    def on_readings(self, readings: Sequence[Reading]) -> Sequence[AlarmTransition]: ...
 
-    def on_status(self, status: DeviceStatus) -> Sequence[Any]: ...
+    def on_status(self, status: DeviceStatus) -> Sequence[AlarmTransition]: ...
 
-    def on_events(self, events: Sequence[Event]) -> Sequence[Any]: ...
+    def on_events(self, events: Sequence[Event]) -> Sequence[AlarmTransition]: ...
 
 
 class AlarmSink(Protocol):
-    async def apply(self, transitions: Sequence[Any]) -> None: ...
+    """Applies transitions: dedup by key, alarm records into the store (``edge.alarms.AlarmManager``)."""
+
+    async def apply(self, transitions: Sequence[AlarmTransition]) -> object: ...
 
 
 ReadingObserver = Callable[[Sequence[Reading]], Awaitable[None]]
@@ -104,7 +107,7 @@ class Pipeline:
         for observer in self._status_observers:
             await self._notify(observer, status)
 
-    async def _apply(self, transitions: Sequence[Any]) -> None:
+    async def _apply(self, transitions: Sequence[AlarmTransition]) -> None:
         if transitions and self.alarms is not None:
             await self.alarms.apply(transitions)
 

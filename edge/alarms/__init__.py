@@ -6,7 +6,6 @@ from edge.alarms.manager import (
     AlarmManager,
     AlarmNotFound,
     AlarmStateError,
-    transition_key,
 )
 from edge.alarms.notify import Notification, Notifier, NotifierWorker, NotifyError, NotifyFilter
 
@@ -21,5 +20,4 @@ __all__ = [
     "NotifierWorker",
     "NotifyError",
     "NotifyFilter",
-    "transition_key",
 ]

@@ -51,10 +51,10 @@ from edge.messages import say
 from edge.records import AlarmRecord, AlarmState, Severity
 from edge.store import Store
 from edge.tasks import cancel_and_wait
+from edge.transitions import AlarmKey, AlarmTransition, alarm_key
 
 log = logging.getLogger(__name__)
 
-AlarmKey = tuple[str, str, str | None]
 SYSTEM_ACTOR = "system"
 NOTE_MAX = 2000
 
@@ -122,27 +122,6 @@ class AlarmContext:
             devices[item.id] = DeviceInfo(item.name, where)
         return cls(config.estate.id, config.estate.name, config.estate.gateway_id,
                    ZoneInfo(config.estate.timezone), devices)
-
-
-def transition_key(t: Any) -> AlarmKey:
-    """The dedup key of a transition: its ``key`` if it has one, else (code, subject|device_id, point)."""
-    key = getattr(t, "key", None)
-    if isinstance(key, tuple) and len(key) == 3:
-        return (str(key[0]), str(key[1]), key[2])
-    subject = getattr(t, "subject", None) or getattr(t, "device_id", None) or ""
-    return (str(t.code), str(subject), getattr(t, "point", None))
-
-
-def stored_key(code: str, device_id: str | None, data: dict[str, Any]) -> AlarmKey:
-    return (code, str(data.get("subject") or device_id or ""), data.get("point"))
-
-
-def _is_raise(t: Any) -> bool:
-    kind = getattr(t, "kind", None)
-    value = getattr(kind, "value", kind)
-    if value not in ("raise", "clear"):
-        raise ValueError(f"alarm transition {t!r}: kind must be 'raise' or 'clear'")
-    return bool(value == "raise")
 
 
 class AlarmManager:
@@ -246,7 +225,7 @@ class AlarmManager:
             self._by_key.clear()
             for alarm_id, code, device_id, severity, raised_us, acked_us, message, data, level in rows:
                 details = json.loads(data)
-                key = stored_key(code, device_id, details)
+                key = alarm_key(code, details.get("subject"), details.get("point"), device_id)
                 if key in self._by_key:  # two open alarms with one key: keep the older, it is the one staff see
                     log.warning("alarms: %s and %s are both open for %s", self._by_key[key], alarm_id, key)
                     continue
@@ -276,7 +255,7 @@ class AlarmManager:
 
     # ------------------------------------------------------------------ rule transitions
 
-    async def apply(self, transitions: Sequence[Any]) -> list[AlarmRecord]:
+    async def apply(self, transitions: Sequence[AlarmTransition]) -> list[AlarmRecord]:
         """Turn rule transitions into alarm steps (see the module docstring). Returns the stored steps."""
         async with self._lock:
             records: list[AlarmRecord] = []
@@ -284,22 +263,21 @@ class AlarmManager:
             overlay: dict[AlarmKey, _Open | None] = {}
             closed_ids: list[str] = []
             for t in transitions:
-                key = transition_key(t)
+                key = t.key
                 current = overlay[key] if key in overlay else self._open.get(self._by_key.get(key, ""))
-                message = getattr(t, "message", "") or ""
-                data = {**(getattr(t, "data", None) or {}), "subject": key[1], "point": key[2]}
-                if _is_raise(t):
+                message = t.message
+                data = {**t.data, "subject": key[1], "point": key[2]}
+                if t.is_raise:
                     if current is not None:
                         self.duplicates += 1
                         continue
-                    alarm = _Open(new_id(), key, key[0], getattr(t, "device_id", None),
-                                  Severity(getattr(t, "severity", Severity.MAJOR)), t.ts, message, data)
+                    alarm = _Open(new_id(), key, key[0], t.device_id, Severity(t.severity), t.ts, message, data)
                     overlay[key] = alarm
                     records.append(AlarmRecord(
                         alarm_id=alarm.alarm_id, code=alarm.code, state=AlarmState.RAISED, ts=t.ts,
                         device_id=alarm.device_id, severity=alarm.severity, actor=SYSTEM_ACTOR, message=message,
-                        data=data, evidence=getattr(t, "evidence", None),
-                        message_code=getattr(t, "message_code", ""), params=dict(getattr(t, "params", {}) or {}),
+                        data=data, evidence=t.evidence,
+                        message_code=t.message_code, params=dict(t.params),
                     ))
                 else:
                     if current is None:
@@ -311,8 +289,7 @@ class AlarmManager:
                     records.append(AlarmRecord(
                         alarm_id=current.alarm_id, code=current.code, state=AlarmState.CLEARED, ts=t.ts,
                         device_id=current.device_id, severity=current.severity, actor=SYSTEM_ACTOR,
-                        message=message, data=data,
-                        message_code=getattr(t, "message_code", ""), params=dict(getattr(t, "params", {}) or {}),
+                        message=message, data=data, message_code=t.message_code, params=dict(t.params),
                     ))
             if not records:
                 return []

@@ -46,8 +46,8 @@ from edge.indicators.context import COUNTER_UNITS, DeviceInfo, EstateContext
 from edge.indicators.series import SAMPLE, merge_samples
 from edge.messages import MessageFields, say
 from edge.records import DeviceStatus, Event, Quality, Reading, Severity
-from edge.rules.transitions import AlarmKey, AlarmTransition, TransitionKind, key_of
 from edge.store import Store
+from edge.transitions import AlarmKey, AlarmRules, AlarmTransition, OpenAlarm, TransitionKind
 
 NIGHT_FLOW = "energy.night_flow"
 OVER_QUOTA = "energy.over_quota"
@@ -150,10 +150,10 @@ class EnergyWatch:
 
     # ------------------------------------------------------------------ rule-engine protocol
 
-    def restore(self, open_alarms: Iterable[Any]) -> None:
+    def restore(self, open_alarms: Iterable[OpenAlarm]) -> None:
         """Seed the open set from the store, so a restart neither repeats a raise nor forgets to clear."""
         for alarm in open_alarms:
-            key = key_of(alarm)
+            key = alarm.key
             if key[0] in CODES:
                 self._open.add(key)
 
@@ -415,23 +415,22 @@ class EnergyWatch:
 class RuleChain:
     """Several rule engines behind the pipeline's one ``rules`` slot; transitions in engine order."""
 
-    def __init__(self, *engines: Any) -> None:
+    def __init__(self, *engines: AlarmRules) -> None:
         self.engines = engines
 
-    def on_readings(self, readings: Sequence[Reading]) -> list[Any]:
+    def on_readings(self, readings: Sequence[Reading]) -> list[AlarmTransition]:
         return [t for e in self.engines for t in e.on_readings(readings)]
 
-    def on_status(self, status: DeviceStatus) -> list[Any]:
+    def on_status(self, status: DeviceStatus) -> list[AlarmTransition]:
         return [t for e in self.engines for t in e.on_status(status)]
 
-    def on_events(self, events: Sequence[Event]) -> list[Any]:
+    def on_events(self, events: Sequence[Event]) -> list[AlarmTransition]:
         return [t for e in self.engines for t in e.on_events(events)]
 
-    def restore(self, open_alarms: Iterable[Any]) -> None:
+    def restore(self, open_alarms: Iterable[OpenAlarm]) -> None:
         alarms = list(open_alarms)
         for engine in self.engines:
-            if hasattr(engine, "restore"):
-                engine.restore(alarms)
+            engine.restore(alarms)
 
 
 def _in_window(t: time, start: time, end: time) -> bool:

@@ -12,7 +12,7 @@ from edge.rules.specs import (
     specs_from_config,
     threshold_code,
 )
-from edge.rules.transitions import AlarmKey, AlarmTransition, TransitionKind, key_of
+from edge.transitions import AlarmKey, AlarmTransition, OpenAlarm, TransitionKind, alarm_key
 
 __all__ = [
     "OFFLINE",
@@ -22,11 +22,12 @@ __all__ = [
     "AlarmTransition",
     "DeviceSpec",
     "EventAlarmSpec",
+    "OpenAlarm",
     "RuleEngine",
     "RuleSpecs",
     "ThresholdSpec",
     "TransitionKind",
-    "key_of",
+    "alarm_key",
     "specs_from_config",
     "threshold_code",
 ]

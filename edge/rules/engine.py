@@ -45,7 +45,7 @@ from edge.rules.specs import (
     ThresholdSpec,
 )
 from edge.rules.states import StateRules
-from edge.rules.transitions import AlarmKey, AlarmTransition, TransitionKind, key_of
+from edge.transitions import AlarmKey, AlarmTransition, OpenAlarm, TransitionKind
 
 TimerKey = tuple[str, str, str]  # device_id, point, "low" | "high"
 
@@ -95,15 +95,15 @@ class RuleEngine:
 
     # ------------------------------------------------------------------ open alarms
 
-    def restore(self, open_alarms: Iterable[Any]) -> None:
-        """Seed the open set from the store (``Store.open_alarms()`` dicts, records or transitions).
+    def restore(self, open_alarms: Iterable[OpenAlarm]) -> None:
+        """Seed the open set from the store (``Store.open_alarms()``).
 
         A restored ``device.offline`` alarm also restores the failure streak, so the device must
         answer ``online_after_successes`` times before it clears.
         """
         for alarm in open_alarms:
-            key = key_of(alarm)
-            raised = alarm.get("raised_at") if isinstance(alarm, dict) else getattr(alarm, "ts", None)
+            key = alarm.key
+            raised = alarm.raised_at
             if key[0] == SENSOR_FAULT and key not in self._open:
                 self._fault_open += 1
             self._open[key] = raised

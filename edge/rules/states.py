@@ -31,7 +31,7 @@ from typing import Any
 
 from edge.messages import MessageFields, say
 from edge.records import Quality, Reading, Severity
-from edge.rules.transitions import AlarmKey, AlarmTransition
+from edge.transitions import AlarmKey, AlarmTransition
 
 # Context points staff know by another name in an alarm message.
 CONTEXT_LABELS: dict[str, str] = {"floor": "楼层", "direction": "运行方向", "door_state": "轿门", "fault_code": "故障代码"}

@@ -59,6 +59,7 @@ from edge.store.schema import MIGRATIONS
 from edge.store.space import DiskState, Reserve, free_bytes, growth_limit, is_disk_full
 from edge.store.writer import PRAGMAS, MultiRowInsert, Statement, WriterConnection
 from edge.tasks import cancel_and_wait
+from edge.transitions import OpenAlarm
 
 log = logging.getLogger(__name__)
 
@@ -467,15 +468,16 @@ class Store:
         rows = await self.read(sql, params)
         return rows[0] if rows else None
 
-    async def open_alarms(self) -> list[dict[str, Any]]:
+    async def open_alarms(self) -> list[OpenAlarm]:
+        """The open alarms, oldest first (what the rule engines restore their open set from)."""
         rows = await self.read(
             "SELECT alarm_id, code, device_id, severity, state, raised_us, message, data FROM alarms"
             " WHERE is_open=1 ORDER BY raised_us"
         )
         return [
-            {"alarm_id": r[0], "code": r[1], "device_id": r[2], "severity": r[3], "state": r[4],
-             "raised_at": from_us(r[5]), "message": r[6], "data": codec.json.loads(r[7])}
-            for r in rows
+            OpenAlarm(alarm_id, code, device_id, Severity(severity), AlarmState(state), from_us(raised_us),
+                      message, codec.json.loads(data))
+            for alarm_id, code, device_id, severity, state, raised_us, message, data in rows
         ]
 
     async def counter(self, name: str) -> int:

@@ -19,6 +19,7 @@ from drivers.dlt645.profile import load_profile as dlt645_profile
 from drivers.gb26875 import codec
 from drivers.gb26875.source import Gb26875Source
 from edge.app import Gateway
+from edge.transitions import OpenAlarm
 from simulators.cjt188.meter import SimMeter as WaterMeter
 from simulators.dlt645.line import MeterLineServer
 from simulators.dlt645.meter import SimMeter as PowerMeter
@@ -89,17 +90,17 @@ async def test_meters_and_fire_panel_through_the_gateway(tmp_path: Path) -> None
         async def stored(device: str, point: str) -> list[tuple]:
             return await store.read("SELECT value, unit FROM readings WHERE device_id=? AND point=?", (device, point))
 
-        async def alarms(code: str) -> list[dict[str, Any]]:
-            return [a for a in await store.open_alarms() if a["code"] == code]
+        async def alarms(code: str) -> list[OpenAlarm]:
+            return [a for a in await store.open_alarms() if a.code == code]
 
         async with SimUitd("127.0.0.1", port, UITD) as panel:
             smoke = story.component(story.SMOKE, story.SMOKE_DETECTOR, story.NORMAL | story.FIRE)
             assert await panel.send([story.pressure_kpa(350.0)]) == codec.CONFIRM
             assert await panel.send([smoke]) == codec.CONFIRM
             fire = (await _until(lambda: alarms("fire.alarm")))[0]
-            assert fire["data"]["component"] == "UITD-1/1-2017" and fire["data"]["part_address"] == 2017
-            assert fire["data"]["description"] == "3栋12层 感烟探测器" and fire["severity"] == "critical"
-            assert "3栋12层 感烟探测器" in fire["message"] and fire["device_id"] == "UITD-1"
+            assert fire.data["component"] == "UITD-1/1-2017" and fire.data["part_address"] == 2017
+            assert fire.data["description"] == "3栋12层 感烟探测器" and fire.severity == "critical"
+            assert "3栋12层 感烟探测器" in fire.message and fire.device_id == "UITD-1"
             assert await panel.send([smoke]) == codec.CONFIRM  # the panel repeats itself: still one alarm
             assert await panel.send([story.system(story.NORMAL | story.RESET)]) == codec.CONFIRM
             await _until(lambda: _not(alarms("fire.alarm")))
@@ -114,7 +115,7 @@ async def test_meters_and_fire_panel_through_the_gateway(tmp_path: Path) -> None
         gas = await _until(lambda: stored("GM-301", "volume"))
         assert gas[0][1] == "m³"
         valve = (await _until(lambda: alarms("meter.valve_abnormal")))[0]
-        assert valve["device_id"] == "WM-301" and "阀门异常" in valve["message"]
+        assert valve.device_id == "WM-301" and "阀门异常" in valve.message
         water_meter.valve = 0
         await _until(lambda: _not(alarms("meter.valve_abnormal")))
     finally:

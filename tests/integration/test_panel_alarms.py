@@ -12,8 +12,8 @@ from edge.clock import ManualClock
 from edge.panel import create_app
 from edge.panel.roles import Role
 from edge.records import Severity
-from edge.rules.transitions import AlarmTransition, TransitionKind
 from edge.store import Store
+from edge.transitions import AlarmTransition, TransitionKind
 from tests.helpers.panel import PASSWORD, cheap_passwords, csrf_from, panel_settings, write_panel_estate
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)

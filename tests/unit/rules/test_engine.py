@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from edge.config import EstateConfig
-from edge.records import DeviceStatus, Event, Quality, Reading
-from edge.rules import RuleEngine, TransitionKind, specs_from_config
+from edge.records import AlarmState, DeviceStatus, Event, Quality, Reading, Severity
+from edge.rules import OpenAlarm, RuleEngine, TransitionKind, specs_from_config
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -126,10 +126,10 @@ def test_offline_and_online_hysteresis(engine: RuleEngine) -> None:
 
 def test_restore_prevents_duplicates_and_still_clears(engine: RuleEngine) -> None:
     from_store = [
-        {"alarm_id": "A1", "code": "fire.hydrant_pressure_low", "device_id": "h1", "state": "acknowledged",
-         "raised_at": T0, "data": {"subject": "h1", "point": "pressure"}},
-        {"alarm_id": "A2", "code": "device.offline", "device_id": "h1", "state": "raised", "raised_at": T0,
-         "data": {"subject": "h1", "point": None}},
+        OpenAlarm("A1", "fire.hydrant_pressure_low", "h1", Severity.CRITICAL, AlarmState.ACKNOWLEDGED, T0, "",
+                  {"subject": "h1", "point": "pressure"}),
+        OpenAlarm("A2", "device.offline", "h1", Severity.WARNING, AlarmState.RAISED, T0, "",
+                  {"subject": "h1", "point": None}),
     ]
     engine.restore(from_store)
     assert run(engine, [pressure("h1", 0.01, s) for s in (100, 200)]) == []

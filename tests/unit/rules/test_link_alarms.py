@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from edge.config import EstateConfig
-from edge.records import DeviceStatus
-from edge.rules import RuleEngine, TransitionKind
+from edge.records import AlarmState, DeviceStatus, Severity
+from edge.rules import OpenAlarm, RuleEngine, TransitionKind
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -75,6 +75,7 @@ def test_a_link_with_one_device_is_that_device() -> None:
 
 def test_a_restored_link_alarm_is_not_raised_again_after_a_restart() -> None:
     e = engine()
-    e.restore([{"alarm_id": "a1", "code": "link.offline", "device_id": None, "data": {"subject": "10.0.0.1:502"}}])
+    e.restore([OpenAlarm("a1", "link.offline", None, Severity.MAJOR, AlarmState.RAISED, T0, "",
+                         {"subject": "10.0.0.1:502"})])
     out = [t for s in (10, 20, 30) for t in poll(e, range(10), s, False)]  # still down after the restart
     assert sorted(t.subject for t in out) == ["10.0.0.2:502", "10.0.0.3:502", "10.0.0.4:502", "10.0.0.5:502"]

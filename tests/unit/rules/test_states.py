@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from edge.config import EstateConfig
 from edge.config.devices import StateRule
-from edge.records import Quality, Reading
-from edge.rules import RuleEngine, TransitionKind
+from edge.records import AlarmState, Quality, Reading, Severity
+from edge.rules import OpenAlarm, RuleEngine, TransitionKind
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -87,8 +87,8 @@ def test_a_bad_reading_neither_raises_nor_clears() -> None:
 
 def test_restored_alarm_is_not_raised_again_and_still_clears() -> None:
     e = engine()
-    e.restore([{"code": "fire.door_open", "device_id": "DI-1", "data": {"subject": "DI-1", "point": "di1"},
-                "raised_at": T0}])
+    e.restore([OpenAlarm("A1", "fire.door_open", "DI-1", Severity.MAJOR, AlarmState.RAISED, T0, "",
+                         {"subject": "DI-1", "point": "di1"})])
     assert e.is_open("fire.door_open", "DI-1", "di1")
     assert e.on_readings([r("DI-1", "di1", 1, 0), r("DI-1", "di1", 1, 100)]) == []
     assert [t.kind for t in e.on_readings([r("DI-1", "di1", 0, 110)])] == [TransitionKind.CLEAR]

@@ -117,7 +117,7 @@ async def test_alarm_steps_update_current_state(tmp_path: Path) -> None:
     async with Store(tmp_path / "s.db", maintenance_interval_s=0) as store:
         a = new_id()
         await store.append_alarm_records([AlarmRecord(a, "fire.hydrant_pressure_low", AlarmState.RAISED, T0, "HP")])
-        assert [x["alarm_id"] for x in await store.open_alarms()] == [a]
+        assert [x.alarm_id for x in await store.open_alarms()] == [a]
         await store.append_alarm_records([AlarmRecord(a, "fire.hydrant_pressure_low", AlarmState.ACKNOWLEDGED,
                                                        T0 + timedelta(minutes=1), "HP", actor="张三")])
         await store.append_alarm_records([AlarmRecord(a, "fire.hydrant_pressure_low", AlarmState.RESOLVED,
