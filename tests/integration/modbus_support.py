@@ -12,7 +12,7 @@ import contextlib
 import os
 import shutil
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,9 @@ from drivers.modbus.codec import RTU_REQUEST_LENGTH, crc_ok, rtu_exception, rtu_
 from edge.config.devices import DeviceConfig
 from simulators.modbus.servers import open_raw_pty
 from tests.helpers.sink import RecordingSink
+from tests.helpers.waiting import eventually
 
-__all__ = ["RecordingSink", "Replayer", "device", "known_frames", "run_for", "socat_pair"]
+__all__ = ["RecordingSink", "Replayer", "device", "known_frames", "run_for", "run_until", "socat_pair"]
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "modbus"
 
@@ -38,8 +39,22 @@ def device(device_id: str, bus: str, profile: str, unit_id: int, *, category: st
     )
 
 
+async def run_until(source: Any, sink: Any, check: Callable[[], bool], *, what: str, timeout: float = 15.0) -> None:
+    """Run ``source`` until ``check()`` holds (or fail after ``timeout``), then cancel it."""
+    task = asyncio.create_task(source.run(sink))
+    try:
+        await eventually(check, timeout=timeout, what=what)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def run_for(source: Any, sink: Any, seconds: float) -> float:
-    """Run ``source`` for ``seconds``, cancel it, and return how long the cancellation took."""
+    """Run ``source`` for ``seconds``, cancel it, and return how long the cancellation took.
+
+    Only for tests that measure time itself (backoff spacing, shutdown speed); others use ``run_until``.
+    """
     task = asyncio.create_task(source.run(sink))
     await asyncio.sleep(seconds)
     loop = asyncio.get_running_loop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,11 @@ from drivers.modbus.driver import ModbusSource
 from edge.config import EstateConfig
 from edge.config.buses import ModbusRtuBusConfig
 from edge.normalise import Normaliser
-from edge.rules import RuleEngine, TransitionKind
+from edge.rules import AlarmTransition, RuleEngine, TransitionKind
 from simulators.modbus.scenario import Cue, Scenario
 from simulators.modbus.simulator import ModbusSimulator
-from tests.integration.modbus_support import RecordingSink, device, run_for
+from tests.helpers.waiting import eventually
+from tests.integration.modbus_support import RecordingSink, device, run_for, run_until
 
 PRESSURE = {"profile": "generic_rs485_pressure", "model": {"value": 0.30, "noise": 0.0},
             "registers": {"unit_code": 1, "decimals": 1, "range_zero": 0, "range_full": 1.6}}
@@ -93,7 +95,10 @@ async def test_corrupt_crc_and_exception_codes_fail_fast_and_are_counted(tmp_pat
                           retries=0) for n, u in (("bad", 1), ("exc", 2), ("ok", 3))]
         source = ModbusSource(rtu_bus(tmp_path, backoff_max_s=0.3), devices)
         sink = RecordingSink()
-        await run_for(source, sink, 1.6)
+        devices_stats = lambda: source.stats["devices"]  # noqa: E731
+        await run_until(source, sink, lambda: devices_stats()["bad"]["corrupt_frames"] >= 4
+                        and devices_stats()["exc"]["exception_by_code"].get(2, 0) >= 4 and devices_stats()["ok"]["ok"] >= 5,
+                        what="four corrupt frames, four exception replies and five good polls")
     stats = source.stats
     # A bad CRC fails the transaction when the frame is complete, not after the 1 s timeout.
     assert stats["devices"]["bad"]["corrupt_frames"] >= 4
@@ -122,13 +127,25 @@ async def test_hydrant_pressure_alarm_and_sensor_fault_end_to_end(tmp_path: Path
         source = ModbusSource(config.buses[0], config.devices)  # type: ignore[arg-type]
         sink = RecordingSink()
         task = asyncio.create_task(source.run(sink))
-        await asyncio.sleep(0.5)
+
+        def alarm_transitions() -> list[AlarmTransition]:
+            return RuleEngine.from_config(config).on_readings(Normaliser.from_config(config).normalise(list(sink.seen)))
+
+        def span_s(device_id: str, point: str, matches: Callable[[float], bool]) -> float:
+            stamps = [r.ts for r in sink.of(device_id, point) if matches(r.value)]
+            return (stamps[-1] - stamps[0]).total_seconds() if stamps else -1.0
+
+        await eventually(lambda: span_s("h", "pressure", lambda v: v > 0.07) >= 0 and bool(sink.of("pool", "level")),
+                         what="first readings of both sensors")
         sim.apply(Cue(at=0, device="h", action="set", value=0.05))  # below the residential 0.07 MPa
         sim.apply(Cue(at=0, device="pool", action="set", value=-1.0))  # a broken loop: below the range
-        await asyncio.sleep(1.2)
+        await eventually(lambda: span_s("h", "pressure", lambda v: v < 0.07) >= 0.8
+                         and span_s("pool", "level", lambda v: v < 0) >= 0.4,
+                         what="low pressure held past its 0.6 s minimum and the broken loop read")
         sim.apply(Cue(at=0, device="h", action="set", value=0.30))
         sim.apply(Cue(at=0, device="pool", action="set", value=3.0))
-        await asyncio.sleep(0.8)
+        await eventually(lambda: [t.kind for t in alarm_transitions() if t.kind is TransitionKind.CLEAR] == [
+                             TransitionKind.CLEAR, TransitionKind.CLEAR], what="both alarms cleared by recovered readings")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -172,11 +189,14 @@ async def test_short_frames_and_garbage_never_become_readings(tmp_path: Path, fa
         source = ModbusSource(rtu_bus(tmp_path, backoff_max_s=0.3), devices)
         sink = RecordingSink()
         task = asyncio.create_task(source.run(sink))
-        await asyncio.sleep(2.5)
+        devices_stats = lambda: source.stats["devices"]  # noqa: E731
+        await eventually(lambda: devices_stats()["bad"]["corrupt_frames"] + devices_stats()["bad"]["timeouts"] >= 3
+                         and devices_stats()["ok"]["ok"] >= 4, what="three refused replies beside four good polls")
         faulty = dict(source.stats["devices"]["bad"])
         assert sink.of("bad", "pressure") == [], "a broken frame became a reading"
         sim.set_behaviour("bad", "normal")
-        await asyncio.sleep(1.2)
+        await eventually(lambda: bool(sink.of("bad", "pressure")) and devices_stats()["ok"]["ok"] >= 6,
+                         what="the faulty device answering again")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -18,7 +18,8 @@ from edge.rules import RuleEngine, RuleSpecs, TransitionKind
 from edge.rules.specs import DEFAULT_EVENT_ALARMS
 from simulators.modbus.scenario import Cue, Scenario
 from simulators.modbus.simulator import ModbusSimulator
-from tests.integration.modbus_support import RecordingSink, device, run_for
+from tests.helpers.waiting import eventually
+from tests.integration.modbus_support import RecordingSink, device, run_for, run_until
 
 
 def scenario(devices: list[dict[str, Any]], **extra: Any) -> Scenario:
@@ -48,7 +49,9 @@ async def test_merged_reads_values_and_firmware_fallback() -> None:
             device("water", "b1", "xintai_water_meter", 3, period=0.3, category="water"),
         ])
         sink = RecordingSink()
-        await run_for(source, sink, 1.3)
+        await run_until(source, sink, lambda: source.stats["devices"]["sdm"]["ok"] >= 3
+                        and len(sim.device("dtsu").requests) >= 14 and bool(sink.of("water", "volume_forward")),
+                        what="three polls of each meter")
     sdm_requests = list(sim.device("sdm").requests)
     polls = source.stats["devices"]["sdm"]["ok"]
     assert polls >= 3
@@ -115,11 +118,15 @@ async def test_exception_codes_and_corrupt_frames_are_counted_and_reported() -> 
                                               for n, u in (("exc", 1), ("bad", 2), ("ok", 3))])
         sink = RecordingSink()
         task = asyncio.create_task(source.run(sink))
-        await asyncio.sleep(1.2)
+        devices = lambda: source.stats["devices"]  # noqa: E731
+        await eventually(lambda: devices()["exc"]["exception_codes"] >= 3 and devices()["bad"]["corrupt_frames"] >= 3
+                         and devices()["bad"]["retries"] >= 1 and devices()["ok"]["ok"] >= 3,
+                         what="three exception replies, three corrupt frames and three good polls")
         stats = source.stats
         sim.set_behaviour("exc", "normal")
         sim.set_behaviour("bad", "normal")
-        await asyncio.sleep(0.8)
+        await eventually(lambda: bool(sink.of("exc", "voltage") and sink.of("bad", "voltage"))
+                         and devices()["bad"]["online"] is True, what="both devices recovered")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -165,14 +172,13 @@ async def test_overload_skips_late_cycles_reports_and_recovers() -> None:
         source = ModbusSource(tcp_bus(port, max_connections=1, overload_clear_s=0.6), devices)
         sink = RecordingSink()
         task = asyncio.create_task(source.run(sink))
-        await asyncio.sleep(1.5)
-        assert source.overloaded and source.skipped_cycles > 10
+        await eventually(lambda: source.overloaded and source.skipped_cycles > 10, what="overload with skipped cycles")
         lanes = source._lanes
         assert all(len(lane._heap) + lane.workers >= len(lane.devices) >= len(lane._heap) for lane in lanes)
         assert source.stats["outbox"]["waiting"] < 200
         for dev in sim.devices.values():
             dev.set_behaviour(type(dev.behaviour)(), None)
-        await asyncio.sleep(1.6)
+        await eventually(lambda: not source.overloaded, what="overload cleared after recovery")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -206,10 +212,13 @@ async def test_rollover_and_meter_replacement_through_the_normaliser() -> None:
                                               for n, u in (("roll", 1), ("swap", 2))])
         sink = RecordingSink()
         task = asyncio.create_task(source.run(sink))
-        await asyncio.sleep(0.6)
+        energy = lambda dev: [r for r in sink.of(dev, "energy_import")]  # noqa: E731
+        await eventually(lambda: len(energy("roll")) >= 2 and len(energy("swap")) >= 2, what="two polls of each meter")
         sim.apply(Cue(at=0, device="roll", action="set", point="energy_import", value=0.5))
         sim.apply(Cue(at=0, device="swap", action="replace", value=1200.0))
-        await asyncio.sleep(0.6)
+        await eventually(lambda: any(r.value < 10 for r in energy("roll"))
+                         and sum(1 for r in energy("swap") if r.value < 2000) >= 2,
+                         what="the rolled-over and the replaced meter read twice after the change")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -243,7 +252,14 @@ async def test_dead_converters_raise_one_link_alarm_each_and_no_device_alarms() 
         source = ModbusSource(tcp_bus(sim.tcp_servers[0].port, backoff_max_s=0.2), devices)
         sink = RecordingSink()
         engine = rules()
-        await run_for(source, sink, 2.5)
+
+        def settled() -> bool:
+            stats = source.stats["devices"]
+            dead_meters = (stats[f"m{p}-{u}"] for p in dead_ports for u in range(1, 16))
+            return stats["gone"]["online"] is False and all(m["online"] is False for m in dead_meters) \
+                and bool(sink.of("live", "voltage"))
+
+        await run_until(source, sink, settled, what="every dead meter reported offline")
     transitions = [t for s in sink.statuses for t in engine.on_status(s)]
     raised = sorted((t.code, t.subject) for t in transitions if t.kind is TransitionKind.RAISE)
     assert raised == sorted([("device.offline", "gone")] + [("link.offline", f"127.0.0.1:{p}") for p in dead_ports])
