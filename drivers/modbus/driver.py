@@ -32,6 +32,7 @@ from drivers.modbus.device import DevicePoller, PollResult
 from drivers.modbus.outbox import Outbox
 from drivers.modbus.profile import ProfileLibrary
 from drivers.modbus.scheduler import Lane
+from drivers.modbus.shared_line import SharedRtuLink
 from drivers.modbus.transport import RtuLink, TcpLink
 from edge.clock import Clock, SystemClock
 from edge.config.buses import ModbusRtuBusConfig, ModbusTcpBusConfig
@@ -157,21 +158,24 @@ class ModbusSource:
         """The device's host:port on a TCP bus; ``None`` on an RTU bus (one line for every device)."""
         return self._endpoints.get(device_id)
 
-    def new_link(self, endpoint: Endpoint) -> TcpLink | RtuLink:
+    def new_link(self, endpoint: Endpoint) -> TcpLink | RtuLink | SharedRtuLink:
         """A fresh link to ``endpoint`` (or to this bus's RS-485 line), not yet connected."""
         bus = self.bus
+        if isinstance(bus, ModbusRtuBusConfig) and bus.shared_line:  # one port object with the meter buses
+            return SharedRtuLink(bus.port, baudrate=bus.baudrate, bytesize=bus.bytesize, parity=bus.parity,
+                                 stopbits=bus.stopbits, inter_frame_s=bus.inter_frame_s)
         if isinstance(bus, ModbusRtuBusConfig):
             return RtuLink(bus.port, baudrate=bus.baudrate, bytesize=bus.bytesize, parity=bus.parity,
                            stopbits=bus.stopbits, inter_frame_s=bus.inter_frame_s)
         assert endpoint is not None, "a Modbus TCP link needs a host:port"
         return TcpLink(*endpoint, connect_timeout_s=bus.connect_timeout_s)
 
-    def live_link(self, endpoint: Endpoint = None) -> TcpLink | RtuLink | None:
+    def live_link(self, endpoint: Endpoint = None) -> TcpLink | RtuLink | SharedRtuLink | None:
         """A link of the running bus for a probe to borrow: the RS-485 line, or (TCP) the first
         connection to ``endpoint``. ``None`` when the bus is not running or nothing polls that host:port."""
         lane = self._lanes_by_endpoint.get(endpoint)
         link = lane.links[0] if lane is not None and lane.links else None
-        return link if isinstance(link, TcpLink | RtuLink) and not link.retired else None
+        return link if isinstance(link, TcpLink | RtuLink | SharedRtuLink) and not link.retired else None
 
     def _make_lanes(self) -> list[Lane]:
         """One lane per RS-485 line, or per TCP host:port; kept by endpoint for ``live_link``."""

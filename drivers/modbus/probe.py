@@ -34,6 +34,7 @@ from drivers.modbus.codec import BIT_FUNCTION_CODES, unpack_bits
 from drivers.modbus.device import DevicePoller
 from drivers.modbus.driver import ModbusSource
 from drivers.modbus.planner import ReadBlock
+from drivers.modbus.shared_line import SharedRtuLink
 from drivers.modbus.transport import RtuLink, TcpLink
 from edge.config import EstateConfig
 from edge.config.buses import ModbusRtuBusConfig, ModbusTcpBusConfig
@@ -66,7 +67,7 @@ class _RecordingLink:
     between the poller's own, and closing the probe leaves it open.
     """
 
-    def __init__(self, link: TcpLink | RtuLink, *, borrowed: bool) -> None:
+    def __init__(self, link: TcpLink | RtuLink | SharedRtuLink, *, borrowed: bool) -> None:
         self.link = link
         self.name = link.name
         self.borrowed = borrowed

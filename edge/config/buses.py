@@ -73,6 +73,11 @@ class ModbusRtuBusConfig(_ModbusBusCommon):
     inter_frame_s: float | None = Field(
         None, ge=0, le=1, description="Silence before each request, seconds (default t3.5 for the baud rate)."
     )
+    shared_line: bool = Field(
+        False, description="The installer confirms this port is one physical line shared with DL/T 645 or CJ/T 188 "
+        "meter buses: the gateway then takes turns on one port object with them (each bus at its own baud rate "
+        "and parity); `check` warns when their settings differ."
+    )
 
 
 class MqttBusConfig(Section):
@@ -250,15 +255,16 @@ SERIAL_KINDS = ("modbus_rtu", "dlt645", "cjt188")
 def shared_line_report(buses: list[object]) -> tuple[list[str], list[str]]:
     """(problems, warnings) about serial buses that name the same port (``estate-edge check`` prints them).
 
-    Two buses on one port must both be meter buses (DL/T 645, CJ/T 188) with ``shared_line: true``:
-    they then share one port object and one lock. A Modbus RTU bus cannot share (its client opens the
-    port exclusively). Sharing buses with different baud rate, parity or stop bits is allowed (the
-    port is switched per transaction) but warned about: a meter that sees frames in another parity
-    counts them as line errors, and some stop answering for a while.
+    Two buses on one port are one physical line only if the installer says so: ``shared_line: true``
+    on each of them. They then share one port object and one lock (``drivers.serial_line``); a Modbus
+    RTU bus among them drives the port through that object instead of its own pymodbus client
+    (``drivers.modbus.shared_line``). Sharing buses with different baud rate, parity or stop bits is
+    allowed (the port is switched per transaction) but warned about: a device that sees frames in
+    another parity counts them as line errors, and some meters stop answering for a while.
     """
     by_port: dict[str, list[object]] = {}
     for bus in buses:
-        if getattr(bus, "kind", None) in SERIAL_KINDS:
+        if getattr(bus, "kind", None) in SERIAL_KINDS and getattr(bus, "enabled", True):
             by_port.setdefault(str(getattr(bus, "port", "")), []).append(bus)
     problems: list[str] = []
     warnings: list[str] = []
@@ -266,18 +272,22 @@ def shared_line_report(buses: list[object]) -> tuple[list[str], list[str]]:
         if len(group) < 2:
             continue
         ids = ", ".join(str(getattr(b, "id", "?")) for b in group)
-        if any(getattr(b, "kind", "") == "modbus_rtu" for b in group):
-            problems.append(f"buses {ids} all name port {port}: a Modbus RTU bus needs its port to itself "
-                            "(its client opens the port exclusively); put the meters on another port")
-            continue
         if not all(getattr(b, "shared_line", False) for b in group):
+            unshared = ", ".join(str(getattr(b, "id", "?")) for b in group if not getattr(b, "shared_line", False))
             problems.append(f"buses {ids} all name port {port}: if this is one physical line, set "
-                            "shared_line: true on each of them")
+                            f"shared_line: true on each of them (missing on {unshared}); otherwise give each "
+                            "its own port")
             continue
         settings = {f"{getattr(b, 'baudrate', '?')} {getattr(b, 'bytesize', 8)}{getattr(b, 'parity', '?')}"
                     f"{getattr(b, 'stopbits', 1)}" for b in group}
-        if len(settings) > 1:
+        parities = {str(getattr(b, "parity", "?")) for b in group}
+        if len(parities) > 1:
+            each = ", ".join(f"{getattr(b, 'id', '?')} {getattr(b, 'parity', '?')}" for b in group)
+            warnings.append(f"port {port} is shared by buses with mixed parity ({each}): devices that see frames "
+                            "in another parity count them as line errors and some stop answering for a while; "
+                            "set every device on the line to one parity where they allow it")
+        elif len(settings) > 1:
             warnings.append(f"port {port} is shared by buses {ids} with different line settings "
-                            f"({', '.join(sorted(settings))}): meters that see frames in another parity or baud "
-                            "rate count them as line errors; set them alike where the meters allow")
+                            f"({', '.join(sorted(settings))}): devices that see frames at another baud rate "
+                            "count them as line errors; set them alike where the devices allow")
     return problems, warnings

@@ -1,6 +1,7 @@
 """One physical RS-485 line shared by a DL/T 645 bus and a CJ/T 188 bus (the installer said so with
 ``shared_line``): one port, one lock, each bus with its own parity; ``estate-edge check`` warns about
-the mixed parity and refuses two buses on one port that did not say so (or a Modbus RTU bus among them)."""
+the mixed parity and refuses two buses on one port that did not both say so (a Modbus RTU bus among them
+included: with ``shared_line`` it joins the line, see ``test_shared_rs485_line``)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from drivers.dlt645 import codec as dlt645
 from drivers.dlt645.profile import load_profile as dlt645_profile
 from drivers.dlt645.source import Dlt645Source
 from edge.cli import main as cli
-from edge.config.buses import Cjt188BusConfig, Dlt645BusConfig, shared_line_report
+from edge.config.buses import Cjt188BusConfig, Dlt645BusConfig, ModbusRtuBusConfig, shared_line_report
 from simulators.cjt188.meter import SimMeter as WaterMeter
 from simulators.dlt645.line import MeterLineServer
 from simulators.dlt645.meter import SimMeter as PowerMeter
@@ -87,7 +88,14 @@ def _bus(kind: str, bus_id: str, port: str, **kw: Any) -> dict[str, Any]:
           _bus("cjt188", "b", "/dev/ttyS1", parity="N", shared_line=True)], 0, "warning: port /dev/ttyS1 is shared"),
         ([_bus("dlt645", "a", "/dev/ttyS1"), _bus("cjt188", "b", "/dev/ttyS1")], 1, "set shared_line: true"),
         ([_bus("dlt645", "a", "/dev/ttyS1", shared_line=True), _bus("modbus_rtu", "m", "/dev/ttyS1")], 1,
-         "a Modbus RTU bus needs its port to itself"),
+         "set shared_line: true on each of them (missing on m)"),
+        # The installer says a DTSU666 (DL/T 645 factory setting 9600 8E1) shares the line with 8N1 Modbus devices.
+        ([_bus("dlt645", "a", "/dev/ttyS1", baudrate=9600, parity="E", shared_line=True),
+          _bus("modbus_rtu", "m", "/dev/ttyS1", baudrate=9600, parity="N", shared_line=True)], 0,
+         "warning: port /dev/ttyS1 is shared by buses with mixed parity (a E, m N)"),
+        ([_bus("dlt645", "a", "/dev/ttyS1", baudrate=2400, parity="N", shared_line=True),
+          _bus("modbus_rtu", "m", "/dev/ttyS1", baudrate=9600, parity="N", shared_line=True)], 0,
+         "with different line settings (2400 8N1, 9600 8N1)"),
     ],
 )
 def test_check_reports_shared_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str], buses: list[dict[str, Any]],
@@ -100,5 +108,7 @@ def test_check_reports_shared_lines(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_same_settings_on_a_shared_line_need_no_warning() -> None:
     buses = [Dlt645BusConfig(kind="dlt645", id="a", port="/dev/ttyS1", shared_line=True),
-             Cjt188BusConfig(kind="cjt188", id="b", port="/dev/ttyS1", shared_line=True)]
+             Cjt188BusConfig(kind="cjt188", id="b", port="/dev/ttyS1", shared_line=True),
+             ModbusRtuBusConfig(kind="modbus_rtu", id="m", port="/dev/ttyS1", baudrate=2400, parity="E",
+                                shared_line=True)]
     assert shared_line_report(list(buses)) == ([], [])
