@@ -27,8 +27,8 @@ def readings(n: int, start: int = 0) -> list[Reading]:
 
 
 async def _cap_pages(store: Store, pages: int) -> None:
-    assert store._writer_db is not None
-    await store._writer_db.run(lambda conn: conn.execute(f"PRAGMA max_page_count={pages}").fetchall())
+    assert store._db._writer_db is not None
+    await store._db._writer_db.run(lambda conn: conn.execute(f"PRAGMA max_page_count={pages}").fetchall())
 
 
 async def test_sqlite_full_pauses_telemetry_keeps_alarms_and_recovers(tmp_path: Path) -> None:
@@ -84,7 +84,7 @@ async def test_a_store_opened_on_a_full_database_starts_and_makes_room_first(tmp
 
 async def test_free_space_mark_evicts_only_telemetry(tmp_path: Path, monkeypatch) -> None:
     """Below the low-water mark, old telemetry is evicted to stop growth; alarm steps never are."""
-    import edge.store.store as store_module
+    import edge.store.maintenance as store_module
 
     async with Store(tmp_path / "s.db", maintenance_interval_s=0, min_free_bytes=0, reserve_bytes=0) as store:
         await store.append_readings(readings(20_000))

@@ -27,8 +27,8 @@ async def test_wal_full_sync_and_time_ordered_ids(tmp_path: Path) -> None:
         assert (await store.read_one("PRAGMA journal_mode"))[0] == "wal"
         assert (await store.read_one("PRAGMA synchronous"))[0] == 2  # FULL
         # synchronous is per connection: what makes a commit durable is the writer's setting.
-        assert store._writer_db is not None
-        assert await store._writer_db.run(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0]) == 2
+        assert store._db._writer_db is not None
+        assert await store._db._writer_db.run(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0]) == 2
         first = await store.append_readings(readings(500))
         second = await store.append_readings(readings(500, 500))
         ids = first + second

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.store.writer import MultiRowInsert, WriterConnection, run_transaction
+from edge.store.connection import MultiRowInsert, WriterConnection, run_transaction
 
 
 def table(tmp_path: Path) -> sqlite3.Connection:
