@@ -13,6 +13,7 @@ from drivers.camera.auth import rtsp_login_refused
 from drivers.camera.rtsp import RtspFrameSource, redact, with_credentials
 from simulators.camera.sim import CameraSimulator, SimCameraSpec
 from tests.helpers.platform import free_port
+from tests.helpers.waiting import eventually
 
 
 def test_credentials_are_quoted_and_redacted() -> None:
@@ -31,7 +32,7 @@ async def test_rtsp_frames_latest_only_and_reconnect_after_restart() -> None:
             assert source.backend == "FFMPEG"
 
             # A slow consumer: it never gets a backlog, only the newest frame.
-            await asyncio.sleep(1.5)
+            await eventually(lambda: source.status().dropped >= 4, what="frames published while nobody reads")
             late = await source.next_frame(first.seq, timeout=5)
             assert late is not None and late.seq >= first.seq + 5
             assert time.monotonic() - late.mono < 0.5

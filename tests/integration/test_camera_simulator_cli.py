@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from edge.cameras import camera_source
 from edge.config.cameras import CameraConfig
-from edge.vision.source import CameraSource
 from tests.helpers.platform import free_port
 from tests.helpers.sink import RecordingSink
+from tests.helpers.waiting import eventually_async
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,10 +44,15 @@ async def test_cli_serves_cameras_and_a_snapshot_camera_reads_them() -> None:
             "health": {"interval_s": 0.5},
         })
         sink = RecordingSink()
-        source = CameraSource(cfg)
+        source = camera_source(cfg)
         task = asyncio.create_task(source.run(sink))
-        await asyncio.sleep(4)
-        view = await source.latest_view()
+
+        async def analysed_and_healthy() -> bool:
+            alive = [r.value for r in sink.readings_seen if r.point == "stream_alive"]
+            return bool(sink.statuses) and bool(alive) and await source.analyser.latest_view() is not None
+
+        await eventually_async(analysed_and_healthy, timeout=30, what="a health report and an analysed frame")
+        view = await source.analyser.latest_view()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

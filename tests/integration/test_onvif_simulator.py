@@ -21,12 +21,13 @@ from drivers.camera.rtsp import RtspFrameSource
 from drivers.camera.snapshot import SnapshotFrameSource
 from drivers.onvif.client import OnvifAuthError, OnvifClient
 from drivers.onvif.discovery import probe
+from edge.cameras import camera_source
 from edge.config.cameras import CameraConfig
 from edge.errors import DeviceProtocolError
-from edge.vision.source import CameraSource
 from simulators.camera.sim import CameraSimulator, SimCameraSpec
 from tests.helpers.platform import free_port
 from tests.helpers.sink import RecordingSink
+from tests.helpers.waiting import eventually
 
 PASSWORD = "Cam-pa55"
 
@@ -130,9 +131,10 @@ async def test_unreachable_camera_reports_offline_and_keeps_retrying() -> None:
                                        "host": "127.0.0.1", "port": free_port(), "username": "admin",
                                        "password": "x", "timeout_s": 1})
     sink = RecordingSink()
-    source = CameraSource(cam, backoff_max_s=0.3)
+    source = camera_source(cam, backoff_max_s=0.3)
     task = asyncio.create_task(source.run(sink))
-    await asyncio.sleep(2.0)
+    # Every failed attempt is reported (edge.availability): two reports show it kept retrying.
+    await eventually(lambda: len(sink.statuses) >= 2, what="two failed connection attempts reported")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
