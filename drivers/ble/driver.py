@@ -31,6 +31,7 @@ from typing import Any
 from drivers.ble.codec import AdvertisementError, decode
 from drivers.ble.scanner import Advertisement, BleakPassiveScanner, Scanner
 from edge.clock import Clock, SystemClock
+from edge.config import EstateConfig
 from edge.config.buses import BleBusConfig
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
@@ -303,7 +304,7 @@ class BleSource:
         }
 
 
-def build(bus: object, devices: list[DeviceConfig], config: Any) -> BleSource:
+def build(bus: object, devices: list[DeviceConfig], config: EstateConfig) -> BleSource:
     """Registry entry point: a source for one ``ble`` bus (adapter)."""
     if not isinstance(bus, BleBusConfig):
         raise ConfigError(f"the BLE driver cannot serve a bus of kind {getattr(bus, 'kind', type(bus).__name__)!r}")

@@ -9,6 +9,7 @@ from drivers.cjt188 import codec
 from drivers.cjt188.device import MeterPoller
 from drivers.cjt188.profile import load_profile
 from drivers.dlt645.source import MeterLineSource
+from edge.config import EstateConfig
 from edge.config.buses import Cjt188BusConfig
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
@@ -28,10 +29,9 @@ class Cjt188Source(MeterLineSource):
         super().__init__(bus, devices, _poller, **kwargs)
 
 
-def build(bus: object, devices: list[DeviceConfig], config: Any) -> Cjt188Source:
+def build(bus: object, devices: list[DeviceConfig], config: EstateConfig) -> Cjt188Source:
     """Registry entry point for a ``cjt188`` bus."""
     if not isinstance(bus, Cjt188BusConfig):
         raise ConfigError(f"the CJ/T 188 driver cannot serve a bus of kind {getattr(bus, 'kind', type(bus).__name__)!r}")
-    thresholds = getattr(config, "thresholds", None)
-    return Cjt188Source(bus, devices, offline_after=getattr(thresholds, "offline_after_failures", 3),
-                        online_after=getattr(thresholds, "online_after_successes", 2))
+    return Cjt188Source(bus, devices, offline_after=config.thresholds.offline_after_failures,
+                        online_after=config.thresholds.online_after_successes)

@@ -32,6 +32,7 @@ from drivers.modbus.driver import Endpoint, ModbusSource
 from drivers.modbus.profile import ProfileLibrary
 from drivers.modbus.scheduler import Lane
 from edge.clock import Clock
+from edge.config import EstateConfig
 from edge.config.buses import Cjt188BusConfig, Dlt645BusConfig
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError, DeviceError, DeviceExceptionCode, DeviceProtocolError
@@ -192,12 +193,9 @@ class Dlt645Source(MeterLineSource):
                 await asyncio.sleep(1.0)  # the line opens with the first poll
 
 
-def build(bus: object, devices: list[DeviceConfig], config: Any) -> Dlt645Source:
+def build(bus: object, devices: list[DeviceConfig], config: EstateConfig) -> Dlt645Source:
     """Registry entry point for a ``dlt645`` bus."""
     if not isinstance(bus, Dlt645BusConfig):
         raise ConfigError(f"the DL/T 645 driver cannot serve a bus of kind {getattr(bus, 'kind', type(bus).__name__)!r}")
-    thresholds = getattr(config, "thresholds", None)
-    estate = getattr(config, "estate", None)
-    return Dlt645Source(bus, devices, offline_after=getattr(thresholds, "offline_after_failures", 3),
-                        online_after=getattr(thresholds, "online_after_successes", 2),
-                        timezone=getattr(estate, "timezone", "Asia/Shanghai"))
+    return Dlt645Source(bus, devices, offline_after=config.thresholds.offline_after_failures,
+                        online_after=config.thresholds.online_after_successes, timezone=config.estate.timezone)

@@ -52,6 +52,7 @@ from drivers.gb26875.state import PanelState
 from drivers.modbus.outbox import Outbox
 from edge.availability import AvailabilityReporter
 from edge.clock import Clock, SystemClock
+from edge.config import EstateConfig
 from edge.config.buses import Gb26875BusConfig
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
@@ -423,15 +424,12 @@ class Gb26875Source:
         }
 
 
-def build(bus: object, devices: list[DeviceConfig], config: Any) -> Gb26875Source:
+def build(bus: object, devices: list[DeviceConfig], config: EstateConfig) -> Gb26875Source:
     """Registry entry point for a ``gb26875`` bus."""
     if not isinstance(bus, Gb26875BusConfig):
         raise ConfigError(f"the GB/T 26875 driver cannot serve a bus of kind {getattr(bus, 'kind', type(bus).__name__)!r}")
-    thresholds = getattr(config, "thresholds", None)
-    estate = getattr(config, "estate", None)
-    return Gb26875Source(bus, devices, offline_after=getattr(thresholds, "offline_after_failures", 3),
-                         online_after=getattr(thresholds, "online_after_successes", 2),
-                         timezone=getattr(estate, "timezone", "Asia/Shanghai"))
+    return Gb26875Source(bus, devices, offline_after=config.thresholds.offline_after_failures,
+                         online_after=config.thresholds.online_after_successes, timezone=config.estate.timezone)
 
 
 def probe_panel_device(bus: Gb26875BusConfig, device: DeviceConfig, running_sources: Sequence[object] = ()) -> Any:

@@ -35,6 +35,7 @@ from drivers.modbus.scheduler import Lane
 from drivers.modbus.shared_line import SharedRtuLink
 from drivers.modbus.transport import RtuLink, TcpLink
 from edge.clock import Clock, SystemClock
+from edge.config import EstateConfig
 from edge.config.buses import ModbusRtuBusConfig, ModbusTcpBusConfig
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError, DeviceError, DeviceExceptionCode, DeviceProtocolError
@@ -313,14 +314,13 @@ class ModbusSource:
         }
 
 
-def build(bus: object, devices: list[DeviceConfig], config: Any) -> ModbusSource:
+def build(bus: object, devices: list[DeviceConfig], config: EstateConfig) -> ModbusSource:
     """Registry entry point: a source for one ``modbus_tcp`` / ``modbus_rtu`` bus of the estate config."""
     if not isinstance(bus, ModbusTcpBusConfig | ModbusRtuBusConfig):
         raise ConfigError(f"the Modbus driver cannot serve a bus of kind {getattr(bus, 'kind', type(bus).__name__)!r}")
-    thresholds = getattr(config, "thresholds", None)
     return ModbusSource(
         bus,
         devices,
-        offline_after=getattr(thresholds, "offline_after_failures", 3),
-        online_after=getattr(thresholds, "online_after_successes", 2),
+        offline_after=config.thresholds.offline_after_failures,
+        online_after=config.thresholds.online_after_successes,
     )

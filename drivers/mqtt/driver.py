@@ -43,6 +43,7 @@ from drivers.mqtt.selector import MISSING, Selector, SelectorError, compile_sele
 from drivers.mqtt.topics import TopicRouter
 from drivers.mqtt.transport import AckToken, BrokerSession, BrokerSettings
 from edge.clock import Clock, SystemClock
+from edge.config import EstateConfig
 from edge.config.buses import MqttBusConfig
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
@@ -389,12 +390,9 @@ class MqttSource:
         }
 
 
-def build(bus: object, devices: list[DeviceConfig], config: Any) -> MqttSource:
+def build(bus: object, devices: list[DeviceConfig], config: EstateConfig) -> MqttSource:
     """Registry entry point: a source for one ``mqtt`` bus of the estate config."""
     if not isinstance(bus, MqttBusConfig):
         raise ConfigError(f"the MQTT driver cannot serve a bus of kind {getattr(bus, 'kind', type(bus).__name__)!r}")
-    estate = getattr(config, "estate", None)
-    gateway = getattr(estate, "gateway_id", "gateway")
-    thresholds = getattr(config, "thresholds", None)
-    return MqttSource(bus, devices, client_id=bus.client_id or f"estate-edge-{gateway}-{bus.id}",
-                      online_after=getattr(thresholds, "online_after_successes", 2))
+    return MqttSource(bus, devices, client_id=bus.client_id or f"estate-edge-{config.estate.gateway_id}-{bus.id}",
+                      online_after=config.thresholds.online_after_successes)

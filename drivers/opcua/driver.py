@@ -40,6 +40,7 @@ from drivers.opcua.nodeid import NodeIdError, NodeRef
 from drivers.opcua.profile import OpcUaPoint, OpcUaProfile, OpcUaProfileLibrary
 from drivers.opcua.security import CertificateInfo, ensure_client_certificate
 from edge.clock import Clock, SystemClock
+from edge.config import EstateConfig
 from edge.config.buses import OpcUaBusConfig
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
@@ -461,7 +462,7 @@ class OpcUaSource:
         }
 
 
-def build(bus: object, devices: list[DeviceConfig], config: Any) -> OpcUaSource:
+def build(bus: object, devices: list[DeviceConfig], config: EstateConfig) -> OpcUaSource:
     """Registry entry point: a source for one ``opcua`` bus; the client certificate lives beside the store."""
     if not isinstance(bus, OpcUaBusConfig):
         raise ConfigError(f"the OPC-UA driver cannot serve a bus of kind {getattr(bus, 'kind', type(bus).__name__)!r}")
@@ -469,9 +470,8 @@ def build(bus: object, devices: list[DeviceConfig], config: Any) -> OpcUaSource:
     return OpcUaSource(bus, devices, certificate_dir=folder, application_uri=uri)
 
 
-def client_identity(bus: OpcUaBusConfig, config: Any) -> tuple[Path, str]:
+def client_identity(bus: OpcUaBusConfig, config: EstateConfig) -> tuple[Path, str]:
     """Where the client certificate lives (``<store folder>/opcua``) and the application URI it names."""
-    store_path = getattr(getattr(config, "store", None), "path", None)
+    store_path = config.store.path
     folder = Path(store_path).parent / "opcua" if store_path else Path("opcua")
-    gateway = getattr(getattr(config, "estate", None), "gateway_id", "gateway")
-    return folder, f"urn:estate-edge:{gateway}:{bus.id}"
+    return folder, f"urn:estate-edge:{config.estate.gateway_id}:{bus.id}"

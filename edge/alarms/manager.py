@@ -39,7 +39,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from edge.alarms.notify import Notification, NotifierWorker, NotifyFilter
@@ -52,6 +52,9 @@ from edge.records import AlarmRecord, AlarmState, Severity
 from edge.store import Store
 from edge.tasks import cancel_and_wait
 from edge.transitions import AlarmKey, AlarmTransition, alarm_key
+
+if TYPE_CHECKING:
+    from edge.config import EstateConfig
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +117,9 @@ class AlarmContext:
     devices: dict[str, DeviceInfo] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, config: Any) -> AlarmContext:
+    def from_config(cls, config: EstateConfig) -> AlarmContext:
         devices: dict[str, DeviceInfo] = {}
-        for item in [*config.devices, *getattr(config, "cameras", [])]:
+        for item in [*config.devices, *config.cameras]:
             loc = item.location
             where = " ".join(p for p in (loc.building, loc.unit, loc.floor, loc.room) if p)
             devices[item.id] = DeviceInfo(item.name, where)
@@ -151,12 +154,12 @@ class AlarmManager:
         self.escalations = 0
 
     @classmethod
-    def from_config(cls, store: Store, config: Any, *, clock: Clock | None = None) -> AlarmManager:
+    def from_config(cls, store: Store, config: EstateConfig, *, clock: Clock | None = None) -> AlarmManager:
         """Build with the notifiers of ``config.alarms`` (an ``EstateConfig``)."""
         return cls(store, clock=clock, config=config.alarms, context=AlarmContext.from_config(config),
                    workers=_notifier_workers(config))
 
-    async def reconfigure(self, config: Any, flush_timeout_s: float = 5.0) -> list[str]:
+    async def reconfigure(self, config: EstateConfig, flush_timeout_s: float = 5.0) -> list[str]:
         """Take a reloaded ``EstateConfig``: device names and places for notifications, escalation
         steps and notifiers. Open alarms and their escalation levels are kept. Returns what changed.
 
@@ -421,7 +424,7 @@ class AlarmManager:
                 worker.offer(notification)
 
 
-def _notifier_workers(config: Any) -> list[NotifierWorker]:
+def _notifier_workers(config: EstateConfig) -> list[NotifierWorker]:
     """One worker per notifier of ``config.alarms`` (an ``EstateConfig``); not started."""
     from edge.alarms.notifiers import build_notifier
 

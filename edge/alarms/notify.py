@@ -27,13 +27,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from edge.clock import to_us
 from edge.messages import term
 from edge.records import AlarmRecord, AlarmState, Severity
 from edge.store.codec import iso
 from edge.tasks import cancel_and_wait
+
+if TYPE_CHECKING:
+    from edge.config.alarms import NotifierConfig
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +145,7 @@ class NotifyFilter:
     codes: tuple[str, ...] = ()
 
     @classmethod
-    def from_config(cls, cfg: Any) -> NotifyFilter:
+    def from_config(cls, cfg: NotifierConfig) -> NotifyFilter:
         return cls(frozenset(cfg.steps), Severity(cfg.min_severity), cfg.min_escalation_level, tuple(cfg.codes))
 
     def wants(self, n: Notification) -> bool:

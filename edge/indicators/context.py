@@ -9,12 +9,15 @@ counter.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from edge.availability import CAMERA_PRESENCE_POINTS
 from edge.config.indicators import IndicatorsConfig
 from edge.indicators.catalog import FACILITY_KINDS
 from edge.indicators.periods import LocalCalendar
+
+if TYPE_CHECKING:
+    from edge.config import EstateConfig
 
 COUNTER_UNITS: dict[str, frozenset[str]] = {
     "electricity": frozenset({"kWh"}),
@@ -75,16 +78,16 @@ class EstateContext:
     inventory_fields: tuple[int, int, int] = (0, 0, 0)  # (filled, required, entries): edge.inventory
 
     @classmethod
-    def from_config(cls, config: Any) -> EstateContext:
+    def from_config(cls, config: EstateConfig) -> EstateContext:
         from edge.inventory import field_completeness
         from edge.rules.specs import specs_from_config
 
-        settings: IndicatorsConfig = getattr(config, "indicators", None) or IndicatorsConfig()
+        settings: IndicatorsConfig = config.indicators
         devices = {
             d.id: DeviceInfo(d.id, d.category, d.poll_interval_s, d.sub_item, d.location.building)
             for d in config.devices if d.enabled
         }
-        for camera in getattr(config, "cameras", []):
+        for camera in config.cameras:
             if camera.enabled:  # cameras count in device.online_rate and data.completeness like any device
                 devices[camera.id] = DeviceInfo(camera.id, "camera", camera.health.interval_s, None,
                                                 camera.location.building, CAMERA_PRESENCE_POINTS)
@@ -94,7 +97,7 @@ class EstateContext:
             if device is not None and device.category in FIRE_CATEGORIES and (spec.low is not None
                                                                                or spec.high is not None):
                 ranges[(device_id, point)] = Range(spec.low, spec.high)
-        zones = [z.kind for c in getattr(config, "cameras", []) if c.enabled for z in c.zones]
+        zones = [z.kind for c in config.cameras if c.enabled for z in c.zones]
         return cls(config.estate.id, config.estate.gateway_id, LocalCalendar(config.estate.timezone), settings,
                    devices, ranges, config.thresholds.offline_after_failures,
                    lane_zones=zones.count("fire_lane"), ebike_zones=zones.count("ebike_entry"),

@@ -36,7 +36,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +48,9 @@ from edge.messages import MessageFields, say
 from edge.records import DeviceStatus, Event, Quality, Reading, Severity
 from edge.store import Store
 from edge.transitions import AlarmKey, AlarmRules, AlarmTransition, OpenAlarm, TransitionKind
+
+if TYPE_CHECKING:
+    from edge.config import EstateConfig
 
 NIGHT_FLOW = "energy.night_flow"
 OVER_QUOTA = "energy.over_quota"
@@ -144,7 +147,7 @@ class EnergyWatch:
         self._day_cache: dict[int, int] = {}
 
     @classmethod
-    def from_config(cls, config: Any) -> EnergyWatch:
+    def from_config(cls, config: EstateConfig) -> EnergyWatch:
         ctx = EstateContext.from_config(config)
         return cls(ctx, ctx.settings.energy)
 

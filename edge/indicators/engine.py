@@ -32,7 +32,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +48,9 @@ from edge.indicators.series import HOUR_US, PRESENCE, SAMPLE, HourSeries, Series
 from edge.records import IndicatorRecord, Quality
 from edge.store import Store
 from edge.tasks import cancel_and_wait
+
+if TYPE_CHECKING:
+    from edge.config import EstateConfig
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +80,7 @@ class EngineStats:
 class IndicatorEngine:
     """Async context manager; ``tick()`` may also be driven by hand (tests, a time-accelerated day)."""
 
-    def __init__(self, store: Store, config: Any, *, clock: Clock | None = None) -> None:
+    def __init__(self, store: Store, config: EstateConfig, *, clock: Clock | None = None) -> None:
         self.store = store
         self.clock = clock or SystemClock()
         self.ctx = EstateContext.from_config(config)
@@ -217,7 +220,7 @@ class IndicatorEngine:
         async with self._lock:
             return await self._compute(period, now or self.clock.now())
 
-    def reconfigure(self, config: Any) -> None:
+    def reconfigure(self, config: EstateConfig) -> None:
         """A reloaded estate config: new devices, limits and settings from the next tick on.
 
         The points seen so far are kept; cached hourly partials are dropped (expected counts and

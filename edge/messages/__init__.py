@@ -41,7 +41,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from edge.config import EstateConfig
 
 LANGUAGES: tuple[str, ...] = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
@@ -194,13 +197,12 @@ def device_label(device_id: str, name: str | None = None, building: str | None =
     return " ".join(parts)
 
 
-def labels_from_config(config: Any) -> dict[str, str]:
-    """Id -> label for every device and camera of an ``EstateConfig`` (duck-typed: kernel stays config-free)."""
+def labels_from_config(config: EstateConfig) -> dict[str, str]:
+    """Id -> label for every device and camera of the estate config (what messages name them by)."""
     out: dict[str, str] = {}
-    for item in (*getattr(config, "devices", ()), *getattr(config, "cameras", ())):
-        loc = getattr(item, "location", None)
-        out[item.id] = device_label(item.id, getattr(item, "name", None), getattr(loc, "building", None),
-                                    getattr(loc, "unit", None), getattr(loc, "room", None))
+    for item in (*config.devices, *config.cameras):
+        loc = item.location
+        out[item.id] = device_label(item.id, item.name, loc.building, loc.unit, loc.room)
     return out
 
 

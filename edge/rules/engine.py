@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from math import isfinite
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.clock import iso_z
 from edge.messages import MessageFields, say
@@ -46,6 +46,9 @@ from edge.rules.specs import (
 )
 from edge.rules.states import StateRules
 from edge.transitions import AlarmKey, AlarmTransition, OpenAlarm, TransitionKind
+
+if TYPE_CHECKING:
+    from edge.config import EstateConfig
 
 TimerKey = tuple[str, str, str]  # device_id, point, "low" | "high"
 
@@ -81,7 +84,7 @@ class RuleEngine:
         self._states = StateRules(specs.states, self._raise, self._clear, self._open)  # contact inputs, lifts
 
     @classmethod
-    def from_config(cls, config: Any, extra_event_alarms: tuple[EventAlarmSpec, ...] = ()) -> RuleEngine:
+    def from_config(cls, config: EstateConfig, extra_event_alarms: tuple[EventAlarmSpec, ...] = ()) -> RuleEngine:
         from edge.rules.specs import specs_from_config
 
         return cls(specs_from_config(config, extra_event_alarms))

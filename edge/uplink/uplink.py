@@ -24,7 +24,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -38,6 +38,10 @@ from edge.uplink.breaker import CircuitBreaker
 from edge.uplink.client import Ack, PlatformClient
 from edge.uplink.exception import ReportByException
 from edge.uplink.lanes import Batch, LaneState
+
+if TYPE_CHECKING:
+    from edge.config import EstateConfig
+    from edge.uplink.mqtt_transport import MqttPlatformClient
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +113,7 @@ class Uplink:
         self.last_error: str | None = None
 
     @classmethod
-    def from_config(cls, store: Store, config: Any, *, clock: Clock | None = None,
+    def from_config(cls, store: Store, config: EstateConfig, *, clock: Clock | None = None,
                     transport: httpx.AsyncBaseTransport | None = None,
                     validator: LocalValidator | None = None,
                     on_date_header: Callable[[str], None] | None = None) -> Uplink:
@@ -378,7 +382,7 @@ class Uplink:
         return True
 
 
-def _mqtt_client(config: Any) -> Any:
+def _mqtt_client(config: EstateConfig) -> MqttPlatformClient:
     """The MQTT transport (``edge.uplink.mqtt_transport``) for ``platform.transport: mqtt``."""
     from edge.uplink.mqtt_transport import MqttPlatformClient, MqttUplinkSettings
 

@@ -7,9 +7,12 @@ with a class that has ``name``, ``async send(notification)`` and ``async close()
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.alarms.notify import Notifier
+
+if TYPE_CHECKING:
+    from edge.config.alarms import NotifierConfig
 
 
 def _builders() -> dict[str, Callable[[Any, str], Notifier]]:
@@ -26,6 +29,6 @@ def _builders() -> dict[str, Callable[[Any, str], Notifier]]:
     }
 
 
-def build_notifier(cfg: Any, gateway_id: str) -> Notifier:
+def build_notifier(cfg: NotifierConfig, gateway_id: str) -> Notifier:
     """The notifier for one ``alarms.notifiers[]`` entry."""
     return _builders()[cfg.kind](cfg, gateway_id)
