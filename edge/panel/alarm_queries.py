@@ -12,20 +12,25 @@ exactly when the list may have changed. Browsers poll with it and get 304 when n
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from edge.store import Store
+from edge.store.codec import split_message
 
 SEVERITY_RANK = "CASE severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1 WHEN 'warning' THEN 2 ELSE 3 END"
 STATES: tuple[str, ...] = ("raised", "acknowledged", "escalated", "resolved", "cleared")
 _COLUMNS = (
     "alarm_id, code, device_id, severity, state, is_open, message, data, evidence_path, raised_us, updated_us,"
-    " acked_us, acked_by, resolved_us, resolved_by, note, cleared_us, escalated_us"
+    " acked_us, acked_by, resolved_us, resolved_by, note, cleared_us, escalated_us,"
+    # The raise step's message code and params (alarm_log keeps them in its data column; the alarms row
+    # only the message in the estate's language), so the panel can word it in the viewer's language.
+    " (SELECT l.data FROM alarm_log l WHERE l.alarm_id=alarms.alarm_id AND l.state='raised' ORDER BY l.id LIMIT 1)"
 )
 FEW_MATCHES = 5000
 MAX_DEVICE_IDS = 5000  # an IN (...) list longer than this is not a useful filter anyway
@@ -98,6 +103,8 @@ class AlarmRow:
     note: str
     cleared_us: int | None
     escalated_us: int | None
+    message_code: str = ""  # from the raise step; "" for an alarm whose raise step is gone
+    params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def can_ack(self) -> bool:
@@ -132,8 +139,12 @@ def _row(r: Sequence[Any]) -> AlarmRow:
         data = json.loads(r[7]) if r[7] else {}
     except ValueError:
         data = {}
+    message_code, params = "", {}
+    if r[18]:
+        with contextlib.suppress(ValueError):  # a damaged data column: the stored message stands
+            _details, message_code, params = split_message(r[1], r[18])
     return AlarmRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], data if isinstance(data, dict) else {},
-                    *r[8:])
+                    *r[8:18], message_code=message_code, params=params)
 
 
 async def list_alarms(store: Store, flt: AlarmFilter, *, limit: int = 50, offset: int = 0,

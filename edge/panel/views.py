@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from edge.panel.i18n import LANGUAGE_NAMES, pick_language, translator
 from edge.panel.roles import Role
 from edge.panel.security import LANG_COOKIE, Principal, csrf_token_for, ctx_of, set_cookie
+from edge.panel.wording import Wording, labels_of
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -110,6 +111,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         # Every page, logged in or not: an insecure platform link must not go unnoticed (issue 10, defect 9).
         "lab_mode": bool(ctx.config.config and ctx.config.config.platform.lab_mode_insecure),
         "demo_mode": bool(ctx.config.config and ctx.config.config.estate.demo),  # simulators: say so on every page
+        "w": Wording(lang, labels_of(ctx.config.config)),  # stored messages and point names in the viewer's language
         "fmt_ts": fmt_ts,
         "page_url": lambda **kw: page_url(request, **kw),
         "path": request.url.path,

@@ -76,6 +76,9 @@
     const table = document.getElementById("live-values");
     if (!table) return;
     const tz = table.dataset.tz || undefined;
+    // Points and qualities in the viewer's language (the page's catalogue), never the raw keys.
+    const pointNames = JSON.parse(table.dataset.pointNames || "{}");
+    const qualityNames = JSON.parse(table.dataset.qualityNames || "{}");
     async function poll() {
       if (document.hidden) return;
       try {
@@ -93,7 +96,8 @@
             row = document.createElement("tr");
             row.dataset.point = item.point;
             const name = document.createElement("td");
-            name.textContent = item.point;
+            name.textContent = pointNames[item.point] || item.point;
+            name.title = item.point;
             const value = document.createElement("td");
             value.className = "num";
             value.innerHTML = '<span class="v"></span> <span class="u"></span>';
@@ -108,7 +112,7 @@
           row.querySelector(".u").textContent = item.unit;
           const quality = row.querySelector(".q");
           quality.className = "q q-" + item.quality;
-          if (!quality.textContent) quality.textContent = item.quality;
+          quality.textContent = qualityNames[item.quality] || item.quality;
           row.querySelector(".ts").textContent = formatTime(item.ts, tz);
         });
       } catch (e) {
