@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 PARKED_EVENT_INTERVAL_S = 60.0
 BATCH_WINDOW_S = 0.002
 BATCH_GATHER = 500  # messages: deliver at once when this many wait
+LAST_PAYLOAD_BYTES = 4096  # kept per device for the panel's devices page
 _DEVICE_OPTIONS = {"topic", "offline_after_s"}
 
 
@@ -73,6 +74,9 @@ class _Device:
     parked: int = 0
     last_message_at: datetime | None = None
     last_error: str | None = None
+    last_topic: str | None = None  # the last routed message, well-formed or not, for the devices page
+    last_payload: bytes | None = None  # a reference, not a copy (cut to LAST_PAYLOAD_BYTES when larger)
+    last_heard_at: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"topic": self.base_topic, "profile": self.profile.id, "online": self.online, "messages": self.messages,
@@ -238,10 +242,13 @@ class MqttSource:
 
     def _handle(self, route: _Route, topic: str, payload: bytes, pending: _Pending) -> None:
         device = route.device
+        now = self.clock.now()
+        device.last_topic = topic
+        device.last_payload = payload if len(payload) <= LAST_PAYLOAD_BYTES else payload[:LAST_PAYLOAD_BYTES]
+        device.last_heard_at = now
         if len(payload) > self.bus.max_payload_bytes:
             self._park(device, topic, "too_large", f"{len(payload)} bytes (limit {self.bus.max_payload_bytes})", payload)
             return
-        now = self.clock.now()
         if route.availability is not None:
             self._availability(device, route, topic, payload, now)
             return

@@ -38,6 +38,7 @@ async def browse(endpoint: str, *, root: str = "i=85", max_depth: int = 4, max_n
     try:
         namespaces = await client.get_namespace_array()
         start = client.get_node(parse_node_ref(root).resolve(namespaces))
+        await start.read_node_class()  # a root the server lacks raises BadNodeIdUnknown instead of browsing nothing
         out: list[BrowseEntry] = []
         frontier: list[tuple[Node, str, int]] = [(start, "", 0)]
         while frontier and len(out) < max_nodes:

@@ -69,6 +69,8 @@ class _Device:
     bad_status: int = 0
     last_value_at: datetime | None = None
     last_error: str | None = None
+    last_point: str | None = None  # the last value stored, for the panel's devices page
+    last_value: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {"profile": self.profile.id, "online": self.online, "readings": self.readings,
@@ -403,6 +405,8 @@ class OpcUaSource:
         self._pending.readings.append(Reading(device.config.id, binding.point, value, spec.unit, ts, quality))
         device.readings += 1
         device.last_value_at = ts
+        device.last_point = binding.point
+        device.last_value = value
 
     def _device_offline(self, device: _Device, error: str) -> None:
         if device.online is not False:

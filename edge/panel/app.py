@@ -166,6 +166,8 @@ def create_app(
                    routes.admin, routes.api, routes.system):
         app.include_router(module.router)
     app.include_router(label_routes.router)
+    app.include_router(routes.bus_tools.router)
+    app.include_router(routes.bus_tools.api)
     _install_error_pages(app)
     return app
 

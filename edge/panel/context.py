@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
 
+from edge.bus_tools import BrowseResult, ListenResult
 from edge.clock import Clock
 from edge.config import EstateConfig
 from edge.config.panel import PanelConfig
@@ -91,6 +92,8 @@ class ToolResults:
     probe: DeviceProbe | None = None
     discovered: list[DiscoveredDevice] | None = None
     discovered_at_us: int | None = None
+    listened: ListenResult | None = None  # the last MQTT listen
+    browsed: BrowseResult | None = None  # the last OPC-UA browse
 
 
 @dataclass

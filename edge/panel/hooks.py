@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from edge.bus_tools import BusTools
 from edge.probes import DeviceProbe
 
 
@@ -70,6 +71,7 @@ class PanelHooks:
     discover       run ONVIF WS-Discovery on the LAN and return what answered
     snapshot       the latest frame of a camera (the vision pipeline keeps it in memory)
     uplink_status  ``Uplink.status()``: breaker state, failures, last error
+    bus_tools      the MQTT listen, BLE scan and OPC-UA browse tools, and what each such device last sent
     """
 
     reload: ReloadHook | None = None
@@ -77,3 +79,4 @@ class PanelHooks:
     discover: DiscoverHook | None = None
     snapshot: SnapshotHook | None = None
     uplink_status: UplinkStatusHook | None = None
+    bus_tools: BusTools | None = None

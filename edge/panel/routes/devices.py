@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
+from edge.bus_tools import LastMessage
 from edge.panel.charts import line_chart
 from edge.panel.devices import STATES, device_view, filter_devices
 from edge.panel.i18n import translator
@@ -19,6 +20,12 @@ router = page_router()
 
 PAGE_SIZE = 50
 RANGES: dict[str, tuple[int, str]] = {"24h": (24 * 3_600_000_000, "5m"), "7d": (7 * 24 * 3_600_000_000, "1h")}
+
+
+def last_messages(request: Request) -> dict[str, LastMessage]:
+    """What each MQTT, BLE and OPC-UA device last sent (from the running sources); empty without the hook."""
+    tools = ctx_of(request).hooks.bus_tools
+    return tools.last_messages() if tools is not None else {}
 
 
 @router.get("/devices")
@@ -42,6 +49,7 @@ async def device_list(
         "q": q, "building": building, "category": category, "state": state,
         "buildings": index.buildings, "categories": index.categories, "states": STATES,
         "latest": {v.id: ctx.live.latest(v.id) for v in shown},
+        "last_messages": last_messages(request),
     })
 
 
@@ -76,5 +84,5 @@ async def device_page(request: Request, device_id: str, principal: Annotated[Pri
         " ORDER BY raised_us DESC LIMIT 20", (device_id,))
     return render(request, "device.html", {
         "nav": "devices", "d": device, "view": view, "latest": latest, "charts": charts, "range": range,
-        "alarms": alarms,
+        "alarms": alarms, "last_message_of": last_messages(request).get(device_id),
     })

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from edge.errors import ConfigError
 from edge.panel.config_files import CheckResult
 from edge.panel.hooks import DiscoveredDevice
+from edge.panel.routes.bus_tools import bus_tools_context
 from edge.panel.routes.common import audit, now_us, page_router
 from edge.panel.routes.reload import reload_daemon
 from edge.panel.security import Principal, ctx_of, require_admin
@@ -87,6 +88,7 @@ def _tools_context(request: Request) -> dict[str, object]:
         "probe": ctx.tools.probe,
         "discovered": ctx.tools.discovered,
         "discovered_at": ctx.tools.discovered_at_us,
+        **bus_tools_context(request),
     }
 
 

@@ -1,0 +1,153 @@
+"""Installer tools for MQTT, BLE and OPC-UA buses: listen on a topic, the BLE scan list, browse a PLC.
+
+Installer (admin) only, CSRF-checked like the other tools: the pages post forms and redirect back
+to ``/tools`` (the last result stays there, as the test-device result does); the JSON API answers
+the same records. The panel only renders what the daemon's ``BusTools`` hook returns; without the
+hook the tools say they are unavailable.
+
+Bounds: one listen or browse at a time per panel (a second gets 409), a listen for at most
+``MAX_LISTEN_S`` seconds and ``MAX_LISTEN_MESSAGES`` messages (payload previews only), a browse of at
+most ``MAX_BROWSE_NODES`` nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge.bus_tools import BrowseResult, BusInfo, BusTools, ListenResult, ScanList
+from edge.panel.routes.common import audit, page_router, refresh_config
+from edge.panel.security import Principal, csrf_protect, ctx_of, require_admin, safe_path_params
+
+router = page_router()
+api = APIRouter(prefix="/api/v1", tags=["panel"],
+                dependencies=[Depends(safe_path_params), Depends(csrf_protect), Depends(refresh_config)])
+
+MAX_LISTEN_S = 60
+MAX_LISTEN_MESSAGES = 200
+MAX_BROWSE_DEPTH = 6
+MAX_BROWSE_NODES = 2000
+LISTEN_CHOICES_S = (5, 10, 30, 60)
+Admin = Annotated[Principal, Depends(require_admin)]
+
+
+class ListenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    bus_id: str = Field(min_length=1, max_length=64)
+    topic_filter: str = Field(min_length=1, max_length=1024)
+    seconds: float = Field(10, gt=0, le=MAX_LISTEN_S)
+    max_messages: int = Field(50, ge=1, le=MAX_LISTEN_MESSAGES)
+
+
+class BrowseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    bus_id: str = Field(min_length=1, max_length=64)
+    root: str = Field("i=85", max_length=512)
+    max_depth: int = Field(3, ge=1, le=MAX_BROWSE_DEPTH)
+    max_nodes: int = Field(500, ge=1, le=MAX_BROWSE_NODES)
+
+
+def _tools(request: Request) -> BusTools:
+    tools = ctx_of(request).hooks.bus_tools
+    if tools is None:
+        raise HTTPException(404, "this gateway has no bus tools")
+    return tools
+
+
+def _lock(request: Request) -> asyncio.Lock:
+    lock = getattr(request.app.state, "bus_tool_lock", None)
+    if lock is None:
+        lock = request.app.state.bus_tool_lock = asyncio.Lock()
+    return lock
+
+
+async def run_listen(request: Request, principal: Principal, body: ListenIn) -> ListenResult:
+    tools = _tools(request)
+    lock = _lock(request)
+    if lock.locked():
+        raise HTTPException(409, "another listen or browse is running; try again when it ends")
+    async with lock:
+        result = await tools.mqtt_listen(body.bus_id, body.topic_filter, body.seconds, body.max_messages)
+    ctx_of(request).tools.listened = result
+    await audit(request, principal, "tools.mqtt_listen", f"{body.bus_id} {body.topic_filter}"[:200],
+                ok=result.error is None, messages=len(result.messages), error=result.error)
+    return result
+
+
+async def run_browse(request: Request, principal: Principal, body: BrowseIn) -> BrowseResult:
+    tools = _tools(request)
+    lock = _lock(request)
+    if lock.locked():
+        raise HTTPException(409, "another listen or browse is running; try again when it ends")
+    async with lock:
+        result = await tools.opcua_browse(body.bus_id, body.root, body.max_depth, body.max_nodes)
+    ctx_of(request).tools.browsed = result
+    await audit(request, principal, "tools.opcua_browse", f"{body.bus_id} {body.root}"[:200],
+                ok=result.error is None, nodes=len(result.nodes), error=result.error)
+    return result
+
+
+def bus_tools_context(request: Request) -> dict[str, Any]:
+    """What the tools page shows of these tools (the page's GET calls this)."""
+    ctx = ctx_of(request)
+    tools = ctx.hooks.bus_tools
+    buses = tools.buses() if tools is not None else []
+    return {
+        "has_bus_tools": tools is not None,
+        "mqtt_buses": [b for b in buses if b.kind == "mqtt"],
+        "opcua_buses": [b for b in buses if b.kind == "opcua"],
+        "ble_scans": tools.ble_scan() if tools is not None and any(b.kind == "ble" for b in buses) else [],
+        "listened": ctx.tools.listened,
+        "browsed": ctx.tools.browsed,
+        "listen_choices": LISTEN_CHOICES_S,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ pages
+
+
+@router.post("/tools/mqtt-listen")
+async def listen_page(request: Request, principal: Admin,
+                      bus_id: Annotated[str, Form(min_length=1, max_length=64)],
+                      topic_filter: Annotated[str, Form(min_length=1, max_length=1024)],
+                      seconds: Annotated[int, Form(ge=1, le=MAX_LISTEN_S)] = 10,
+                      max_messages: Annotated[int, Form(ge=1, le=MAX_LISTEN_MESSAGES)] = 50) -> Response:
+    await run_listen(request, principal, ListenIn(bus_id=bus_id, topic_filter=topic_filter, seconds=seconds,
+                                                  max_messages=max_messages))
+    return RedirectResponse("/tools#mqtt-listen", status_code=303)
+
+
+@router.post("/tools/opcua-browse")
+async def browse_page(request: Request, principal: Admin,
+                      bus_id: Annotated[str, Form(min_length=1, max_length=64)],
+                      root: Annotated[str, Form(max_length=512)] = "i=85",
+                      max_depth: Annotated[int, Form(ge=1, le=MAX_BROWSE_DEPTH)] = 3) -> Response:
+    await run_browse(request, principal, BrowseIn(bus_id=bus_id, root=root or "i=85", max_depth=max_depth))
+    return RedirectResponse("/tools#opcua-browse", status_code=303)
+
+
+# ------------------------------------------------------------------------------------------------ JSON API
+
+
+@api.get("/tools/buses", response_model=list[BusInfo])
+async def buses_api(request: Request, principal: Admin) -> list[BusInfo]:
+    return _tools(request).buses()
+
+
+@api.post("/tools/mqtt-listen", response_model=ListenResult)
+async def listen_api(request: Request, body: ListenIn, principal: Admin) -> ListenResult:
+    return await run_listen(request, principal, body)
+
+
+@api.get("/tools/ble-scan", response_model=list[ScanList])
+async def ble_scan_api(request: Request, principal: Admin) -> list[ScanList]:
+    return _tools(request).ble_scan()
+
+
+@api.post("/tools/opcua-browse", response_model=BrowseResult)
+async def browse_api(request: Request, body: BrowseIn, principal: Admin) -> BrowseResult:
+    return await run_browse(request, principal, body)
