@@ -16,6 +16,7 @@ import yaml
 
 from tests.helpers.config import write_estate
 from tests.helpers.platform import PlatformSim
+from tests.helpers.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,7 +57,8 @@ def test_sigterm_exits_cleanly_and_loses_nothing(tmp_path: Path, platform_sim: P
     proc = _start(config, secrets, log)
     try:
         _wait_for(log, "estate-edge running")
-        time.sleep(1.5)
+        db = tmp_path / "edge.db"
+        wait_until(lambda: _count(db, "SELECT count(*) FROM readings") > 150, timeout=30, what="150 readings stored")
         sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
@@ -92,7 +94,9 @@ def test_sighup_reload_restarts_only_what_changed(tmp_path: Path, platform_sim: 
         reloaded = ast.literal_eval(_wait_for(log, r"estate-edge reloaded: (.*)").group(1))
         assert reloaded["restarted"] == ["bus:syn2"]
         assert "bus:syn" in reloaded["unchanged"] and not reloaded["started"] and not reloaded["stopped"]
-        time.sleep(0.5)
+        # The added device is polled by the restarted bus before the next reload is tried.
+        wait_until(lambda: _count(tmp_path / "edge.db", "SELECT count(*) FROM readings WHERE device_id=?", ("C-1",)) > 0,
+                   timeout=30, what="readings of the added device")
         # A broken config on SIGHUP is refused; the running one keeps going.
         config.write_text(text.replace("category: electricity", "category: plasma", 1))
         proc.send_signal(signal.SIGHUP)

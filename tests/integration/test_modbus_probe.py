@@ -24,6 +24,7 @@ from edge.probes import DeviceProbe, ProbeFrame
 from edge.supervisor import Supervisor
 from simulators.modbus.scenario import Scenario
 from simulators.modbus.simulator import ModbusSimulator
+from tests.helpers.waiting import eventually
 from tests.integration.modbus_support import RecordingSink, device, run_for
 
 PRESSURE = {"profile": "generic_rs485_pressure", "model": {"value": 0.30, "noise": 0.0},
@@ -150,7 +151,7 @@ async def test_rtu_probe_shows_crc_frames_and_shares_the_polled_line(tmp_path: P
         panel_hooks = build_panel_hooks(SimpleNamespace(config=config, supervisor=supervisor))  # type: ignore[arg-type]
         assert panel_hooks.test_device is not None
         shared.append(await panel_hooks.test_device("h"))
-        await asyncio.sleep(0.5)
+        await eventually(lambda: source.stats["devices"]["h"]["ok"] > polls_before, what="polling going on around the probes")
         polls_after = source.stats["devices"]["h"]["ok"]
         line = source.stats["links"][0]
         # A program that opens the port on its own (no running source to borrow from) is refused,
