@@ -18,9 +18,16 @@ waited for three failures that never came. That was a camera's dead stream (issu
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable, Collection
 from datetime import datetime
+from typing import Protocol, TypeVar
 
+from edge.clock import Clock
 from edge.records import DeviceStatus
+
+log = logging.getLogger(__name__)
 
 # A camera "answers a poll" when a health check finds its stream delivering frames. The health
 # readings that exist only then (``frozen`` and ``covered``, see ``edge.vision.source``) are its
@@ -51,3 +58,72 @@ class AvailabilityReporter:
             return None
         self.reported_ok += 1
         return DeviceStatus(self.device_id, True, ts, link=self.link)
+
+
+class DeviceAvailability(AvailabilityReporter):
+    """A device's online state as its source sees it: the reporter's rule plus the state itself, and a
+    log line only when the state changes (``failed`` / ``recovered``), never per poll or message.
+
+    The push sources (MQTT, BLE, OPC-UA) hear from a device when it chooses to speak, so they keep
+    this per device and call ``up`` on every message / advertisement / successful read and ``down``
+    on every failure they see (a silence past the limit, a last will, a lost session). ``online`` is
+    ``None`` until the first of either.
+    """
+
+    __slots__ = ("online", "source")
+
+    def __init__(self, device_id: str, source: str, online_after: int = 2, link: str | None = None) -> None:
+        super().__init__(device_id, online_after, link)
+        self.source = source  # the source's name, for the log lines
+        self.online: bool | None = None
+
+    def up(self, ts: datetime) -> DeviceStatus | None:
+        """The device answered: online. Returns what to report (``AvailabilityReporter.succeeded``)."""
+        if self.online is not True:
+            if self.online is False:
+                log.info("%s: %s online again", self.source, self.device_id)
+            self.online = True
+        return self.succeeded(ts)
+
+    def down(self, ts: datetime, error: str) -> DeviceStatus:
+        """The device did not answer (``error`` says how): offline. Always reported."""
+        if self.online is not False:
+            log.warning("%s: %s offline: %s", self.source, self.device_id, error)
+        self.online = False
+        return self.failed(ts, error)
+
+
+class Heard(Protocol):
+    """A device of a push source, as ``watch_silence`` sees it."""
+
+    @property
+    def availability(self) -> DeviceAvailability: ...
+
+    @property
+    def last_seen(self) -> float: ...  # clock.monotonic() of the last message / advertisement
+
+    @property
+    def offline_after_s(self) -> float: ...
+
+
+H = TypeVar("H", bound=Heard)
+
+
+async def watch_silence(clock: Clock, devices: Collection[H], on_silent: Callable[[H, float], None]) -> None:
+    """Call ``on_silent(device, seconds)`` for each device not yet offline that has been silent longer than
+    its ``offline_after_s``; runs until cancelled.
+
+    Checked a few times per the shortest limit (at most once a second, at least every 20 ms), so a
+    device is declared offline within a quarter of its limit after it passed, without a timer per
+    device. ``on_silent`` normally calls ``availability.down``, which makes the device offline, so
+    one silence is reported once; it comes back with its next message.
+    """
+    shortest = min((d.offline_after_s for d in devices), default=60.0)
+    interval = max(0.02, min(1.0, shortest / 4))
+    while True:
+        await asyncio.sleep(interval)
+        mono = clock.monotonic()
+        for device in devices:
+            silent = mono - device.last_seen
+            if device.availability.online is not False and silent > device.offline_after_s:
+                on_silent(device, silent)

@@ -30,6 +30,7 @@ from typing import Any
 
 from drivers.ble.codec import AdvertisementError, decode
 from drivers.ble.scanner import Advertisement, BleakPassiveScanner, Scanner
+from edge.availability import DeviceAvailability, watch_silence
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig
 from edge.config.buses import BleBusConfig
@@ -55,8 +56,8 @@ class _Sensor:
     mac: str
     format: str
     offline_after_s: float
+    availability: DeviceAvailability
     last_seen: float = 0.0
-    online: bool | None = None
     advertisements: int = 0
     sets: int = 0
     errors: int = 0
@@ -66,6 +67,10 @@ class _Sensor:
     rssi: int | None = None
     counter: int | None = None
     last_format: str | None = None
+
+    @property
+    def online(self) -> bool | None:
+        return self.availability.online
 
     def as_dict(self) -> dict[str, Any]:
         return {"mac": self.mac, "format": self.last_format or self.format, "online": self.online, "rssi": self.rssi,
@@ -134,7 +139,8 @@ class BleSource:
         offline = device.options.get("offline_after_s", self.bus.offline_after_s)
         if not isinstance(offline, int | float) or isinstance(offline, bool) or offline <= 0:
             raise ConfigError(f"options.offline_after_s must be a positive number of seconds, not {offline!r}")
-        return _Sensor(device, mac, fmt, float(offline))
+        # Reported online once per recovery (online_after=1): a sensor advertises every few seconds.
+        return _Sensor(device, mac, fmt, float(offline), DeviceAvailability(device.id, self.name, online_after=1))
 
     # ------------------------------------------------------------------ Source protocol
 
@@ -154,7 +160,7 @@ class BleSource:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._scan_forever(), name=f"{self.name}:scan")
                 tg.create_task(self._deliver_forever(sink), name=f"{self.name}:deliver")
-                tg.create_task(self._watch_silence(), name=f"{self.name}:silence")
+                tg.create_task(watch_silence(self.clock, self.sensors.values(), self._silent), name=f"{self.name}:silence")
         finally:
             try:
                 async with asyncio.timeout(1.0):
@@ -229,11 +235,9 @@ class BleSource:
             sensor.last_error = decoded.warnings[0]
         mono = self.clock.monotonic()
         sensor.last_seen = mono
-        if sensor.online is not True:
-            if sensor.online is False:
-                log.info("%s: %s heard again", self.name, sensor.config.id)
-            sensor.online = True
-            self._pending.statuses.append(DeviceStatus(sensor.config.id, True, adv.ts))
+        status = sensor.availability.up(adv.ts)
+        if status is not None:
+            self._pending.statuses.append(status)
             self._wake.set()
         values = tuple((m.point, m.value) for m in decoded.measurements)
         if values == sensor.last_values and mono - sensor.last_emit < self.bus.min_interval_s:
@@ -247,23 +251,12 @@ class BleSource:
         self._wake.set()
 
     def _offline(self, sensor: _Sensor, error: str) -> None:
-        if sensor.online is True:
-            log.warning("%s: %s offline: %s", self.name, sensor.config.id, error)
-        sensor.online = False
         sensor.last_error = error
-        self._pending.statuses.append(DeviceStatus(sensor.config.id, False, self.clock.now(), error=error))
+        self._pending.statuses.append(sensor.availability.down(self.clock.now(), error))
         self._wake.set()
 
-    async def _watch_silence(self) -> None:
-        shortest = min((s.offline_after_s for s in self.sensors.values()), default=60.0)
-        interval = max(0.02, min(1.0, shortest / 4))
-        while True:
-            await asyncio.sleep(interval)
-            mono = self.clock.monotonic()
-            for sensor in self.sensors.values():
-                silent = mono - sensor.last_seen
-                if sensor.online is not False and silent > sensor.offline_after_s:
-                    self._offline(sensor, f"no advertisement for {silent:.0f} s (limit {sensor.offline_after_s:g} s)")
+    def _silent(self, sensor: _Sensor, silent: float) -> None:
+        self._offline(sensor, f"no advertisement for {silent:.0f} s (limit {sensor.offline_after_s:g} s)")
 
     # ------------------------------------------------------------------ delivery
 

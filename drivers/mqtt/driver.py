@@ -42,6 +42,7 @@ from drivers.mqtt.profile import AvailabilitySpec, MqttProfile, MqttProfileLibra
 from drivers.mqtt.selector import MISSING, Selector, SelectorError, compile_selector
 from drivers.mqtt.topics import TopicRouter
 from drivers.mqtt.transport import AckToken, BrokerSession, BrokerSettings
+from edge.availability import DeviceAvailability, watch_silence
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig
 from edge.config.buses import MqttBusConfig
@@ -66,9 +67,8 @@ class _Device:
     profile: MqttProfile
     base_topic: str
     offline_after_s: float
+    availability: DeviceAvailability
     last_seen: float = 0.0
-    online: bool | None = None
-    reported_ok: int = 0
     messages: int = 0
     readings: int = 0
     parked: int = 0
@@ -77,6 +77,10 @@ class _Device:
     last_topic: str | None = None  # the last routed message, well-formed or not, for the devices page
     last_payload: bytes | None = None  # a reference, not a copy (cut to LAST_PAYLOAD_BYTES when larger)
     last_heard_at: datetime | None = None
+
+    @property
+    def online(self) -> bool | None:
+        return self.availability.online
 
     def as_dict(self) -> dict[str, Any]:
         return {"topic": self.base_topic, "profile": self.profile.id, "online": self.online, "messages": self.messages,
@@ -170,7 +174,8 @@ class MqttSource:
         offline = device.options.get("offline_after_s", profile.offline_after_s or self.bus.offline_after_s)
         if not isinstance(offline, int | float) or isinstance(offline, bool) or offline <= 0:
             raise ConfigError(f"options.offline_after_s must be a positive number of seconds, not {offline!r}")
-        state = _Device(device, profile, topic.rstrip("/"), float(offline))
+        state = _Device(device, profile, topic.rstrip("/"), float(offline),
+                        DeviceAvailability(device.id, self.name, online_after=self.online_after))
         self.devices[device.id] = state
         for message in profile.messages:
             self._router.add(_join(state.base_topic, message.topic), _Route(state, decoder=MessageDecoder(message)))
@@ -206,7 +211,7 @@ class MqttSource:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.session.run(self.filters, self._on_message), name=f"{self.name}:session")
                 tg.create_task(self._deliver_forever(sink), name=f"{self.name}:deliver")
-                tg.create_task(self._watch_silence(), name=f"{self.name}:silence")
+                tg.create_task(watch_silence(self.clock, self.devices.values(), self._silent), name=f"{self.name}:silence")
         finally:
             try:
                 async with asyncio.timeout(1.0):
@@ -264,14 +269,9 @@ class MqttSource:
         device.last_message_at = now
         device.last_seen = self.clock.monotonic()
         device.last_error = None
-        if device.online is not True or device.reported_ok < self.online_after:
-            if device.online is not True:
-                device.reported_ok = 0
-                if device.online is False:
-                    log.info("%s: %s online again", self.name, device.config.id)
-            device.online = True
-            device.reported_ok += 1
-            pending.statuses.append(DeviceStatus(device.config.id, True, now))
+        status = device.availability.up(now)
+        if status is not None:
+            pending.statuses.append(status)
 
     def _availability(self, device: _Device, route: _Route, topic: str, payload: bytes, now: datetime) -> None:
         spec = route.availability
@@ -287,17 +287,13 @@ class MqttSource:
         word = text.lower()
         if word in (w.lower() for w in spec.offline):
             device.last_error = f"availability topic {topic} says {text!r} (device or broker last will)"
-            if device.online is not False:
-                log.warning("%s: %s offline: %s", self.name, device.config.id, device.last_error)
-            device.online = False
-            device.reported_ok = 0
-            self._pending.statuses.append(DeviceStatus(device.config.id, False, now, error=device.last_error))
+            self._pending.statuses.append(device.availability.down(now, device.last_error))
         elif word in (w.lower() for w in spec.online):
             device.last_seen = self.clock.monotonic()
-            if device.online is not True:
-                device.online = True
-                device.reported_ok = 1
-                self._pending.statuses.append(DeviceStatus(device.config.id, True, now))
+            if device.online is not True:  # a retained "online" repeated is not a new answer
+                status = device.availability.up(now)
+                if status is not None:
+                    self._pending.statuses.append(status)
         else:
             self._park(device, topic, "availability",
                        f"availability {text[:40]!r} is neither {spec.online} nor {spec.offline}", payload)
@@ -357,24 +353,12 @@ class MqttSource:
         for token in pending.acks:
             self.session.ack(token)
 
-    async def _watch_silence(self) -> None:
-        """Offline after a silence longer than each device's ``offline_after_s``; checked a few times per limit."""
-        shortest = min((d.offline_after_s for d in self.devices.values()), default=60.0)
-        interval = max(0.02, min(1.0, shortest / 4))
-        while True:
-            await asyncio.sleep(interval)
-            mono = self.clock.monotonic()
-            for device in self.devices.values():
-                silent = mono - device.last_seen
-                if device.online is not False and silent > device.offline_after_s:
-                    broker = "" if self.session.connected else f"; broker not connected: {self.session.last_error}"
-                    device.last_error = f"no message for {silent:.0f} s (limit {device.offline_after_s:g} s){broker}"
-                    if device.online is True:
-                        log.warning("%s: %s offline: %s", self.name, device.config.id, device.last_error)
-                    device.online = False
-                    device.reported_ok = 0
-                    self._pending.statuses.append(DeviceStatus(device.config.id, False, self.clock.now(), device.last_error))
-                    self._wake.set()
+    def _silent(self, device: _Device, silent: float) -> None:
+        """Offline after a silence longer than the device's ``offline_after_s`` (``edge.availability.watch_silence``)."""
+        broker = "" if self.session.connected else f"; broker not connected: {self.session.last_error}"
+        device.last_error = f"no message for {silent:.0f} s (limit {device.offline_after_s:g} s){broker}"
+        self._pending.statuses.append(device.availability.down(self.clock.now(), device.last_error))
+        self._wake.set()
 
     # ------------------------------------------------------------------ for the panel and the bench
 

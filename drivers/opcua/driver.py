@@ -39,6 +39,7 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from drivers.opcua.nodeid import NodeIdError, NodeRef
 from drivers.opcua.profile import OpcUaPoint, OpcUaProfile, OpcUaProfileLibrary
 from drivers.opcua.security import CertificateInfo, ensure_client_certificate
+from edge.availability import DeviceAvailability
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig
 from edge.config.buses import OpcUaBusConfig
@@ -63,7 +64,7 @@ class _Device:
     config: DeviceConfig
     profile: OpcUaProfile
     refs: dict[str, NodeRef]
-    online: bool | None = None
+    availability: DeviceAvailability
     readings: int = 0
     non_numeric: int = 0
     bad_status: int = 0
@@ -71,6 +72,10 @@ class _Device:
     last_error: str | None = None
     last_point: str | None = None  # the last value stored, for the panel's devices page
     last_value: float = 0.0
+
+    @property
+    def online(self) -> bool | None:
+        return self.availability.online
 
     def as_dict(self) -> dict[str, Any]:
         return {"profile": self.profile.id, "online": self.online, "readings": self.readings,
@@ -130,7 +135,8 @@ class OpcUaSource:
                 problems.extend(f"device {device.id}: {p}" for p in exc.problems)
                 continue
             digests.append(profile.model_dump_json())
-            self.devices[device.id] = _Device(device, profile, refs)
+            # Reported online once per session that reads every node (online_after=1).
+            self.devices[device.id] = _Device(device, profile, refs, DeviceAvailability(device.id, self.name, 1))
         if problems:
             raise ConfigError(f"bus {bus.id}: {len(problems)} problem(s)", problems)
         self._fingerprint = hashlib.sha256(json.dumps(
@@ -315,11 +321,10 @@ class OpcUaSource:
             if device.config.id in broken:
                 self._device_offline(device, f"node missing on the server: {broken[device.config.id]}")
             elif any(b.device is device for b in self._bindings.values()):
-                if device.online is not True:
-                    log.info("%s: %s online", self.name, device.config.id)
-                device.online = True
                 device.last_error = None
-                self._pending.statuses.append(DeviceStatus(device.config.id, True, now))
+                status = device.availability.up(now)
+                if status is not None:
+                    self._pending.statuses.append(status)
         self._wake.set()
 
     async def _subscribe(self, client: Client, nodes: list[Node]) -> Any:
@@ -409,11 +414,8 @@ class OpcUaSource:
         device.last_value = value
 
     def _device_offline(self, device: _Device, error: str) -> None:
-        if device.online is not False:
-            log.warning("%s: %s offline: %s", self.name, device.config.id, error)
-        device.online = False
         device.last_error = error
-        self._pending.statuses.append(DeviceStatus(device.config.id, False, self.clock.now(), error=error))
+        self._pending.statuses.append(device.availability.down(self.clock.now(), error))
         self._wake.set()
 
     def _lost(self, error: str) -> None:
