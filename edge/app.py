@@ -26,6 +26,7 @@ from typing import Any
 from drivers.registry import build_sources, counter_specs
 from edge import messages
 from edge.alarms import AlarmManager
+from edge.cameras import build_camera_sources
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig, load_config, secret_values
 from edge.config.files_check import check_config
@@ -49,7 +50,6 @@ from edge.tasks import cancel_and_wait
 from edge.timecheck import ClockCheck
 from edge.uplink import Uplink
 from edge.vision.alarms import VISION_EVENT_ALARMS
-from edge.vision.source import build_camera_sources
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from edge.records import DeviceStatus
 log = logging.getLogger(__name__)
 
 # A camera "answers a poll" when a health check finds its stream delivering frames. The health
-# readings that exist only then (``frozen`` and ``covered``, see ``edge.vision.source``) are its
+# readings that exist only then (``frozen`` and ``covered``, see ``edge.vision.camera``) are its
 # presence for the availability indicators (device.online_rate, data.completeness); the others
 # (``stream_alive`` = 0, ``frame_age_s``) are also sent while the stream is dead.
 CAMERA_PRESENCE_POINTS = frozenset({"frozen", "covered"})

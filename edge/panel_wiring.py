@@ -10,9 +10,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from drivers.camera.source import CameraSource
 from edge.clock import to_us
 from edge.panel.hooks import CameraFrame, DiscoveredDevice, FrameDetection, PanelHooks
 from edge.probes import DeviceProbe
+from edge.vision.camera import CameraAnalyser
 
 if TYPE_CHECKING:
     from edge.app import Gateway
@@ -60,19 +62,14 @@ def build_panel_hooks(gateway: Gateway) -> PanelHooks:
 
     async def snapshot(camera_id: str) -> CameraFrame | None:
         status = gateway.supervisor.sources.get(f"camera:{camera_id}") if gateway.supervisor else None
-        latest_view = getattr(status.source, "latest_view", None) if status else None
-        if latest_view is None:
+        source = status.source if status else None
+        if not isinstance(source, CameraSource) or not isinstance(source.analyser, CameraAnalyser):
             return None
-        view = await latest_view()
+        view = await source.analyser.latest_view()
         if view is None:
             return None
         return CameraFrame(view.jpeg, view.width, view.height, to_us(view.ts), tuple(
             FrameDetection(b.label, b.score, b.x1, b.y1, b.x2, b.y2) for b in view.boxes))
 
-    def running_sources() -> list[object]:
-        return [status.source for status in gateway.supervisor.sources.values()] if gateway.supervisor else []
-
-    from drivers.bus_tools import DriverBusTools
-
     return PanelHooks(reload=reload, uplink_status=uplink_status, discover=discover, test_device=test_device,
-                      snapshot=snapshot, bus_tools=DriverBusTools(lambda: gateway.config, running_sources))
+                      snapshot=snapshot)

@@ -1,6 +1,7 @@
 """Vision: ONNX detection on camera frames, tracking, zone analytics, motion gating and evidence.
 
-Data flows one way: a frame source (``drivers.camera``) yields frames; ``pipeline.CameraPipeline``
-gates, detects, tracks and runs the analytics; ``source.CameraSource`` turns the analytics'
-decisions and the camera's health into ``Event``/``Reading``/``DeviceStatus`` for the sink.
+Frames in, decisions out; a pure library that imports no driver. ``drivers.camera.source.CameraSource``
+acquires the frames (ONVIF, RTSP / snapshots, reconnect, stream health, device status) and hands each
+one to ``camera.CameraAnalyser``, whose ``pipeline.CameraPipeline`` gates, detects, tracks and runs the
+analytics, and which turns the decisions into ``Event``s with evidence (``edge.cameras`` joins the two).
 """

@@ -1,6 +1,6 @@
 """How the vision analytics' events become alarms in the shared rule engine.
 
-The camera source emits decisions as events (see ``edge.vision.source``):
+The camera source emits decisions as events (see ``edge.vision.camera``):
 
 * ``fire.lane_blocked`` / ``fire.lane_cleared`` carry ``data.lane`` (camera/zone) and
   ``data.active``: one alarm per blocked lane, raised once, cleared by the matching event.

@@ -16,8 +16,8 @@ import time
 
 import pytest
 
+from edge.cameras import camera_source
 from edge.config.cameras import CameraConfig
-from edge.vision.source import CameraSource
 from simulators.camera.sim import CameraSimulator, SimCameraSpec
 from tests.helpers.platform import free_port
 from tests.helpers.sink import RecordingSink
@@ -50,13 +50,13 @@ async def test_fire_lane_alarm_over_discovery_onvif_and_rtsp(sub_size: tuple[int
             "health": {"interval_s": 1.0},
         })
         sink = RecordingSink()
-        source = CameraSource(cfg)
+        source = camera_source(cfg)
         task = asyncio.create_task(source.run(sink))
         deadline = time.monotonic() + 40
         try:
             while time.monotonic() < deadline and not any(e.code == "fire.lane_cleared" for e in sink.events_seen):
                 await asyncio.sleep(0.2)
-            view = await source.latest_view()
+            view = await source.analyser.latest_view()
         finally:
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -72,7 +72,7 @@ async def test_fire_lane_alarm_over_discovery_onvif_and_rtsp(sub_size: tuple[int
     assert alive[-1] == 1.0
     # Zones as analysed: drawn on the 1168 x 750 main stream, halved on the sub-stream.
     drawn = max(p[0] for p in cfg.zones[0].polygon)
-    analysed = float(source.pipeline.zones[0].polygon[:, 0].max()) if source.pipeline else 0.0
+    analysed = float(source.analyser.pipeline.zones[0].polygon[:, 0].max()) if source.analyser.pipeline else 0.0
     assert analysed == pytest.approx(drawn / 2 if sub_size else drawn, rel=0.01)
     assert view is not None and (view.width, view.height) == (1168, 750)  # the panel sees main-stream pixels
     # The analysed profile was asked for the analysis rate (5 of the camera's 10 fps).

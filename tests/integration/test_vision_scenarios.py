@@ -19,10 +19,11 @@ import numpy as np
 import pytest
 import yaml
 
+from drivers.camera.source import ResolvedStream
+from edge.cameras import camera_source
 from edge.clock import ManualClock
 from edge.config.cameras import CameraConfig
 from edge.records import Event, Severity
-from edge.vision.source import CameraSource, ResolvedStream
 from simulators.camera.replay import ScenarioReplay
 from simulators.camera.scenarios import scenario
 from tests.helpers.sink import RecordingSink
@@ -45,12 +46,12 @@ async def replay(name: str, *, fps: float, duration_s: float, **camera: Any) -> 
         return player
 
     sink = RecordingSink()
-    source = CameraSource(cfg, clock=clock, frame_source_factory=factory)
+    source = camera_source(cfg, clock=clock, frame_source_factory=factory)
     task = asyncio.create_task(source.run(sink))
     try:
         await asyncio.wait_for(player.done.wait(), timeout=120)
         await asyncio.sleep(0.1)
-        view = await source.latest_view()  # what the panel's camera page shows
+        view = await source.analyser.latest_view()  # what the panel's camera page shows
         assert view is not None and view.jpeg[:2] == b"\xff\xd8"
         assert (view.width, view.height) == (story.width, story.height)
     finally:
@@ -168,7 +169,7 @@ async def test_frozen_then_covered_camera_raises_health_events() -> None:
                                                                       "interval_s": 0.2},
     })
     sink = RecordingSink()
-    source = CameraSource(cfg, clock=clock, frame_source_factory=lambda *_: stuck)
+    source = camera_source(cfg, clock=clock, frame_source_factory=lambda *_: stuck)
     task = asyncio.create_task(source.run(sink))
     await asyncio.wait_for(stuck.done.wait(), timeout=60)
     await asyncio.sleep(0.5)

@@ -18,12 +18,12 @@ import pytest
 from drivers.camera.frames import Frame, FrameSourceStatus
 from drivers.synthetic.driver import SyntheticSource
 from edge.availability import AvailabilityReporter
+from edge.cameras import camera_source
 from edge.clock import ManualClock
 from edge.config import EstateConfig
 from edge.config.cameras import CameraConfig
 from edge.records import DeviceStatus
 from edge.rules import RuleEngine, TransitionKind
-from edge.vision.source import CameraSource
 from tests.helpers.sink import RecordingSink
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -87,7 +87,7 @@ async def test_a_camera_whose_stream_dies_raises_device_offline_once_and_clears_
         "health": {"interval_s": 0.02, "stale_after_s": 5},
     })
     sink = RecordingSink()
-    source = CameraSource(cfg, clock=clock, frame_source_factory=lambda *_: stream)
+    source = camera_source(cfg, clock=clock, frame_source_factory=lambda *_: stream)
     task = asyncio.create_task(source.run(sink))
     try:
         await _until(lambda: any(s.online for s in sink.statuses))

@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from edge.cameras import build_camera_sources
 from edge.config import EstateConfig
 from edge.config.cameras import CameraConfig
 from edge.errors import ConfigError
 from edge.vision.detector import Detector
 from edge.vision.evidence import caption_time
 from edge.vision.pipeline import CameraPipeline
-from edge.vision.source import build_camera_sources
 
 PERSON_INNER = (600, 480, 685, 735)  # x1, y1, x2, y2 inside the detected person box, clear of drawings
 BACKGROUND = (60, 200, 520, 420)  # houses and road left of her: no box, no zone, no caption
@@ -108,4 +108,4 @@ def test_camera_sources_caption_in_the_estates_time_zone() -> None:
         "cameras": [camera().model_dump(mode="json")],
     })
     [source] = build_camera_sources(config)
-    assert source._tz == ZoneInfo("Asia/Urumqi")
+    assert source.analyser._tz == ZoneInfo("Asia/Urumqi")
