@@ -71,5 +71,10 @@ def build_panel_hooks(gateway: Gateway) -> PanelHooks:
         return CameraFrame(view.jpeg, view.width, view.height, to_us(view.ts), tuple(
             FrameDetection(b.label, b.score, b.x1, b.y1, b.x2, b.y2) for b in view.boxes))
 
+    def running_sources() -> list[object]:
+        return [status.source for status in gateway.supervisor.sources.values()] if gateway.supervisor else []
+
+    from drivers.bus_tools import DriverBusTools
+
     return PanelHooks(reload=reload, uplink_status=uplink_status, discover=discover, test_device=test_device,
-                      snapshot=snapshot)
+                      snapshot=snapshot, bus_tools=DriverBusTools(lambda: gateway.config, running_sources))
