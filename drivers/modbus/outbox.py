@@ -26,22 +26,41 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from edge.records import DeviceStatus, Event, Reading
 from edge.sources import Sink
 
 log = logging.getLogger(__name__)
 
-_READINGS, _EVENTS, _STATUS = 0, 1, 2
 _MAX_COALESCE = 5000
 
 
+@dataclass(frozen=True, slots=True)
+class ReadingBatch:
+    """One poll's readings, waiting to be delivered (consecutive batches travel in one sink call)."""
+
+    readings: Sequence[Reading]
+
+
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """Events put together (a poll's decode faults, an overload), delivered in one ``sink.events`` call."""
+
+    events: list[Event]
+
+
+HandoverItem = ReadingBatch | EventBatch | DeviceStatus  # what waits in the queue, in arrival order
+
+
 class Outbox:
+    """The bounded hand-over queue of one Modbus source (see the module docstring for the policy)."""
+
     def __init__(self, *, max_readings: int = 100_000, max_other: int = 10_000, batch_window_s: float = 0.05) -> None:
         self.max_readings = max_readings
         self.batch_window_s = batch_window_s
         self.max_other = max_other
-        self._queue: deque[tuple[int, object]] = deque()
+        self._queue: deque[HandoverItem] = deque()
         self._readings_waiting = 0
         self._other_waiting = 0
         self._wake = asyncio.Event()
@@ -57,44 +76,44 @@ class Outbox:
     def put_readings(self, readings: Sequence[Reading]) -> None:
         if not readings:
             return
-        self._queue.append((_READINGS, readings))
+        self._queue.append(ReadingBatch(readings))
         self._readings_waiting += len(readings)
-        while self._readings_waiting > self.max_readings and self._drop_oldest(_READINGS):
+        while self._readings_waiting > self.max_readings and self._drop_oldest(ReadingBatch):
             pass
         self._wake.set()
         self.high_water = max(self.high_water, self._readings_waiting)
 
     def put_events(self, events: Sequence[Event]) -> None:
         if events:
-            self._put_other(_EVENTS, list(events), len(events))
+            self._put_other(EventBatch(list(events)), len(events))
 
     def put_status(self, status: DeviceStatus) -> None:
-        self._put_other(_STATUS, status, 1)
+        self._put_other(status, 1)
 
-    def _put_other(self, kind: int, item: object, n: int) -> None:
-        self._queue.append((kind, item))
+    def _put_other(self, item: EventBatch | DeviceStatus, n: int) -> None:
+        self._queue.append(item)
         self._other_waiting += n
         while self._other_waiting > self.max_other:
-            if not (self._drop_oldest(_EVENTS) or self._drop_oldest(_STATUS)):
+            if not (self._drop_oldest(EventBatch) or self._drop_oldest(DeviceStatus)):
                 break
         self._wake.set()
 
-    def _drop_oldest(self, kind: int) -> bool:
-        for index, (k, item) in enumerate(self._queue):
-            if k == kind:
-                del self._queue[index]
-                if kind == _READINGS:
-                    n = len(item)  # type: ignore[arg-type]
-                    self._readings_waiting -= n
-                    self.dropped_readings += n
-                elif kind == _EVENTS:
-                    n = len(item)  # type: ignore[arg-type]
-                    self._other_waiting -= n
-                    self.dropped_events += n
-                else:
-                    self._other_waiting -= 1
-                    self.dropped_statuses += 1
-                return True
+    def _drop_oldest(self, kind: type[HandoverItem]) -> bool:
+        """Drop the oldest waiting item of ``kind`` and count what it held; ``False`` if there is none."""
+        for index, item in enumerate(self._queue):
+            if type(item) is not kind:
+                continue
+            del self._queue[index]
+            if isinstance(item, ReadingBatch):
+                self._readings_waiting -= len(item.readings)
+                self.dropped_readings += len(item.readings)
+            elif isinstance(item, EventBatch):
+                self._other_waiting -= len(item.events)
+                self.dropped_events += len(item.events)
+            else:
+                self._other_waiting -= 1
+                self.dropped_statuses += 1
+            return True
         return False
 
     @property
@@ -126,24 +145,32 @@ class Outbox:
             log.warning("outbox: %d records not delivered at shutdown", self.waiting)
 
     async def _deliver_one(self, sink: Sink) -> None:
-        kind, item = self._queue.popleft()
+        item = self._queue.popleft()
         try:
-            if kind == _READINGS:
-                batch = list(item)  # type: ignore[call-overload]
-                # Coalesce the reading batches that follow directly: one commit instead of many.
-                while self._queue and self._queue[0][0] == _READINGS and len(batch) < _MAX_COALESCE:
-                    batch.extend(self._queue.popleft()[1])  # type: ignore[arg-type]
+            if isinstance(item, ReadingBatch):
+                batch = self._coalesce(item)
                 self._readings_waiting -= len(batch)
                 await sink.readings(batch)
                 self.delivered_readings += len(batch)
-            elif kind == _EVENTS:
-                self._other_waiting -= len(item)  # type: ignore[arg-type]
-                await sink.events(item)  # type: ignore[arg-type]
+            elif isinstance(item, EventBatch):
+                self._other_waiting -= len(item.events)
+                await sink.events(item.events)
             else:
                 self._other_waiting -= 1
-                await sink.device_status(item)  # type: ignore[arg-type]
+                await sink.device_status(item)
         except asyncio.CancelledError:
             raise
         except Exception:
             self.sink_errors += 1
             log.exception("outbox: the sink refused a delivery; records dropped")
+
+    def _coalesce(self, first: ReadingBatch) -> list[Reading]:
+        """``first`` and the reading batches queued directly behind it: one commit instead of many."""
+        batch = list(first.readings)
+        while self._queue and len(batch) < _MAX_COALESCE:
+            head = self._queue[0]
+            if not isinstance(head, ReadingBatch):
+                break
+            self._queue.popleft()
+            batch.extend(head.readings)
+        return batch

@@ -50,11 +50,14 @@ from edge.ids import new_id
 from edge.messages import say
 from edge.records import AlarmRecord, AlarmState, Severity
 from edge.store import Store
+from edge.store.alarm_queries import AlarmStatus
 from edge.tasks import cancel_and_wait
 from edge.transitions import AlarmKey, AlarmTransition, alarm_key
 
 if TYPE_CHECKING:
     from edge.config import EstateConfig
+    from edge.config.cameras import CameraConfig
+    from edge.config.devices import DeviceConfig
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +105,7 @@ class _Open:
 
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
-    name: str
+    name: str | None  # a camera may have none
     location: str
 
 
@@ -119,7 +122,8 @@ class AlarmContext:
     @classmethod
     def from_config(cls, config: EstateConfig) -> AlarmContext:
         devices: dict[str, DeviceInfo] = {}
-        for item in [*config.devices, *config.cameras]:
+        items: list[DeviceConfig | CameraConfig] = [*config.devices, *config.cameras]
+        for item in items:
             loc = item.location
             where = " ".join(p for p in (loc.building, loc.unit, loc.floor, loc.room) if p)
             devices[item.id] = DeviceInfo(item.name, where)
@@ -301,10 +305,10 @@ class AlarmManager:
                 gone = self._open.pop(alarm_id, None)
                 if gone is not None and self._by_key.get(gone.key) == alarm_id:
                     del self._by_key[gone.key]
-            for key, alarm in overlay.items():
-                if alarm is not None:
-                    self._open[alarm.alarm_id] = alarm
-                    self._by_key[key] = alarm.alarm_id
+            for key, opened in overlay.items():
+                if opened is not None:
+                    self._open[opened.alarm_id] = opened
+                    self._by_key[key] = opened.alarm_id
             stored = [replace(r, id=i, evidence=None) for r, i in zip(records, ids, strict=True)]
         self._notify(stored)
         return stored
