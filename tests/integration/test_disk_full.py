@@ -126,7 +126,8 @@ def test_full_disk_restart_raises_clears_keeps_alarms_and_drains(tmp_path: Path,
     proc = _start(config, secrets, log2)
     try:
         _wait(lambda: "estate-edge running" in log2.read_text(), "start on a full disk", log2)
-        time.sleep(1.0)  # let it poll, tick and try to write on the full disk
+        # It polls and tries to write on the full disk, notices, and keeps running in disk-full mode.
+        _wait(lambda: "store: disk full" in log2.read_text(), "disk-full mode after the restart", log2)
         assert proc.poll() is None, log2.read_text()[-3000:]
         filler.unlink()  # space comes back
         _wait(lambda: _rows(db, "SELECT count(*) FROM alarm_log WHERE code='store.disk_full' AND state='cleared'")[0][0],

@@ -16,6 +16,8 @@ from edge.store import Store
 from edge.uplink import BreakerState, Uplink
 from tests.helpers.config import load
 from tests.helpers.platform import PlatformSim
+from tests.helpers.sql import sql_rows
+from tests.helpers.waiting import eventually
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -114,7 +116,7 @@ async def test_invalid_record_is_dead_lettered_and_the_rest_flows(config, platfo
         await store.append_readings(batch)
         async with Uplink.from_config(store, config) as uplink:
             await drain(uplink)
-        dead = await store.read("SELECT lane, record_id, code, message FROM dead_letter ORDER BY record_id")
+        dead = await sql_rows(store, "SELECT lane, record_id, code, message FROM dead_letter ORDER BY record_id")
         assert len(dead) == 2
         assert all(d[0] == "telemetry" and d[2] == "VALIDATION_FAILED" for d in dead)
         assert "UNREGISTERED-1 is not registered" in dead[0][3]
@@ -143,7 +145,7 @@ async def test_tls_verification_is_on_by_default(tmp_path: Path, platform_sim: P
     async with Store.from_config(config.store) as store:
         await store.append_readings(readings(5))
         async with Uplink.from_config(store, config) as uplink:
-            await asyncio.sleep(1.0)
+            await eventually(lambda: uplink.last_error is not None, what="the first refused connection")
             assert not await uplink.drained()
             assert uplink.last_error is not None and "CERTIFICATE_VERIFY_FAILED" in uplink.last_error
     assert platform_sim.stats()["records"] == {}
@@ -154,7 +156,7 @@ async def test_alarm_lane_overtakes_a_telemetry_backlog(config, platform_sim: Pl
     async with Store.from_config(config.store) as store:
         await store.append_readings(readings(3000))
         async with Uplink.from_config(store, config) as uplink:
-            await asyncio.sleep(0.3)  # telemetry is flowing
+            await eventually(lambda: bool(platform_sim.stats()["records"].get("telemetry")), what="telemetry flowing")
             await store.append_alarm_records([AlarmRecord(new_id(), "fire.hydrant_pressure_low", AlarmState.RAISED,
                                                           T0, "B1-HP-01")])
             uplink.wake()
@@ -251,7 +253,7 @@ async def test_report_by_exception_uploads_only_news_and_never_filters_alarms(tm
             await drain(uplink)
             assert uplink.report_by_exception is not None
             held = uplink.report_by_exception.held
-        kept_in_store = len(await store.read("SELECT id FROM readings"))
+        kept_in_store = len(await sql_rows(store, "SELECT id FROM readings"))
     sent = [(r["ts"][11:19], r["value"], r["quality"]) for r in platform_sim.records("telemetry")]
     assert sent == [("00:00:00", 0.3, "good"), ("00:01:00", 0.25, "good"), ("00:01:40", 0.25, "bad")]
     assert held == len(batch) - 3 and kept_in_store == len(batch)  # held back from the upload only

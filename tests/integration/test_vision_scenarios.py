@@ -27,6 +27,7 @@ from edge.records import Event, Severity
 from simulators.camera.replay import ScenarioReplay
 from simulators.camera.scenarios import scenario
 from tests.helpers.sink import RecordingSink
+from tests.helpers.waiting import eventually
 
 TRUTH = yaml.safe_load((Path(__file__).resolve().parents[1] / "data" / "scenario_truth.yaml").read_text())
 START = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
@@ -172,7 +173,7 @@ async def test_frozen_then_covered_camera_raises_health_events() -> None:
     source = camera_source(cfg, clock=clock, frame_source_factory=lambda *_: stuck)
     task = asyncio.create_task(source.run(sink))
     await asyncio.wait_for(stuck.done.wait(), timeout=60)
-    await asyncio.sleep(0.5)
+    await eventually(lambda: len(sink.events_seen) >= 4, what="the fourth camera health event")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from edge.records import DeviceStatus, Event, Reading
 from edge.supervisor import Supervisor
+from tests.helpers.waiting import eventually
 
 
 class RecordingSink:
@@ -57,7 +58,9 @@ async def test_crashing_source_is_isolated_and_restarted_with_backoff() -> None:
     flaky = TickingSource("flaky", crash_every=3)
     async with Supervisor(sink, restart_initial_s=0.05, restart_max_s=0.2) as sup:
         await sup.reconcile([healthy, flaky])
-        await asyncio.sleep(0.6)
+        await eventually(lambda: sup.sources["flaky"].restarts >= 2 and flaky.starts >= 3
+                         and sum(1 for r in sink.got if r.device_id == "healthy") > 20,
+                         what="two restarts of the flaky source beside 20 healthy ticks")
         status = sup.sources["flaky"]
         assert status.restarts >= 2
         assert status.last_error == "RuntimeError: flaky lost its bus"
