@@ -50,7 +50,8 @@ from edge.transitions import AlarmKey, AlarmTransition, OpenAlarm, TransitionKin
 if TYPE_CHECKING:
     from edge.config import EstateConfig
 
-TimerKey = tuple[str, str, str]  # device_id, point, "low" | "high"
+TimerKey = tuple[str, str, str]  # device_id, point, "low" | "high" (thresholds) | "state" (state inputs)
+STATE_TIMER = "state"
 
 
 @dataclass(slots=True)
@@ -251,12 +252,20 @@ class RuleEngine:
     # ------------------------------------------------------------------ pending timers
 
     def pending_timers(self) -> dict[TimerKey, datetime]:
-        """The conditions waiting out their ``min_duration_s``, and since when (a copy)."""
-        return dict(self._timers)
+        """The conditions waiting out their ``min_duration_s``, and since when (a copy): thresholds
+        (``"low"`` / ``"high"``) and state inputs (``STATE_TIMER``)."""
+        timers = dict(self._timers)
+        for (device_id, point), since in self._states.pending_timers().items():
+            timers[(device_id, point, STATE_TIMER)] = since
+        return timers
 
     def restore_timers(self, timers: Mapping[TimerKey, datetime]) -> None:
         """Resume waits that were running before a restart; timers of points without a rule are dropped."""
+        self._states.restore_timers({(d, p): since for (d, p, direction), since in timers.items()
+                                     if direction == STATE_TIMER})
         for (device_id, point, direction), since in timers.items():
+            if direction == STATE_TIMER:
+                continue
             spec = self._specs.thresholds.get((device_id, point))
             if spec is None or (spec.low if direction == "low" else spec.high) is None:
                 continue

@@ -19,6 +19,11 @@ One alarm per point while the state lasts: a lift whose fault code changes from 
 ``elevator.fault`` alarm (the latest code is in the record's ``data`` when it clears). Pure: the
 engine hands readings in and gets transitions out, raised and cleared through its own open set, so
 restarts and duplicates behave as for every other rule.
+
+The ``min_duration_s`` waits survive restarts as the threshold rules' do: the engine hands
+``pending_timers()`` to ``edge.rules.persistence`` (direction ``"state"`` in its ``rule_timer``
+table) and ``restore_timers()`` resumes them, so a door held open across a daemon restart raises
+its alarm on time, not a full minimum later.
 """
 
 from __future__ import annotations
@@ -82,6 +87,19 @@ class StateRules:
         self._since: dict[tuple[str, str], datetime] = {}
         self._context_points = {(s.device_id, c) for s in specs.values() for c in s.context}
         self._latest: dict[tuple[str, str], float] = {}
+
+    def pending_timers(self) -> dict[tuple[str, str], datetime]:
+        """(device, point) -> since when its alarm state has lasted, for states still waiting out their
+        ``min_duration_s`` (a copy)."""
+        return dict(self._since)
+
+    def restore_timers(self, timers: Mapping[tuple[str, str], datetime]) -> None:
+        """Resume waits that were running before a restart; a wait of a point that no longer has a state
+        rule with a minimum duration is dropped (the rule was removed or made immediate)."""
+        for key, since in timers.items():
+            spec = self.specs.get(key)
+            if spec is not None and spec.min_duration_s > 0:
+                self._since[key] = since
 
     def on_readings(self, readings: Sequence[Reading]) -> list[AlarmTransition]:
         out: list[AlarmTransition] = []
