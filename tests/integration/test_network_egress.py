@@ -21,6 +21,7 @@ from simulators.modbus.scenario import Scenario
 from simulators.modbus.simulator import ModbusSimulator
 from tests.helpers.config import write_estate
 from tests.helpers.platform import PlatformSim, free_port
+from tests.helpers.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,7 +66,10 @@ async def test_daemon_reaches_only_the_configured_endpoints(tmp_path: Path, plat
                 while b"estate-edge running" not in (line := await proc.stdout.readline()):
                     assert line, "".join(output)
                     output.append(line.decode(errors="replace"))
-            await asyncio.sleep(4)  # polls, uploads (token, batches, clock check) and the panel's start
+            # Polls, then uploads: the token, the device inventory sent at start, telemetry (the clock check
+            # reads the platform's answers). Stopped once all of them were seen at the platform.
+            await eventually(lambda: bool(platform_sim.records("device")) and bool(platform_sim.records("telemetry")),
+                             timeout=30, what="the inventory and telemetry at the platform")
             proc.send_signal(signal.SIGTERM)
             rest, _ = await asyncio.wait_for(proc.communicate(), 15)
             output.append(rest.decode(errors="replace"))
