@@ -30,6 +30,7 @@ from drivers.dlt645.profile import load_profile
 from drivers.dlt645.source import Dlt645Source
 from drivers.modbus.driver import ModbusSource
 from edge.app import Gateway
+from edge.cli import main as cli
 from edge.config.buses import Dlt645BusConfig, ModbusRtuBusConfig
 from simulators.dlt645.meter import SimMeter
 from simulators.modbus.device import SimDevice
@@ -39,6 +40,7 @@ from tests.helpers.platform import PlatformSim
 from tests.helpers.sql import sql_rows
 from tests.integration.modbus_support import RecordingSink, device
 
+REPO = Path(__file__).resolve().parents[2]
 METER_BAUD = 9600  # the DTSU666's DL/T 645 factory rate (its 8E1 parity cannot be set on a pty)
 MODBUS_BAUD = 19200
 METER = "000012345678"
@@ -216,3 +218,18 @@ async def test_a_faulty_device_does_not_slow_the_others_beyond_the_contract(tmp_
         gaps = _gaps(sink, good, point)
         assert gaps and max(gaps) <= worst, (good, gaps)
     assert framing_errors == 0
+
+
+# --------------------------------------------------------------------------- the shipped example
+
+
+def test_the_shipped_example_passes_check_with_the_mixed_parity_warning(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    secrets = tmp_path / "secrets.yaml"
+    secrets.write_text("platform_client_secret: s3cret\n", encoding="utf-8")
+    secrets.chmod(0o600)
+    example = REPO / "config" / "examples" / "shared-rs485-line.yaml"
+    assert cli(["check", str(example), "--secrets", str(secrets)]) == 0
+    err = capsys.readouterr().err
+    assert "port /dev/ttyUSB1 is shared by buses with mixed parity (pump-room-meters E, pump-room-modbus N)" in err
+    assert cli(["check", str(example), "--secrets", str(secrets), "--strict"]) == 1  # a warning fails --strict
