@@ -25,7 +25,7 @@ def _size(value: str) -> tuple[int, int]:
 
 def parse_camera(text: str) -> SimCameraSpec:
     """``ID=SCENARIO@ONVIF_PORT`` with optional ``,scale=F,fps=N,offset=S,main=WxH,sub=WxH,snapshot_auth=basic,
-    clock_auth=1,refuse=401``."""
+    clock_auth=1,refuse=401,noise=SIGMA,bitrate=SCALE``."""
     head, *opts = text.split(",")
     try:
         cam_id, rest = head.split("=", 1)
@@ -51,6 +51,10 @@ def parse_camera(text: str) -> SimCameraSpec:
             spec.clock_needs_auth = value not in ("0", "false", "no")
         elif key == "refuse":
             spec.auth_failure_status = int(value)
+        elif key == "noise":
+            spec.noise = float(value)
+        elif key == "bitrate":
+            spec.bitrate_scale = float(value)
         else:
             raise argparse.ArgumentTypeError(f"unknown camera option {key!r}")
     return spec
@@ -89,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulators.camera", description=__doc__.splitlines()[0])
     parser.add_argument("--camera", action="append", type=parse_camera, required=True,
                         help="ID=SCENARIO@ONVIF_PORT[,scale=F,fps=N,offset=S,main=WxH,sub=WxH,snapshot_auth=basic,"
-                        "clock_auth=1,refuse=401]; repeat for several cameras")
+                        "clock_auth=1,refuse=401,noise=SIGMA,bitrate=SCALE]; repeat for several cameras "
+                        "(noise: sensor noise in grey levels; bitrate: x the default, about 2 Mbit/s at 720p)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--rtsp-port", type=int, default=8554)
     parser.add_argument("--discovery-port", type=int, default=None, help="WS-Discovery UDP port (off if unset)")

@@ -30,6 +30,7 @@ class MountSpec:
     width: int
     height: int
     fps: int
+    bitrate_scale: float = 1.0  # x the child's default bitrate for this size
 
 
 class RtspServerError(RuntimeError):
@@ -64,7 +65,7 @@ class RtspServerProcess:
             return
         args = [str(CHILD), "--host", self.host, "--port", str(self.port)]
         for m in self.mounts:
-            args += ["--mount", f"{m.name}:{m.width}x{m.height}:{m.fps}"]
+            args += ["--mount", f"{m.name}:{m.width}x{m.height}:{m.fps}:{m.bitrate_scale:g}"]
         env = dict(os.environ)
         env.pop(CREDENTIALS_ENV, None)
         if self.credentials is not None:

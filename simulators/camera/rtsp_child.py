@@ -6,7 +6,7 @@ and the standard library. The parent (``simulators.camera.rtsp.RtspServerProcess
 scenario frames and writes them here; this process only encodes and serves, like a camera's
 encoder chip behind its sensor.
 
-Mounts: ``--mount NAME:WIDTHxHEIGHT:FPS`` (repeatable) serves ``rtsp://HOST:PORT/NAME``. Each mount
+Mounts: ``--mount NAME:WIDTHxHEIGHT:FPS[:BITRATE_SCALE]`` (repeatable) serves ``rtsp://HOST:PORT/NAME``. Each mount
 is a *shared* media (all clients see the same live stream, as with a real camera) whose pipeline is::
 
     appsrc (image/jpeg, live, leaky: keeps the newest 2) ! jpegdec ! videoconvert ! I420
@@ -51,8 +51,9 @@ from gi.repository import GLib, Gst, GstRtsp, GstRtspServer, GstVideo  # noqa: E
 
 
 class Mount:
-    def __init__(self, name: str, width: int, height: int, fps: int) -> None:
+    def __init__(self, name: str, width: int, height: int, fps: int, bitrate_scale: float = 1.0) -> None:
         self.name = name
+        self.bitrate_scale = bitrate_scale
         self.width = width
         self.height = height
         self.fps = fps
@@ -62,8 +63,8 @@ class Mount:
         self.last_key: int | None = None
 
     def bitrate(self) -> int:
-        """kbit/s a camera would spend: about 2 Mbit/s at 720p, scaled by pixel count (>= 256)."""
-        return max(256, round(2000 * self.width * self.height / (1280 * 720)))
+        """kbit/s a camera would spend: about 2 Mbit/s at 720p, scaled by pixel count (>= 256), x the mount's scale."""
+        return max(256, round(2000 * self.width * self.height / (1280 * 720) * self.bitrate_scale))
 
     def launch(self) -> str:
         caps = f"image/jpeg,width={self.width},height={self.height},framerate={self.fps}/1"
@@ -163,9 +164,9 @@ def main() -> int:
     mounts: list[Mount] = []
     factories: list[GstRtspServer.RTSPMediaFactory] = []
     for spec in args.mount:
-        name, size, fps = spec.split(":")
+        name, size, fps, *scale = spec.split(":")
         width, height = (int(v) for v in size.split("x"))
-        mount = Mount(name, width, height, int(fps))
+        mount = Mount(name, width, height, int(fps), float(scale[0]) if scale else 1.0)
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(mount.launch())
         factory.set_shared(True)

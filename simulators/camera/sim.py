@@ -11,6 +11,15 @@ encoding of the same picture for analytics and previews) at ``rtsp://host:rtsp_p
 announced as a second ONVIF profile; ``main_size`` rescales the main stream (say the scenario's
 1168x750 to a 1280x720 "720p" main stream for benchmarks).
 
+``noise`` adds a real sensor's temporal noise (Gaussian, that many grey levels standard deviation,
+fresh in every frame): a scenario built from one photo is otherwise perfectly still between
+frames, so its H.264 P-frames are nearly empty and decode several times cheaper than a real
+camera's, whose sensor noise (and the texture it sits on) fills every frame with residuals. A
+noise of 3-4 grey levels is what a typical 1/2.8" estate camera shows by day (more at dusk); the
+capacity bench serves it so that the decoding it measures costs what a camera's stream does.
+``bitrate_scale`` multiplies the encoder's bitrate (default about 2 Mbit/s at 720p, 0.5 Mbit/s at
+640x360, a camera's factory setting); decoding cost follows the bitrate far more than the content.
+
 Like a real camera, the simulator is *ready* (``start`` returns) only once every camera has a
 frame, so a snapshot can be served; RTSP needs the camera's user name and password unless
 ``rtsp_auth=False``.
@@ -30,6 +39,7 @@ from dataclasses import dataclass, field
 import cv2
 
 from simulators.camera.discovery import Announcement, DiscoveryResponder, endpoint_for
+from simulators.camera.noise import SensorNoise
 from simulators.camera.onvif_service import CameraIdentity, MediaInfo, OnvifCameraService, StreamProfile
 from simulators.camera.rtsp import MountSpec, RtspServerProcess
 from simulators.camera.scenarios import Scenario, scenario
@@ -52,6 +62,8 @@ class SimCameraSpec:
     auth_failure_status: int = 400  # 401: refused logins answered with HTTP 401
     main_size: tuple[int, int] | None = None  # (width, height) of the main stream; None: the scenario's
     sub_size: tuple[int, int] | None = None  # (width, height) of a sub-stream; None: no sub-stream
+    noise: float = 0.0  # sensor noise, grey levels (standard deviation), fresh in every frame; 0: none
+    bitrate_scale: float = 1.0  # x the encoder's default bitrate (about 2 Mbit/s at 720p, by pixel count)
 
 
 @dataclass
@@ -67,6 +79,7 @@ class SimCamera:
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     has_frame: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     mounts: list[tuple[int, tuple[int, int] | None]] = field(default_factory=list)  # (mount index, size)
+    sensor: SensorNoise = field(default_factory=SensorNoise, repr=False)
 
     def scene_time(self) -> float:
         return time.monotonic() - self.started
@@ -108,13 +121,13 @@ class CameraSimulator:
             profiles = [StreamProfile("main", "MainStream", width, height, spec.fps,
                                       f"rtsp://{host}:{rtsp_port}/{spec.id}")]
             cam.mounts.append((len(mounts), spec.main_size))
-            mounts.append(MountSpec(spec.id, width, height, spec.fps))
+            mounts.append(MountSpec(spec.id, width, height, spec.fps, spec.bitrate_scale))
             if spec.sub_size is not None:
                 sub_w, sub_h = spec.sub_size
                 profiles.append(StreamProfile("sub", "SubStream", sub_w, sub_h, spec.fps,
                                               f"rtsp://{host}:{rtsp_port}/{spec.id}_sub"))
                 cam.mounts.append((len(mounts), spec.sub_size))
-                mounts.append(MountSpec(f"{spec.id}_sub", sub_w, sub_h, spec.fps))
+                mounts.append(MountSpec(f"{spec.id}_sub", sub_w, sub_h, spec.fps, spec.bitrate_scale))
             media = MediaInfo(width, height, spec.fps, profiles[0].stream_uri, f"/onvif/snapshot/{spec.id}.jpg",
                               profiles)
             scopes = ("onvif://www.onvif.org/type/video_encoder", f"onvif://www.onvif.org/name/{spec.id}",
@@ -185,11 +198,13 @@ class CameraSimulator:
         return endpoint_for(camera_id)
 
     def _encode(self, cam: SimCamera, t: float) -> list[bytes]:
-        """One JPEG per stream of ``cam`` (main first), each at its stream's size."""
+        """One JPEG per stream of ``cam`` (main first), each at its stream's size (with sensor noise)."""
         frame = cam.scenario.render(t)
         out: list[bytes] = []
         for _, size in cam.mounts:
             image = frame if size is None else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            if cam.spec.noise > 0:
+                image = cam.sensor.apply(image, cam.spec.noise)
             ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
             if not ok:
                 raise RuntimeError("JPEG encoding failed")
