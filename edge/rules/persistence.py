@@ -6,6 +6,9 @@ restarted that wait every time and never raised a real 30-second low-pressure ep
 engine's pending timers are therefore kept in the store: saved ``interval_s`` after they change
 and once more on shutdown, restored before the first reading is evaluated. A SIGKILL loses at most
 the last ``interval_s`` of a timer's *start*, never a timer that had been running longer.
+
+State inputs' waits (a fire door held open for its ``min_duration_s``, ``edge.rules.states``) are
+kept in the same table with direction ``"state"``: the engine's ``pending_timers()`` reports both.
 """
 
 from __future__ import annotations
