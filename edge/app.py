@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -71,27 +72,83 @@ class _ReloadPlan:
     uplink: Uplink | None
 
 
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What a running gateway is made of, every part present: built once at start-up.
+
+    A reload builds the next one from this one (new config, energy watch and, when the platform
+    settings changed, uplink; the long-lived stages are reconfigured in place) and swaps it in with
+    one assignment, only after everything it needs was built: a refused reload leaves this one.
+    """
+
+    config: EstateConfig
+    store: Store
+    alarms: AlarmManager
+    normaliser: Normaliser
+    rules: RuleEngine
+    energy: EnergyWatch
+    rule_chain: RuleChain
+    pipeline: Pipeline
+    clock_check: ClockCheck
+    indicators: IndicatorEngine
+    supervisor: Supervisor
+    uplink: Uplink | None  # None: platform.enabled is false
+    panel_url: str | None  # None: panel.enabled is false
+
+
 @dataclass
 class Gateway:
+    """The daemon. ``runtime`` is ``None`` until start-up has built every part, then the one in force."""
+
     config_path: Path
     secrets_path: Path | None = None
     clock: Clock = field(default_factory=SystemClock)
-    config: EstateConfig | None = None
-    store: Store | None = None
-    pipeline: Pipeline | None = None
-    uplink: Uplink | None = None
-    supervisor: Supervisor | None = None
-    alarms: AlarmManager | None = None
-    normaliser: Normaliser | None = None
-    rules: RuleEngine | None = None
-    indicators: IndicatorEngine | None = None
-    energy: EnergyWatch | None = None
-    rule_chain: RuleChain | None = None
-    panel_url: str | None = None
+    runtime: Runtime | None = None
     reloads: int = 0
-    _clock_check: ClockCheck | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    # Read-only views of the runtime in force (``None`` before start-up finished), for the panel's
+    # hooks, the CLI and the tests.
+    @property
+    def config(self) -> EstateConfig | None:
+        return self.runtime.config if self.runtime else None
+
+    @property
+    def store(self) -> Store | None:
+        return self.runtime.store if self.runtime else None
+
+    @property
+    def pipeline(self) -> Pipeline | None:
+        return self.runtime.pipeline if self.runtime else None
+
+    @property
+    def uplink(self) -> Uplink | None:
+        return self.runtime.uplink if self.runtime else None
+
+    @property
+    def supervisor(self) -> Supervisor | None:
+        return self.runtime.supervisor if self.runtime else None
+
+    @property
+    def alarms(self) -> AlarmManager | None:
+        return self.runtime.alarms if self.runtime else None
+
+    @property
+    def rules(self) -> RuleEngine | None:
+        return self.runtime.rules if self.runtime else None
+
+    @property
+    def energy(self) -> EnergyWatch | None:
+        return self.runtime.energy if self.runtime else None
+
+    @property
+    def rule_chain(self) -> RuleChain | None:
+        return self.runtime.rule_chain if self.runtime else None
+
+    @property
+    def panel_url(self) -> str | None:
+        return self.runtime.panel_url if self.runtime else None
 
     def load(self) -> EstateConfig:
         config = load_config(self.config_path, self.secrets_path)
@@ -101,7 +158,7 @@ class Gateway:
 
     async def run(self, *, install_signals: bool = True) -> None:
         """Run until SIGTERM/SIGINT (or ``request_stop``)."""
-        self.config = cfg = self.load()
+        cfg = self.load()
         messages.configure(cfg.estate.language, messages.labels_from_config(cfg))
         if cfg.platform.lab_mode_insecure:
             log.warning("platform.lab_mode_insecure is set: the platform link may run without HTTPS or without "
@@ -113,38 +170,41 @@ class Gateway:
             loop.add_signal_handler(signal.SIGINT, self.request_stop)
             loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         async with contextlib.AsyncExitStack() as stack:
-            self.store = store = await stack.enter_async_context(Store.from_config(cfg.store, clock=self.clock))
-            self.alarms = await stack.enter_async_context(AlarmManager.from_config(store, cfg, clock=self.clock))
-            self.normaliser = normaliser = Normaliser.from_config(cfg, counters=counter_specs(cfg))
+            store = await stack.enter_async_context(Store.from_config(cfg.store, clock=self.clock))
+            alarms = await stack.enter_async_context(AlarmManager.from_config(store, cfg, clock=self.clock))
+            normaliser = Normaliser.from_config(cfg, counters=counter_specs(cfg))
             await stack.enter_async_context(CounterStates(store, normaliser))
-            self.rules = RuleEngine.from_config(cfg, VISION_EVENT_ALARMS)
-            await stack.enter_async_context(PendingTimers(store, self.rules))
-            self.energy = EnergyWatch.from_config(cfg)
-            self.rule_chain = chain = RuleChain(self.rules, self.energy)
+            rules = RuleEngine.from_config(cfg, VISION_EVENT_ALARMS)
+            await stack.enter_async_context(PendingTimers(store, rules))
+            energy = EnergyWatch.from_config(cfg)
+            chain = RuleChain(rules, energy)
             chain.restore(await store.open_alarms())
-            self.pipeline = Pipeline(store, normaliser=normaliser, rules=chain, alarms=self.alarms)
-            self._clock_check = await stack.enter_async_context(ClockCheck(store, self.clock))
+            pipeline = Pipeline(store, normaliser=normaliser, rules=chain, alarms=alarms)
+            clock_check = await stack.enter_async_context(ClockCheck(store, self.clock))
             await sync_inventory(store, cfg, self.clock)  # the platform learns the devices before their data
+            uplink = self._new_uplink(cfg, store, clock_check) if cfg.platform.enabled else None
             # Whatever uplink is current when the gateway stops (a reload may have replaced it) is
             # stopped here, before the clock check and the store close.
-            stack.push_async_callback(self._stop_uplink)
-            if cfg.platform.enabled:
-                self.uplink = self._new_uplink(cfg)
-                await self.uplink.start()
-            self.indicators = await stack.enter_async_context(IndicatorEngine(store, cfg, clock=self.clock))
+            stack.push_async_callback(self._stop_uplink, uplink)
+            if uplink is not None:
+                await uplink.start()
+            indicators = await stack.enter_async_context(IndicatorEngine(store, cfg, clock=self.clock))
             # Month-to-date energy use (quotas) continues from the indicator series after a restart.
-            await self.indicators.fold()
-            await self.energy.restore_usage(store, self.clock.now())
+            await indicators.fold()
+            await energy.restore_usage(store, self.clock.now())
+            panel_url = None
             if cfg.panel.enabled:
-                await stack.enter_async_context(self._panel(cfg))
-            self.supervisor = await stack.enter_async_context(Supervisor(self.pipeline, clock=self.clock))
-            await self.supervisor.reconcile(all_sources(cfg, self.clock, store))
+                panel_url = await stack.enter_async_context(self._panel(cfg, store, alarms, pipeline))
+            supervisor = await stack.enter_async_context(Supervisor(pipeline, clock=self.clock))
+            await supervisor.reconcile(all_sources(cfg, self.clock, store))
+            self.runtime = Runtime(cfg, store, alarms, normaliser, rules, energy, chain, pipeline, clock_check,
+                                   indicators, supervisor, uplink, panel_url)
             log.info("gateway %s for estate %s (%s) running: %d source(s)", cfg.estate.gateway_id,
-                     cfg.estate.id, cfg.estate.name, len(self.supervisor.sources))
+                     cfg.estate.id, cfg.estate.name, len(supervisor.sources))
             print(f"estate-edge running: estate {cfg.estate.id}, store {cfg.store.path}"
-                  + (f", panel {self.panel_url}" if self.panel_url else ""), flush=True)
+                  + (f", panel {panel_url}" if panel_url else ""), flush=True)
             notifier = Notifier.from_env()  # systemd Type=notify: no-op outside a unit
-            notifier.send("READY=1", f"STATUS=running: {len(self.supervisor.sources)} source(s)")
+            notifier.send("READY=1", f"STATUS=running: {len(supervisor.sources)} source(s)")
             interval = watchdog_interval_s()
             pinger = asyncio.create_task(watchdog(notifier, store, interval), name="sd-watchdog") if interval else None
             await self._stop.wait()
@@ -152,20 +212,21 @@ class Gateway:
             if pinger is not None:
                 await cancel_and_wait(pinger)
             log.info("stopping: sources first, then flush the store")
-            await self.supervisor.stop_all()
-        stored = self.pipeline.readings_in if self.pipeline else 0
+            await supervisor.stop_all()
+        stored = self.runtime.pipeline.readings_in if self.runtime else 0
         log.info("gateway stopped cleanly")
         print(f"estate-edge stopped cleanly: {stored} readings stored this run", flush=True)
 
     @contextlib.asynccontextmanager
-    async def _panel(self, cfg: EstateConfig) -> AsyncIterator[None]:
+    async def _panel(self, cfg: EstateConfig, store: Store, alarms: AlarmManager,
+                     pipeline: Pipeline) -> AsyncIterator[str]:
+        """Serve the panel while inside; yields its address."""
         from edge.panel.app import create_app
         from edge.panel.server import serve_panel
         from edge.panel_wiring import build_panel_hooks
 
-        assert self.store is not None
-        app = create_app(self.store, self.config_path, self.secrets_path, alarms=self.alarms,
-                         hooks=build_panel_hooks(self), pipeline=self.pipeline, clock=self.clock, config=cfg)
+        app = create_app(store, self.config_path, self.secrets_path, alarms=alarms,
+                         hooks=build_panel_hooks(self), pipeline=pipeline, clock=self.clock, config=cfg)
         started = asyncio.Event()
         task = asyncio.create_task(serve_panel(app, cfg.panel.host, cfg.panel.port, tls_cert=cfg.panel.tls_cert,
                                                tls_key=cfg.panel.tls_key, started=started), name="panel")
@@ -175,23 +236,21 @@ class Gateway:
         if task.done():
             task.result()  # raises PanelStartError with the reason
         scheme = "https" if cfg.panel.tls_cert else "http"
-        self.panel_url = f"{scheme}://{cfg.panel.host}:{cfg.panel.port}/"
         try:
-            yield
+            yield f"{scheme}://{cfg.panel.host}:{cfg.panel.port}/"
         finally:
             await cancel_and_wait(task)
 
     def request_stop(self) -> None:
         self._stop.set()
 
-    def _new_uplink(self, cfg: EstateConfig) -> Uplink:
+    def _new_uplink(self, cfg: EstateConfig, store: Store, clock_check: ClockCheck) -> Uplink:
         """The one way an uplink is built, at start and on reload: with the clock check's Date hook."""
-        assert self.store is not None
-        hook = self._clock_check.observe_date if self._clock_check is not None else None
-        return Uplink.from_config(self.store, cfg, clock=self.clock, on_date_header=hook)
+        return Uplink.from_config(store, cfg, clock=self.clock, on_date_header=clock_check.observe_date)
 
-    async def _stop_uplink(self) -> None:
-        uplink, self.uplink = self.uplink, None
+    async def _stop_uplink(self, started: Uplink | None) -> None:
+        """At exit: stop the uplink in force then (a reload may have replaced ``started``)."""
+        uplink = self.runtime.uplink if self.runtime is not None else started
         if uplink is not None:
             await uplink.stop()
 
@@ -223,47 +282,46 @@ class Gateway:
 
     async def _prepare_reload(self, new: EstateConfig) -> _ReloadPlan:
         """Build everything a reload swaps in; raises (and leaves nothing running) if any of it fails."""
-        assert self.store is not None and self.config is not None
-        sources = all_sources(new, self.clock, self.store)
+        rt = self.runtime
+        if rt is None:
+            raise ConfigError("the gateway is still starting; reload once it runs")
+        sources = all_sources(new, self.clock, rt.store)
         specs = specs_from_config(new, VISION_EVENT_ALARMS)
         energy = EnergyWatch.from_config(new)  # new quotas and night window
-        await energy.restore_usage(self.store, self.clock.now())
-        energy.restore(await self.store.open_alarms())  # a night-flow alarm raised before the reload still clears
+        await energy.restore_usage(rt.store, self.clock.now())
+        energy.restore(await rt.store.open_alarms())  # a night-flow alarm raised before the reload still clears
         counters = counter_specs(new)
         uplink = None
-        if new.platform != self.config.platform and new.platform.enabled:
-            uplink = self._new_uplink(new)
+        if new.platform != rt.config.platform and new.platform.enabled:
+            uplink = self._new_uplink(new, rt.store, rt.clock_check)
         return _ReloadPlan(sources, specs, energy, counters, uplink)
 
     async def _apply_reload(self, new: EstateConfig, plan: _ReloadPlan) -> dict[str, list[str]]:
-        assert self.supervisor is not None and self.config is not None
-        old, self.config = self.config, new
+        old = self.runtime
+        assert old is not None  # _prepare_reload refused otherwise
+        restart_uplink = old.config.platform != new.platform
+        # The swap: one assignment, after everything the new config needs was built.
+        self.runtime = rt = dataclasses.replace(old, config=new, energy=plan.energy,
+                                                uplink=plan.uplink if restart_uplink else old.uplink)
         messages.configure(new.estate.language, messages.labels_from_config(new))
-        if self.store is not None:
-            await sync_inventory(self.store, new, self.clock)  # changed and removed devices: new versions
+        await sync_inventory(rt.store, new, self.clock)  # changed and removed devices: new versions
         self.reloads += 1
-        changes = await self.supervisor.reconcile(plan.sources)
-        if self.normaliser is not None:
-            self.normaliser.reconfigure(new, plan.counters)  # new valid ranges and counter specs
-        if self.rules is not None:
-            self.rules.reconfigure(plan.specs)
-        if self.indicators is not None:
-            self.indicators.reconfigure(new)
-        if self.rule_chain is not None:
-            self.energy = plan.energy
-            self.rule_chain.engines = (self.rules, self.energy)
-        if self.alarms is not None:
-            for part in await self.alarms.reconfigure(new):
-                changes.setdefault("reconfigured", []).append(f"alarms.{part}")
-        if old.store != new.store:
+        changes = await rt.supervisor.reconcile(plan.sources)
+        rt.normaliser.reconfigure(new, plan.counters)  # new valid ranges and counter specs
+        rt.rules.reconfigure(plan.specs)
+        rt.indicators.reconfigure(new)
+        rt.rule_chain.engines = (rt.rules, rt.energy)
+        for part in await rt.alarms.reconfigure(new):
+            changes.setdefault("reconfigured", []).append(f"alarms.{part}")
+        if old.config.store != new.store:
             log.warning("store settings changed; they take effect at the next restart")
-        if old.panel != new.panel:
+        if old.config.panel != new.panel:
             log.warning("panel settings changed; they take effect at the next restart")
-        if old.platform != new.platform:
-            await self._stop_uplink()
-            if plan.uplink is not None:
-                self.uplink = plan.uplink
-                await self.uplink.start()
+        if restart_uplink:
+            if old.uplink is not None:
+                await old.uplink.stop()
+            if rt.uplink is not None:
+                await rt.uplink.start()
             changes.setdefault("restarted", []).append("uplink")
         log.info("config reloaded: %s", {k: v for k, v in changes.items() if v and k != "unchanged"})
         print(f"estate-edge reloaded: {changes}", flush=True)
