@@ -44,7 +44,7 @@ from drivers.modbus.profile import ProfileLibrary
 from edge.errors import ConfigError
 from simulators.dlt645.line import MeterLineServer, Responder
 from simulators.modbus.device import SimClock, SimDevice
-from simulators.modbus.scenario import Behaviour, SimDeviceSpec
+from simulators.modbus.scenario import SimDeviceSpec
 from simulators.modbus.servers import _SILENCE_TOLERANCE
 
 _METER_START = (0xFE, 0x68)
@@ -137,8 +137,9 @@ def modbus_device(unit: int, profile: str, *, mode: str = "normal", model: dict[
     """A simulated Modbus device for the shared line (its clock starts now)."""
     if unit in _METER_START:
         raise ValueError(f"slave id {unit:#04x} starts DL/T 645 frames too; pick another")
-    spec = SimDeviceSpec(id=device_id or f"unit{unit}", profile=profile, unit_id=unit, model=model or {},
-                         registers=registers or {}, behaviour=Behaviour(mode=mode))  # type: ignore[arg-type]
+    spec = SimDeviceSpec.model_validate({"id": device_id or f"unit{unit}", "profile": profile, "unit_id": unit,
+                                         "model": model or {}, "registers": registers or {},
+                                         "behaviour": {"mode": mode}})
     library = profiles or ProfileLibrary()
     clock = SimClock(datetime.now(UTC), 1.0, asyncio.get_running_loop().time())
     return SimDevice(spec, unit, spec.id, library.get(profile), clock, seed=0)

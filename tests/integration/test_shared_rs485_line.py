@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -233,3 +235,46 @@ def test_the_shipped_example_passes_check_with_the_mixed_parity_warning(tmp_path
     err = capsys.readouterr().err
     assert "port /dev/ttyUSB1 is shared by buses with mixed parity (pump-room-meters E, pump-room-modbus N)" in err
     assert cli(["check", str(example), "--secrets", str(secrets), "--strict"]) == 1  # a warning fails --strict
+
+
+# --------------------------------------------------------------------------- the simulator alone
+
+
+async def test_the_line_simulator_runs_alone(tmp_path: Path) -> None:
+    link = tmp_path / "pump-room-rs485"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "simulators.modbus.shared_line", "--link", str(link),
+        "--meter", f"{METER}:generic_household", "--meter-parity", "N", "--modbus", "1:generic_rs485_pressure",
+        "--modbus", "2:generic_rs485_level", "--silent", "2", cwd=REPO,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(15):
+            while (line := (await proc.stdout.readline()).decode().strip()) != "READY":
+                assert line, (await proc.stderr.read()).decode() if proc.stderr else "simulator exited"
+                lines.append(line)
+        assert lines == [f"dlt645 {link} {METER} generic_household",
+                         f"modbus_rtu {link} unit 1 generic_rs485_pressure", f"modbus_rtu {link} unit 2 generic_rs485_level"]
+        meters = Dlt645Source(Dlt645BusConfig(kind="dlt645", id="m", port=str(link), baudrate=9600, parity="N",
+                                              shared_line=True),
+                              [device("EM", "m", "generic_household", 0, period=0.5, options={"address": METER})])
+        pumps = ModbusSource(ModbusRtuBusConfig(kind="modbus_rtu", id="p", port=str(link), shared_line=True), [
+            device("PT", "p", "generic_rs485_pressure", 1, category="fire_pressure", period=0.3),
+            device("LV", "p", "generic_rs485_level", 2, category="fire_level", period=0.3, timeout=0.1)])
+        sink = RecordingSink()
+        tasks = [asyncio.create_task(s.run(sink)) for s in (meters, pumps)]
+        try:
+            async with asyncio.timeout(15):
+                while not (sink.of("EM", "energy_import") and sink.of("PT", "pressure")
+                           and any(s.device_id == "LV" and not s.online for s in sink.statuses)):
+                    await asyncio.sleep(0.05)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        assert not sink.of("LV", "level")  # --silent 2: the level transmitter never answers
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(10):
+            assert await proc.wait() == 0
