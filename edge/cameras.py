@@ -16,6 +16,7 @@ from drivers.camera.source import CameraSource, FrameSourceFactory, default_fram
 from edge.clock import Clock
 from edge.config import EstateConfig
 from edge.config.cameras import CameraConfig
+from edge.config.privacy import EvidenceBlur
 from edge.training.collect import FrameCollector
 from edge.vision.camera import CameraAnalyser
 from edge.vision.detector import Detector
@@ -36,10 +37,14 @@ def camera_source(
     backoff_max_s: float = 60.0,
     tz: tzinfo = UTC,
     collector: FrameObserver | None = None,
+    blur: EvidenceBlur | None = None,
 ) -> VisionCamera:
-    """One camera: its acquisition source with a vision analyser (the tests' and the daemon's way in)."""
+    """One camera: its acquisition source with a vision analyser (the tests' and the daemon's way in).
+
+    ``blur`` is the camera's privacy policy under the estate's (``EstateConfig.evidence_blur``).
+    """
     analyser = CameraAnalyser(camera, registry=registry, detector=detector, executor=executor, tz=tz,
-                              collector=collector)
+                              collector=collector, blur=blur)
     return CameraSource(camera, analyser, clock=clock, frame_source_factory=frame_source_factory,
                         backoff_max_s=backoff_max_s)
 
@@ -53,5 +58,5 @@ def build_camera_sources(config: EstateConfig, *, clock: Clock | None = None,
     """
     tz = ZoneInfo(config.estate.timezone)
     collector = FrameCollector.from_config(config.training, config.store.path) if config.training.collect else None
-    return [camera_source(c, clock=clock, registry=registry, tz=tz, collector=collector)
+    return [camera_source(c, clock=clock, registry=registry, tz=tz, collector=collector, blur=config.evidence_blur(c))
             for c in config.cameras if c.enabled]

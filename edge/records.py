@@ -91,6 +91,10 @@ class Event:
     """Something that happened: a detection, a device fault, an eviction, a config reload.
 
     ``evidence`` is an optional JPEG; the store keeps it as a file and uploads it as Base64.
+    It is the copy that may leave the box (people blurred as the estate's privacy policy says);
+    ``evidence_local`` is the copy the panel shows instead, only where the two differ
+    (``edge.config.privacy``). A stage that drops ``evidence_local`` loses nothing private: the
+    panel then shows the uploaded copy.
     """
 
     code: str
@@ -103,6 +107,7 @@ class Event:
     id: str = ""
     message_code: str = ""  # catalogue code of ``message`` (edge.messages); "" for records written before v2
     params: dict[str, Any] = field(default_factory=dict)  # the values ``message`` was rendered from
+    evidence_local: bytes | None = field(default=None, repr=False)  # the panel's copy where it differs (privacy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +116,7 @@ class AlarmRecord:
 
     ``alarm_id`` ties the steps of one alarm together; ``id`` is this step's own record id.
     ``actor`` is who did it ("system" for rules, a panel user name otherwise).
+    ``evidence`` / ``evidence_local``: the uploaded and the panel's copy, as on ``Event``.
     """
 
     alarm_id: str
@@ -127,6 +133,7 @@ class AlarmRecord:
     id: str = ""
     message_code: str = ""  # catalogue code of ``message`` (edge.messages)
     params: dict[str, Any] = field(default_factory=dict)  # the values ``message`` was rendered from
+    evidence_local: bytes | None = field(default=None, repr=False)  # the panel's copy where it differs (privacy)
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,7 @@ class AlarmTransition:
     evidence: bytes | None = field(default=None, repr=False)  # JPEG of the event that opened it, if any
     message_code: str = ""  # catalogue code of ``message`` (edge.messages)
     params: dict[str, Any] = field(default_factory=dict)  # the values ``message`` was rendered from
+    evidence_local: bytes | None = field(default=None, repr=False)  # its panel copy where it differs (privacy)
 
     @property
     def key(self) -> AlarmKey:

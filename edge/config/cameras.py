@@ -226,20 +226,21 @@ class DiscoveryConfig(Section):
 
 
 class PrivacyConfig(Section):
-    """Blurring people in images (seed 000 5.5 field-level masking, 002 5.2.1.1 b) 脱敏).
+    """This camera's blurring of people (seed 000 5.5 field-level masking, 002 5.2.1.1 b) 脱敏).
 
-    The box keeps one evidence JPEG per event: the panel shows it and the uplink sends it to the
-    platform. It is blurred when either setting asks for it, as the stricter one must hold for the
-    copy that leaves the box; the local setting alone also covers the panel's live camera view.
+    The estate decides (top-level ``privacy:``, ``edge.config.privacy``); a camera may only add
+    blurring: ``true`` here blurs this camera's images even where the estate does not, ``false``
+    where the estate blurs is a config error, unset follows the estate.
     """
 
-    blur_people_upload: bool = Field(
-        True, description="Blur people in evidence images uploaded to the platform (turn off only where the "
-        "estate has agreed to send identifiable images)."
+    blur_people_upload: bool | None = Field(
+        None, description="Blur people in this camera's evidence uploaded to the platform. Unset: the estate's "
+        "privacy.blur_people_upload (on by default); true blurs even where the estate does not; false is "
+        "refused where the estate blurs."
     )
-    blur_people_local: bool = Field(
-        False, description="Blur people in images that stay on the box too: the panel's live view, and "
-        "evidence when blur_people_upload is off."
+    blur_people_local: bool | None = Field(
+        None, description="Blur people in this camera's evidence kept on the box and in its live view. Unset: "
+        "the estate's privacy.blur_people_local (off by default); true blurs even where the estate does not."
     )
     person_classes: list[str] | None = Field(
         None, description="Model classes that are people; default: the card's 'person' role, else 'person'."

@@ -15,6 +15,7 @@ from edge.config.devices import DeviceConfig
 from edge.config.indicators import IndicatorsConfig
 from edge.config.panel import PanelConfig
 from edge.config.platform import PlatformConfig
+from edge.config.privacy import EvidenceBlur, PrivacyPolicy
 from edge.config.store import StoreConfig
 from edge.config.thresholds import ThresholdDefaults
 from edge.config.training import TrainingConfig
@@ -57,6 +58,9 @@ class EstateConfig(Section):
     alarms: AlarmsConfig = AlarmsConfig()
     indicators: IndicatorsConfig = IndicatorsConfig()
     training: TrainingConfig = TrainingConfig()
+    privacy: PrivacyPolicy = Field(
+        PrivacyPolicy(), description="Blurring people in camera evidence: the uploaded copy (on by default, "
+        "the estate's decision) and the copy kept on the box (off by default); cameras may only add blurring.")
 
     @model_validator(mode="after")
     def _references(self) -> EstateConfig:
@@ -74,6 +78,26 @@ class EstateConfig(Section):
             raise ValueError("indicators.demo_period_s is a demo clock: it needs estate.demo: true "
                              "(a real estate's indicators close by the hour, day and month only)")
         return self
+
+    @model_validator(mode="after")
+    def _camera_privacy(self) -> EstateConfig:
+        """A camera's privacy settings may add blurring, never remove what the estate asks for."""
+        problems = []
+        for index, camera in enumerate(self.cameras):
+            try:
+                self.privacy.for_camera(f"cameras[{index}]", camera.privacy.blur_people_upload,
+                                        camera.privacy.blur_people_local)
+            except ValueError as exc:
+                problems.append(f"{exc} (camera {camera.id})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def evidence_blur(self, camera: CameraConfig) -> EvidenceBlur:
+        """What ``camera`` blurs under this estate's policy (validated above, so it does not raise)."""
+        index = next((i for i, c in enumerate(self.cameras) if c.id == camera.id), 0)
+        return self.privacy.for_camera(f"cameras[{index}]", camera.privacy.blur_people_upload,
+                                       camera.privacy.blur_people_local)
 
     def device(self, device_id: str) -> DeviceConfig | None:
         return next((d for d in self.devices if d.id == device_id), None)

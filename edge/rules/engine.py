@@ -368,7 +368,7 @@ class RuleEngine:
             raised = self._raise(spec.alarm_code, subject, None, ts, spec.severity, _event_text(e), data,
                                  e.device_id)
             # The alarm carries the event's evidence image, so staff and the platform see what was seen.
-            return [replace(raised, evidence=e.evidence)] if e.evidence else [raised]
+            return [replace(raised, evidence=e.evidence, evidence_local=e.evidence_local)] if e.evidence else [raised]
         if key not in self._open:
             return []
         return [self._clear(key, ts, _event_text(e), data, e.device_id)]

@@ -12,6 +12,11 @@ payload lifts them out, so ``data`` upstream holds only the technical detail.
 Evidence (a detection's JPEG) is uploaded once and referenced by id: the id is the SHA-256 of the
 bytes, so the event and the alarm step that carry the same picture reference the same upload
 (``evidence_ref``; the uplink sends each picture before the first record that names it).
+A record whose panel copy differs from its uploaded copy (``Event.evidence_local``, privacy) has
+two files, ``<id>.jpg`` (uploaded) and ``<id>.local.jpg`` (shown); its ``evidence_path`` column
+names the shown one, and the outbox loads the uploaded one (``upload_evidence_name``), so the id
+always hashes the bytes that are sent. A missing uploaded copy sends no picture rather than the
+local one (``evidence_file_names``).
 
 ``estate_id`` and ``gateway_id`` are not stored per row (one store serves one gateway); the uplink
 stamps them on every payload before it leaves (``Uplink``), so each record names its origin.
@@ -193,6 +198,27 @@ EVIDENCE_ID_PREFIX = "sha256-"
 def evidence_id(jpeg: bytes) -> str:
     """The id of an evidence picture: its content hash, so identical pictures share one upload."""
     return EVIDENCE_ID_PREFIX + hashlib.sha256(jpeg).hexdigest()
+
+
+LOCAL_EVIDENCE_SUFFIX = ".local.jpg"
+
+
+def evidence_name(record_id: str, *, local: bool = False) -> str:
+    """File name of a record's evidence: the uploaded copy, or its separate panel copy."""
+    return f"{record_id}{LOCAL_EVIDENCE_SUFFIX if local else '.jpg'}"
+
+
+def upload_evidence_name(name: str) -> str:
+    """The uploaded copy's file for the ``evidence_path`` ``name`` (itself unless it is a panel copy)."""
+    if name.endswith(LOCAL_EVIDENCE_SUFFIX):
+        return name[: -len(LOCAL_EVIDENCE_SUFFIX)] + ".jpg"
+    return name
+
+
+def evidence_file_names(name: str) -> tuple[str, ...]:
+    """Every file a record with ``evidence_path`` ``name`` owns (evicted together)."""
+    upload = upload_evidence_name(name)
+    return (name,) if upload == name else (name, upload)
 
 
 def evidence_ref(jpeg: bytes) -> dict[str, Any]:

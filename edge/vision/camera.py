@@ -54,12 +54,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.config.cameras import CameraConfig
+from edge.config.privacy import EvidenceBlur
 from edge.messages import say
 from edge.records import Event, Severity
 from edge.vision.analytics import EBIKE_ENTRY, LANE_BLOCKED, LANE_CLEARED, Decision
 from edge.vision.detections import Box
 from edge.vision.detector import Detector, shared_detector
-from edge.vision.evidence import render_evidence
+from edge.vision.evidence import EvidenceImages, render_copies
 from edge.vision.pipeline import CameraPipeline, FrameObserver, FrameResult
 from edge.vision.privacy import blur_people
 from edge.vision.streams import ProfileLike, choose_profile
@@ -119,8 +120,10 @@ class CameraAnalyser:
         executor: ThreadPoolExecutor | None = None,
         tz: tzinfo = UTC,
         collector: FrameObserver | None = None,
+        blur: EvidenceBlur | None = None,
     ) -> None:
         self.camera = camera
+        self._blur = blur  # the estate's privacy policy for this camera (None: defaults, edge.config.privacy)
         self._collector = collector
         self._registry = registry or ModelRegistry()
         self._detector = detector
@@ -153,7 +156,7 @@ class CameraAnalyser:
     async def prepare(self) -> None:
         """Load the model (off the event loop) and build the pipeline; a bad card raises ``ConfigError``."""
         detector = await asyncio.to_thread(self._build_detector)
-        self.pipeline = CameraPipeline(self.camera, detector, tz=self._tz)
+        self.pipeline = CameraPipeline(self.camera, detector, tz=self._tz, blur=self._blur)
         self.pipeline.collector = self._collector
 
     def choose_profile(self, profiles: Sequence[ProfileLike]) -> str:
@@ -186,7 +189,7 @@ class CameraAnalyser:
         self._analysed += 1
         if result.timings is not None:
             self._inferred_ms.append(result.timings.total_ms)
-        events = [self._decision_event(d, jpeg, frame) for d, jpeg in zip(result.decisions, result.evidence,
+        events = [self._decision_event(d, images, frame) for d, images in zip(result.decisions, result.evidence,
                                                                           strict=True)]
         events += await self._image_health_events(result, frame)
         return events
@@ -213,7 +216,7 @@ class CameraAnalyser:
         if frame is None:
             return None
         image = frame.image
-        if self.camera.privacy.blur_people_local and self._last_people:
+        if self.pipeline is not None and self.pipeline.blur.local and self._last_people:
             image = image.copy()
             blur_people(image, self._last_people)
         h, w = image.shape[:2]
@@ -232,7 +235,7 @@ class CameraAnalyser:
 
     # -- records ---------------------------------------------------------------------------------
 
-    def _decision_event(self, decision: Decision, jpeg: bytes, frame: FrameLike) -> Event:
+    def _decision_event(self, decision: Decision, images: EvidenceImages, frame: FrameLike) -> Event:
         cam, zone = self.camera.id, decision.zone_id
         data: dict[str, object] = {"camera": cam, "zone": zone, "zone_name": decision.zone_name,
                                    "active": decision.code != LANE_CLEARED,
@@ -258,7 +261,7 @@ class CameraAnalyser:
         else:
             text = say("fire.lane_blocked", camera=cam, zone=zone_name, dwell_s=round(decision.dwell_s or 0))
         return Event(decision.code, frame.ts, self.camera.id, SEVERITY.get(decision.code, Severity.INFO),
-                     data=data, evidence=jpeg, **text)
+                     data=data, evidence=images.upload, evidence_local=images.local, **text)
 
     async def _image_health_events(self, result: FrameResult, frame: FrameLike) -> list[Event]:
         events: list[Event] = []
@@ -272,10 +275,10 @@ class CameraAnalyser:
                 continue
             setattr(self, flag, now_on)
             if now_on:
-                jpeg = await asyncio.to_thread(self._plain_evidence, frame, on_code)
+                images = await asyncio.to_thread(self._plain_evidence, frame, on_code)
                 events.append(Event(on_code, frame.ts, self.camera.id, Severity.WARNING,
                                     data={"camera": self.camera.id, "active": True, value_key: round(value, 3)},
-                                    evidence=jpeg,
+                                    evidence=images.upload, evidence_local=images.local,
                                     **say("camera.frozen" if on_code == "camera.frozen" else "camera.covered",
                                           camera=self.camera.id)))
             else:
@@ -284,10 +287,10 @@ class CameraAnalyser:
                                     **say("camera.image_ok", camera=self.camera.id)))
         return events
 
-    def _plain_evidence(self, frame: FrameLike, code: str) -> bytes:
+    def _plain_evidence(self, frame: FrameLike, code: str) -> EvidenceImages:
         h, w = frame.image.shape[:2]
         outline = np.asarray([(0, 0), (w - 1, 0), (w - 1, h - 1), (0, h - 1)], np.float32)
         whole = Zone("frame", "frame", "frame", outline, "center", None, (), None)
-        people = self._last_people if self.pipeline is not None and self.pipeline.blur_evidence else ()
-        return render_evidence(frame.image, whole, None, (), f"{self.camera.id} {code}", frame.ts,
-                               quality=self.camera.evidence_quality, blur=people, tz=self._tz)
+        policy = self.pipeline.blur if self.pipeline is not None else EvidenceBlur()
+        return render_copies(frame.image, whole, None, (), f"{self.camera.id} {code}", frame.ts, policy=policy,
+                             people=self._last_people, quality=self.camera.evidence_quality, tz=self._tz)

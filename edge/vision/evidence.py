@@ -9,18 +9,22 @@ in another zone still reads it right). Frames wider than ``max_width`` are scale
 frame is not needed to recognise a car, and a 2 MB upload per alarm is).
 
 People given in ``blur`` are blurred (``edge.vision.privacy``) before anything is drawn, so the
-labels and boxes stay sharp while faces do not; whether to blur is the camera's privacy setting,
-decided by the caller.
+labels and boxes stay sharp while faces do not. ``render_copies`` renders what the estate's privacy
+policy (``edge.config.privacy.EvidenceBlur``) asks for: one picture when the uploaded and the local
+copy are alike, two when they differ (typically: blurred for the platform, unblurred for staff on
+the box). Both carry the same caption in the estate's time zone.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from edge.config.privacy import EvidenceBlur
 from edge.vision.detections import Box
 from edge.vision.privacy import blur_people
 from edge.vision.zones import Zone
@@ -77,6 +81,46 @@ def render_evidence(
     if not ok:
         raise RuntimeError("OpenCV failed to encode the evidence JPEG")
     return buf.tobytes()
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceImages:
+    """One evidence picture's copies: ``upload`` leaves the box, ``local`` is what the panel shows.
+
+    ``local`` is ``None`` when it would be the same picture (one file on disk, one render).
+    """
+
+    upload: bytes
+    local: bytes | None = None
+
+
+def render_copies(
+    frame: NDArray[np.uint8],
+    zone: Zone,
+    box: Box | None,
+    others: tuple[Box, ...],
+    caption: str,
+    ts: datetime,
+    *,
+    policy: EvidenceBlur,
+    people: tuple[Box, ...],
+    quality: int = 85,
+    max_width: int = 1280,
+    tz: tzinfo = UTC,
+) -> EvidenceImages:
+    """The copies ``policy`` asks for of one evidence picture, ``people`` blurred where it says so.
+
+    The upload copy is rendered first and always; a second render happens only when the local
+    copy's blurring differs (alarms are rare: the cost is one more JPEG encode per alarm).
+    """
+    def render(blur: bool) -> bytes:
+        return render_evidence(frame, zone, box, others, caption, ts, quality=quality, max_width=max_width,
+                               blur=people if blur else (), tz=tz)
+
+    upload = render(policy.upload)
+    if policy.local == policy.upload or not people:
+        return EvidenceImages(upload)
+    return EvidenceImages(upload, render(policy.local))
 
 
 def caption_time(ts: datetime, tz: tzinfo) -> str:

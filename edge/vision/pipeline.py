@@ -18,13 +18,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.config.cameras import CameraConfig
+from edge.config.privacy import EvidenceBlur, PrivacyPolicy
 from edge.errors import ConfigError
 from edge.vision.analytics import Decision, EbikeEntryMonitor, FireLaneMonitor
 from edge.vision.classes import ZoneClasses, class_groups, person_ids, zone_classes
 from edge.vision.decode import nms
 from edge.vision.detections import Box, Detections
 from edge.vision.detector import Detector, DetectTimings
-from edge.vision.evidence import render_evidence
+from edge.vision.evidence import EvidenceImages, render_copies
 from edge.vision.image_health import ImageHealthMonitor, ImageHealthState
 from edge.vision.motion import GateDecision, MotionGate, small_grey
 from edge.vision.preprocess import Region
@@ -62,7 +63,7 @@ class FrameResult:
     health: ImageHealthState
     detections: Detections | None  # None when the gate skipped inference
     decisions: tuple[Decision, ...]
-    evidence: tuple[bytes, ...]  # one JPEG per decision, same order
+    evidence: tuple[EvidenceImages, ...]  # one picture (upload and local copy) per decision, same order
     timings: DetectTimings | None
     pipeline_ms: float
     people: tuple[Box, ...] = ()  # person boxes found on this frame (privacy blurring)
@@ -96,18 +97,27 @@ class FrameObserver(Protocol):
 class CameraPipeline:
     """One camera's analytics. ``tz`` is the estate's time zone, used for evidence captions.
 
-    Privacy: when the camera's ``privacy`` asks for blurred evidence, the same inference also keeps
-    person boxes (they are not tracked) and evidence blurs them; with ``roi.mode: zones`` people
-    outside the crop are found by one extra full-frame inference per evidence image (alarms are
-    rare, so this costs nothing measurable).
+    Privacy: ``blur`` is the camera's policy under the estate's (``EstateConfig.evidence_blur``;
+    default: the estate defaults with the camera's own settings, blurred uploads, unblurred local
+    copy). When any copy is blurred, the same inference also keeps person boxes (they are not
+    tracked) and evidence blurs them; with ``roi.mode: zones`` people outside the crop are found by
+    one extra full-frame inference per evidence image (alarms are rare, so this costs nothing
+    measurable). Raises ``ConfigError`` when the camera's own settings would weaken the default policy.
     """
 
-    def __init__(self, camera: CameraConfig, detector: Detector, *, tz: tzinfo = UTC) -> None:
+    def __init__(self, camera: CameraConfig, detector: Detector, *, tz: tzinfo = UTC,
+                 blur: EvidenceBlur | None = None) -> None:
         self.camera = camera
         self.detector = detector
         self.tz = tz
-        privacy = camera.privacy
-        self.blur_evidence = privacy.blur_people_upload or privacy.blur_people_local
+        if blur is None:
+            try:
+                blur = PrivacyPolicy().for_camera(f"cameras[{camera.id}]", camera.privacy.blur_people_upload,
+                                                  camera.privacy.blur_people_local)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from exc
+        self.blur = blur
+        self.blur_evidence = blur.any
         self.person_ids = person_ids(camera, detector.card) if self.blur_evidence else ()
         compiled = compile_zones(camera, detector)
         self.zones = [zone for zone, _ in compiled]
@@ -212,10 +222,11 @@ class CameraPipeline:
         whole, _ = self.detector.detect(image, None, class_ids=self.person_ids)
         return tuple(whole.to_boxes())
 
-    def _evidence(self, image: NDArray[np.uint8], decision: Decision, ts: datetime, blur: tuple[Box, ...]) -> bytes:
+    def _evidence(self, image: NDArray[np.uint8], decision: Decision, ts: datetime,
+                  people: tuple[Box, ...]) -> EvidenceImages:
         zone = next(z for z in self.zones if z.id == decision.zone_id)
         caption = f"{self.camera.id} {decision.code} {zone.name}"
-        return render_evidence(
-            image, zone, decision.box, decision.boxes, caption, ts, quality=self.camera.evidence_quality,
-            blur=blur, tz=self.tz,
+        return render_copies(
+            image, zone, decision.box, decision.boxes, caption, ts, policy=self.blur, people=people,
+            quality=self.camera.evidence_quality, tz=self.tz,
         )
