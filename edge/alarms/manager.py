@@ -283,7 +283,7 @@ class AlarmManager:
                     records.append(AlarmRecord(
                         alarm_id=alarm.alarm_id, code=alarm.code, state=AlarmState.RAISED, ts=t.ts,
                         device_id=alarm.device_id, severity=alarm.severity, actor=SYSTEM_ACTOR, message=message,
-                        data=data, evidence=t.evidence,
+                        data=data, evidence=t.evidence, evidence_local=t.evidence_local,
                         message_code=t.message_code, params=dict(t.params),
                     ))
                 else:
@@ -309,7 +309,7 @@ class AlarmManager:
                 if opened is not None:
                     self._open[opened.alarm_id] = opened
                     self._by_key[key] = opened.alarm_id
-            stored = [replace(r, id=i, evidence=None) for r, i in zip(records, ids, strict=True)]
+            stored = [replace(r, id=i, evidence=None, evidence_local=None) for r, i in zip(records, ids, strict=True)]
         self._notify(stored)
         return stored
 
