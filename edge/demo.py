@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sqlite3
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO / "config" / "demo-estate.yaml"
 MODBUS_SCENARIO = REPO / "simulators" / "modbus" / "scenarios" / "demo.yaml"
+BLE_RECORDING = REPO / "simulators" / "ble" / "recordings" / "pump_room.jsonl"
+NO_MOSQUITTO = "mosquitto is not installed: the demo runs without its MQTT smoke detector (apt install mosquitto)"
 # The demo clock (edge.indicators.demo_clock): the running hour's indicators, marked demo, this often,
 # so the platform page shows indicators in the first minutes instead of after the first hour closes.
 DEMO_INDICATOR_PERIOD_S = 60
@@ -59,6 +62,8 @@ class DemoPorts:
     onvif_lane: int
     onvif_lobby: int
     discovery_udp: int
+    mqtt: int = 0  # the demo's Mosquitto (4栋's NB-IoT smoke detector publishes through it)
+    opcua: int = 0  # the pump-room PLC simulator
 
     @classmethod
     def pick(cls) -> DemoPorts:
@@ -71,7 +76,7 @@ class DemoPorts:
                 sock.bind(("127.0.0.1", 0))
                 return int(sock.getsockname()[1])
 
-            return cls(free(), free(), free(), free(), free(), free(), free(), free(socket.SOCK_DGRAM))
+            return cls(free(), free(), free(), free(), free(), free(), free(), free(socket.SOCK_DGRAM), free(), free())
         finally:
             for sock in held:
                 sock.close()
@@ -83,7 +88,9 @@ class DemoPorts:
                 ("fire panel GB/T 26875.3", f"127.0.0.1:{self.gb26875} (the gateway listens)"),
                 ("cameras ONVIF", f"127.0.0.1:{self.onvif_lane} (CAM-B1-LANE), 127.0.0.1:{self.onvif_lobby} (CAM-B2-LOBBY)"),
                 ("cameras RTSP", f"rtsp://127.0.0.1:{self.rtsp}/"),
-                ("camera WS-Discovery (UDP)", f"127.0.0.1:{self.discovery_udp}")]
+                ("camera WS-Discovery (UDP)", f"127.0.0.1:{self.discovery_udp}"),
+                ("MQTT broker (Mosquitto)", f"127.0.0.1:{self.mqtt}"),
+                ("pump-room PLC OPC-UA", f"opc.tcp://127.0.0.1:{self.opcua}/estate-edge/pump-room")]
 
 
 def default_workdir() -> Path:
@@ -107,8 +114,11 @@ def _start_platform(workdir: Path, port: int, client_secret: str) -> subprocess.
     return wait_ready(process, healthy, what="platform simulator", log_hint=f"; see {workdir / 'platform-sim.log'}")
 
 
-def demo_document(workdir: Path, ports: DemoPorts) -> dict[str, Any]:
-    """``config/demo-estate.yaml`` with every port and path pointed at this run's simulators and folder."""
+def demo_document(workdir: Path, ports: DemoPorts, *, mqtt: bool = True) -> dict[str, Any]:
+    """``config/demo-estate.yaml`` with every port and path pointed at this run's simulators and folder.
+
+    ``mqtt=False`` (no Mosquitto on this host) leaves the MQTT bus and its devices out.
+    """
     text = DEMO_CONFIG.read_text(encoding="utf-8")
     data = yaml.load(text, Loader=_KeepSecretsLoader)  # noqa: S506 - SafeLoader subclass, keeps !secret tags
     data["estate"]["demo"] = True  # the panel's demo banner; allows the demo clock below
@@ -125,15 +135,29 @@ def demo_document(workdir: Path, ports: DemoPorts) -> dict[str, Any]:
             bus["port"] = ports.gb26875
         elif isinstance(bus.get("port"), str):  # a serial line: the simulator's pty link, in this run's folder
             bus["port"] = str(workdir / bus["id"].lower())
+    for bus in data["buses"]:
+        if bus["kind"] == "mqtt":
+            bus["port"] = ports.mqtt
+        elif bus["kind"] == "opcua":
+            bus["endpoint"] = f"opc.tcp://127.0.0.1:{ports.opcua}/estate-edge/pump-room"
+        elif bus["kind"] == "ble" and bus.get("replay"):  # a copy in this run's folder, labelled a replay
+            bus["replay"] = str(workdir / "ble-replay.jsonl")
+    if not mqtt:
+        dropped = {bus["id"] for bus in data["buses"] if bus["kind"] == "mqtt"}
+        data["buses"] = [bus for bus in data["buses"] if bus["id"] not in dropped]
+        data["devices"] = [device for device in data["devices"] if device["bus"] not in dropped]
     camera_ports = {"CAM-B1-LANE": ports.onvif_lane, "CAM-B2-LOBBY": ports.onvif_lobby}
     for camera in data.get("cameras", []):
         camera["port"] = camera_ports[camera["id"]]
     return data
 
 
-def write_demo_config(workdir: Path, ports: DemoPorts) -> tuple[Path, Path]:
+def write_demo_config(workdir: Path, ports: DemoPorts, *, mqtt: bool = True) -> tuple[Path, Path]:
     """Derive the runnable demo config and its 0600 secrets file inside ``workdir``."""
-    data = demo_document(workdir, ports)
+    data = demo_document(workdir, ports, mqtt=mqtt)
+    for bus in data["buses"]:
+        if bus["kind"] == "ble" and bus.get("replay"):
+            shutil.copyfile(BLE_RECORDING, bus["replay"])
     config_path = workdir / "estate.yaml"
     config_path.write_text(yaml.dump(data, Dumper=_KeepSecretsDumper, allow_unicode=True, sort_keys=False),
                            encoding="utf-8")
@@ -170,7 +194,10 @@ def run_demo(workdir: Path | None = None, duration_s: float | None = None) -> in
     workdir = (workdir or default_workdir()).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     ports = DemoPorts.pick()
-    config_path, secrets_path = write_demo_config(workdir, ports)
+    mqtt = has_mosquitto()
+    if not mqtt:
+        print(NO_MOSQUITTO, flush=True)
+    config_path, secrets_path = write_demo_config(workdir, ports, mqtt=mqtt)
     doc = yaml.load(config_path.read_text(encoding="utf-8"), Loader=_KeepSecretsLoader)  # noqa: S506 - SafeLoader subclass
     secret_values = yaml.safe_load(secrets_path.read_text(encoding="utf-8"))
     children: list[subprocess.Popen[bytes]] = []
@@ -188,9 +215,18 @@ def run_demo(workdir: Path | None = None, duration_s: float | None = None) -> in
     return 0
 
 
+def has_mosquitto() -> bool:
+    """Whether this host can run the demo's MQTT broker (``scripts/bootstrap`` installs it for the tests)."""
+    return shutil.which("mosquitto") is not None or Path("/usr/sbin/mosquitto").exists()
+
+
 def print_banner(workdir: Path, ports: DemoPorts, doc: dict[str, Any], config_path: Path) -> None:
     """Where to look: every port and path this run uses, and how to log in."""
     rows = ports.lines()
+    if not any(bus["kind"] == "mqtt" for bus in doc["buses"]):
+        rows = [(name, value) for name, value in rows if not name.startswith("MQTT")]
+    rows += [(f"BLE {bus['id']} (replay, no radio)", str(bus["replay"])) for bus in doc["buses"]
+             if bus["kind"] == "ble" and bus.get("replay")]
     rows.append(("platform CA", str(workdir / "platform-tls" / "ca.pem")))
     rows += [(f"RS-485 line {bus['id']}", str(bus["port"])) for bus in doc["buses"] if isinstance(bus.get("port"), str)]
     rows += [("config in use", str(config_path)), ("this run's folder", str(workdir))]
@@ -262,7 +298,7 @@ def start_device_simulators(workdir: Path, secret_values: dict[str, str], ports:
                                                        "--rtu-dir", str(workdir)], "READY"))
         children.append(_spawn(workdir, "camera-sim", ["simulators.camera", *camera_simulator_args(ports),
                                                         "--password", secret_values["camera_password"]], "ready"))
-        for name, args, ready in _protocol_simulators(doc):
+        for name, args, ready in _protocol_simulators(doc, workdir):
             children.append(_spawn(workdir, name, args, ready))
     except BaseException:
         for child in children:
@@ -271,14 +307,22 @@ def start_device_simulators(workdir: Path, secret_values: dict[str, str], ports:
     return children
 
 
-def _protocol_simulators(doc: dict[str, Any]) -> list[tuple[str, list[str], str]]:
-    """3栋's DL/T 645 and CJ/T 188 meter lines and the fire panel's GB/T 26875.3 device, at the run's config's ports.
+def _protocol_simulators(doc: dict[str, Any], workdir: Path) -> list[tuple[str, list[str], str]]:
+    """3栋's DL/T 645 and CJ/T 188 meter lines, the fire panel's GB/T 26875.3 device, 4栋's MQTT smoke detector
+    (with its Mosquitto) and the pump-room OPC-UA PLC, at the run's config's ports and in its folder.
 
     The transmission device is a client of the gateway, which starts after the simulators: it keeps
     retrying its connection (``--wait-s``), and is ready to wait for once it has started.
     """
     buses = {b["kind"]: b for b in doc["buses"]}
     out: list[tuple[str, list[str], str]] = []
+    if "mqtt" in buses:  # a real Mosquitto and one NB-IoT smoke detector publishing through it
+        out.append(("mqtt-sim", ["simulators.mqtt", "--start-broker", str(workdir / "mosquitto"), "--broker-port",
+                                 str(buses["mqtt"]["port"]), "--smoke", "1", "--leak", "0", "--lift", "0",
+                                 "--prefix", "estate/demo", "--interval", "10"], "READY"))
+    if "opcua" in buses:
+        port = buses["opcua"]["endpoint"].rsplit(":", 1)[1].split("/", 1)[0]
+        out.append(("opcua-sim", ["simulators.opcua", "--folder", str(workdir / "opcua-plc"), "--port", port], "READY"))
     if "dlt645" in buses:
         b = buses["dlt645"]
         out.append(("dlt645-sim", ["simulators.dlt645", "--link", b["port"], "--baudrate", str(b["baudrate"]),

@@ -86,6 +86,11 @@ class _Pending:
 
 
 def _default_scanner(bus: BleBusConfig) -> Scanner:
+    """The adapter's passive scanner, or the bus's recording replayed in a loop at its recorded pace."""
+    if bus.replay is not None:
+        from drivers.ble.replay import ReplayScanner, load_recording
+
+        return ReplayScanner(load_recording(bus.replay), speed=1.0, loops=None)
     return BleakPassiveScanner(bus.adapter, mode=bus.scanning_mode)
 
 

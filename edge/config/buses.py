@@ -240,6 +240,11 @@ class BleBusConfig(Section):
     min_interval_s: float = Field(
         10.0, ge=0, le=3600, description="At most one set of readings per sensor this often when nothing changed."
     )
+    replay: Path | None = Field(
+        None, description="Replay this recording of advertisements (JSON lines, as in simulators/ble/recordings) "
+        "instead of scanning the adapter, in a loop at the recorded pace: for the demo, or a capture taken on site. "
+        "The panel marks the bus and its devices as a replay."
+    )
 
 
 BusConfig = Annotated[

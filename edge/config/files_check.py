@@ -42,6 +42,8 @@ Loc = tuple[str | int, ...]
 
 # Where the gateway writes (created at start), as opposed to files it reads.
 WRITTEN_PATHS: frozenset[Loc] = frozenset({("store", "path"), ("store", "evidence_dir")})
+# Folders the gateway creates on first use wherever they appear (an OPC-UA bus's client certificate).
+WRITTEN_FIELDS: frozenset[str] = frozenset({"certificate_dir"})
 # Certificate + key pairs that must load together (field names within one section).
 KEY_PAIRS: tuple[tuple[str, str], ...] = (("tls_cert", "tls_key"), ("cert_file", "key_file"))
 CA_FIELDS: frozenset[str] = frozenset({"ca_bundle", "ca_file"})
@@ -169,7 +171,7 @@ def file_problems(config: EstateConfig) -> list[tuple[Loc, str]]:
     problems: list[tuple[Loc, str]] = []
     unreadable: set[Loc] = set()
     for loc, path in path_fields(config):
-        if loc in WRITTEN_PATHS or _inside_disabled(config, loc):
+        if loc in WRITTEN_PATHS or loc[-1] in WRITTEN_FIELDS or _inside_disabled(config, loc):
             continue
         reason = _readable_file(path)
         if reason is None and loc[-1] in CA_FIELDS:

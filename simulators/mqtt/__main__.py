@@ -1,7 +1,7 @@
 """``python -m simulators.mqtt``: a farm of MQTT devices publishing through a real broker until interrupted.
 
-With ``--start-broker DIR`` it starts its own Mosquitto (files in DIR) on a free port instead of
-using ``--host``/``--port``, and prints ``BROKER <port>``. Each device prints one line
+With ``--start-broker DIR`` it starts its own Mosquitto (files in DIR) on a free port (or
+``--broker-port``) instead of using ``--host``/``--port``, and prints ``BROKER <port>``. Each device prints one line
 (``DEVICE <id> <profile> <base topic>``), then ``READY``; a report cycle of every device follows
 each ``--interval`` seconds. SIGINT / SIGTERM stop it (and its broker) cleanly.
 """
@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=1883)
     parser.add_argument("--start-broker", type=Path, default=None, metavar="DIR", help="start Mosquitto with files in DIR")
+    parser.add_argument("--broker-port", type=int, default=None, help="with --start-broker: its port (default: a free one)")
     parser.add_argument("--prefix", default="estate/demo", help="topic prefix of every device")
     parser.add_argument("--smoke", type=int, default=2, help="NB-IoT smoke detectors")
     parser.add_argument("--leak", type=int, default=1, help="water-leak probes")
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    broker = MosquittoBroker(args.start_broker) if args.start_broker else None
+    broker = MosquittoBroker(args.start_broker, port=args.broker_port) if args.start_broker else None
     port = args.port
     if broker is not None:
         broker.start()

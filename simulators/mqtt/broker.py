@@ -98,10 +98,11 @@ class MosquittoBroker:
     client certificate required), ``broker.auth_port`` (with ``users``: user name and password required)."""
 
     def __init__(self, folder: Path, *, with_tls: bool = False, max_inflight: int = 1000,
-                 max_queued: int = 0, persistence: bool = True, users: dict[str, str] | None = None) -> None:
+                 max_queued: int = 0, persistence: bool = True, users: dict[str, str] | None = None,
+                 port: int | None = None) -> None:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()
         self.tls = make_tls_files(folder / "tls") if with_tls else None
         self.tls_port = free_port() if with_tls else None
         self.max_inflight = max_inflight

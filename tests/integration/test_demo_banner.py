@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edge.demo import DEMO_CONFIG, DemoPorts, demo_document, print_banner, write_modbus_scenario
+from edge.demo import (
+    BLE_RECORDING,
+    DEMO_CONFIG,
+    DemoPorts,
+    _protocol_simulators,
+    demo_document,
+    print_banner,
+    write_demo_config,
+    write_modbus_scenario,
+)
 
 
 def _ports_and_paths(value: object) -> list[object]:
@@ -25,7 +34,7 @@ def _ports_and_paths(value: object) -> list[object]:
 def test_every_port_and_path_is_this_runs_own(tmp_path: Path) -> None:
     ports = DemoPorts.pick()
     chosen = [ports.panel, ports.platform, ports.modbus_tcp, ports.gb26875, ports.rtsp, ports.onvif_lane,
-              ports.onvif_lobby]
+              ports.onvif_lobby, ports.mqtt, ports.opcua]
     assert len(set(chosen)) == len(chosen)
     doc = demo_document(tmp_path, ports)
     shipped = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8").replace("!secret ", ""))
@@ -53,6 +62,30 @@ def test_the_banner_names_every_port_and_promises_a_token_only_without_an_accoun
     out = capsys.readouterr().out
     printed = {int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", out)}
     assert printed == {ports.panel, ports.platform, ports.modbus_tcp, ports.gb26875, ports.rtsp, ports.onvif_lane,
-                       ports.onvif_lobby, ports.discovery_udp}
+                       ports.onvif_lobby, ports.discovery_udp, ports.mqtt, ports.opcua}
+    assert "BLE PUMP-BLE (replay, no radio):" in out and str(tmp_path / "ble-replay.jsonl") in out
     assert ("setup token" in out) is not has_account
     assert ("log in with the panel account" in out) is has_account
+
+
+@pytest.mark.parametrize("mqtt", [True, False])
+def test_one_mqtt_ble_and_opcua_device_each_at_this_runs_ports(tmp_path: Path, mqtt: bool) -> None:
+    """The demo estate has one device of each: MQTT through the run's Mosquitto (left out, with its bus, when
+    mosquitto is not installed), BLE replaying a copy of the recording in the run's folder, the pump-room PLC."""
+    from edge.config import load_config
+
+    ports = DemoPorts.pick()
+    config_path, secrets_path = write_demo_config(tmp_path, ports, mqtt=mqtt)
+    config = load_config(config_path, secrets_path)
+    kinds = {bus.kind: bus for bus in config.buses}
+    assert ("mqtt" in kinds) is mqtt
+    if mqtt:
+        assert kinds["mqtt"].port == ports.mqtt  # type: ignore[union-attr]
+        assert [d.id for d in config.devices if d.bus == kinds["mqtt"].id] == ["B4-SMOKE-01"]
+    assert not any(d.profile == "nbiot_smoke_detector" for d in config.devices) or mqtt
+    replay = kinds["ble"].replay  # type: ignore[union-attr]
+    assert replay == tmp_path / "ble-replay.jsonl" and replay.read_bytes() == BLE_RECORDING.read_bytes()
+    assert kinds["opcua"].endpoint == f"opc.tcp://127.0.0.1:{ports.opcua}/estate-edge/pump-room"  # type: ignore[union-attr]
+    assert {d.id for d in config.devices if d.bus in (kinds["ble"].id, kinds["opcua"].id)} == {"PR-TH-01", "PR-PLC-01"}
+    names = [name for name, _args, _ready in _protocol_simulators(demo_document(tmp_path, ports, mqtt=mqtt), tmp_path)]
+    assert ("mqtt-sim" in names) is mqtt and "opcua-sim" in names
