@@ -30,9 +30,12 @@ import pytest
 from drivers import serial_line
 from drivers.dlt645.profile import load_profile
 from drivers.dlt645.source import Dlt645Source
+from drivers.modbus.codec import crc_ok
 from drivers.modbus.driver import ModbusSource
+from drivers.probe import probe_device
 from edge.app import Gateway
 from edge.cli import main as cli
+from edge.config import EstateConfig
 from edge.config.buses import Dlt645BusConfig, ModbusRtuBusConfig
 from simulators.dlt645.meter import SimMeter
 from simulators.modbus.device import SimDevice
@@ -278,3 +281,49 @@ async def test_the_line_simulator_runs_alone(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(10):
             assert await proc.wait() == 0
+
+
+# --------------------------------------------------------------------------- the panel's "test device"
+
+
+async def test_the_panel_test_device_reads_a_modbus_device_while_the_meter_bus_holds_the_line(tmp_path: Path) -> None:
+    port = tmp_path / "rs485"
+    meter = SimMeter(METER, load_profile("generic_household"))
+    pressure = modbus_device(3, "generic_rs485_pressure", model=PRESSURE, registers=PRESSURE_REGISTERS)
+    meter_bus = Dlt645BusConfig(kind="dlt645", id="m", port=str(port), baudrate=METER_BAUD, parity="N",
+                                shared_line=True)
+    modbus_bus = ModbusRtuBusConfig(kind="modbus_rtu", id="p", port=str(port), baudrate=MODBUS_BAUD, parity="N",
+                                    shared_line=True)
+    em = device("EM", "m", "generic_household", 0, period=0.2, options={"address": METER})
+    pt = device("PT", "p", "generic_rs485_pressure", 3, category="fire_pressure")
+    config = EstateConfig.model_validate({
+        "estate": {"id": "e1", "name": "E", "gateway_id": "g1"},
+        "platform": {"url": "https://platform.example", "client_id": "c"},
+        "buses": [meter_bus.model_dump(), modbus_bus.model_dump()],
+        "devices": [em.model_dump(), pt.model_dump()],
+    })
+    async with shared_line(port, [meter], {3: pressure}):
+        meters = Dlt645Source(meter_bus, [em])
+        sink = RecordingSink()
+        task = asyncio.create_task(meters.run(sink))
+        try:
+            async with asyncio.timeout(10):
+                while not sink.of("EM", "energy_import"):
+                    await asyncio.sleep(0.02)
+            # The Modbus bus is not running: the probe opens its own link, which joins the meter bus's port
+            # (a Modbus client of its own would be refused the port the meters hold).
+            probes = [await probe_device(config, "PT") for _ in range(3)]
+            polls = meters.stats["devices"]["EM"]["ok"]
+            async with asyncio.timeout(10):
+                while meters.stats["devices"]["EM"]["ok"] < polls + 2:
+                    await asyncio.sleep(0.02)
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+    for probe in probes:
+        assert probe.ok, probe.error
+        assert [v.value for v in probe.values] == pytest.approx([0.32])
+        assert probe.frames and all(crc_ok(f.data) for f in probe.frames)
+        assert [f.direction for f in probe.frames] == ["tx", "rx"] * (len(probe.frames) // 2)
+    assert meters.stats["devices"]["EM"]["failed"] == 0  # the meter's polls went on around the probes
