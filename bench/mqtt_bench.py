@@ -44,6 +44,7 @@ from edge.pipeline import Pipeline
 from edge.store import Store
 from simulators.mqtt.broker import MosquittoBroker
 from simulators.mqtt.devices import SimDevice, smoke_up
+from tests.helpers.sql import sql_rows
 
 PREFIX = "bench/smoke"
 
@@ -150,7 +151,7 @@ async def uplink_drain(port: int, records: int, db: Path) -> float:
         for start in range(0, records, 10_000):
             await store.append_readings([Reading(f"m{i % 500}", "energy_import", float(i), "kWh", now)
                                          for i in range(start, min(records, start + 10_000))])
-        newest = (await store.read("SELECT max(id) FROM readings"))[0][0]
+        newest = (await sql_rows(store, "SELECT max(id) FROM readings"))[0][0]
         client = MqttPlatformClient(MqttUplinkSettings("127.0.0.1", port, tls=False), estate_id="bench", gateway_id="gw")
         settings = UplinkSettings(batch_size=1000, concurrency=4, idle_poll_s=0.05)
         started = time.perf_counter()

@@ -45,6 +45,7 @@ from edge.panel.roles import Role
 from edge.panel.schema import PANEL_COMPONENT, PANEL_MIGRATIONS
 from edge.records import AlarmRecord, AlarmState, Reading, Severity
 from edge.store import Store
+from tests.helpers.sql import migrate, sql_rows, sql_write
 
 DEVICES = 2000
 ALARMS = 100_000
@@ -126,7 +127,7 @@ async def fill(store: Store, ids: list[str], now: datetime) -> list[str]:
         await store.append_readings([Reading(ids[(chunk + i) % len(ids)], "value", 1.0, "", now)
                                      for i in range(20_000)])
     # Chart rollups and latest values, as the panel's observer would have written them.
-    await store.migrate_component(PANEL_COMPONENT, PANEL_MIGRATIONS)
+    await migrate(store, PANEL_COMPONENT, PANEL_MIGRATIONS)
     now_us = to_us(now)
     for table, width, count in (("panel_rollup_5m", 300_000_000, 288), ("panel_rollup_1h", 3_600_000_000, 168)):
         first = now_us - now_us % width - (count - 1) * width
@@ -138,13 +139,13 @@ async def fill(store: Store, ids: list[str], now: datetime) -> list[str]:
                     v = 0.3 + 0.05 * ((b + n) % 17) / 17
                     rows.append((device, p, first + b * width, v - 0.01, v + 0.01, v * 12, 12, v, first + b * width))
             if len(rows) >= 100_000:
-                await store.execute_write(f"INSERT INTO {table} VALUES (?,?,?,?,?,?,?,?,?)", rows)
+                await sql_write(store, f"INSERT INTO {table} VALUES (?,?,?,?,?,?,?,?,?)", rows)
                 rows = []
         if rows:
-            await store.execute_write(f"INSERT INTO {table} VALUES (?,?,?,?,?,?,?,?,?)", rows)
+            await sql_write(store, f"INSERT INTO {table} VALUES (?,?,?,?,?,?,?,?,?)", rows)
     latest = [(device, p, 0.31, unit, 0, now_us) for n, device in enumerate(ids)
               for (_c, point, unit) in [KINDS[n % len(KINDS)]] for p in (point, "status")]
-    await store.execute_write("INSERT INTO panel_latest VALUES (?,?,?,?,?,?)", latest)
+    await sql_write(store, "INSERT INTO panel_latest VALUES (?,?,?,?,?,?)", latest)
     return alarm_ids
 
 
@@ -178,7 +179,7 @@ async def main(requests: int) -> None:
         now = datetime.now(UTC)
         async with Store(tmp / "edge.db", evidence_dir=tmp / "evidence", maintenance_interval_s=0) as store:
             alarm_ids = await fill(store, ids, now)
-            open_ids = [r[0] for r in await store.read("SELECT alarm_id FROM alarms WHERE is_open=1")]
+            open_ids = [r[0] for r in await sql_rows(store, "SELECT alarm_id FROM alarms WHERE is_open=1")]
             setup_s = time.perf_counter() - t0
             app = create_app(store, config, secrets, settings=PanelConfig(login_attempts_per_minute=1000),
                              passwords=Passwords(PasswordHasher()))

@@ -20,6 +20,8 @@ flagged; while suspect, every range until recovery is. Flagging means: telemetry
 ``good`` -> ``uncertain``; events and alarm steps get ``data.clock_suspect = true``; and one
 ``gateway.clock_jump`` event (uploaded like any event) states the source, the offset, the time
 window and the id range, so the platform can also judge records it received before the flag.
+The flag is written by the store (``Store.records.flag_clock_suspect``, whose docstring argues why it
+may touch records already uploaded: it changes a flag, never an id, a time or a value).
 
 ``observe_date`` is synchronous (the uplink calls it inline); the store writes happen in the
 ``run`` task (or ``flush`` in tests). Failure modes: an unparseable ``Date`` is ignored and counted.
@@ -173,22 +175,7 @@ class ClockCheck:
         """Flag the records of one window; the first window of a detection and a recovery also get an event."""
         if self.store is None:
             return
-        bounds = (jump.first_id, jump.last_id)
-        counts = {}
-        for lane, table in (("telemetry", "readings"), ("event", "events"), ("alarm", "alarm_log")):
-            extra = " AND quality = 0" if table == "readings" else ""
-            row = await self.store.read_one(
-                f"SELECT count(*) FROM {table} WHERE id > ? AND id <= ?{extra}", bounds  # noqa: S608 - fixed names
-            )
-            counts[lane] = int(row[0]) if row else 0
-        if counts["telemetry"]:
-            await self.store.execute_write(
-                "UPDATE readings SET quality = 1 WHERE id > ? AND id <= ? AND quality = 0", [bounds])
-        for table, lane in (("events", "event"), ("alarm_log", "alarm")):
-            if counts[lane]:
-                await self.store.execute_write(
-                    f"UPDATE {table} SET data = json_set(data, '$.clock_suspect', json('true'))"  # noqa: S608
-                    " WHERE id > ? AND id <= ?", [bounds])
+        counts = await self.store.records.flag_clock_suspect(jump.first_id, jump.last_id)
         for lane, n in counts.items():
             self.flagged[lane] += n
         if kind != "continuing":

@@ -221,24 +221,20 @@ class AlarmManager:
 
     async def restore(self) -> int:
         """Rebuild the open alarms (keys, acknowledgement, escalation level) from the store."""
-        rows = await self.store.read(
-            "SELECT a.alarm_id, a.code, a.device_id, a.severity, a.raised_us, a.acked_us, a.message, a.data,"
-            " (SELECT max(CAST(json_extract(l.data, '$.level') AS INTEGER)) FROM alarm_log l"
-            "   WHERE l.alarm_id = a.alarm_id AND l.state = 'escalated')"
-            " FROM alarms a WHERE a.is_open = 1 ORDER BY a.raised_us"
-        )
+        rows = await self.store.alarms.open_for_restore()
         async with self._lock:
             self._open.clear()
             self._by_key.clear()
-            for alarm_id, code, device_id, severity, raised_us, acked_us, message, data, level in rows:
-                details = json.loads(data)
-                key = alarm_key(code, details.get("subject"), details.get("point"), device_id)
+            for r in rows:
+                details = json.loads(r.data)
+                key = alarm_key(r.code, details.get("subject"), details.get("point"), r.device_id)
                 if key in self._by_key:  # two open alarms with one key: keep the older, it is the one staff see
-                    log.warning("alarms: %s and %s are both open for %s", self._by_key[key], alarm_id, key)
+                    log.warning("alarms: %s and %s are both open for %s", self._by_key[key], r.alarm_id, key)
                     continue
-                self._open[alarm_id] = _Open(alarm_id, key, code, device_id, Severity(severity), from_us(raised_us),
-                                             message, details, acked=acked_us is not None, level=int(level or 0))
-                self._by_key[key] = alarm_id
+                self._open[r.alarm_id] = _Open(r.alarm_id, key, r.code, r.device_id, Severity(r.severity),
+                                               from_us(r.raised_us), r.message, details, acked=r.acked_us is not None,
+                                               level=r.level)
+                self._by_key[key] = r.alarm_id
         if rows:
             log.info("alarms: restored %d open alarm(s)", len(self._open))
         return len(self._open)
@@ -320,10 +316,10 @@ class AlarmManager:
         user, note = _actor(user), _note(note, required=False)
         async with self._lock:
             row = await self._row(alarm_id)
-            if row["resolved_us"] is not None:
+            if row.resolved_us is not None:
                 raise AlarmStateError(f"alarm {alarm_id} is already resolved", "alarm.already_resolved")
-            if row["acked_us"] is not None or row["state"] not in (AlarmState.RAISED, AlarmState.ESCALATED):
-                raise AlarmStateError(f"an alarm in state {row['state']!r} can not be acknowledged",
+            if row.acked_us is not None or row.state not in (AlarmState.RAISED, AlarmState.ESCALATED):
+                raise AlarmStateError(f"an alarm in state {row.state!r} can not be acknowledged",
                                       "alarm.not_ackable")
             record = await self._write_step(row, AlarmState.ACKNOWLEDGED, user, note)
             if alarm_id in self._open:
@@ -336,7 +332,7 @@ class AlarmManager:
         user, note = _actor(user), _note(note, required=True)
         async with self._lock:
             row = await self._row(alarm_id)
-            if row["resolved_us"] is not None:
+            if row.resolved_us is not None:
                 raise AlarmStateError(f"alarm {alarm_id} is already resolved", "alarm.already_resolved")
             record = await self._write_step(row, AlarmState.RESOLVED, user, note)
             alarm = self._open.pop(alarm_id, None)
@@ -345,22 +341,18 @@ class AlarmManager:
         self._notify([record])
         return record
 
-    async def _row(self, alarm_id: str) -> dict[str, Any]:
-        row = await self.store.read_one(
-            "SELECT alarm_id, code, device_id, severity, state, is_open, acked_us, resolved_us, data FROM alarms"
-            " WHERE alarm_id=?", (alarm_id,)
-        )
+    async def _row(self, alarm_id: str) -> AlarmStatus:
+        row = await self.store.alarms.status(alarm_id)
         if row is None:
             raise AlarmNotFound(f"no alarm {alarm_id!r}")
-        names = ("alarm_id", "code", "device_id", "severity", "state", "is_open", "acked_us", "resolved_us", "data")
-        return dict(zip(names, row, strict=True))
+        return row
 
-    async def _write_step(self, row: dict[str, Any], state: AlarmState, actor: str, note: str,
+    async def _write_step(self, row: AlarmStatus, state: AlarmState, actor: str, note: str,
                           data: dict[str, Any] | None = None) -> AlarmRecord:
         record = AlarmRecord(
-            alarm_id=row["alarm_id"], code=row["code"], state=state, ts=self.clock.now(), device_id=row["device_id"],
-            severity=Severity(row["severity"]), actor=actor, note=note,
-            data=data if data is not None else json.loads(row["data"]),
+            alarm_id=row.alarm_id, code=row.code, state=state, ts=self.clock.now(), device_id=row.device_id,
+            severity=Severity(row.severity), actor=actor, note=note,
+            data=data if data is not None else json.loads(row.data),
             **say("alarm.acknowledged" if state is AlarmState.ACKNOWLEDGED else "alarm.resolved", actor=actor),
         )
         (rid,) = await self.store.append_alarm_records([record])

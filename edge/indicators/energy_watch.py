@@ -43,7 +43,7 @@ import numpy as np
 from edge.clock import from_us, to_us
 from edge.config.indicators import EnergyWatchConfig
 from edge.indicators.context import COUNTER_UNITS, DeviceInfo, EstateContext
-from edge.indicators.series import SAMPLE, merge_samples
+from edge.indicators.series import SeriesStore, merge_samples
 from edge.messages import MessageFields, say
 from edge.records import DeviceStatus, Event, Quality, Reading, Severity
 from edge.store import Store
@@ -339,20 +339,19 @@ class EnergyWatch:
         in it is not counted (at most one poll interval's worth).
         """
         month_start = self._month_start(to_us(now))
+        series = SeriesStore(store)  # the indicator engine's tables: this watch is part of that package
         for device in self.ctx.devices.values():
             if device.category not in COUNTER_UNITS:
                 continue
-            for point, unit in await _points(store, device.id):
+            for point, unit in await series.device_points(device.id):
                 self.ctx.learn_point(device.id, point, unit)
             point = self.ctx.counter_point(device.id)
             if point is None:
                 continue
-            rows = await store.read(
-                "SELECT hour_us, data FROM ind_series WHERE device_id=? AND point=? AND hour_us >= ?"
-                " ORDER BY hour_us, seq", (device.id, point, self.ctx.calendar.hour_start_us(month_start)))
+            chunks = await series.chunks_since(device.id, point, self.ctx.calendar.hour_start_us(month_start))
             by_hour: dict[int, list[np.ndarray]] = {}
-            for hour_us, data in rows:
-                by_hour.setdefault(int(hour_us), []).append(np.frombuffer(data, SAMPLE))
+            for hour_us, samples in chunks:
+                by_hour.setdefault(hour_us, []).append(samples)
             ts: list[int] = []
             values: list[float] = []
             for hour_us in sorted(by_hour):
@@ -443,24 +442,17 @@ def _in_window(t: time, start: time, end: time) -> bool:
     return t >= start or t < end
 
 
-async def _points(store: Store, device_id: str) -> list[tuple[str, str]]:
-    return [(str(p), str(u)) for p, u in await store.read(
-        "SELECT point, unit FROM ind_points WHERE device_id=?", (device_id,))]
-
-
 async def _closed_months(store: Store, code: str, device_id: str, start_us: int, end_us: int) -> float:
     """Consumption of ``device_id`` in the months from ``start_us`` to ``end_us``, from the monthly
     indicators (the highest version of each month); 0 when the engine has not computed them."""
     if not code or end_us <= start_us:
         return 0.0
-    rows = await store.read("SELECT key, version, value, payload FROM indicators WHERE code=? AND granularity='month'"
-                            " AND period_start_us >= ? AND period_start_us < ?", (code, start_us, end_us))
     best: dict[str, tuple[int, float]] = {}
-    for key, version, value, payload in rows:
-        if value is None or json.loads(payload).get("dimensions") != {"device": device_id}:
+    for r in await store.records.indicators_between(code, "month", start_us, end_us):
+        if r.value is None or json.loads(r.payload).get("dimensions") != {"device": device_id}:
             continue
-        if key not in best or int(version) > best[key][0]:
-            best[key] = (int(version), float(value))
+        if r.key not in best or int(r.version) > best[r.key][0]:
+            best[r.key] = (int(r.version), float(r.value))
     return sum(v for _version, v in best.values())
 
 

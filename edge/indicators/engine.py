@@ -143,13 +143,9 @@ class IndicatorEngine:
         else:
             self._epoch_us = int(epoch)
         window_us = int((max(self.settings.revise_days, self.settings.backfill_hours / 24) + 31) * 86400e6)
-        rows = await self.store.read(
-            "SELECT DISTINCT granularity, period_start_us, key FROM indicators WHERE code=? AND period_start_us >= ?",
-            (MARKER_CODE, now_us - window_us),
-        )
-        self._emitted = {(str(g), int(s)) for g, s, key in rows if not is_demo_key(str(key))}  # demo: not a close
-        row = await self.store.read_one("SELECT max(updated_us) FROM alarms")
-        self._alarm_cursor_us = int(row[0]) if row and row[0] is not None else 0
+        periods = await self.store.records.indicator_periods(MARKER_CODE, now_us - window_us)
+        self._emitted = {(p.granularity, p.start_us) for p in periods if not is_demo_key(p.key)}  # demo: not a close
+        self._alarm_cursor_us = await self.store.alarms.last_update_us()
         self._started = True
 
     async def _loop(self) -> None:
@@ -242,7 +238,7 @@ class IndicatorEngine:
         for family in self.series_families:
             records += family.records(parts.get(family.name, {}), period, self.ctx, now)
         for direct in self.direct_families:
-            records += await direct.compute(self.store, period, self.ctx, now)
+            records += await direct.compute(self.store, self.series, period, self.ctx, now)
         return records
 
     async def _emit(self, period: Period, now: datetime) -> list[IndicatorRecord]:
@@ -262,16 +258,11 @@ class IndicatorEngine:
         return out
 
     async def _latest(self, period: Period) -> dict[str, _Latest]:
-        marks = ",".join("?" * len(CODES))
-        rows = await self.store.read(
-            f"SELECT key, version, value, samples, coverage FROM indicators WHERE code IN ({marks})"  # noqa: S608
-            " AND granularity=? AND period_start_us=?",
-            (*CODES, period.granularity, period.start_us),
-        )
+        rows = await self.store.records.indicators_of_period(CODES, period.granularity, period.start_us)
         out: dict[str, _Latest] = {}
-        for key, version, value, samples, coverage in rows:
-            if key not in out or version > out[key].version:
-                out[key] = _Latest(int(version), value, int(samples), float(coverage))
+        for r in rows:
+            if r.key not in out or r.version > out[r.key].version:
+                out[r.key] = _Latest(int(r.version), r.value, int(r.samples), float(r.coverage))
         return out
 
     async def _period_parts(self, period: Period) -> dict[str, Partial]:
@@ -382,9 +373,7 @@ class IndicatorEngine:
         last_id, seq = await self.series.cursor("readings")
         hour_of = self.calendar.hour_start_us
         while True:
-            rows = await self.store.read(
-                "SELECT id, device_id, point, value, unit, quality, ts_us FROM readings WHERE id > ? ORDER BY id"
-                " LIMIT ?", (last_id, FOLD_CHUNK))
+            rows = await self.store.records.readings_after(last_id, FOLD_CHUNK)
             if not rows:
                 return
             seq += 1
@@ -435,7 +424,7 @@ class IndicatorEngine:
                 for (d, p, h), m in values.items()
             ]
             await self.series.add_points(new_points)
-            last_id = rows[-1][0]
+            last_id = rows[-1].id
             await self.series.write_chunks(chunk, {"readings": (last_id, seq)})
             self.stats.readings_folded += len(rows)
             for (device_id, point), (first_us, last_us) in spans.items():
@@ -487,9 +476,7 @@ class IndicatorEngine:
         last_id, _ = await self.series.cursor("events")
         hour_of = self.calendar.hour_start_us
         while True:
-            rows = await self.store.read(
-                "SELECT id, code, device_id, data, ts_us FROM events WHERE id > ? ORDER BY id LIMIT ?",
-                (last_id, FOLD_CHUNK))
+            rows = await self.store.records.events_after(last_id, FOLD_CHUNK)
             if not rows:
                 return
             keep = []
@@ -500,24 +487,20 @@ class IndicatorEngine:
             for _rid, code, _device, subject, ts_us in keep:
                 dirty.add(hour_of(ts_us))
                 if code == LANE_CLEARED:  # the episode it ends started earlier: revise that period too
-                    row = await self.store.read_one(
-                        "SELECT max(ts_us) FROM ind_events WHERE code=? AND subject=? AND ts_us <= ?",
-                        (LANE_BLOCKED, subject, ts_us))
-                    if row and row[0] is not None:
-                        dirty.add(hour_of(int(row[0])))
-            last_id = rows[-1][0]
+                    started_us = await self.series.last_event_us(LANE_BLOCKED, subject, ts_us)
+                    if started_us is not None:
+                        dirty.add(hour_of(started_us))
+            last_id = rows[-1].id
             await self.series.write_chunks([], {"events": (last_id, 0)})
             self.stats.events_folded += len(keep)
             if len(rows) < FOLD_CHUNK:
                 return
 
     async def _alarm_changes(self) -> set[int]:
-        rows = await self.store.read("SELECT raised_us, updated_us FROM alarms WHERE updated_us > ?",
-                                     (self._alarm_cursor_us,))
         hours = set()
-        for raised_us, updated_us in rows:
-            hours.add(self.calendar.hour_start_us(int(raised_us)))
-            self._alarm_cursor_us = max(self._alarm_cursor_us, int(updated_us))
+        for alarm in await self.store.alarms.updated_after(self._alarm_cursor_us):
+            hours.add(self.calendar.hour_start_us(int(alarm.raised_us)))
+            self._alarm_cursor_us = max(self._alarm_cursor_us, int(alarm.updated_us))
         return hours
 
     async def _maybe_prune(self, now: datetime) -> None:

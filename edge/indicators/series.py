@@ -34,6 +34,7 @@ import numpy as np
 from edge.store import Store
 
 COMPONENT = "indicators"
+TABLES = ("ind_series", "ind_events", "ind_points", "ind_state", "ind_uptime")  # owned here, reached via SeriesStore.db
 MIGRATIONS: list[str] = [
     """
     CREATE TABLE ind_series (
@@ -139,25 +140,26 @@ class SeriesStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.db = store.tables(COMPONENT, TABLES)
 
     async def migrate(self) -> None:
-        await self.store.migrate_component(COMPONENT, MIGRATIONS)
+        await self.db.migrate(MIGRATIONS)
 
     # ------------------------------------------------------------------ state
 
     async def state(self, name: str) -> str | None:
-        row = await self.store.read_one("SELECT value FROM ind_state WHERE name=?", (name,))
+        row = await self.db.read_one("SELECT value FROM ind_state WHERE name=?", (name,))
         return str(row[0]) if row else None
 
     # ------------------------------------------------------------------ gateway uptime
 
     async def start_run(self, now_us: int) -> None:
         """A new run of the gateway begins (the engine's start)."""
-        await self.store.execute_write("INSERT OR REPLACE INTO ind_uptime VALUES (?, ?)", [(now_us, now_us)])
+        await self.db.write("INSERT OR REPLACE INTO ind_uptime VALUES (?, ?)", [(now_us, now_us)])
 
     async def heartbeat(self, run_start_us: int, now_us: int) -> None:
         """The run that began at ``run_start_us`` is still alive at ``now_us`` (every tick)."""
-        await self.store.execute_write("UPDATE ind_uptime SET alive_us=max(alive_us, ?) WHERE run_start_us=?",
+        await self.db.write("UPDATE ind_uptime SET alive_us=max(alive_us, ?) WHERE run_start_us=?",
                                        [(now_us, run_start_us)])
 
     async def uptime(self, start_us: int, end_us: int, legacy_until_us: int = 0) -> tuple[float, int]:
@@ -168,7 +170,7 @@ class SeriesStore:
         passes the first recorded run's start for such a store, 0 for a store that had the table
         from its first start).
         """
-        rows = await self.store.read("SELECT run_start_us, alive_us FROM ind_uptime WHERE run_start_us < ? AND alive_us >= ?",
+        rows = await self.db.read("SELECT run_start_us, alive_us FROM ind_uptime WHERE run_start_us < ? AND alive_us >= ?",
                                      (end_us, start_us))
         legacy = max(0, min(legacy_until_us, end_us) - start_us)
         spans = sorted((max(int(a), start_us), min(int(b), end_us)) for a, b in rows)
@@ -182,14 +184,14 @@ class SeriesStore:
         return covered / 1e6, starts
 
     async def set_state(self, name: str, value: str) -> None:
-        await self.store.execute_write(
+        await self.db.write(
             "INSERT INTO ind_state(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value=excluded.value",
             [(name, value)],
         )
 
     async def cursor(self, name: str) -> tuple[str, int]:
         """(last folded record id, last chunk seq) for the fold named ``name``."""
-        row = await self.store.read_one(
+        row = await self.db.read_one(
             "SELECT data, unit FROM ind_series WHERE device_id='' AND point=? AND hour_us=0 AND seq=0",
             (f"#cursor:{name}",),
         )
@@ -206,17 +208,17 @@ class SeriesStore:
         for name, (last_id, seq) in cursors.items():
             params.append(("", f"#cursor:{name}", 0, 0, str(seq), last_id.encode("ascii")))
         if params:
-            await self.store.execute_write(_INSERT_CHUNK, params)
+            await self.db.write(_INSERT_CHUNK, params)
 
     async def add_points(self, points: Iterable[tuple[str, str, str, int]]) -> None:
         rows = list(points)
         if rows:
-            await self.store.execute_write(
+            await self.db.write(
                 "INSERT OR IGNORE INTO ind_points(device_id, point, unit, first_us) VALUES (?,?,?,?)", rows)
 
     async def add_events(self, rows: Sequence[tuple[str, str, str | None, str, int]]) -> None:
         if rows:
-            await self.store.execute_write(
+            await self.db.write(
                 "INSERT OR IGNORE INTO ind_events(id, code, device_id, subject, ts_us) VALUES (?,?,?,?,?)", rows)
 
     async def compact(self, hour: HourSeries) -> None:
@@ -226,8 +228,8 @@ class SeriesStore:
         rows = [(d, PRESENCE_POINT, hour.hour_us, 0, "", arr.tobytes()) for d, arr in hour.presence.items()]
         rows += [(d, p, hour.hour_us, 0, hour.units.get((d, p), ""), arr.tobytes())
                  for (d, p), arr in hour.values.items()]
-        await self.store.execute_write(_INSERT_CHUNK, rows)
-        await self.store.execute_write(
+        await self.db.write(_INSERT_CHUNK, rows)
+        await self.db.write(
             "DELETE FROM ind_series WHERE hour_us=? AND seq BETWEEN 1 AND ? AND device_id != ''",
             [(hour.hour_us, hour.max_seq)],
         )
@@ -236,7 +238,7 @@ class SeriesStore:
     # ------------------------------------------------------------------ reads
 
     async def load_hour(self, hour_us: int) -> HourSeries:
-        rows = await self.store.read(
+        rows = await self.db.read(
             "SELECT device_id, point, seq, unit, data FROM ind_series WHERE hour_us=? AND device_id != ''"
             " ORDER BY device_id, point, seq",
             (hour_us,),
@@ -263,25 +265,55 @@ class SeriesStore:
                              limit_us: int) -> int | None:
         """The nearest hour before (after) ``hour_us`` holding samples of the point, within ``limit_us``."""
         if before:
-            row = await self.store.read_one(
+            row = await self.db.read_one(
                 "SELECT max(hour_us) FROM ind_series WHERE device_id=? AND point=? AND hour_us < ? AND hour_us >= ?",
                 (device_id, point, hour_us, hour_us - limit_us))
         else:
-            row = await self.store.read_one(
+            row = await self.db.read_one(
                 "SELECT min(hour_us) FROM ind_series WHERE device_id=? AND point=? AND hour_us > ? AND hour_us <= ?",
                 (device_id, point, hour_us, hour_us + limit_us))
         return int(row[0]) if row and row[0] is not None else None
 
     async def point_samples(self, device_id: str, point: str, hour_us: int) -> np.ndarray:
-        rows = await self.store.read(
+        rows = await self.db.read(
             "SELECT data FROM ind_series WHERE device_id=? AND point=? AND hour_us=? ORDER BY seq",
             (device_id, point, hour_us))
         return merge_samples([np.frombuffer(r[0], SAMPLE) for r in rows])
 
     async def known_points(self) -> list[tuple[str, str, str, int]]:
-        return [tuple(r) for r in await self.store.read("SELECT device_id, point, unit, first_us FROM ind_points")]
+        return [tuple(r) for r in await self.db.read("SELECT device_id, point, unit, first_us FROM ind_points")]
+
+    async def last_event_us(self, code: str, subject: str, until_us: int) -> int | None:
+        """When ``subject`` last had a ``code`` detection at or before ``until_us`` (None if never)."""
+        row = await self.db.read_one("SELECT max(ts_us) FROM ind_events WHERE code=? AND subject=? AND ts_us <= ?",
+                                     (code, subject, until_us))
+        return int(row[0]) if row and row[0] is not None else None
+
+    async def events_between(self, codes: tuple[str, str], start_us: int, end_us: int) -> list[tuple[str, str, int]]:
+        """(code, subject, ts_us) of the ``codes`` detections in ``[start_us, end_us)``, in time order."""
+        rows = await self.db.read(
+            "SELECT code, subject, ts_us FROM ind_events WHERE code IN (?, ?) AND ts_us >= ? AND ts_us < ?"
+            " ORDER BY ts_us, id", (*codes, start_us, end_us))
+        return [(str(c), str(s), int(t)) for c, s, t in rows]
+
+    async def count_events(self, code: str, start_us: int, end_us: int) -> int:
+        row = await self.db.read_one("SELECT count(*) FROM ind_events WHERE code = ? AND ts_us >= ? AND ts_us < ?",
+                                     (code, start_us, end_us))
+        return int(row[0]) if row else 0
+
+    async def device_points(self, device_id: str) -> list[tuple[str, str]]:
+        """(point, unit) of every point seen on ``device_id``."""
+        return [(str(p), str(u)) for p, u in await self.db.read(
+            "SELECT point, unit FROM ind_points WHERE device_id=?", (device_id,))]
+
+    async def chunks_since(self, device_id: str, point: str, since_hour_us: int) -> list[tuple[int, np.ndarray]]:
+        """(hour, samples) of every stored chunk of one point from ``since_hour_us`` on, in hour and seq order."""
+        rows = await self.db.read(
+            "SELECT hour_us, data FROM ind_series WHERE device_id=? AND point=? AND hour_us >= ?"
+            " ORDER BY hour_us, seq", (device_id, point, since_hour_us))
+        return [(int(hour_us), np.frombuffer(data, SAMPLE)) for hour_us, data in rows]
 
     async def prune(self, before_us: int) -> None:
         """Forget the hourly series and detections older than ``before_us`` (retention)."""
-        await self.store.execute_write("DELETE FROM ind_series WHERE hour_us < ? AND device_id != ''", [(before_us,)])
-        await self.store.execute_write("DELETE FROM ind_events WHERE ts_us < ?", [(before_us,)])
+        await self.db.write("DELETE FROM ind_series WHERE hour_us < ? AND device_id != ''", [(before_us,)])
+        await self.db.write("DELETE FROM ind_events WHERE ts_us < ?", [(before_us,)])

@@ -40,14 +40,15 @@ class CounterStates:
 
     def __init__(self, store: Store, normaliser: Normaliser, interval_s: float = 30.0) -> None:
         self.store = store
+        self.db = store.tables(COMPONENT, ("counter_state",))
         self.normaliser = normaliser
         self.interval_s = interval_s
         self._saved: dict[tuple[str, str], CounterState] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> CounterStates:
-        await self.store.migrate_component(COMPONENT, MIGRATIONS)
-        rows = await self.store.read("SELECT device_id, point, last_raw, total, ts_us FROM counter_state")
+        await self.db.migrate(MIGRATIONS)
+        rows = await self.db.read("SELECT device_id, point, last_raw, total, ts_us FROM counter_state")
         states = {(d, p): CounterState(raw, total, from_us(ts) if ts is not None else None)
                   for d, p, raw, total, ts in rows}
         self.normaliser.restore_counters(states)
@@ -68,7 +69,7 @@ class CounterStates:
                    if self._saved.get(key) != state]
         if not changed:
             return 0
-        await self.store.execute_write(
+        await self.db.write(
             "INSERT INTO counter_state VALUES (?,?,?,?,?) ON CONFLICT(device_id, point) DO UPDATE SET "
             "last_raw=excluded.last_raw, total=excluded.total, ts_us=excluded.ts_us",
             [(d, p, s.last_raw, s.total, to_us(s.ts) if s.ts else None) for (d, p), s in changed],

@@ -21,6 +21,7 @@ from edge.clock import Clock
 from edge.errors import EdgeError
 from edge.records import AlarmRecord, AlarmState, Severity
 from edge.store import Store, codec
+from edge.store.alarm_queries import AlarmStatus
 
 
 class AlarmActionError(Exception):
@@ -50,18 +51,15 @@ def check_note(note: str, *, required: bool) -> str:
     return note
 
 
-async def load_state(store: Store, alarm_id: str) -> tuple:
-    row = await store.read_one(
-        "SELECT alarm_id, code, device_id, severity, state, is_open, acked_us, resolved_us, data FROM alarms"
-        " WHERE alarm_id=?", (alarm_id,)
-    )
+async def load_state(store: Store, alarm_id: str) -> AlarmStatus:
+    row = await store.alarms.status(alarm_id)
     if row is None:
         raise AlarmActionError("alarm.not_found", f"no alarm {alarm_id!r}", 404)
     return row
 
 
-def check_transition(row: tuple, action: str) -> None:
-    _id, _code, _dev, _sev, state, _open, acked_us, resolved_us, _data = row
+def check_transition(row: AlarmStatus, action: str) -> None:
+    state, acked_us, resolved_us = row.state, row.acked_us, row.resolved_us
     if resolved_us is not None or state == AlarmState.RESOLVED:
         raise AlarmActionError("alarm.already_resolved", "the alarm is already resolved")
     if action == "acknowledge" and (acked_us is not None or state not in (AlarmState.RAISED, AlarmState.ESCALATED)):
@@ -85,8 +83,8 @@ class StoreAlarmActions:
         row = await load_state(self.store, alarm_id)
         check_transition(row, action)
         await self.store.append_alarm_records([AlarmRecord(
-            alarm_id=alarm_id, code=row[1], state=state, ts=self.clock.now(), device_id=row[2],
-            severity=Severity(row[3]), actor=user, note=note, data=codec.json.loads(row[8]),
+            alarm_id=alarm_id, code=row.code, state=state, ts=self.clock.now(), device_id=row.device_id,
+            severity=Severity(row.severity), actor=user, note=note, data=codec.json.loads(row.data),
         )])
 
 

@@ -39,7 +39,7 @@ from edge.panel.overview import OverviewService
 from edge.panel.passwords import Passwords
 from edge.panel.ratelimit import LoginRateLimiter
 from edge.panel.routes import labels as label_routes
-from edge.panel.schema import PANEL_COMPONENT, PANEL_MIGRATIONS
+from edge.panel.schema import PANEL_COMPONENT, PANEL_MIGRATIONS, PANEL_TABLES
 from edge.panel.security import CsrfRejected, Forbidden, LoginRequired, SecurityHeaders, current_principal
 from edge.panel.sessions import SessionStore
 from edge.panel.setup_token import SetupToken
@@ -128,7 +128,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await store.migrate_component(PANEL_COMPONENT, PANEL_MIGRATIONS)
+        await store.tables(PANEL_COMPONENT, PANEL_TABLES).migrate(PANEL_MIGRATIONS)
         await live.load()
         if await ctx.users.count() == 0:
             ctx.setup.issue(ctx.base_url)

@@ -13,6 +13,7 @@ from typing import Any
 
 from edge.clock import Clock, to_us
 from edge.ids import new_id
+from edge.panel.schema import PANEL_COMPONENT
 from edge.store import Store
 
 
@@ -31,12 +32,13 @@ class AuditEntry:
 class AuditLog:
     def __init__(self, store: Store, clock: Clock) -> None:
         self.store = store
+        self.db = store.tables(PANEL_COMPONENT, ("panel_audit",))
         self.clock = clock
 
     async def record(self, username: str, action: str, target: str = "", *, ip: str = "", ok: bool = True,
                      **detail: Any) -> None:
         """Append one entry. ``detail`` must never contain passwords or tokens (callers pass facts only)."""
-        await self.store.execute_write(
+        await self.db.write(
             "INSERT INTO panel_audit VALUES (?,?,?,?,?,?,?,?)",
             [(new_id(), to_us(self.clock.now()), username[:64], action, target[:256],
               json.dumps(detail, ensure_ascii=False, default=str)[:4000], ip[:64], int(ok))],
@@ -64,11 +66,11 @@ class AuditLog:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
         params.append(limit)
-        rows = await self.store.read(sql, params)
+        rows = await self.db.read(sql, params)
         return [AuditEntry(r[0], r[1], r[2], r[3], r[4], _detail(r[5]), r[6], bool(r[7])) for r in rows]
 
     async def actions(self) -> list[str]:
-        return [r[0] for r in await self.store.read("SELECT DISTINCT action FROM panel_audit ORDER BY action")]
+        return [r[0] for r in await self.db.read("SELECT DISTINCT action FROM panel_audit ORDER BY action")]
 
 
 def _detail(text: str) -> dict[str, Any]:

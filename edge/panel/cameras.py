@@ -13,7 +13,6 @@ setting no longer applies; then the whole file is validated and saved with a bac
 
 from __future__ import annotations
 
-import json
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -73,17 +72,9 @@ def _detections(data: dict[str, Any]) -> tuple[FrameDetection, ...]:
 
 
 async def latest_evidence(store: Store, camera_id: str) -> tuple[int, str, dict[str, Any]] | None:
-    row = await store.read_one(
-        "SELECT ts_us, evidence_path, data FROM events WHERE device_id=? AND evidence_path IS NOT NULL"
-        " ORDER BY ts_us DESC LIMIT 1", (camera_id,)
-    )
-    if row is None:
-        return None
-    try:
-        data = json.loads(row[2])
-    except ValueError:
-        data = {}
-    return int(row[0]), str(row[1]), data if isinstance(data, dict) else {}
+    """(time, picture file name, data) of the camera's newest event with a picture, or None."""
+    found = await store.records.latest_evidence(camera_id)
+    return None if found is None else (found.ts_us, found.evidence_path, found.data)
 
 
 async def camera_view(store: Store, hooks: PanelHooks, camera: CameraConfig) -> CameraView:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from edge.clock import Clock, to_us
+from edge.panel.schema import PANEL_COMPONENT
 from edge.records import DeviceStatus, Quality, Reading
 from edge.store import Store
 
@@ -132,6 +133,7 @@ class LiveValues:
                  keep_5m: timedelta = timedelta(hours=26), keep_1h: timedelta = timedelta(days=8),
                  max_pending: int = 500_000) -> None:
         self.store = store
+        self.db = store.tables(PANEL_COMPONENT, ("panel_latest", "panel_device_status", "panel_rollup_5m", "panel_rollup_1h"))
         self.clock = clock
         self.flush_interval_s = flush_interval_s
         self.keep_us = {"5m": int(keep_5m.total_seconds() * 1e6), "1h": int(keep_1h.total_seconds() * 1e6)}
@@ -153,14 +155,14 @@ class LiveValues:
         """Fill the in-memory view from the last flush (so values show right after a restart)."""
         # Readings may already have arrived (observers are registered before the panel starts):
         # stored values only fill gaps, they never replace newer ones.
-        for device_id, point, value, unit, quality, ts_us in await self.store.read(
+        for device_id, point, value, unit, quality, ts_us in await self.db.read(
             "SELECT device_id, point, value, unit, quality, ts_us FROM panel_latest"
         ):
             points = self._latest.setdefault(device_id, {})
             current = points.get(point)
             if current is None or current.ts_us < ts_us:
                 points[point] = LatestValue(value, unit, Quality(quality), ts_us)
-        for device_id, online, ts_us, since_us, error in await self.store.read(
+        for device_id, online, ts_us, since_us, error in await self.db.read(
             "SELECT device_id, online, ts_us, since_us, error FROM panel_device_status"
         ):
             known = self._status.get(device_id)
@@ -223,7 +225,7 @@ class LiveValues:
     async def series(self, device_id: str, point: str, resolution: str, since_us: int) -> list[Bucket]:
         """Buckets of one point from ``since_us`` on, including what is not flushed yet."""
         width, table = RESOLUTIONS[resolution]
-        rows = await self.store.read(
+        rows = await self.db.read(
             f"SELECT bucket_us, vmin, vmax, vsum, n, vlast, last_us FROM {table}"  # noqa: S608 - fixed table names
             " WHERE device_id=? AND point=? AND bucket_us>=? ORDER BY bucket_us",
             (device_id, point, since_us - since_us % width),
@@ -254,18 +256,18 @@ class LiveValues:
                         for (device_id, point), buckets in self._inflight[res].items()
                         for start, a in buckets.items()]
                 if rows:
-                    writes.append(self.store.execute_write(_UPSERT_ROLLUP.format(table=table), rows))
+                    writes.append(self.db.write(_UPSERT_ROLLUP.format(table=table), rows))
             latest_rows = []
             for device_id, point in dirty_latest:
                 v = self._latest.get(device_id, {}).get(point)
                 if v is not None:
                     latest_rows.append((device_id, point, v.value, v.unit, int(v.quality), v.ts_us))
             if latest_rows:
-                writes.append(self.store.execute_write(_UPSERT_LATEST, latest_rows))
+                writes.append(self.db.write(_UPSERT_LATEST, latest_rows))
             status_rows = [(d, int(s.online), s.ts_us, s.since_us, s.error)
                            for d in dirty_status if (s := self._status.get(d)) is not None]
             if status_rows:
-                writes.append(self.store.execute_write(_UPSERT_STATUS, status_rows))
+                writes.append(self.db.write(_UPSERT_STATUS, status_rows))
             try:
                 await asyncio.gather(*writes)
             except BaseException:
@@ -305,7 +307,7 @@ class LiveValues:
     async def prune(self) -> None:
         now = to_us(self.clock.now())
         for res, (_width, table) in RESOLUTIONS.items():
-            await self.store.execute_write(
+            await self.db.write(
                 f"DELETE FROM {table} WHERE bucket_us < ?", [(now - self.keep_us[res],)]  # noqa: S608
             )
 

@@ -18,6 +18,7 @@ from edge.panel.devices import DeviceIndex, device_view
 from edge.panel.hooks import PanelHooks
 from edge.panel.live import LiveValues
 from edge.store import LaneBacklog, Store
+from edge.store.queries import StoredIndicator
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +98,8 @@ class OverviewService:
         """Open alarms by severity and by device, from one pass over the open alarms."""
         by_severity = dict.fromkeys(SEVERITIES, 0)
         by_device: dict[str | None, int] = {}
-        for device_id, severity, count in await self.store.read(
-            "SELECT device_id, severity, count(*) FROM alarms WHERE is_open=1 GROUP BY device_id, severity"
-        ):
+        for c in await self.store.alarms.open_counts():
+            device_id, severity, count = c.device_id, c.severity, c.count
             by_severity[severity] = by_severity.get(severity, 0) + int(count)
             by_device[device_id] = by_device.get(device_id, 0) + int(count)
         return by_severity, by_device
@@ -148,18 +148,9 @@ class OverviewService:
         seek per code, rather than a GROUP BY over every indicator ever computed.
         """
         out: list[IndicatorView] = []
-        code = ""
-        while True:
-            row = await self.store.read_one("SELECT min(code) FROM indicators WHERE code > ?", (code,))
-            if row is None or row[0] is None:
-                break
-            code = row[0]
+        for code in await self.store.records.indicator_codes():
             for granularity in ("hour", "day", "month"):
-                rows = await self.store.read(
-                    "SELECT period_start_us, period_end_us, value, unit, coverage, samples, payload FROM indicators"
-                    " WHERE code=? AND granularity=? ORDER BY period_start_us DESC, version DESC LIMIT 50",
-                    (code, granularity),
-                )
+                rows = await self.store.records.newest_indicators(code, granularity, 50)
                 view = _estate_wide(code, granularity, rows)
                 if view is not None:
                     out.append(view)
@@ -167,18 +158,19 @@ class OverviewService:
         return out
 
 
-def _estate_wide(code: str, granularity: str, rows: list[tuple]) -> IndicatorView | None:
+def _estate_wide(code: str, granularity: str, rows: list[StoredIndicator]) -> IndicatorView | None:
     """The newest row of the newest period that has no dimensions (the estate-wide total)."""
     if not rows:
         return None
-    newest = rows[0][0]
-    for start, end, value, unit, coverage, samples, payload in rows:
-        if start != newest:
+    newest = rows[0].period_start_us
+    for r in rows:
+        if r.period_start_us != newest:
             break
         try:
-            dims = json.loads(payload).get("dimensions") or {}
+            dims = json.loads(r.payload).get("dimensions") or {}
         except ValueError:
             dims = {}
         if not dims:
-            return IndicatorView(code, granularity, start, end, value, unit, coverage, samples)
+            return IndicatorView(code, granularity, r.period_start_us, r.period_end_us, r.value, r.unit, r.coverage,
+                                 r.samples)
     return None

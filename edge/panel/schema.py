@@ -1,4 +1,4 @@
-"""The panel's own tables, applied with ``Store.migrate_component("panel", PANEL_MIGRATIONS)``.
+"""The panel's own tables, applied with ``Store.tables("panel", PANEL_TABLES).migrate(PANEL_MIGRATIONS)``.
 
 Append new scripts; never edit a released one.
 
@@ -16,6 +16,8 @@ Append new scripts; never edit a released one.
 from __future__ import annotations
 
 PANEL_COMPONENT = "panel"
+PANEL_TABLES = ("panel_users", "panel_sessions", "panel_audit", "panel_latest", "panel_device_status",
+                "panel_rollup_5m", "panel_rollup_1h")
 
 _ROLLUP_COLUMNS = """(
         device_id TEXT NOT NULL,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from edge.clock import Clock, to_us
+from edge.panel.schema import PANEL_COMPONENT
 from edge.store import Store
 
 _TOUCH_EVERY_US = 60_000_000  # write last_seen at most once a minute per session, not per request
@@ -37,6 +38,7 @@ class Session:
 class SessionStore:
     def __init__(self, store: Store, clock: Clock, *, idle: timedelta, max_age: timedelta) -> None:
         self.store = store
+        self.db = store.tables(PANEL_COMPONENT, ("panel_sessions",))
         self.clock = clock
         self.idle_us = int(idle.total_seconds() * 1e6)
         self.max_age_us = int(max_age.total_seconds() * 1e6)
@@ -46,7 +48,7 @@ class SessionStore:
         token = secrets.token_urlsafe(32)
         now = to_us(self.clock.now())
         session = Session(token_hash(token), user_id, secrets.token_urlsafe(32), now, now, now + self.max_age_us)
-        await self.store.execute_write(
+        await self.db.write(
             "INSERT INTO panel_sessions VALUES (?,?,?,?,?,?,?,?)",
             [(session.token_hash, user_id, session.csrf_token, now, now, session.expires_us, ip[:64],
               user_agent[:256])],
@@ -58,7 +60,7 @@ class SessionStore:
         if not token or len(token) > 128:
             return None
         digest = token_hash(token)
-        row = await self.store.read_one(
+        row = await self.db.read_one(
             "SELECT token_hash, user_id, csrf_token, created_us, last_seen_us, expires_us FROM panel_sessions"
             " WHERE token_hash=?", (digest,)
         )
@@ -67,33 +69,33 @@ class SessionStore:
         session = Session(*row)
         now = to_us(self.clock.now())
         if now >= session.expires_us or now - session.last_seen_us >= self.idle_us:
-            await self.store.execute_write("DELETE FROM panel_sessions WHERE token_hash=?", [(digest,)])
+            await self.db.write("DELETE FROM panel_sessions WHERE token_hash=?", [(digest,)])
             return None
         if now - session.last_seen_us >= _TOUCH_EVERY_US:
-            await self.store.execute_write(
+            await self.db.write(
                 "UPDATE panel_sessions SET last_seen_us=? WHERE token_hash=?", [(now, digest)]
             )
         return session
 
     async def delete(self, token: str | None) -> None:
         if token and len(token) <= 128:
-            await self.store.execute_write("DELETE FROM panel_sessions WHERE token_hash=?", [(token_hash(token),)])
+            await self.db.write("DELETE FROM panel_sessions WHERE token_hash=?", [(token_hash(token),)])
 
     async def delete_for_user(self, user_id: str, keep_hash: str | None = None) -> None:
         """End every session of a user (password or role change), optionally keeping the current one."""
-        await self.store.execute_write(
+        await self.db.write(
             "DELETE FROM panel_sessions WHERE user_id=? AND token_hash<>?", [(user_id, keep_hash or "")]
         )
 
     async def purge_expired(self) -> None:
         now = to_us(self.clock.now())
-        await self.store.execute_write(
+        await self.db.write(
             "DELETE FROM panel_sessions WHERE expires_us<=? OR last_seen_us<=?", [(now, now - self.idle_us)]
         )
 
     async def active_count(self) -> int:
         now = to_us(self.clock.now())
-        row = await self.store.read_one(
+        row = await self.db.read_one(
             "SELECT count(*) FROM panel_sessions WHERE expires_us>? AND last_seen_us>?", (now, now - self.idle_us)
         )
         return int(row[0]) if row else 0

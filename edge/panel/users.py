@@ -16,6 +16,7 @@ from edge.clock import Clock, to_us
 from edge.ids import new_id
 from edge.panel.passwords import Passwords
 from edge.panel.roles import Role
+from edge.panel.schema import PANEL_COMPONENT
 from edge.store import Store
 
 USERNAME_RE = re.compile(r"^[\w.@\-]{1,64}$")
@@ -55,24 +56,25 @@ class UserStore:
     def __init__(self, store: Store, passwords: Passwords, clock: Clock, *, extra_words: tuple[str, ...] = ()) -> None:
         """``extra_words``: what a guesser of this gateway tries first (the estate's name and id)."""
         self.store = store
+        self.db = store.tables(PANEL_COMPONENT, ("panel_users",))
         self.passwords = passwords
         self.clock = clock
         self.extra_words = extra_words
 
     async def count(self) -> int:
-        row = await self.store.read_one("SELECT count(*) FROM panel_users")
+        row = await self.db.read_one("SELECT count(*) FROM panel_users")
         return int(row[0]) if row else 0
 
     async def get(self, user_id: str) -> User | None:
-        row = await self.store.read_one(f"SELECT {_COLUMNS} FROM panel_users WHERE user_id=?", (user_id,))  # noqa: S608
+        row = await self.db.read_one(f"SELECT {_COLUMNS} FROM panel_users WHERE user_id=?", (user_id,))  # noqa: S608
         return _user(row) if row else None
 
     async def by_name(self, username: str) -> User | None:
-        row = await self.store.read_one(f"SELECT {_COLUMNS} FROM panel_users WHERE username=?", (username,))  # noqa: S608
+        row = await self.db.read_one(f"SELECT {_COLUMNS} FROM panel_users WHERE username=?", (username,))  # noqa: S608
         return _user(row) if row else None
 
     async def all(self) -> list[User]:
-        return [_user(r) for r in await self.store.read(f"SELECT {_COLUMNS} FROM panel_users ORDER BY username")]  # noqa: S608
+        return [_user(r) for r in await self.db.read(f"SELECT {_COLUMNS} FROM panel_users ORDER BY username")]  # noqa: S608
 
     async def create(self, username: str, password: str, role: Role) -> User:
         if not USERNAME_RE.match(username):
@@ -82,7 +84,7 @@ class UserStore:
         self.passwords.check_policy(password, username, self.extra_words)
         now = to_us(self.clock.now())
         password_hash = await self.passwords.hash(password)
-        await self.store.execute_write(
+        await self.db.write(
             "INSERT INTO panel_users(user_id, username, password_hash, role, enabled, failed_logins, created_us,"
             " password_changed_us) VALUES (?,?,?,?,1,0,?,?)",
             [(new_id(), username, password_hash, str(role), now, now)],
@@ -94,7 +96,7 @@ class UserStore:
     async def set_password(self, user: User, password: str) -> None:
         self.passwords.check_policy(password, user.username, self.extra_words)
         password_hash = await self.passwords.hash(password)
-        await self.store.execute_write(
+        await self.db.write(
             "UPDATE panel_users SET password_hash=?, password_changed_us=?, failed_logins=0, locked_until_us=NULL"
             " WHERE user_id=?",
             [(password_hash, to_us(self.clock.now()), user.user_id)],
@@ -103,27 +105,27 @@ class UserStore:
     async def set_role(self, user: User, role: Role) -> None:
         if user.role is Role.ADMIN and role is not Role.ADMIN:
             await self._keep_an_admin(user)
-        await self.store.execute_write("UPDATE panel_users SET role=? WHERE user_id=?", [(str(role), user.user_id)])
+        await self.db.write("UPDATE panel_users SET role=? WHERE user_id=?", [(str(role), user.user_id)])
 
     async def set_enabled(self, user: User, enabled: bool) -> None:
         if not enabled and user.role is Role.ADMIN:
             await self._keep_an_admin(user)
-        await self.store.execute_write(
+        await self.db.write(
             "UPDATE panel_users SET enabled=? WHERE user_id=?", [(int(enabled), user.user_id)]
         )
 
     async def unlock(self, user: User) -> None:
-        await self.store.execute_write(
+        await self.db.write(
             "UPDATE panel_users SET failed_logins=0, locked_until_us=NULL WHERE user_id=?", [(user.user_id,)]
         )
 
     async def delete(self, user: User) -> None:
         if user.role is Role.ADMIN:
             await self._keep_an_admin(user)
-        await self.store.execute_write("DELETE FROM panel_users WHERE user_id=?", [(user.user_id,)])
+        await self.db.write("DELETE FROM panel_users WHERE user_id=?", [(user.user_id,)])
 
     async def _keep_an_admin(self, user: User) -> None:
-        row = await self.store.read_one(
+        row = await self.db.read_one(
             "SELECT count(*) FROM panel_users WHERE role='admin' AND enabled=1 AND user_id<>?", (user.user_id,)
         )
         if not row or int(row[0]) == 0:
@@ -131,18 +133,18 @@ class UserStore:
 
     async def login_failed(self, user: User) -> None:
         """Count a wrong password (shown on the users page; the throttle decides about waiting)."""
-        await self.store.execute_write(
+        await self.db.write(
             "UPDATE panel_users SET failed_logins=failed_logins+1 WHERE user_id=?", [(user.user_id,)]
         )
 
     async def login_succeeded(self, user: User, password: str) -> None:
         """Reset the failure count; upgrade the hash if the hashing parameters changed since it was made."""
-        await self.store.execute_write(
+        await self.db.write(
             "UPDATE panel_users SET failed_logins=0, locked_until_us=NULL, last_login_us=? WHERE user_id=?",
             [(to_us(self.clock.now()), user.user_id)],
         )
         if self.passwords.needs_rehash(user.password_hash):
             password_hash = await self.passwords.hash(password)
-            await self.store.execute_write(
+            await self.db.write(
                 "UPDATE panel_users SET password_hash=? WHERE user_id=?", [(password_hash, user.user_id)]
             )

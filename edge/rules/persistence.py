@@ -43,14 +43,15 @@ class PendingTimers:
 
     def __init__(self, store: Store, engine: RuleEngine, interval_s: float = 1.0) -> None:
         self.store = store
+        self.db = store.tables(COMPONENT, ("rule_timer",))
         self.engine = engine
         self.interval_s = interval_s
         self._saved: dict[TimerKey, datetime] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> PendingTimers:
-        await self.store.migrate_component(COMPONENT, MIGRATIONS)
-        rows = await self.store.read("SELECT device_id, point, direction, since_us FROM rule_timer")
+        await self.db.migrate(MIGRATIONS)
+        rows = await self.db.read("SELECT device_id, point, direction, since_us FROM rule_timer")
         timers = {(d, p, direction): from_us(since) for d, p, direction, since in rows}
         self.engine.restore_timers(timers)
         self._saved = timers
@@ -72,11 +73,11 @@ class PendingTimers:
         if not started and not ended:
             return 0
         if started:
-            await self.store.execute_write(
+            await self.db.write(
                 "INSERT INTO rule_timer VALUES (?,?,?,?) ON CONFLICT(device_id, point, direction) DO UPDATE SET "
                 "since_us=excluded.since_us", [(d, p, direction, to_us(v)) for (d, p, direction), v in started])
         if ended:
-            await self.store.execute_write("DELETE FROM rule_timer WHERE device_id=? AND point=? AND direction=?",
+            await self.db.write("DELETE FROM rule_timer WHERE device_id=? AND point=? AND direction=?",
                                            ended)
         self._saved = current
         return len(started) + len(ended)

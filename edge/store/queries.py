@@ -8,20 +8,78 @@ and a reader gets ``row.raised_us`` rather than ``r[9]``.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from edge.clock import from_us
 from edge.records import AlarmState, Severity
 from edge.store import codec
+from edge.store.connection import Statement
 from edge.store.outbox import LANE_TABLES
 from edge.store.writer import StoreWriter
 from edge.transitions import OpenAlarm
 
 COUNTABLE = frozenset({*LANE_TABLES.values(), "alarms", "dead_letter"})
+_INDICATOR_COLUMNS = ("id, key, version, code, granularity, period_start_us, period_end_us, value, unit, samples,"
+                      " coverage, payload")
+
+
+class StoredReading(NamedTuple):
+    """One ``readings`` row. A NamedTuple, not a dataclass: the indicator fold walks thousands a second,
+    and unpacking a tuple costs nothing to build (fields read by name or unpacked in order)."""
+
+    id: str
+    device_id: str
+    point: str
+    value: float | None
+    unit: str
+    quality: int
+    ts_us: int
+
+
+class StoredEvent(NamedTuple):
+    """One ``events`` row as the indicator fold needs it; ``data`` is the stored JSON text (parse on demand)."""
+
+    id: str
+    code: str
+    device_id: str | None
+    data: str
+    ts_us: int
+
+
+class StoredIndicator(NamedTuple):
+    """One ``indicators`` row (one version of one figure); ``payload`` is the upload JSON text."""
+
+    id: str
+    key: str
+    version: int
+    code: str
+    granularity: str
+    period_start_us: int
+    period_end_us: int
+    value: float | None
+    unit: str
+    samples: int
+    coverage: float
+    payload: str
+
+
+class IndicatorPeriod(NamedTuple):
+    granularity: str
+    start_us: int
+    key: str
+
+
+class EvidenceEvent(NamedTuple):
+    """The newest event of a device that kept a picture: when, the picture's file name, its data."""
+
+    ts_us: int
+    evidence_path: str
+    data: dict[str, Any]
 
 
 class CoreQueries:
-    """Counters, the inventory and the open alarms: the reads the daemon itself needs."""
+    """Named reads (and the clock check's flag) on the core tables other than the alarms (``Store.records``)."""
 
     def __init__(self, writer: StoreWriter) -> None:
         self._db = writer
@@ -62,6 +120,111 @@ class CoreQueries:
             data = codec.json.loads(payload)
             out[data["device_id"]] = data
         return out
+
+    # ------------------------------------------------------------------ readings and events (by id)
+    async def readings_after(self, after_id: str, limit: int) -> list[StoredReading]:
+        """The next ``limit`` readings after ``after_id``, in id (acceptance) order."""
+        rows = await self._db.read(
+            "SELECT id, device_id, point, value, unit, quality, ts_us FROM readings WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, limit))
+        make = StoredReading._make
+        return [make(r) for r in rows]
+
+    async def events_after(self, after_id: str, limit: int) -> list[StoredEvent]:
+        """The next ``limit`` events after ``after_id``, in id order."""
+        rows = await self._db.read(
+            "SELECT id, code, device_id, data, ts_us FROM events WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
+        return [StoredEvent._make(r) for r in rows]
+
+    async def latest_evidence(self, device_id: str) -> EvidenceEvent | None:
+        """The newest event of ``device_id`` that kept a picture (its data {} if unreadable), or None."""
+        row = await self._db.read_one(
+            "SELECT ts_us, evidence_path, data FROM events WHERE device_id=? AND evidence_path IS NOT NULL"
+            " ORDER BY ts_us DESC LIMIT 1", (device_id,))
+        if row is None:
+            return None
+        try:
+            data = codec.json.loads(row[2])
+        except ValueError:
+            data = {}
+        return EvidenceEvent(int(row[0]), str(row[1]), data if isinstance(data, dict) else {})
+
+    # ------------------------------------------------------------------ indicators
+    async def indicator_periods(self, code: str, since_us: int) -> set[IndicatorPeriod]:
+        """The periods (with the figure's key) of every stored ``code`` figure starting at or after ``since_us``."""
+        rows = await self._db.read(
+            "SELECT DISTINCT granularity, period_start_us, key FROM indicators WHERE code=? AND period_start_us >= ?",
+            (code, since_us))
+        return {IndicatorPeriod(str(g), int(s), str(k)) for g, s, k in rows}
+
+    async def indicators_of_period(self, codes: Sequence[str], granularity: str,
+                                   period_start_us: int) -> list[StoredIndicator]:
+        """Every stored version of the ``codes`` figures for one period."""
+        marks = ",".join("?" * len(codes))
+        rows = await self._db.read(
+            f"SELECT {_INDICATOR_COLUMNS} FROM indicators WHERE code IN ({marks})"  # noqa: S608
+            " AND granularity=? AND period_start_us=?", (*codes, granularity, period_start_us))
+        return [StoredIndicator._make(r) for r in rows]
+
+    async def indicators_between(self, code: str, granularity: str, start_us: int,
+                                 end_us: int) -> list[StoredIndicator]:
+        """Every stored version of ``code`` for the periods starting in ``[start_us, end_us)``."""
+        rows = await self._db.read(
+            f"SELECT {_INDICATOR_COLUMNS} FROM indicators WHERE code=? AND granularity=?"  # noqa: S608
+            " AND period_start_us >= ? AND period_start_us < ?", (code, granularity, start_us, end_us))
+        return [StoredIndicator._make(r) for r in rows]
+
+    async def newest_indicators(self, code: str, granularity: str, limit: int = 50) -> list[StoredIndicator]:
+        """The newest stored ``code`` figures of one granularity: newest period first, highest version first."""
+        rows = await self._db.read(
+            f"SELECT {_INDICATOR_COLUMNS} FROM indicators WHERE code=? AND granularity=?"  # noqa: S608
+            " ORDER BY period_start_us DESC, version DESC LIMIT ?", (code, granularity, limit))
+        return [StoredIndicator._make(r) for r in rows]
+
+    async def indicator_codes(self) -> list[str]:
+        """Every indicator code stored, by skipping along the (code, granularity, period_start) index."""
+        out: list[str] = []
+        code = ""
+        while True:
+            row = await self._db.read_one("SELECT min(code) FROM indicators WHERE code > ?", (code,))
+            if row is None or row[0] is None:
+                return out
+            code = row[0]
+            out.append(code)
+
+    # ------------------------------------------------------------------ clock check
+    async def flag_clock_suspect(self, first_id: str, last_id: str) -> dict[str, int]:
+        """Flag the records accepted in the id range ``(first_id, last_id]`` as stamped by a wrong clock.
+
+        Telemetry of quality good becomes uncertain; events and alarm steps get ``data.clock_suspect``.
+        Returns how many records of each lane (``telemetry``, ``event``, ``alarm``) were flagged.
+
+        Whether this may rewrite records that may already be uploaded: yes, and only this way. The
+        rewrite changes a quality flag and adds one key to ``data``; ids, times and values stay as
+        they were, so the upload stays idempotent and nothing is uploaded twice (the outbox cursor
+        has moved past what the platform has). The platform's copy of an already uploaded record
+        keeps the old flag; what tells the platform is the ``gateway.clock_jump`` event that the
+        clock check uploads with the same id range, so it can judge the records it already has.
+        The local copy is flagged because the panel and the indicators read it (a figure computed
+        from a wrong clock must say so), and records still waiting go up flagged.
+        """
+        bounds = (first_id, last_id)
+        counts: dict[str, int] = {}
+        for lane, table in (("telemetry", "readings"), ("event", "events"), ("alarm", "alarm_log")):
+            extra = " AND quality = 0" if table == "readings" else ""
+            row = await self._db.read_one(
+                f"SELECT count(*) FROM {table} WHERE id > ? AND id <= ?{extra}", bounds  # noqa: S608 - fixed names
+            )
+            counts[lane] = int(row[0]) if row else 0
+        if counts["telemetry"]:
+            await self._db.submit(
+                [("UPDATE readings SET quality = 1 WHERE id > ? AND id <= ? AND quality = 0", [bounds])], 1)
+        for table, lane in (("events", "event"), ("alarm_log", "alarm")):
+            if counts[lane]:
+                flag: Statement = (f"UPDATE {table} SET data = json_set(data, '$.clock_suspect', json('true'))"  # noqa: S608
+                                   " WHERE id > ? AND id <= ?", [bounds])
+                await self._db.submit([flag], 1)
+        return counts
 
     async def answers(self) -> bool:
         """Does the reader connection answer ``SELECT 1``? (The service health probe.)"""

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.clock import Clock, SystemClock
+from edge.store.alarm_queries import AlarmQueries
 from edge.store.maintenance import EVICTION_ORDER, Maintenance
 from edge.store.outbox import LANE_TABLES, LaneBacklog, Outbox, OutboxRow
 from edge.store.queries import CoreQueries
@@ -66,7 +67,8 @@ class Store:
         self.maintenance = maintenance = Maintenance(
             writer, outbox, quota_bytes=quota_bytes, retention_days=retention_days, min_free_bytes=min_free_bytes,
             interval_s=maintenance_interval_s)
-        core = CoreQueries(writer)
+        self.alarms = AlarmQueries(writer)
+        self.records = core = CoreQueries(writer)
         # writer
         self.append_readings = writer.append_readings
         self.append_events = writer.append_events
@@ -172,16 +174,3 @@ class Store:
     @min_free_bytes.setter
     def min_free_bytes(self, value: int) -> None:
         self.maintenance.min_free_bytes = value
-
-    # ------------------------------------------------------------------ raw SQL (removed in the next step)
-    async def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        return await self._db.read(sql, params)
-
-    async def read_one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
-        return await self._db.read_one(sql, params)
-
-    async def execute_write(self, sql: str, params: Sequence[tuple] = ((),)) -> None:
-        await self._db.submit([(sql, list(params))], len(params))
-
-    async def migrate_component(self, component: str, scripts: Sequence[str]) -> None:
-        await self._db.migrate_component(component, scripts)

@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 from edge.records import Severity
 from tests.browser.conftest import shot
 from tests.helpers.panel import PASSWORD, PanelServer, alarm
+from tests.helpers.sql import sql_rows
 
 pytestmark = pytest.mark.browser
 
@@ -77,7 +78,7 @@ def test_acknowledge_and_resolve_an_alarm(page: Page, server: PanelServer) -> No
     expect(page.locator("#alarm-note")).to_have_text("车辆已挪走，通道畅通 <b>ok</b>")
     expect(page.locator("#alarm-steps li")).to_have_count(3)
     shot(page, "alarm-resolved")
-    steps = server.call(server.store.read(  # type: ignore[union-attr]
+    steps = server.call(sql_rows(server.store,   # type: ignore[union-attr]
         "SELECT state, actor FROM alarm_log WHERE alarm_id='ALARM-LANE-7' ORDER BY id"))
     assert steps == [("raised", "system"), ("acknowledged", "operator1"), ("resolved", "operator1")]
 

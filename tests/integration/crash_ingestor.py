@@ -19,6 +19,7 @@ from edge.config import load_config
 from edge.records import Reading
 from edge.store import Store
 from edge.uplink import Uplink
+from tests.helpers.sql import sql_one
 
 BATCH = 100
 
@@ -26,7 +27,7 @@ BATCH = 100
 async def main(config_path: Path, secrets_path: Path, drain: bool) -> None:
     config = load_config(config_path, secrets_path)
     async with Store.from_config(config.store) as store:
-        row = await store.read_one("SELECT max(value) FROM readings WHERE device_id='crash'")
+        row = await sql_one(store, "SELECT max(value) FROM readings WHERE device_id='crash'")
         seq = int(row[0]) if row and row[0] is not None else 0
         async with Uplink.from_config(store, config) as uplink:
             if drain:

@@ -14,6 +14,7 @@ from edge.timecheck import JUMP_EVENT, RECOVERED_EVENT, ClockCheck
 from edge.uplink import Uplink
 from tests.helpers.config import load
 from tests.helpers.platform import PlatformSim
+from tests.helpers.sql import sql_one
 
 
 async def drain(uplink: Uplink, timeout: float = 30.0) -> None:
@@ -48,7 +49,7 @@ async def test_gateway_two_hours_ahead_is_detected_flagged_and_reported(tmp_path
             await check.flush()
             uplink.wake()
             await drain(uplink)
-        row = await store.read_one("SELECT quality FROM readings ORDER BY id LIMIT 1")
+        row = await sql_one(store, "SELECT quality FROM readings ORDER BY id LIMIT 1")
         assert row == (1,)  # flagged uncertain locally
     events = platform_sim.records("event")
     jumps = {e["data"]["source"]: e for e in events if e["code"] == JUMP_EVENT}

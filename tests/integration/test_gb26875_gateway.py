@@ -26,6 +26,7 @@ from simulators.dlt645.meter import SimMeter as PowerMeter
 from simulators.gb26875 import story
 from simulators.gb26875.device import SimUitd
 from tests.helpers.config import write_estate
+from tests.helpers.sql import sql_rows
 
 UITD = 0x1D6DD53C10AC
 
@@ -88,7 +89,7 @@ async def test_meters_and_fire_panel_through_the_gateway(tmp_path: Path) -> None
         assert store is not None
 
         async def stored(device: str, point: str) -> list[tuple]:
-            return await store.read("SELECT value, unit FROM readings WHERE device_id=? AND point=?", (device, point))
+            return await sql_rows(store, "SELECT value, unit FROM readings WHERE device_id=? AND point=?", (device, point))
 
         async def alarms(code: str) -> list[OpenAlarm]:
             return [a for a in await store.open_alarms() if a.code == code]
@@ -104,7 +105,7 @@ async def test_meters_and_fire_panel_through_the_gateway(tmp_path: Path) -> None
             assert await panel.send([smoke]) == codec.CONFIRM  # the panel repeats itself: still one alarm
             assert await panel.send([story.system(story.NORMAL | story.RESET)]) == codec.CONFIRM
             await _until(lambda: _not(alarms("fire.alarm")))
-        log = await store.read("SELECT state FROM alarm_log WHERE code='fire.alarm' ORDER BY id")
+        log = await sql_rows(store, "SELECT state FROM alarm_log WHERE code='fire.alarm' ORDER BY id")
         assert [r[0] for r in log] == ["raised", "cleared"]
 
         pressure = await _until(lambda: stored("HP-1", "pressure"))

@@ -27,6 +27,7 @@ from edge.store import Store
 from edge.uplink import Uplink, UplinkSettings
 from edge.uplink.mqtt_transport import MqttPlatformClient, MqttUplinkSettings
 from simulators.mqtt.broker import MosquittoBroker
+from tests.helpers.sql import sql_rows
 
 
 class Consumer:
@@ -85,8 +86,8 @@ async def test_every_committed_record_reaches_the_consumer_over_tls(mqtt_broker:
         async with Store(tmp_path / "edge.db", batch_max_delay_ms=1) as store:
             await store.append_readings(readings(230))
             await store.append_events([Event("door.open", datetime.now(UTC), "d1", message="泵房门打开")])
-            reading_ids = {r[0] for r in await store.read("SELECT id FROM readings")}
-            committed = reading_ids | {r[0] for r in await store.read("SELECT id FROM events")}
+            reading_ids = {r[0] for r in await sql_rows(store, "SELECT id FROM readings")}
+            committed = reading_ids | {r[0] for r in await sql_rows(store, "SELECT id FROM events")}
             async with Uplink(store, client, UplinkSettings(batch_size=100, concurrency=2, idle_poll_s=0.05)) as uplink:
                 await eventually(lambda: set(consumer.ids()) == committed, what="every record at the consumer")
                 await eventually(lambda: uplink.lanes[Lane.TELEMETRY].acked == max(reading_ids), what="telemetry cursor")
@@ -134,7 +135,7 @@ async def test_a_broker_that_stops_acknowledging_never_advances_the_cursor(
                 finally:
                     os.kill(pid, signal.SIGCONT)
                 await eventually(lambda: len(set(consumer.ids())) == 100, what="the held batch after the broker answered")
-                newest = max(r[0] for r in await store.read("SELECT id FROM readings"))
+                newest = max(r[0] for r in await sql_rows(store, "SELECT id FROM readings"))
                 await eventually(lambda: uplink.lanes[Lane.TELEMETRY].acked == newest, what="the cursor after the ack")
                 assert await store.cursor(Lane.TELEMETRY) == newest > first_cursor
     finally:
@@ -189,7 +190,7 @@ async def test_an_estate_that_chooses_mqtt_uploads_through_the_broker(mqtt_broke
     try:
         async with Store(tmp_path / "edge.db", batch_max_delay_ms=1) as store:
             await store.append_readings(readings(250))
-            ids = {r[0] for r in await store.read("SELECT id FROM readings")}
+            ids = {r[0] for r in await sql_rows(store, "SELECT id FROM readings")}
             async with Uplink.from_config(store, config) as uplink:
                 await eventually(lambda: set(consumer.ids()) == ids, what="every record at the consumer")
                 await eventually(lambda: uplink.lanes[Lane.TELEMETRY].acked == max(ids), what="the broker's PUBACKs")

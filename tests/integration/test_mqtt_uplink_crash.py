@@ -28,6 +28,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators.mqtt.broker import MosquittoBroker
+from tests.helpers.sql import sql_one
 
 REPO = Path(__file__).resolve().parents[2]
 BATCH = 100
@@ -44,7 +45,7 @@ async def child(db: Path, port: int, drain: bool) -> None:
     settings = UplinkSettings(batch_size=BATCH, concurrency=2, idle_poll_s=0.05, backoff_initial_s=0.05,
                               backoff_max_s=0.5, breaker_failures=1000)
     async with Store(db, batch_max_delay_ms=2) as store:
-        row = await store.read_one("SELECT max(value) FROM readings WHERE device_id='crash'")
+        row = await sql_one(store, "SELECT max(value) FROM readings WHERE device_id='crash'")
         seq = int(row[0]) if row and row[0] is not None else 0
         async with Uplink(store, client, settings) as uplink:
             if drain:

@@ -15,6 +15,7 @@ from edge.records import Severity
 from edge.store import Store
 from edge.transitions import AlarmTransition, TransitionKind
 from tests.helpers.panel import PASSWORD, cheap_passwords, csrf_from, panel_settings, write_panel_estate
+from tests.helpers.sql import sql_rows
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
@@ -54,7 +55,7 @@ async def test_panel_actions_go_through_the_alarm_manager(tmp_path: Path) -> Non
                 # With the key free again, the same condition raises a new alarm (no duplicate suppression).
                 (second,) = await manager.apply([_low_pressure(TransitionKind.RAISE)])
                 assert second.alarm_id != alarm_id
-                steps = await store.read("SELECT state, actor, note FROM alarm_log WHERE alarm_id=? ORDER BY id",
+                steps = await sql_rows(store, "SELECT state, actor, note FROM alarm_log WHERE alarm_id=? ORDER BY id",
                                          (alarm_id,))
                 assert steps == [("raised", "system", ""), ("acknowledged", "duty", "收到"), ("resolved", "duty", "已复压")]
         finally:

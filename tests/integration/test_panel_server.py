@@ -21,6 +21,7 @@ from edge.store import Store
 from simulators.platform.tls import make_tls_files
 from tests.helpers.panel import PASSWORD, cheap_passwords, csrf_from, panel_settings, write_panel_estate
 from tests.helpers.platform import free_port
+from tests.helpers.sql import sql_rows
 
 
 async def _login(client: httpx.AsyncClient, username: str) -> None:
@@ -54,13 +55,13 @@ async def test_serves_pages_feeds_live_values_and_flushes_on_shutdown(tmp_path: 
             assert page.status_code == 200 and "<polyline" in page.text
             assert page.headers["content-type"] == "text/html; charset=utf-8"
             assert (await client.get("/healthz")).json() == {"ok": True}
-        assert await store.read("SELECT count(*) FROM panel_rollup_5m") == [(0,)]  # not flushed yet
+        assert await sql_rows(store, "SELECT count(*) FROM panel_rollup_5m") == [(0,)]  # not flushed yet
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         # The app's shutdown flushed the chart rollups and the latest values.
-        assert (await store.read("SELECT sum(n) FROM panel_rollup_5m")) == [(30,)]
-        assert (await store.read("SELECT value FROM panel_latest WHERE device_id='hyd-1'")) == [(pytest.approx(0.439),)]
+        assert (await sql_rows(store, "SELECT sum(n) FROM panel_rollup_5m")) == [(30,)]
+        assert (await sql_rows(store, "SELECT value FROM panel_latest WHERE device_id='hyd-1'")) == [(pytest.approx(0.439),)]
         with pytest.raises(httpx.ConnectError):
             async with httpx.AsyncClient(trust_env=False) as client:
                 await client.get(f"http://127.0.0.1:{port}/healthz")

@@ -19,6 +19,7 @@ from simulators.modbus.scenario import Cue, Scenario
 from simulators.modbus.simulator import ModbusSimulator
 from tests.helpers.config import write_estate
 from tests.helpers.platform import PlatformSim
+from tests.helpers.sql import sql_rows
 
 DOOR_OPEN_MIN_S = 1.0
 LIFT_NAMES = {0: "无故障", 5: "门锁回路故障", 2: "冲顶"}
@@ -93,7 +94,7 @@ async def test_contacts_and_lift_raise_and_clear_through_the_gateway(tmp_path: P
             store = gateway.store
             if store is None:
                 return []
-            rows = await store.read("SELECT state, message, data, severity FROM alarm_log WHERE code=? ORDER BY ts_us, id",
+            rows = await sql_rows(store, "SELECT state, message, data, severity FROM alarm_log WHERE code=? ORDER BY ts_us, id",
                                     (code,))
             return [{"state": s, "message": m, "data": json.loads(d), "severity": sev} for s, m, d, sev in rows]
 
@@ -107,7 +108,7 @@ async def test_contacts_and_lift_raise_and_clear_through_the_gateway(tmp_path: P
             store = gateway.store
             if store is None:
                 return []
-            rows = await store.read("SELECT value FROM readings WHERE device_id=? AND point=? ORDER BY ts_us",
+            rows = await sql_rows(store, "SELECT value FROM readings WHERE device_id=? AND point=? ORDER BY ts_us",
                                     (device, point))
             return [r[0] for r in rows]
 

@@ -254,7 +254,59 @@ async def test_report_by_exception_uploads_only_news_and_never_filters_alarms(tm
             assert uplink.report_by_exception is not None
             held = uplink.report_by_exception.held
         kept_in_store = len(await sql_rows(store, "SELECT id FROM readings"))
-    sent = [(r["ts"][11:19], r["value"], r["quality"]) for r in platform_sim.records("telemetry")]
+    sent = [(r["ts"][11:19], r["value"], r["quality"]) for r in platform_sim.readings()]
     assert sent == [("00:00:00", 0.3, "good"), ("00:01:00", 0.25, "good"), ("00:01:40", 0.25, "bad")]
     assert held == len(batch) - 3 and kept_in_store == len(batch)  # held back from the upload only
     assert platform_sim.stats()["records"] == {"telemetry": 3, "alarm": 1, "event": 3}
+
+
+async def test_a_poll_goes_up_as_one_record_and_the_platform_counts_its_readings(config, platform_sim: PlatformSim) -> None:
+    """Contract v3 (issue 13 point 9): one record per device poll, each point with its own value, unit and
+    quality; the record's id is its first reading's, so a second gateway run resends under the same ids."""
+    points = [("energy_import", 1234.5, "kWh", Quality.GOOD), ("power_active", 2850.0, "W", Quality.GOOD),
+              ("volume_forward", 12.5, "m³", Quality.UNCERTAIN), ("voltage_a", float("inf"), "V", Quality.BAD)]
+    polls = [[Reading(f"EM-{d}", p, v, u, T0 + timedelta(seconds=s), q) for p, v, u, q in points]
+             for s in range(5) for d in range(3)]
+    async with Store.from_config(config.store) as store:
+        ids = [await store.append_readings(poll) for poll in polls]
+        async with Uplink.from_config(store, config) as uplink:
+            await drain(uplink)
+        records = platform_sim.records("telemetry")
+        assert [r["id"] for r in records] == [poll_ids[0] for poll_ids in ids]
+        first = records[0]
+        assert first["device_id"] == "EM-0" and first["ts"] == "2026-11-01T00:00:00.000Z"
+        assert first["points"] == [
+            {"point": "energy_import", "value": 1234.5, "unit": "kWh", "quality": "good"},
+            {"point": "power_active", "value": 2850.0, "unit": "W", "quality": "good"},
+            {"point": "volume_forward", "value": 12.5, "unit": "m3", "quality": "uncertain"},
+            {"point": "voltage_a", "value": None, "unit": "V", "quality": "bad"}]
+        stats = platform_sim.stats()
+        assert stats["records"]["telemetry"] == 15 and stats["readings"]["telemetry"] == 60
+        assert len(platform_sim.readings()) == 60 and len(platform_sim.readings("EM-2")) == 20
+        # Everything again from the start (as after a crash before any ack): same records, all duplicates.
+        async with Uplink.from_config(store, config) as uplink:
+            uplink.lanes[Lane.TELEMETRY].reset_to("")
+            await eventually(lambda: platform_sim.stats()["counters"].get("records_duplicate", 0) == 15,
+                             what="the resent polls counted as duplicates")
+    assert platform_sim.stats()["readings"]["telemetry"] == 60
+
+
+def test_the_platform_still_reads_a_v2_batch(platform_sim: PlatformSim) -> None:
+    """An older gateway (contract v2: no contract_version, one reading per telemetry record) is still understood."""
+    with platform_sim.http() as c:
+        token = c.post("/oauth/token", data={"grant_type": "client_credentials"},
+                       auth=(platform_sim.client_id, platform_sim.client_secret)).json()["access_token"]
+        reading = {"id": new_id(), "estate_id": "EST-TEST-01", "gateway_id": "GW-TEST-01", "device_id": "OLD-1",
+                   "point": "pressure", "value": 0.3, "unit": "MPa", "quality": "good", "ts": "2026-11-01T00:00:00.000Z"}
+        body = {"estate_id": "EST-TEST-01", "gateway_id": "GW-TEST-01", "kind": "telemetry", "records": [reading]}
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "v2-batch-1"}
+        answer = c.post("/api/v1/ingest/telemetry", json=body, headers=headers)
+        assert answer.status_code == 200 and answer.json() == {"accepted": 1, "duplicates": 0}
+        v3_shaped = {**body, "records": [{**reading, "id": new_id()}], "contract_version": 3}
+        refused = c.post("/api/v1/ingest/telemetry", json=v3_shaped, headers={**headers, "Idempotency-Key": "v3-1"})
+        assert refused.status_code == 422 and "points" in refused.text
+        unknown = c.post("/api/v1/ingest/telemetry", json={**body, "contract_version": 7},
+                         headers={**headers, "Idempotency-Key": "v7-1"})
+        assert unknown.status_code == 400 and unknown.json()["code"] == "BAD_ENVELOPE"
+    assert platform_sim.readings("OLD-1") == [{**{k: reading[k] for k in ("id", "device_id", "point", "value", "unit",
+                                                                          "quality", "ts")}, "seq": 1}]

@@ -16,6 +16,7 @@ from datetime import datetime
 from edge.indicators.context import EstateContext
 from edge.indicators.families.base import median, ratio, record
 from edge.indicators.periods import Period
+from edge.indicators.series import SeriesStore
 from edge.records import IndicatorRecord
 from edge.store import Store
 
@@ -25,17 +26,13 @@ ENERGY_PREFIX = "energy."
 class AlarmStats:
     name = "alarms"
 
-    async def compute(self, store: Store, period: Period, ctx: EstateContext, now: datetime) -> list[IndicatorRecord]:
-        rows = await store.read(
-            "SELECT code, raised_us, acked_us, resolved_us, cleared_us FROM alarms"
-            " WHERE raised_us >= ? AND raised_us < ?",
-            (period.start_us, period.end_us),
-        )
+    async def compute(self, store: Store, series: SeriesStore, period: Period, ctx: EstateContext,
+                      now: datetime) -> list[IndicatorRecord]:
+        rows = await store.alarms.raised_between(period.start_us, period.end_us)
         total = len(rows)
-        closed = sum(1 for _c, _r, acked, resolved, cleared in rows
-                     if resolved is not None or (acked is not None and cleared is not None))
-        resolve_min = [(resolved - raised) / 60e6 for _c, raised, _a, resolved, _cl in rows if resolved is not None]
-        abnormal = sum(1 for code, *_ in rows if str(code).startswith(ENERGY_PREFIX))
+        closed = sum(1 for a in rows if a.resolved_us is not None or (a.acked_us is not None and a.cleared_us is not None))
+        resolve_min = [(a.resolved_us - a.raised_us) / 60e6 for a in rows if a.resolved_us is not None]
+        abnormal = sum(1 for a in rows if str(a.code).startswith(ENERGY_PREFIX))
         return [
             record(ctx, "alarm.closure_rate", period, ratio(closed, total), total, 1.0, now),
             record(ctx, "alarm.resolve_time_p50", period, median(resolve_min), len(resolve_min),

@@ -23,7 +23,7 @@ import numpy as np
 from edge.indicators.catalog import SPECS
 from edge.indicators.context import EstateContext
 from edge.indicators.periods import Period
-from edge.indicators.series import EMPTY_PRESENCE, HOUR_US, HourSeries
+from edge.indicators.series import EMPTY_PRESENCE, HOUR_US, HourSeries, SeriesStore
 from edge.records import IndicatorRecord
 from edge.store import Store
 
@@ -85,7 +85,7 @@ class SeriesFamily(Protocol):
 class DirectFamily(Protocol):
     name: str
 
-    async def compute(self, store: Store, period: Period, ctx: EstateContext,
+    async def compute(self, store: Store, series: SeriesStore, period: Period, ctx: EstateContext,
                       now: datetime) -> list[IndicatorRecord]: ...
 
 

@@ -24,6 +24,7 @@ from edge.clock import to_us
 from edge.indicators.context import EstateContext
 from edge.indicators.families.base import median, record
 from edge.indicators.periods import Period
+from edge.indicators.series import SeriesStore
 from edge.records import IndicatorRecord
 from edge.store import Store
 
@@ -56,15 +57,13 @@ def episodes(rows: list[tuple[str, str, int]]) -> list[tuple[str, int, int | Non
 class Lanes:
     name = "lanes"
 
-    async def compute(self, store: Store, period: Period, ctx: EstateContext, now: datetime) -> list[IndicatorRecord]:
+    async def compute(self, store: Store, series: SeriesStore, period: Period, ctx: EstateContext,
+                      now: datetime) -> list[IndicatorRecord]:
         start, end, now_us = period.start_us, period.end_us, to_us(now)
-        rows = await store.read(
-            "SELECT code, subject, ts_us FROM ind_events WHERE code IN (?, ?) AND ts_us >= ? AND ts_us < ?"
-            " ORDER BY ts_us, id",
-            (LANE_BLOCKED, LANE_CLEARED, start - MAX_EPISODE_H * 3600 * 1_000_000, max(now_us, end)),
-        )
+        rows = await series.events_between((LANE_BLOCKED, LANE_CLEARED), start - MAX_EPISODE_H * 3600 * 1_000_000,
+                                            max(now_us, end))
         out: list[IndicatorRecord] = []
-        eps = episodes([(str(c), str(s), int(t)) for c, s, t in rows])
+        eps = episodes(rows)
         horizon = min(end, now_us)
         overlapping = sum(1 for e in eps if e[1] < horizon and (e[2] is None or e[2] > start))
         if ctx.lane_zones or overlapping:
@@ -78,9 +77,7 @@ class Lanes:
                 record(ctx, "fire.lane_clear_time_p50", period, median(cleared), len(cleared),
                        len(cleared) / len(started) if started else 1.0, now),
             ]
-        row = await store.read_one(
-            "SELECT count(*) FROM ind_events WHERE code = ? AND ts_us >= ? AND ts_us < ?", (EBIKE_ENTRY, start, end))
-        entries = int(row[0]) if row else 0
+        entries = await series.count_events(EBIKE_ENTRY, start, end)
         if ctx.ebike_zones or entries:
             out.append(record(ctx, "fire.ebike_entry_events", period, float(entries), entries, 1.0, now))
         return out

@@ -79,9 +79,7 @@ async def device_page(request: Request, device_id: str, principal: Annotated[Pri
             title=f"{device.name} · {point}", limits=[(n, v) for n, v in limits if v is not None],
             empty_text=t("chart.no_data"),
         ), buckets[-1] if buckets else None))
-    alarms = await ctx.store.read(
-        "SELECT alarm_id, code, severity, state, message, raised_us FROM alarms WHERE is_open=1 AND device_id=?"
-        " ORDER BY raised_us DESC LIMIT 20", (device_id,))
+    alarms = await ctx.store.alarms.open_of_device(device_id, 20)
     return render(request, "device.html", {
         "nav": "devices", "d": device, "view": view, "latest": latest, "charts": charts, "range": range,
         "alarms": alarms, "last_message_of": last_messages(request).get(device_id),

@@ -13,6 +13,7 @@ from edge.config.alarms import AlarmsConfig
 from edge.records import AlarmState, Severity
 from edge.rules import AlarmTransition, TransitionKind
 from edge.store import Store
+from tests.helpers.sql import sql_one, sql_rows
 
 from .conftest import T0
 
@@ -30,7 +31,7 @@ def clear(code: str = "fire.hydrant_pressure_low", device: str = "B1-HP-01", poi
 
 
 async def steps(store: Store, alarm_id: str) -> list[tuple[str, str, str]]:
-    rows = await store.read("SELECT state, actor, note FROM alarm_log WHERE alarm_id=? ORDER BY id", (alarm_id,))
+    rows = await sql_rows(store, "SELECT state, actor, note FROM alarm_log WHERE alarm_id=? ORDER BY id", (alarm_id,))
     return [tuple(r) for r in rows]
 
 
@@ -50,7 +51,7 @@ async def test_no_duplicates_while_open_and_clear_closes(store: Store, clock: Ma
     # Cleared: the next raise is a new alarm.
     again = await manager.apply([raise_(at=120)])
     assert again[0].alarm_id != first[0].alarm_id
-    row = await store.read_one("SELECT state, is_open, cleared_us IS NOT NULL FROM alarms WHERE alarm_id=?",
+    row = await sql_one(store, "SELECT state, is_open, cleared_us IS NOT NULL FROM alarms WHERE alarm_id=?",
                                (first[0].alarm_id,))
     assert row == ("cleared", 0, 1)
     assert await store.count("alarm_log") == 4
@@ -90,7 +91,7 @@ async def test_acknowledge_then_resolve_with_note(store: Store, clock: ManualClo
     assert await steps(store, raised.alarm_id) == [
         ("raised", "system", ""), ("acknowledged", "wang", "去看看"),
         ("resolved", "wang", "稳压泵复位，压力恢复 0.32 MPa")]
-    row = await store.read_one("SELECT state, is_open, acked_by, resolved_by FROM alarms WHERE alarm_id=?",
+    row = await sql_one(store, "SELECT state, is_open, acked_by, resolved_by FROM alarms WHERE alarm_id=?",
                                (raised.alarm_id,))
     assert row == ("resolved", 0, "wang", "wang")
     # Resolved while the condition persisted: the rule engine's later clear is a stray, not an error.
@@ -105,7 +106,7 @@ async def test_cleared_alarm_can_still_be_resolved_but_not_acknowledged(store: S
         await manager.acknowledge(raised.alarm_id, "wang")
     await manager.resolve(raised.alarm_id, "wang", "现场检查：管网检修后已恢复")
     assert [s[0] for s in await steps(store, raised.alarm_id)] == ["raised", "cleared", "resolved"]
-    assert await store.read_one("SELECT state FROM alarms WHERE alarm_id=?", (raised.alarm_id,)) == ("resolved",)
+    assert await sql_one(store, "SELECT state FROM alarms WHERE alarm_id=?", (raised.alarm_id,)) == ("resolved",)
 
 
 async def test_escalation_levels_stop_on_acknowledge_and_survive_restart(store: Store, clock: ManualClock) -> None:
@@ -132,7 +133,7 @@ async def test_escalation_levels_stop_on_acknowledge_and_survive_restart(store: 
     assert second[0].data["unacknowledged_min"] == pytest.approx(61.0)
     clock.advance(600)
     assert await restarted.check_escalations() == []
-    row = await store.read_one("SELECT state, escalated_us IS NOT NULL FROM alarms WHERE alarm_id=?", (a.alarm_id,))
+    row = await sql_one(store, "SELECT state, escalated_us IS NOT NULL FROM alarms WHERE alarm_id=?", (a.alarm_id,))
     assert row == ("escalated", 1)
     # An escalated alarm can still be acknowledged, and then resolved.
     await restarted.acknowledge(a.alarm_id, "wang")

@@ -17,6 +17,7 @@ from edge.normalise.normaliser import Normaliser
 from edge.pipeline import Pipeline
 from edge.records import IndicatorRecord, Quality, Reading
 from edge.store import Store
+from tests.helpers.sql import sql_rows
 
 # 2025-03-01 08:00 in Asia/Shanghai
 T0 = datetime(2025, 3, 1, 0, 0, tzinfo=UTC)
@@ -67,7 +68,7 @@ class Rig:
     async def records(self, code: str | None = None, granularity: str | None = None) -> list[dict[str, Any]]:
         import json
 
-        rows = await self.store.read("SELECT payload FROM indicators ORDER BY id")
+        rows = await sql_rows(self.store, "SELECT payload FROM indicators ORDER BY id")
         out = [json.loads(r[0]) for r in rows]
         return [r for r in out if (code is None or r["code"] == code)
                 and (granularity is None or r["granularity"] == granularity)]

@@ -9,6 +9,7 @@ import pytest
 from edge.alarms import AlarmManager
 from edge.records import Event, Severity
 from edge.rules import AlarmTransition, TransitionKind
+from tests.helpers.sql import sql_rows, sql_write
 
 from .conftest import T0, reading
 
@@ -84,7 +85,7 @@ async def test_meter_rollover_counts_through_the_wrap(make_rig) -> None:
     record = await rig.latest("energy.electricity_kwh", "hour", T0, {"device": "EM-1"})
     assert record["value"] == pytest.approx(60.0)
     # The normaliser reports the wrap (the pipeline stores its anomaly events, or they wait in it).
-    stored = [r[0] for r in await rig.store.read("SELECT code FROM events")]
+    stored = [r[0] for r in await sql_rows(rig.store, "SELECT code FROM events")]
     anomalies = stored + [e.code for e in rig.pipeline.normaliser.drain_events()]
     assert anomalies == ["meter.counter_rollover"]
 
@@ -201,7 +202,7 @@ async def test_restart_mid_hour_neither_double_counts_nor_gaps(make_rig) -> None
     completeness = await rig.latest("data.completeness", "hour", T0)
     assert completeness["value"] == pytest.approx(1.0)
     # Folding everything again (as after a crash that lost the cursor) changes nothing.
-    await rig.store.execute_write("DELETE FROM ind_series WHERE point LIKE '#cursor:%'")
+    await sql_write(rig.store, "DELETE FROM ind_series WHERE point LIKE '#cursor:%'")
     await rig.restart()
     rig.clock.set(T0 + 2 * H + 3 * MIN)
     await rig.engine.tick()

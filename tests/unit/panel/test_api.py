@@ -9,6 +9,7 @@ import yaml
 from edge.panel.roles import Role
 from edge.records import Severity
 from tests.helpers.panel import alarm
+from tests.helpers.sql import sql_one
 from tests.unit.panel.conftest import Panel
 
 
@@ -50,7 +51,7 @@ async def test_acknowledge_and_resolve(panel: Panel) -> None:
     assert extra.status_code == 422  # unknown fields are refused
     done = await panel.client.post("/api/v1/alarms/A1/resolve", json={"note": "fixed the valve"}, headers=headers)
     assert done.json()["state"] == "resolved"
-    row = await panel.store.read_one("SELECT is_open, resolved_by, note FROM alarms WHERE alarm_id='A1'")
+    row = await sql_one(panel.store, "SELECT is_open, resolved_by, note FROM alarms WHERE alarm_id='A1'")
     assert row == (0, "operator-user", "fixed the valve")
     closed = await panel.client.post("/api/v1/alarms/A1/resolve", json={"note": "again"}, headers=headers)
     assert closed.status_code == 409
@@ -114,7 +115,7 @@ async def test_users_crud_and_audit(panel: Panel) -> None:
 
 
 async def test_text_search_pages_the_same_on_both_query_paths(panel: Panel, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from edge.panel import alarm_queries
+    from edge.store import alarm_queries  # the alarm SQL (and its FEW_MATCHES cut-over) is the store's
 
     now = panel.clock.now()
     await panel.store.append_alarm_records(

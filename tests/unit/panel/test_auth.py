@@ -9,6 +9,7 @@ import pytest
 from edge.panel.roles import Role
 from edge.panel.security import SESSION_COOKIE
 from tests.helpers.panel import PASSWORD, csrf_from, panel_settings
+from tests.helpers.sql import sql_one
 from tests.unit.panel.conftest import Panel
 
 
@@ -219,4 +220,4 @@ async def test_a_form_posted_after_the_session_ended_leads_back_through_login(pa
                                        headers={"referer": "http://panel.test/alarms/A1"})
     # The session is gone: nothing is written, and the browser is sent to log in, then back to the alarm.
     assert response.status_code == 303 and response.headers["location"] == "/login?next=%2Falarms%2FA1"
-    assert (await panel.store.read_one("SELECT state FROM alarms WHERE alarm_id='A1'")) == ("raised",)
+    assert (await sql_one(panel.store, "SELECT state FROM alarms WHERE alarm_id='A1'")) == ("raised",)

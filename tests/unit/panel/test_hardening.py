@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute
 from edge.panel.passwords import PasswordPolicyError, Passwords
 from edge.panel.roles import Role
 from tests.helpers.panel import PASSWORD, alarm, csrf_from, panel_settings
+from tests.helpers.sql import sql_rows
 from tests.unit.panel.conftest import Panel
 
 # ------------------------------------------------------------------------------------ odd path parameters
@@ -178,7 +179,7 @@ async def test_throttling_raises_a_security_event_staff_can_see(panel: Panel) ->
     async with _client_from(panel, "10.0.0.66") as attacker:
         for _ in range(panel.ctx.settings.login_free_failures + 2):
             await _try_login(attacker, "staff", "wrong wrong")
-    rows = await panel.store.read("SELECT code, severity, message, data FROM events WHERE code='panel.login_throttled'")
+    rows = await sql_rows(panel.store, "SELECT code, severity, message, data FROM events WHERE code='panel.login_throttled'")
     assert len(rows) == 1, rows  # one event per throttled streak, not one per attempt
     _code, severity, message, data = rows[0]
     assert severity == "warning" and "staff" in message and "登录" in message

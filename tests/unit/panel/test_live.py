@@ -13,6 +13,7 @@ from edge.panel.schema import PANEL_COMPONENT, PANEL_MIGRATIONS
 from edge.pipeline import Pipeline
 from edge.records import DeviceStatus, Quality, Reading
 from edge.store import Store
+from tests.helpers.sql import migrate, sql_rows, sql_write
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
@@ -20,7 +21,7 @@ T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 @pytest.fixture
 async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
     async with Store(tmp_path / "edge.db", maintenance_interval_s=0, batch_max_delay_ms=1) as s:
-        await s.migrate_component(PANEL_COMPONENT, PANEL_MIGRATIONS)
+        await migrate(s, PANEL_COMPONENT, PANEL_MIGRATIONS)
         yield s
 
 
@@ -35,12 +36,12 @@ async def test_buckets_aggregate_and_merge_across_flushes(store: Store) -> None:
     await live.flush()
     await live.on_readings([r(0.20, 3), r(0.90, 7)])  # 0.20 joins the first 5-minute bucket; 0.90 starts the next
     await live.flush()
-    rows = await store.read("SELECT bucket_us, vmin, vmax, vsum, n, vlast FROM panel_rollup_5m ORDER BY bucket_us")
+    rows = await sql_rows(store, "SELECT bucket_us, vmin, vmax, vsum, n, vlast FROM panel_rollup_5m ORDER BY bucket_us")
     assert rows[0] == (to_us(T0), 0.10, 0.50, pytest.approx(1.10), 4, 0.20)
     assert rows[1] == (to_us(T0 + timedelta(minutes=5)), 0.90, 0.90, 0.90, 1, 0.90)
-    hourly = await store.read("SELECT vmin, vmax, n, vlast FROM panel_rollup_1h")
+    hourly = await sql_rows(store, "SELECT vmin, vmax, n, vlast FROM panel_rollup_1h")
     assert hourly == [(0.10, 0.90, 5, 0.90)]
-    latest = await store.read("SELECT value, ts_us FROM panel_latest")
+    latest = await sql_rows(store, "SELECT value, ts_us FROM panel_latest")
     assert latest == [(0.90, to_us(T0 + timedelta(minutes=7)))]
 
 
@@ -104,20 +105,20 @@ async def test_prune_keeps_rollups_bounded(store: Store) -> None:
     await live.flush()
     clock.advance(30 * 3600 + 60)
     await live.prune()
-    assert await store.read("SELECT count(*) FROM panel_rollup_5m") == [(1,)]  # older than 26 h: gone
-    assert await store.read("SELECT count(*) FROM panel_rollup_1h") == [(2,)]  # 8 days kept
+    assert await sql_rows(store, "SELECT count(*) FROM panel_rollup_5m") == [(1,)]  # older than 26 h: gone
+    assert await sql_rows(store, "SELECT count(*) FROM panel_rollup_1h") == [(2,)]  # 8 days kept
 
 
 async def test_failed_flush_keeps_the_deltas_for_the_next_one(store: Store, tmp_path: Path) -> None:
     live = LiveValues(store, ManualClock(T0))
     await live.on_readings([r(1.0, 0)])
-    await store.execute_write("ALTER TABLE panel_rollup_1h RENAME TO broken")
+    await sql_write(store, "ALTER TABLE panel_rollup_1h RENAME TO broken")
     with pytest.raises(Exception, match="panel_rollup_1h"):
         await live.flush()
-    await store.execute_write("ALTER TABLE broken RENAME TO panel_rollup_1h")
+    await sql_write(store, "ALTER TABLE broken RENAME TO panel_rollup_1h")
     await live.on_readings([r(3.0, 1)])
     await live.flush()
-    assert await store.read("SELECT n, vsum FROM panel_rollup_1h") == [(2, 4.0)]
+    assert await sql_rows(store, "SELECT n, vsum FROM panel_rollup_1h") == [(2, 4.0)]
 
 
 async def test_pipeline_observer_feeds_live_values(store: Store) -> None:
@@ -134,7 +135,7 @@ async def test_pipeline_observer_feeds_live_values(store: Store) -> None:
 
 async def test_pending_is_bounded_when_flushes_keep_failing(store: Store) -> None:
     live = LiveValues(store, ManualClock(T0), max_pending=10)
-    await store.execute_write("ALTER TABLE panel_rollup_1h RENAME TO broken")
+    await sql_write(store, "ALTER TABLE panel_rollup_1h RENAME TO broken")
     for minute in range(0, 200, 5):
         await live.on_readings([r(1.0, minute)])
         with pytest.raises(Exception, match="panel_rollup_1h"):

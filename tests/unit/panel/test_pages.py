@@ -15,6 +15,7 @@ from edge.panel.roles import Role
 from edge.probes import DeviceProbe, ProbeFrame, ProbeValue
 from edge.records import DeviceStatus, Severity
 from tests.helpers.panel import alarm, readings
+from tests.helpers.sql import sql_rows
 from tests.unit.panel.conftest import T0, Panel
 
 
@@ -133,7 +134,7 @@ async def test_ack_then_resolve_with_notes(panel: Panel) -> None:
     assert no_note.status_code == 422 and "请填写处置说明" in no_note.text
     done = await panel.client.post("/alarms/A1/resolve", data={"note": "valve reopened", "csrf_token": csrf})
     assert done.status_code == 303
-    steps = await panel.store.read("SELECT state, actor, note FROM alarm_log WHERE alarm_id='A1' ORDER BY id")
+    steps = await sql_rows(panel.store, "SELECT state, actor, note FROM alarm_log WHERE alarm_id='A1' ORDER BY id")
     assert steps == [("raised", "system", ""), ("acknowledged", "operator-user", "on my way"),
                      ("resolved", "operator-user", "valve reopened")]
     page = (await panel.client.get("/alarms/A1")).text

@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 from edge.panel.roles import Role
 from edge.panel.security import SESSION_COOKIE, UNSAFE_METHODS, csrf_protect
 from tests.helpers.panel import PASSWORD, XSS_NAME, alarm, csrf_from
+from tests.helpers.sql import sql_one
 from tests.unit.panel.conftest import Panel
 
 # --------------------------------------------------------------------------------------------- CSRF
@@ -61,7 +62,7 @@ async def test_form_post_without_or_with_a_wrong_token_is_refused(panel: Panel) 
     stolen_from_other_session = await panel.client.post("/alarms/A1/ack", data={"note": "x", "csrf_token": other_csrf})
     assert [r.status_code for r in (no_token, wrong, stolen_from_other_session)] == [403, 403, 403]
     assert "CSRF" in no_token.text
-    row = await panel.store.read_one("SELECT state FROM alarms WHERE alarm_id='A1'")
+    row = await sql_one(panel.store, "SELECT state FROM alarms WHERE alarm_id='A1'")
     assert row == ("raised",)
     ok = await panel.client.post("/alarms/A1/ack", data={"note": "x", "csrf_token": csrf})
     assert ok.status_code == 303

@@ -17,6 +17,7 @@ from edge.ids import new_id
 from edge.records import AlarmRecord, AlarmState, Event, Reading
 from edge.store import Store
 from edge.store.space import growth_limit, is_disk_full
+from tests.helpers.sql import sql_one
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -34,7 +35,7 @@ async def _cap_pages(store: Store, pages: int) -> None:
 async def test_sqlite_full_pauses_telemetry_keeps_alarms_and_recovers(tmp_path: Path) -> None:
     async with Store(tmp_path / "s.db", maintenance_interval_s=0, min_free_bytes=0, reserve_bytes=0) as store:
         await store.append_readings(readings(2000))
-        page_count = (await store.read_one("PRAGMA page_count"))[0]
+        page_count = (await sql_one(store, "PRAGMA page_count"))[0]
         await _cap_pages(store, page_count + 2)
         start = 2000
         while not store.disk.full:  # fill the "disk"

@@ -13,6 +13,7 @@ from edge.errors import StoreError
 from edge.ids import new_id
 from edge.records import AlarmRecord, AlarmState, Event, Lane, Reading
 from edge.store import Store
+from tests.helpers.sql import migrate, sql_one, sql_rows, sql_write
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -24,8 +25,8 @@ def readings(n: int, start: int = 0) -> list[Reading]:
 
 async def test_wal_full_sync_and_time_ordered_ids(tmp_path: Path) -> None:
     async with Store(tmp_path / "s.db", maintenance_interval_s=0) as store:
-        assert (await store.read_one("PRAGMA journal_mode"))[0] == "wal"
-        assert (await store.read_one("PRAGMA synchronous"))[0] == 2  # FULL
+        assert (await sql_one(store, "PRAGMA journal_mode"))[0] == "wal"
+        assert (await sql_one(store, "PRAGMA synchronous"))[0] == 2  # FULL
         # synchronous is per connection: what makes a commit durable is the writer's setting.
         assert store._db._writer_db is not None
         assert await store._db._writer_db.run(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0]) == 2
@@ -60,7 +61,7 @@ async def test_acknowledged_rows_are_on_disk_before_close(tmp_path: Path) -> Non
 async def test_a_failing_write_does_not_take_good_ones_with_it(tmp_path: Path) -> None:
     async with Store(tmp_path / "s.db", batch_max_delay_ms=50, maintenance_interval_s=0) as store:
         good = asyncio.create_task(store.append_readings(readings(10)))
-        bad = asyncio.create_task(store.execute_write("INSERT INTO no_such_table VALUES (?)", [(1,)]))
+        bad = asyncio.create_task(sql_write(store, "INSERT INTO no_such_table VALUES (?)", [(1,)]))
         await good
         with pytest.raises(StoreError):
             await bad
@@ -93,13 +94,13 @@ async def test_quota_evicts_oldest_telemetry_first_and_records_it(tmp_path: Path
         evicted = await store.enforce_quota(chunk=2000)
         assert evicted > 0
         assert await store.used_bytes() <= store.quota_bytes
-        remaining = await store.read("SELECT min(value), count(*) FROM readings")
+        remaining = await sql_rows(store, "SELECT min(value), count(*) FROM readings")
         assert remaining[0][0] >= evicted - 1  # the oldest went first
         assert await store.count("alarm_log") == 1  # alarms are evicted last: still here
         counters = await store.counters()
         assert counters["store.evicted.telemetry"] == evicted
         assert counters["store.evictions"] >= 1
-        events = await store.read("SELECT code, data FROM events WHERE code='store.eviction'")
+        events = await sql_rows(store, "SELECT code, data FROM events WHERE code='store.eviction'")
         assert events and '"lane":"telemetry"' in events[0][1]
 
 
@@ -122,7 +123,7 @@ async def test_alarm_steps_update_current_state(tmp_path: Path) -> None:
                                                        T0 + timedelta(minutes=1), "HP", actor="张三")])
         await store.append_alarm_records([AlarmRecord(a, "fire.hydrant_pressure_low", AlarmState.RESOLVED,
                                                       T0 + timedelta(minutes=9), "HP", actor="张三", note="阀门已开")])
-        row = await store.read_one("SELECT state, is_open, acked_by, note FROM alarms WHERE alarm_id=?", (a,))
+        row = await sql_one(store, "SELECT state, is_open, acked_by, note FROM alarms WHERE alarm_id=?", (a,))
         assert row == ("resolved", 0, "张三", "阀门已开")
         assert await store.open_alarms() == []
         assert await store.count("alarm_log") == 3
@@ -132,13 +133,13 @@ async def test_component_migrations_apply_once(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     scripts = ["CREATE TABLE panel_users (name TEXT PRIMARY KEY);"]
     async with Store(path, maintenance_interval_s=0) as store:
-        await store.migrate_component("panel", scripts)
-        await store.migrate_component("panel", scripts)  # idempotent
+        await migrate(store, "panel", scripts)
+        await migrate(store, "panel", scripts)  # idempotent
         scripts.append("ALTER TABLE panel_users ADD COLUMN role TEXT;")
-        await store.migrate_component("panel", scripts)
-        cols = [r[1] for r in await store.read("PRAGMA table_info(panel_users)")]
+        await migrate(store, "panel", scripts)
+        cols = [r[1] for r in await sql_rows(store, "PRAGMA table_info(panel_users)")]
         assert cols == ["name", "role"]
-        assert (await store.read_one("SELECT version FROM component_schema WHERE component='panel'"))[0] == 2
+        assert (await sql_one(store, "SELECT version FROM component_schema WHERE component='panel'"))[0] == 2
 
 
 async def test_uploaded_telemetry_past_retention_is_pruned_and_nothing_else(tmp_path: Path) -> None:
@@ -151,6 +152,6 @@ async def test_uploaded_telemetry_past_retention_is_pruned_and_nothing_else(tmp_
         # Ids are minted from wall time, so look at them from two days in the future.
         clock.set(datetime.now(UTC) + timedelta(days=2))
         assert await store.prune_uploaded() == 5
-        left = [r[0] for r in await store.read("SELECT id FROM readings ORDER BY id")]
+        left = [r[0] for r in await sql_rows(store, "SELECT id FROM readings ORDER BY id")]
         assert left == ids[5:]  # not yet uploaded: kept however old
         assert await store.counter("store.pruned.telemetry") == 5

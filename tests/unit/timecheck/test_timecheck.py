@@ -11,6 +11,7 @@ from edge.clock import ManualClock
 from edge.records import AlarmRecord, AlarmState, Event, Lane, Quality, Reading
 from edge.store import Store
 from edge.timecheck import JUMP_EVENT, RECOVERED_EVENT, ClockCheck
+from tests.helpers.sql import sql_one, sql_rows
 
 T0 = datetime(2025, 3, 1, 1, 0, tzinfo=UTC)
 
@@ -23,11 +24,11 @@ class SteppableClock(ManualClock):
 
 
 async def qualities(store: Store) -> dict[str, int]:
-    return {f"{d}/{p}": q for d, p, q in await store.read("SELECT device_id, point, quality FROM readings")}
+    return {f"{d}/{p}": q for d, p, q in await sql_rows(store, "SELECT device_id, point, quality FROM readings")}
 
 
 async def events(store: Store, code: str) -> list[dict]:
-    rows = await store.read("SELECT data FROM events WHERE code=? ORDER BY id", (code,))
+    rows = await sql_rows(store, "SELECT data FROM events WHERE code=? ORDER BY id", (code,))
     return [json.loads(r[0]) for r in rows]
 
 
@@ -53,7 +54,7 @@ async def test_backward_step_flags_the_window(tmp_path: Path) -> None:
         assert await qualities(store) == {"EM-1/before": 0, "EM-1/during": int(Quality.UNCERTAIN), "EM-1/after": 0}
         (ebike,) = await events(store, "fire.ebike_entry")
         assert ebike["clock_suspect"] is True
-        alarm_data = await store.read_one("SELECT data FROM alarm_log")
+        alarm_data = await sql_one(store, "SELECT data FROM alarm_log")
         assert json.loads(alarm_data[0])["clock_suspect"] is True
         (announced,) = await events(store, JUMP_EVENT)
         assert announced["source"] == "monotonic" and announced["offset_s"] == -3600
