@@ -18,6 +18,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from edge.backoff import Backoff
 from edge.clock import Clock, SystemClock
 from edge.sources import Sink, Source
 from edge.tasks import cancel_and_wait
@@ -101,7 +102,7 @@ class Supervisor:
         return changes
 
     async def _keep_running(self, source: Source, status: SourceStatus) -> None:
-        delay = self.restart_initial_s
+        backoff = Backoff(self.restart_initial_s, self.restart_max_s)  # no jitter: crashes are not a herd
         while True:
             started = self.clock.monotonic()
             status.state = "running"
@@ -117,8 +118,7 @@ class Supervisor:
                 log.error("source %s crashed: %s", source.name, status.last_error,
                           exc_info=log.isEnabledFor(logging.DEBUG))
             if self.clock.monotonic() - started > STABLE_AFTER_S:
-                delay = self.restart_initial_s
+                backoff.reset()
             status.restarts += 1
             status.state = "backoff"
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.restart_max_s)
+            await asyncio.sleep(backoff.next_delay())

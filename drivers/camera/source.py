@@ -5,7 +5,7 @@ Lifecycle of ``CameraSource.run`` (runs until cancelled, like every source)::
     prepare  -- the analyser loads what it needs (the model) first: choosing a profile needs its input size.
     resolve  -- WS-Discovery (optional) -> ONVIF: clock offset, device info, profiles, stream or
                 snapshot URI (or the explicit URI from config). Failure: DeviceStatus offline,
-                reading reachable=0, jittered capped backoff, retry. Other
+                reading reachable=0, jittered capped backoff (``edge.backoff``), retry. Other
                 cameras are unaffected.
     stream   -- a frame source (RTSP or snapshot polling) keeps only the newest frame.
     analyse  -- each new frame goes to the ``FrameAnalyser``; the events it returns go to the sink.
@@ -38,6 +38,7 @@ from drivers.camera.snapshot import SnapshotFrameSource
 from drivers.onvif.client import MediaProfile, OnvifClient
 from drivers.onvif.discovery import probe
 from edge.availability import AvailabilityReporter
+from edge.backoff import Backoff
 from edge.clock import Clock, SystemClock
 from edge.config.cameras import CameraConfig
 from edge.errors import DeviceError, DeviceUnreachable
@@ -112,12 +113,14 @@ class CameraSource(Generic[A]):
         clock: Clock | None = None,
         frame_source_factory: FrameSourceFactory = default_frame_source,
         backoff_max_s: float = 60.0,
+        rng: random.Random | None = None,
     ) -> None:
         self.camera = camera
         self.analyser = analyser
         self._clock = clock or SystemClock()
         self._factory = frame_source_factory
-        self._backoff_max = backoff_max_s
+        self._backoff = Backoff(RESOLVE_BACKOFF_INITIAL_S, backoff_max_s, jitter="spread", spread=RESOLVE_JITTER,
+                                rng=rng)
         self._fingerprint = camera_fingerprint(camera)
         self.frame_source: FrameSource | None = None
         self.onvif: OnvifClient | None = None
@@ -197,7 +200,7 @@ class CameraSource(Generic[A]):
 
     async def run(self, sink: Sink) -> None:
         await self.analyser.prepare()
-        backoff = RESOLVE_BACKOFF_INITIAL_S
+        self._backoff.reset()  # a restarted source starts its waits over, as a new one would
         while True:
             try:
                 stream = await self._resolve()
@@ -205,12 +208,11 @@ class CameraSource(Generic[A]):
                 self._reachable = False
                 await self._status(sink, False, str(exc))
                 await sink.readings([self._reading("reachable", 0.0, "")])
-                delay = backoff * random.uniform(1 - RESOLVE_JITTER, 1 + RESOLVE_JITTER)
+                delay = self._backoff.next_delay()
                 log.warning("camera %s: %s; retrying in %.0f s", self.camera.id, exc, delay)
                 await asyncio.sleep(delay)
-                backoff = min(backoff * 2, self._backoff_max)
                 continue
-            backoff = RESOLVE_BACKOFF_INITIAL_S
+            self._backoff.reset()
             self._reachable = True
             self.onvif = stream.onvif
             log.info("camera %s: %s stream %s", self.camera.id, stream.mode, redact(stream.uri))

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,8 @@ from pathlib import Path
 
 import aiomqtt
 import paho.mqtt.client as paho
+
+from edge.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +76,6 @@ def tls_context(settings: BrokerSettings) -> ssl.SSLContext | None:
     return context
 
 
-def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Random | None = None) -> float:
-    """Equal-jitter exponential backoff: uniform in [d/2, d], d = min(max, initial * 2**attempt)."""
-    ceiling = min(max_s, initial_s * (2 ** min(attempt, 30)))
-    return (rng or random).uniform(ceiling / 2, ceiling)
-
-
 class BrokerSession:
     """Keeps one subscription session to a broker up until cancelled; see the module docstring."""
 
@@ -98,19 +93,17 @@ class BrokerSession:
 
     async def run(self, filters: Sequence[str], on_message: Callable[[paho.MQTTMessage, AckToken], None]) -> None:
         """Connect, subscribe to ``filters`` and feed every message to ``on_message`` until cancelled."""
-        attempt = 0
+        backoff = Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s, jitter="equal")
         while True:
             try:
                 await self._session(filters, on_message)
-                attempt = 0  # dropped on purpose (a failed commit): reconnect at once
+                backoff.reset()  # dropped on purpose (a failed commit): reconnect at once
                 continue
             except aiomqtt.MqttError as exc:
                 self._lost(f"broker {self.settings.host}:{self.settings.port}: {exc}")
             except (OSError, ssl.SSLError) as exc:
                 self._lost(f"broker {self.settings.host}:{self.settings.port}: {type(exc).__name__}: {exc}")
-            delay = backoff_delay(attempt, self.settings.backoff_initial_s, self.settings.backoff_max_s)
-            attempt += 1
-            await asyncio.sleep(delay)
+            await asyncio.sleep(backoff.next_delay())
 
     async def wait_connected(self) -> None:
         await self._ready.wait()

@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
+from edge.backoff import Backoff
 from edge.clock import Clock, SystemClock
 from edge.errors import UplinkError, UplinkRejected, UplinkUnavailable
 from edge.records import LANE_PRIORITY, Lane
 from edge.store import Store
 from edge.uplink.auth import TokenManager
-from edge.uplink.backoff import Backoff
 from edge.uplink.breaker import CircuitBreaker
 from edge.uplink.client import Ack, PlatformClient
 from edge.uplink.exception import ReportByException
@@ -98,7 +98,7 @@ class Uplink:
         self.clock = clock or SystemClock()
         self.validator = validator
         self.breaker = CircuitBreaker(self.settings.breaker_failures, self.settings.breaker_reset_s, self.clock)
-        self.backoff = Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s)
+        self.backoff = Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s, jitter="full")
         self.lanes = {lane: LaneState(lane) for lane in LANE_PRIORITY}
         self._lease_lock = asyncio.Lock()
         self._evidence_sent: OrderedDict[str, None] = OrderedDict()  # pictures the platform has (bounded)

@@ -6,13 +6,20 @@ import random
 from datetime import UTC, datetime
 
 from drivers.mqtt.parking import PREVIEW_BYTES, ParkingLot
-from drivers.mqtt.transport import backoff_delay
+from drivers.mqtt.transport import BrokerSettings
+from edge.backoff import Backoff
 
 
 def test_backoff_doubles_with_equal_jitter_and_a_cap() -> None:
+    """The reconnect backoff BrokerSession.run draws (edge.backoff, equal jitter) with the default settings."""
     rng = random.Random(7)
+    settings = BrokerSettings(host="127.0.0.1", port=1883, client_id="t")
     for attempt, ceiling in [(0, 1.0), (1, 2.0), (3, 8.0), (6, 60.0), (40, 60.0)]:
-        delays = [backoff_delay(attempt, 1.0, 60.0, rng) for _ in range(200)]
+        delays = []
+        for _ in range(200):
+            backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s, jitter="equal", rng=rng)
+            backoff.attempt = attempt
+            delays.append(backoff.next_delay())
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert max(delays) - min(delays) > ceiling / 4  # really jittered, not a fixed step
 
