@@ -57,7 +57,8 @@ def write_estate(tmp: Path, mqtt_port: int, opcua_endpoint: str) -> tuple[Path, 
         "buses": [
             {"kind": "mqtt", "id": "nb", "host": "127.0.0.1", "port": mqtt_port, "backoff_initial_s": 0.1,
              "backoff_max_s": 0.5},
-            {"kind": "ble", "id": "ble0", "adapter": "hci0", "min_interval_s": 0},
+            {"kind": "ble", "id": "ble0", "adapter": "hci0", "min_interval_s": 0,
+             "replay": str(RECORDINGS / "pump_room.jsonl")},
             {"kind": "opcua", "id": "plc", "endpoint": opcua_endpoint, "timeout_s": 2.0, "backoff_initial_s": 0.1,
              "backoff_max_s": 0.5},
         ],
@@ -121,7 +122,7 @@ async def rig(tmp_path: Path, mqtt_broker: MosquittoBroker) -> AsyncIterator[Rig
         devices = {d.bus: d for d in config.devices}
         mqtt = MqttSource(buses["nb"], [devices["nb"]], client_id="tools-test-gw")  # type: ignore[arg-type]
         records = load_recording(RECORDINGS / "pump_room.jsonl")
-        ble = BleSource(buses["ble0"], [devices["ble0"]],  # type: ignore[arg-type]
+        ble = BleSource(buses["ble0"], [devices["ble0"]],  # type: ignore[arg-type]  # the replay as fast as taken
                         scanner_factory=lambda _bus: ReplayScanner(records))
         folder, uri = client_identity(buses["plc"], config)  # type: ignore[arg-type]
         opcua = OpcUaSource(buses["plc"], [devices["plc"]], certificate_dir=folder, application_uri=uri)  # type: ignore[arg-type]
@@ -241,7 +242,7 @@ async def test_listen_form_needs_csrf_and_the_installer_role(rig: Rig) -> None:
 async def test_ble_scan_list_from_replayed_advertisements(rig: Rig) -> None:
     await eventually(lambda: rig.ble.advertisements >= 10, what="the whole recording replayed")
     scans = (await rig.client.get("/api/v1/tools/ble-scan")).json()
-    assert [s["bus_id"] for s in scans] == ["ble0"]
+    assert [s["bus_id"] for s in scans] == ["ble0"] and scans[0]["replay"] == "pump_room.jsonl"
     entries = {e["address"]: e for e in scans[0]["entries"]}
     pv = entries[PV_MAC]
     assert pv["device_id"] == "th-1" and pv["format"] == "pvvx" and -100 < pv["rssi"] < 0 and pv["count"] >= 2
@@ -250,6 +251,7 @@ async def test_ble_scan_list_from_replayed_advertisements(rig: Rig) -> None:
     page = (await rig.client.get("/tools")).text
     section = page[page.index('id="ble-scan"'):page.index('id="opcua-browse"')]
     assert PV_MAC in section and 'href="/devices/th-1"' in section and str(pv["rssi"]) in section
+    assert 'id="ble-replay-ble0"' in section and "回放录制数据" in section  # a replay is labelled as one
 
 
 async def test_opcua_browse_gives_ids_the_config_takes(rig: Rig) -> None:
@@ -302,7 +304,7 @@ async def test_devices_page_shows_each_devices_last_message(rig: Rig) -> None:
     shown = dict(re.findall(r'data-kind="(\w+)"[^>]*>(.*?)</span>\s*(?:<br>|</td>)', page, re.S))
     assert set(shown) == {"mqtt", "ble", "opcua"}
     assert f"{SMOKE_TOPIC}/" in shown["mqtt"] and "&#34;battery&#34;" in shown["mqtt"]
-    assert "pvvx" in shown["ble"] and "信号强度" in shown["ble"]
+    assert "pvvx" in shown["ble"] and "信号强度" in shown["ble"] and "回放录制数据" in shown["ble"]
     assert f"nsu={NAMESPACE};s=PumpRoom1." in shown["opcua"]
     device = (await rig.client.get("/devices/smoke-1")).text
     assert 'id="last-message"' in device and f"{SMOKE_TOPIC}/" in device
