@@ -201,6 +201,16 @@ class SerialPort:
 _SHARED_PORTS: dict[str, SerialPort] = {}
 
 
+def line_name(path: str) -> str:
+    """The availability link of every device on a shared physical line, whatever its protocol.
+
+    The rule engine raises one ``link.offline`` alarm when every device behind a link fails (an
+    unplugged adapter, a cut pair) instead of one ``device.offline`` per device; naming the line by
+    its port puts the meters and the Modbus devices on it behind that one link.
+    """
+    return f"rs485:{path}"
+
+
 def acquire(path: str, *, shared: bool) -> SerialPort:
     """The port object for a bus on ``path``: the one every ``shared`` bus on that path uses, or a private one.
 

@@ -2,7 +2,7 @@
 
 They are Modbus RTU lines in everything but the bytes, so they *are* ``ModbusSource``s with another
 poller and link: the lane scheduler (slots spread over the period, skipping late cycles,
-retries, backoff of a dead meter), the outbox (bounded hand-over to the sink), the offline /
+retries, backoff of a dead meter), the hand-over (bounded, to the sink), the offline /
 online reporting (``DeviceStatus`` per failed poll, the first ``online_after`` successes), the
 fault events (first per kind at once, then one a minute) and the overload alarm all come from
 ``drivers.modbus`` unchanged. What differs is named after the protocol: events are
@@ -31,6 +31,7 @@ from drivers.dlt645.profile import load_profile
 from drivers.modbus.driver import Endpoint, ModbusSource
 from drivers.modbus.profile import ProfileLibrary
 from drivers.modbus.scheduler import Lane
+from drivers.serial_line import line_name
 from edge.clock import Clock
 from edge.config import EstateConfig
 from edge.config.buses import Cjt188BusConfig, Dlt645BusConfig
@@ -61,7 +62,7 @@ class MeterLineSource(ModbusSource):
         online_after: int = 2,
         clock: Clock | None = None,
     ) -> None:
-        # The Modbus source's bookkeeping (outbox, overload state, fault throttling) with no Modbus devices.
+        # The Modbus source's bookkeeping (hand-over, overload state, fault throttling) with no Modbus devices.
         super().__init__(bus, [], profiles=ProfileLibrary([]), offline_after=offline_after,  # type: ignore[arg-type]
                          online_after=online_after, clock=clock)
         dirs = (bus.profiles_dir,) if bus.profiles_dir else ()
@@ -84,6 +85,8 @@ class MeterLineSource(ModbusSource):
                 continue
             addresses[poller.address] = device.id
             poller.availability.online_after = online_after
+            # One link alarm when the whole line is down (as a Modbus RTU line); the physical line's, if shared.
+            poller.availability.link = line_name(bus.port) if bus.shared_line else f"{bus.kind}:{bus.id}"
             digests.append(poller.profile.model_dump_json())
             self.pollers[device.id] = poller
         if problems:

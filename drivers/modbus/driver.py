@@ -34,6 +34,7 @@ from drivers.modbus.profile import ProfileLibrary
 from drivers.modbus.scheduler import Lane
 from drivers.modbus.shared_line import SharedRtuLink
 from drivers.modbus.transport import RtuLink, TcpLink
+from drivers.serial_line import line_name
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig
 from edge.config.buses import ModbusRtuBusConfig, ModbusTcpBusConfig
@@ -114,7 +115,11 @@ class ModbusSource:
             )
             poller.availability.online_after = online_after
             endpoint = self._endpoints.get(device.id)
-            poller.availability.link = f"{endpoint[0]}:{endpoint[1]}" if endpoint else f"{bus.kind}:{bus.id}"
+            poller.availability.link = (
+                f"{endpoint[0]}:{endpoint[1]}" if endpoint
+                else line_name(bus.port) if isinstance(bus, ModbusRtuBusConfig) and bus.shared_line
+                else f"{bus.kind}:{bus.id}"
+            )
         if problems:
             raise ConfigError(f"bus {bus.id}: {len(problems)} problem(s)", problems)
         self._fingerprint = hashlib.sha256(

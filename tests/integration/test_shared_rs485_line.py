@@ -37,6 +37,7 @@ from edge.app import Gateway
 from edge.cli import main as cli
 from edge.config import EstateConfig
 from edge.config.buses import Dlt645BusConfig, ModbusRtuBusConfig
+from edge.rules import RuleEngine, TransitionKind
 from simulators.dlt645.meter import SimMeter
 from simulators.modbus.device import SimDevice
 from simulators.modbus.shared_line import SharedLineServer, modbus_device
@@ -327,3 +328,49 @@ async def test_the_panel_test_device_reads_a_modbus_device_while_the_meter_bus_h
         assert probe.frames and all(crc_ok(f.data) for f in probe.frames)
         assert [f.direction for f in probe.frames] == ["tx", "rx"] * (len(probe.frames) // 2)
     assert meters.stats["devices"]["EM"]["failed"] == 0  # the meter's polls went on around the probes
+
+
+# --------------------------------------------------------------------------- the whole line down
+
+
+async def test_a_dead_line_is_one_link_alarm_for_the_meters_and_the_modbus_devices(tmp_path: Path) -> None:
+    """An unplugged adapter or a cut pair silences both protocols: one ``link.offline`` for the physical
+    line (GB/T 20299.3 8.1.8, no duplicate reports), not a ``device.offline`` per device of each bus."""
+    port = tmp_path / "rs485"
+    meter_bus = Dlt645BusConfig(kind="dlt645", id="m", port=str(port), baudrate=METER_BAUD, parity="N",
+                                shared_line=True)
+    modbus_bus = ModbusRtuBusConfig(kind="modbus_rtu", id="p", port=str(port), baudrate=MODBUS_BAUD, parity="N",
+                                    shared_line=True)
+    devices = [device("EM", "m", "generic_household", 0, period=0.3, timeout=0.1, options={"address": METER}),
+               device("PT", "p", "generic_rs485_pressure", 1, category="fire_pressure", period=0.3, timeout=0.1),
+               device("LV", "p", "generic_rs485_level", 2, category="fire_level", period=0.3, timeout=0.1)]
+    engine = RuleEngine.from_config(EstateConfig.model_validate({
+        "estate": {"id": "e1", "name": "E", "gateway_id": "g1"},
+        "platform": {"url": "https://platform.example", "client_id": "c"},
+        "buses": [meter_bus.model_dump(), modbus_bus.model_dump()],
+        "devices": [d.model_dump() for d in devices],
+    }))
+    modbus = {1: modbus_device(1, "generic_rs485_pressure", model=PRESSURE, registers=PRESSURE_REGISTERS),
+              2: modbus_device(2, "generic_rs485_level", model={"value": 3.2, "noise": 0.0},
+                               registers={"unit_code": 7, "decimals": 2, "range_zero": 0, "range_full": 5})}
+    sources = [Dlt645Source(meter_bus, devices[:1]), ModbusSource(modbus_bus, devices[1:])]
+    sink = RecordingSink()
+    async with shared_line(port, [SimMeter(METER, load_profile("generic_household"))], modbus) as server:
+        tasks = [asyncio.create_task(s.run(sink)) for s in sources]
+        try:
+            async with asyncio.timeout(10):
+                while not all(sink.of(d, p) for d, p in (("EM", "energy_import"), ("PT", "pressure"),
+                                                          ("LV", "level"))):
+                    await asyncio.sleep(0.02)
+            await server.stop()  # the line goes dead under all three devices
+            async with asyncio.timeout(15):
+                while not all(sum(1 for s in sink.statuses if s.device_id == d and not s.online) >= 4
+                              for d in ("EM", "PT", "LV")):
+                    await asyncio.sleep(0.05)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    assert {s.link for s in sink.statuses} == {f"rs485:{port}"}
+    raised = [t for s in sink.statuses for t in engine.on_status(s) if t.kind is TransitionKind.RAISE]
+    assert [(t.code, t.subject) for t in raised] == [("link.offline", f"rs485:{port}")]
