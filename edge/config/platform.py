@@ -90,6 +90,10 @@ class PlatformConfig(Section):
     report_by_exception: ReportByExceptionConfig = Field(
         default_factory=ReportByExceptionConfig,
         description="Upload a telemetry reading only when it changed (off by default; never alarms or events).")
+    validate_telemetry: bool = Field(
+        False, description="Debug switch: check every telemetry record against the published schema before sending "
+        "(records are valid by construction; the check costs CPU on the busiest path). Events, alarm steps, "
+        "indicators and device records are always checked.")
 
     @field_validator("url")
     @classmethod

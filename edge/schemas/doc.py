@@ -27,8 +27,10 @@ from typing import Any
 from edge import messages
 from edge.clock import to_us
 from edge.records import AlarmRecord, AlarmState, DeviceRecord, Event, IndicatorRecord, Quality, Reading, Severity
+from edge.schemas import SCHEMA_VERSION
 from edge.schemas.errors import markdown_table
 from edge.store import codec
+from edge.uplink.polls import group_polls
 
 ESTATE, GATEWAY = "EST-310115-0001", "GW-310115-0001-01"
 ORIGIN = {"estate_id": ESTATE, "gateway_id": GATEWAY}
@@ -44,16 +46,25 @@ def _stamp(payload: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _poll(readings: list[Reading], ids: list[str]) -> dict[str, Any]:
+    """One poll's readings through the store's codec and the uplink's grouping, as they leave the gateway."""
+    payloads = [codec.telemetry_payload(row) for row in codec.reading_rows(readings, ids)]
+    (record,) = group_polls(payloads, cut=False, now_s=0.0)
+    return _stamp(record.payload)
+
+
 def _telemetry() -> dict[str, Any]:
-    row = codec.reading_rows([Reading("B1-HP-01", "pressure", 0.05, "MPa", T, Quality.GOOD)],
-                             ["01JNB8Q3W6P2XEWCC30CGHXJ3A"])[0]
-    return _stamp(codec.telemetry_payload(row))
+    points = (("energy_import", 10234.5, "kWh", Quality.GOOD), ("power_active", 2850.0, "W", Quality.GOOD),
+              ("voltage_a", 229.8, "V", Quality.GOOD), ("current_a", 12.41, "A", Quality.GOOD))
+    return _poll([Reading("B1-EM-01", point, value, unit, T, quality) for point, value, unit, quality in points],
+                 ["01JNB8Q3W6P2XEWCC30CGHXJ3A", "01JNB8Q3W6P2XEWCC30CGHXJ3B", "01JNB8Q3W6P2XEWCC30CGHXJ3C",
+                  "01JNB8Q3W6P2XEWCC30CGHXJ3D"])
 
 
 def _meter_telemetry() -> dict[str, Any]:
-    row = codec.reading_rows([Reading("B1-WM-01", "volume_forward", 1234.567, "m³", T, Quality.GOOD)],
-                             ["01JNB8Q3W6P2XEWCC30CGHXJ3B"])[0]
-    return _stamp(codec.telemetry_payload(row))
+    return _poll([Reading("B1-WM-01", "volume_forward", 1234.567, "m³", T, Quality.GOOD),
+                  Reading("B1-WM-01", "flow", float("nan"), "m³/h", T, Quality.BAD)],  # no usable value: null
+                 ["01JNB8Q3W6P2XEWCC30CGHXJ3E", "01JNB8Q3W6P2XEWCC30CGHXJ3F"])
 
 
 def _event_lane() -> dict[str, Any]:
@@ -112,7 +123,7 @@ def _device(removed: bool = False) -> dict[str, Any]:
 
 
 def _batch() -> dict[str, Any]:
-    return {"gateway_id": GATEWAY, "estate_id": ESTATE, "kind": "telemetry",
+    return {"contract_version": SCHEMA_VERSION, "gateway_id": GATEWAY, "estate_id": ESTATE, "kind": "telemetry",
             "sent_at": codec.iso(to_us(T + timedelta(hours=8, minutes=4, seconds=12.345))),
             "records": [_telemetry()]}
 

@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,8 +29,10 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import orjson
 
 from edge.errors import UplinkError, UplinkProtocolError, UplinkRejected, UplinkUnavailable
+from edge.schemas import SCHEMA_VERSION
 from edge.schemas.errors import Action, action_for
 from edge.uplink.auth import TokenManager
 
@@ -51,6 +54,28 @@ def idempotency_key(kind: str, record_ids: Sequence[str]) -> str:
     digest = hashlib.sha256(kind.encode())
     digest.update("\n".join(record_ids).encode())
     return f"{kind}-{record_ids[0]}-{len(record_ids)}-{digest.hexdigest()[:24]}"
+
+
+def envelope_body(kind: str, estate_id: str, gateway_id: str, records: Sequence[dict[str, Any]]) -> bytes:
+    """The batch envelope as UTF-8 JSON (contract v3), for HTTPS and MQTT alike.
+
+    Encoded with orjson (Rust; about ten times the standard library's speed on these records, and
+    the encoding is most of what the upload costs besides gzip and TLS): compact, UTF-8 as is (no
+    ``\\u`` escapes). A float that JSON cannot carry (NaN, infinity) becomes null; the codec already
+    writes such readings as null with quality bad.
+    """
+    envelope = {"contract_version": SCHEMA_VERSION, "gateway_id": gateway_id, "estate_id": estate_id, "kind": kind,
+                "sent_at": _now_z(), "records": records if isinstance(records, list) else list(records)}
+    try:
+        return orjson.dumps(envelope, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # a value orjson refuses (an integer beyond 64 bits, an unknown type in some data)
+        return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+
+
+def _now_z() -> str:
+    """Now as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (the envelope's ``sent_at``)."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -97,12 +122,7 @@ class PlatformClient:
 
     async def send(self, kind: str, records: Sequence[dict[str, Any]]) -> Ack:
         ids = [r["id"] for r in records]
-        body = json.dumps(
-            {"gateway_id": self._gateway_id, "estate_id": self._estate_id, "kind": kind,
-             "sent_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-             "records": list(records)},
-            ensure_ascii=False, separators=(",", ":"),
-        ).encode("utf-8")
+        body = envelope_body(kind, self._estate_id, self._gateway_id, records)
         headers = {"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": idempotency_key(kind, ids)}
         if self._gzip:
             body = gzip.compress(body, compresslevel=4)

@@ -7,10 +7,14 @@ upload only: the store keeps every reading, and rules, alarms and indicators on 
 of them. Alarms, events, indicators and device records are never filtered (only the telemetry lane
 passes through here).
 
-The decision is taken once per batch, on its first attempt, and the batch keeps that subset through
-retries; a row judged again (the halves of a split batch) is recognised as the reading last sent
-and kept. The state is in memory: after a restart the first reading of each point goes up again
-(never less data).
+Telemetry records carry one poll each (contract v3): the decision is per point, and a point that
+says nothing new leaves its record; a record left without points is not sent (its readings are
+acknowledged as if sent). The record keeps its id (its first reading's, whether or not that point
+stays), so a resend after a restart names the same record. The decision is taken once per batch,
+on its first attempt, and the batch keeps that subset through retries; a reading judged again (the
+halves of a split batch) is recognised as the reading last sent and kept. The state is in memory:
+after a restart the first reading of each point goes up again (never less data), except inside a
+record the platform already has (a resend of the in-flight window): it keeps the copy it has.
 """
 
 from __future__ import annotations
@@ -30,10 +34,26 @@ class ReportByException:
     held: int = 0  # readings held back since start (for status and tests)
 
     def keep(self, payload: dict[str, Any]) -> bool:
-        """Whether this telemetry payload goes up; updates the last-sent state when it does."""
-        key = (payload["device_id"], payload["point"])
-        value, quality = payload["value"], payload["quality"]
-        t = _seconds(payload["ts"])
+        """Whether this one-reading payload (``device_id``, ``point``, ``value``, ``quality``, ``ts``) goes up."""
+        return self._keep(payload["device_id"], payload["point"], payload["value"], payload["quality"],
+                          _seconds(payload["ts"]))
+
+    def filter(self, payloads: Iterable[dict[str, Any]]) -> list[bool]:
+        return [self.keep(p) for p in payloads]
+
+    def filter_records(self, records: Iterable[dict[str, Any]]) -> list[bool]:
+        """Drop, in place, the points of each poll record that say nothing new; True where any is left."""
+        out = []
+        for record in records:
+            device_id, t = record["device_id"], _seconds(record["ts"])
+            points = [p for p in record["points"] if self._keep(device_id, p["point"], p["value"], p["quality"], t)]
+            record["points"] = points
+            out.append(bool(points))
+        return out
+
+    def _keep(self, device_id: str, point: str, value: Any, quality: str, t: float) -> bool:
+        """Whether this reading goes up; updates the last-sent state when it does."""
+        key = (device_id, point)
         last = self._last.get(key)
         if last is not None:
             last_value, last_quality, last_t = last
@@ -47,9 +67,6 @@ class ReportByException:
                 return False
         self._last[key] = (value, quality, t)
         return True
-
-    def filter(self, payloads: Iterable[dict[str, Any]]) -> list[bool]:
-        return [self.keep(p) for p in payloads]
 
 
 def _seconds(ts: str) -> float:

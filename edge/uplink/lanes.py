@@ -3,7 +3,8 @@
 A lane walks its table in id order. Batches are leased in order and may complete out of order
 (several requests are in flight); the durable cursor only moves over the *contiguous* prefix of
 completed batches, so after a crash we resend at most the in-flight window, and the platform's
-idempotency makes that harmless.
+idempotency makes that harmless. A batch's records may cover more store rows than they number (a
+telemetry record is one poll: ``edge.uplink.polls``); the cursor moves to the last row covered.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from edge.records import Lane
-from edge.store import OutboxRow
+from edge.uplink.polls import UploadRecord
 
 
 @dataclass(slots=True)
 class Batch:
     lane: Lane
-    rows: list[OutboxRow]
-    last_id: str  # the highest id this batch covers (kept when rows are dead-lettered away)
+    rows: list[UploadRecord]
+    last_id: str  # the highest store id this batch covers (kept when rows are dead-lettered away)
     attempts: int = 0
     done: bool = False
 
@@ -37,9 +38,13 @@ class LaneState:
     retry: deque[Batch] = field(default_factory=deque)  # failed batches waiting to go again, oldest first
     sent_records: int = 0
     dead_letters: int = 0
+    rows_per_record: float = 1.0  # store rows per upload record seen lately (telemetry: points per poll)
+    checked_empty_at: float | None = None  # monotonic time this lane was last found empty
+    ack_due: str = ""  # cursor of completed batches, to store (>= acked)
+    ack_writing: bool = False  # a worker is storing the cursor now
 
-    def lease(self, rows: list[OutboxRow]) -> Batch:
-        batch = Batch(self.lane, rows, rows[-1].id)
+    def lease(self, rows: list[UploadRecord]) -> Batch:
+        batch = Batch(self.lane, rows, rows[-1].last_id)
         self.leased = batch.last_id
         self.in_flight.append(batch)
         return batch
@@ -62,6 +67,7 @@ class LaneState:
         return moved
 
     def reset_to(self, cursor: str) -> None:
-        self.acked = self.leased = cursor
+        self.acked = self.leased = self.ack_due = cursor
         self.in_flight.clear()
         self.retry.clear()
+        self.checked_empty_at = None

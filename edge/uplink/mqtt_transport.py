@@ -32,12 +32,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
-import json
 import logging
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +44,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge.errors import UplinkUnavailable
-from edge.uplink.client import Ack, idempotency_key
+from edge.uplink.client import Ack, envelope_body, idempotency_key
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +86,7 @@ class MqttPlatformClient:
 
     def body(self, kind: str, records: Sequence[dict[str, Any]]) -> bytes:
         """The HTTPS request body, byte for byte the same envelope (see ``PlatformClient.send``)."""
-        body = json.dumps(
-            {"gateway_id": self.gateway_id, "estate_id": self.estate_id, "kind": kind,
-             "sent_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-             "records": list(records)},
-            ensure_ascii=False, separators=(",", ":"),
-        ).encode("utf-8")
+        body = envelope_body(kind, self.estate_id, self.gateway_id, records)
         return gzip.compress(body, compresslevel=4) if self.settings.gzip else body
 
     async def send(self, kind: str, records: Sequence[dict[str, Any]]) -> Ack:

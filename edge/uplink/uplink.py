@@ -14,6 +14,13 @@ Policy, written down because it is the product:
 - Network errors, 5xx and 429 feed the circuit breaker and an exponential, jittered backoff;
   ``Retry-After`` is honoured as the minimum wait.
 - Nothing is held in memory beyond ``concurrency`` batches: the queue *is* the store.
+- Telemetry goes up as one record per device poll (contract v3, ``edge.uplink.polls``): the store
+  keeps one row per reading, and the lease groups them, so durability and the cursor are unchanged.
+- Cost, per acknowledged batch: one store read to lease it (lanes found empty are looked at again
+  after ``LANE_RECHECK_S``, not before every lease), no schema check of telemetry (valid by
+  construction; ``validate_telemetry`` turns it on for debugging), one orjson encoding, and at
+  most one cursor write, often shared: completions that arrive while a cursor write is on its way
+  are stored together by the next one.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,7 +38,7 @@ import httpx
 
 from edge.backoff import Backoff
 from edge.clock import Clock, SystemClock
-from edge.errors import UplinkError, UplinkRejected, UplinkUnavailable
+from edge.errors import StoreError, UplinkError, UplinkRejected, UplinkUnavailable
 from edge.records import LANE_PRIORITY, Lane
 from edge.store import Store
 from edge.uplink.auth import TokenManager
@@ -38,6 +46,7 @@ from edge.uplink.breaker import CircuitBreaker
 from edge.uplink.client import Ack, PlatformClient
 from edge.uplink.exception import ReportByException
 from edge.uplink.lanes import Batch, LaneState
+from edge.uplink.polls import MAX_POINTS, UploadRecord, group_polls
 
 if TYPE_CHECKING:
     from edge.config import EstateConfig
@@ -47,6 +56,8 @@ log = logging.getLogger(__name__)
 
 LocalValidator = Callable[[str, dict[str, Any]], list[str]]
 EVIDENCE_MEMORY = 10_000  # evidence ids remembered as uploaded (a few days of detections)
+LANE_RECHECK_S = 0.1  # a lane found empty is read again after this long (an alarm waits at most this)
+MAX_READINGS_PER_LEASE = 32_000  # store rows one telemetry lease reads at most (~1,000 polls of 32 points)
 
 
 class UplinkClient(Protocol):
@@ -97,13 +108,13 @@ class Uplink:
         self.settings = settings or UplinkSettings()
         self.clock = clock or SystemClock()
         self.validator = validator
+        self.validate_telemetry = False  # debug switch (platform.validate_telemetry): telemetry is valid by construction
         self.breaker = CircuitBreaker(self.settings.breaker_failures, self.settings.breaker_reset_s, self.clock)
         self.backoff = Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s, jitter="full")
         self.lanes = {lane: LaneState(lane) for lane in LANE_PRIORITY}
         self._lease_lock = asyncio.Lock()
         self._evidence_sent: OrderedDict[str, None] = OrderedDict()  # pictures the platform has (bounded)
         self.report_by_exception: ReportByException | None = None  # telemetry only; set by from_config
-        self._ack_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._not_before = 0.0  # monotonic time before which no request goes out (backoff / Retry-After)
         self._workers: list[asyncio.Task[None]] = []
@@ -137,6 +148,7 @@ class Uplink:
         if platform.transport == "mqtt":
             uplink = cls(store, _mqtt_client(config), settings, clock=clock, validator=validator)
             uplink.report_by_exception = exceptions
+            uplink.validate_telemetry = platform.validate_telemetry
             return uplink
         verify: Any = True
         if platform.ca_bundle is not None:
@@ -160,6 +172,7 @@ class Uplink:
                                 use_gzip=platform.gzip, on_date_header=on_date_header)
         uplink = cls(store, client, settings, clock=clock, validator=validator, http=http)
         uplink.report_by_exception = exceptions
+        uplink.validate_telemetry = platform.validate_telemetry
         return uplink
 
     async def __aenter__(self) -> Uplink:
@@ -183,6 +196,7 @@ class Uplink:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._workers = []
+        await self._store_due_acks()
         await self.client.aclose()
         if self._http is not None:
             await self._http.aclose()
@@ -242,29 +256,55 @@ class Uplink:
                 state = self.lanes[lane]
                 if state.retry:
                     return state.retry.popleft()
-                rows = await self.store.pending(lane, state.leased, self.settings.batch_size)
-                if rows:
-                    return state.lease(rows)
+                now = time.monotonic()  # a cost heuristic, not a timing rule: the real clock even under test
+                if state.checked_empty_at is None or now - state.checked_empty_at >= LANE_RECHECK_S:
+                    records = await self._lease_records(lane, state)
+                    if records:
+                        state.checked_empty_at = None
+                        return state.lease(records)
+                    state.checked_empty_at = now
                 if state.in_flight:
                     # A higher lane's last batch is still on the wire: lower lanes wait for its answer,
                     # so after an outage every alarm is at the platform before the first telemetry.
                     return None
         return None
 
+    async def _lease_records(self, lane: Lane, state: LaneState) -> list[UploadRecord]:
+        """The next records of ``lane`` after what is leased: one per stored row, or one per poll (telemetry)."""
+        limit = self.settings.batch_size
+        if lane is not Lane.TELEMETRY:
+            rows = await self.store.pending(lane, state.leased, limit)
+            return [UploadRecord(r.id, r.payload, r.id, r.attachments) for r in rows]
+        # As many readings as about ``limit`` polls of the size seen lately; a read cut inside the only
+        # poll it holds is read again, larger (a full MAX_POINTS chunk always counts as complete).
+        want = max(limit, min(int(limit * state.rows_per_record) + 1, MAX_READINGS_PER_LEASE))
+        while True:
+            rows = await self.store.pending(lane, state.leased, want)
+            cut = len(rows) == want
+            records = group_polls([r.payload for r in rows], cut=cut, now_s=time.time())
+            if records or not cut or want >= MAX_POINTS:
+                break
+            want *= 2
+        if records:
+            state.rows_per_record = sum(len(r.payload["points"]) for r in records) / len(records)
+        return records[:limit]
+
     async def _send(self, batch: Batch) -> None:
         state = self.lanes[batch.lane]
         batch.attempts += 1
         if batch.attempts == 1 and batch.lane is Lane.TELEMETRY and self.report_by_exception is not None:
-            keep = self.report_by_exception.filter(row.payload for row in batch.rows)
+            # Points that say nothing new leave their record; a record left with none is not sent.
+            keep = self.report_by_exception.filter_records(row.payload for row in batch.rows)
             batch.rows = [row for row, kept in zip(batch.rows, keep, strict=True) if kept]
             if not batch.rows:  # nothing new in it: acknowledged as if sent (the store keeps every reading)
                 await self._complete(batch)
                 return
-        # Every record names its estate and gateway (contract v2); the store keeps neither per row.
+        # Every record names its estate and gateway (contract v2 on); the store keeps neither per row.
         origin = {"estate_id": self.client.estate_id, "gateway_id": self.client.gateway_id}
         for row in batch.rows:
             row.payload.update(origin)
-        if self.validator is not None and await self._drop_locally_invalid(batch) and not batch.rows:
+        check = self.validator is not None and (batch.lane is not Lane.TELEMETRY or self.validate_telemetry)
+        if check and await self._drop_locally_invalid(batch) and not batch.rows:
             await self._complete(batch)
             return
         try:
@@ -305,12 +345,38 @@ class Uplink:
                     self._evidence_sent.popitem(last=False)
 
     async def _complete(self, batch: Batch) -> None:
+        """Mark the batch done and store the lane's cursor if it moved: one write for many batches.
+
+        While one cursor write of the lane is on its way, later completions only raise ``ack_due``;
+        the writing worker stores the newest value next (the store keeps the highest cursor, so
+        writes never go back). ``acked`` moves only once the store has it (durable).
+        """
         state = self.lanes[batch.lane]
-        async with self._ack_lock:
-            moved = state.complete(batch)
-            if moved is not None:
-                await self.store.ack(batch.lane, moved)
-                state.acked = moved  # only once the store has it (durable)
+        moved = state.complete(batch)
+        if moved is None:
+            return
+        state.ack_due = max(state.ack_due, moved)
+        if state.ack_writing:
+            return
+        state.ack_writing = True
+        try:
+            while state.ack_due > state.acked:
+                target = state.ack_due
+                await self.store.ack(batch.lane, target)
+                state.acked = target
+        finally:
+            state.ack_writing = False
+
+    async def _store_due_acks(self) -> None:
+        """At stop: store the cursors of completions whose write the stopped workers left undone."""
+        for lane, state in self.lanes.items():
+            if state.ack_due > state.acked:
+                try:
+                    await self.store.ack(lane, state.ack_due)
+                except StoreError as exc:  # the store went first: those batches are resent, harmlessly
+                    log.warning("uplink: %s cursor not stored at stop: %s", lane.value, exc)
+                    continue
+                state.acked = state.ack_due
 
     def _failed(self, batch: Batch, exc: UplinkError, retry_after: float | None) -> None:
         self.failures += 1
@@ -355,7 +421,7 @@ class Uplink:
     async def _split(self, batch: Batch) -> None:
         state = self.lanes[batch.lane]
         half = len(batch.rows) // 2
-        first = Batch(batch.lane, batch.rows[:half], batch.rows[half - 1].id)
+        first = Batch(batch.lane, batch.rows[:half], batch.rows[half - 1].last_id)
         second = Batch(batch.lane, batch.rows[half:], batch.last_id)
         index = state.in_flight.index(batch)
         state.in_flight[index] = second

@@ -7,6 +7,12 @@ error table (``edge.schemas.errors``; the token endpoint adds RFC 6749 ``error``
 record its own id, and neither a replayed batch nor a re-sent record is ever counted twice. What
 was accepted is kept in SQLite.
 
+Contract versions: a batch names its ``contract_version`` (3: a telemetry record is one poll of one
+device with its ``points``); a batch without one is version 2 (one reading per telemetry record), so
+an older gateway is still understood. Records are judged by their version's schemas and kept as
+sent; the platform counts telemetry *readings* (points) beside records (``/_sim/stats``), and
+``/_sim/readings`` lists them one per reading whatever the version they came in.
+
 Each OAuth client is bound to one estate and gateway (seed 000 5.4, ids globally unique): a batch
 whose envelope or records name another is refused whole with 403 ``ESTATE_MISMATCH`` and nothing of
 it is stored. A client registered without a binding is bound by its first accepted batch (a
@@ -16,7 +22,8 @@ simulator convenience for tests; the binding is kept in the database across rest
     POST /api/v1/ingest/{kind}          kind: telemetry | event | alarm | indicator
     PUT  /api/v1/evidence/{id}          one evidence JPEG, id = "sha256-<hex of its SHA-256>"
     GET  /_sim                          human inspection view
-    GET  /_sim/stats, /_sim/records     inspection for tests
+    GET  /_sim/stats, /_sim/records     inspection for tests (records as sent)
+    GET  /_sim/readings                 telemetry, one entry per reading (v2 and v3 alike)
     PUT  /_sim/faults, POST /_sim/reset fault switches
 """
 
@@ -37,15 +44,18 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from edge.schemas import envelope_version
 from edge.schemas.errors import error_body
 from simulators.platform.faults import Faults
 from simulators.platform.page import SIM_PAGE_KINDS, SIM_PAGE_LATEST, render_sim_page
-from simulators.platform.validation import KINDS, record_error
+from simulators.platform.validation import KINDS, SCHEMA_VERSION, record_error
 
 MAX_BATCH = 1000
+MIN_VERSION = 2  # the oldest contract version still read (v1 records name no estate and are refused)
 
 
 def error(code: str, message: str | None = None, **extra: Any) -> JSONResponse:
@@ -91,7 +101,8 @@ class PlatformState:
             """
             CREATE TABLE IF NOT EXISTS records (
                 id TEXT PRIMARY KEY, kind TEXT NOT NULL, seq INTEGER NOT NULL,
-                payload TEXT NOT NULL, received_us INTEGER NOT NULL) WITHOUT ROWID;
+                payload TEXT NOT NULL, received_us INTEGER NOT NULL,
+                readings INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS records_kind ON records(kind, seq);
             CREATE TABLE IF NOT EXISTS batches (
                 idempotency_key TEXT PRIMARY KEY, kind TEXT NOT NULL, response TEXT NOT NULL,
@@ -103,6 +114,10 @@ class PlatformState:
                 client_id TEXT PRIMARY KEY, estate_id TEXT NOT NULL, gateway_id TEXT NOT NULL) WITHOUT ROWID;
             """
         )
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(records)")}
+        if "readings" not in columns:  # a database from before reading counts: v2 telemetry is one each
+            self.db.execute("ALTER TABLE records ADD COLUMN readings INTEGER NOT NULL DEFAULT 0")
+            self.db.execute("UPDATE records SET readings = 1 WHERE kind = 'telemetry'")
         self.clients.setdefault(self.client_id, ClientBinding(self.client_secret, self.estate_id, self.gateway_id))
         for client_id, estate_id, gateway_id in self.db.execute("SELECT client_id, estate_id, gateway_id FROM bindings"):
             known = self.clients.get(client_id)
@@ -172,7 +187,7 @@ def _token_client(state: PlatformState, request: Request) -> str | JSONResponse:
 def _decode_body(raw: bytes, encoding: str) -> Any:
     if encoding == "gzip":
         raw = gzip.decompress(raw)
-    return json.loads(raw.decode("utf-8"))
+    return orjson.loads(raw)  # UTF-8 only, as the contract says; invalid JSON raises a ValueError
 
 
 def create_app(state: PlatformState) -> FastAPI:
@@ -285,8 +300,11 @@ def create_app(state: PlatformState) -> FastAPI:
     async def stats() -> dict[str, Any]:
         assert state.db is not None
         with state.lock:
-            per_kind = dict(state.db.execute("SELECT kind, count(*) FROM records GROUP BY kind").fetchall())
-        return {"records": per_kind, "counters": state.counters, "faults": state.faults.model_dump()}
+            rows = state.db.execute("SELECT kind, count(*), sum(readings) FROM records GROUP BY kind").fetchall()
+        per_kind = {kind: count for kind, count, _ in rows}
+        readings = {kind: total for kind, _, total in rows if kind == "telemetry"}
+        return {"records": per_kind, "readings": readings, "counters": state.counters,
+                "faults": state.faults.model_dump()}
 
     @app.get("/_sim/records")
     async def records(kind: str | None = None, after_seq: int = 0, limit: int = 1000) -> dict[str, Any]:
@@ -302,6 +320,26 @@ def create_app(state: PlatformState) -> FastAPI:
         with state.lock:
             rows = state.db.execute(sql, params).fetchall()
         return {"records": [{"seq": s, "kind": k, **json.loads(p)} for s, k, p in rows]}
+
+    @app.get("/_sim/readings")
+    async def readings(after_seq: int = 0, limit: int = 1000, device_id: str | None = None) -> dict[str, Any]:
+        """Telemetry one reading per entry, oldest first: ``seq`` and ``id`` of the record it came in, then
+        ``device_id``, ``point``, ``value``, ``unit``, ``quality``, ``ts``. ``limit`` counts records."""
+        assert state.db is not None
+        limit = max(1, min(limit, 100_000))
+        sql = "SELECT seq, payload FROM records WHERE kind = 'telemetry' AND seq > ?"
+        params: list[Any] = [after_seq]
+        sql += " ORDER BY seq LIMIT ?"
+        params.append(limit)
+        with state.lock:
+            rows = state.db.execute(sql, params).fetchall()
+        out = []
+        for seq, raw in rows:
+            record = json.loads(raw)
+            if device_id is not None and record.get("device_id") != device_id:
+                continue
+            out.extend({"seq": seq, **reading} for reading in flatten_telemetry(record))
+        return {"readings": out, "last_seq": rows[-1][0] if rows else after_seq}
 
     @app.put("/_sim/faults")
     async def set_faults(faults: Faults) -> dict[str, Any]:
@@ -378,6 +416,10 @@ def _ingest_sync(state: PlatformState, kind: str, key: str, body: Any, client_id
         return error("BATCH_TOO_LARGE", f"{len(records)} records in one batch (at most {MAX_BATCH})")
     if body.get("kind") not in (None, kind):
         return error("KIND_MISMATCH")
+    version = envelope_version(body)
+    if not version or version < MIN_VERSION:
+        return error("BAD_ENVELOPE", f"contract_version {body.get('contract_version')!r} is not one this platform "
+                     f"reads ({MIN_VERSION} to {SCHEMA_VERSION})")
     with state.lock:
         stored = state.db.execute("SELECT response FROM batches WHERE idempotency_key=?", (key,)).fetchone()
         if stored is not None:
@@ -393,7 +435,7 @@ def _ingest_sync(state: PlatformState, kind: str, key: str, body: Any, client_id
                          errors=missing[:100])
         rejected = []
         for record in records:
-            reason = record_error(kind, record)
+            reason = record_error(kind, record, version)
             if reason is None and kind == "telemetry" and record.get("device_id") in state.faults.reject_device_ids:
                 reason = f"device {record.get('device_id')} is not registered on the platform"
             if reason is not None:
@@ -404,10 +446,11 @@ def _ingest_sync(state: PlatformState, kind: str, key: str, body: Any, client_id
             return error("VALIDATION_FAILED", f"{len(rejected)} record(s) failed validation", errors=rejected)
         now_us = time.time_ns() // 1000
         seq = state.take_seqs(len(records))
-        rows = [(r["id"], kind, seq + i, json.dumps(r, ensure_ascii=False), now_us) for i, r in enumerate(records)]
+        rows = [(r["id"], kind, seq + i, orjson.dumps(r).decode(), now_us, reading_count(kind, r))
+                for i, r in enumerate(records)]
         before = state.db.total_changes
         state.db.execute("BEGIN")
-        state.db.executemany("INSERT OR IGNORE INTO records VALUES (?,?,?,?,?)", rows)
+        state.db.executemany("INSERT OR IGNORE INTO records VALUES (?,?,?,?,?,?)", rows)
         accepted = state.db.total_changes - before
         response = {"accepted": accepted, "duplicates": len(records) - accepted}
         state.db.execute("INSERT INTO batches VALUES (?,?,?,?)", (key, kind, json.dumps(response), now_us))
@@ -416,6 +459,23 @@ def _ingest_sync(state: PlatformState, kind: str, key: str, body: Any, client_id
         state.bump("records_accepted", accepted)
         state.bump("records_duplicate", len(records) - accepted)
     return JSONResponse(response)
+
+
+def reading_count(kind: str, record: dict[str, Any]) -> int:
+    """Readings a record carries: its points (v3 telemetry), one (v2 telemetry), none (other kinds)."""
+    if kind != "telemetry":
+        return 0
+    points = record.get("points")
+    return len(points) if isinstance(points, list) else 1
+
+
+def flatten_telemetry(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A telemetry record as one entry per reading, whichever contract version it came in."""
+    head = {"id": record.get("id"), "device_id": record.get("device_id"), "ts": record.get("ts")}
+    points = record.get("points")
+    if not isinstance(points, list):
+        return [{**head, **{k: record.get(k) for k in ("point", "value", "unit", "quality")}}]
+    return [{**head, **{k: p.get(k) for k in ("point", "value", "unit", "quality")}} for p in points]
 
 
 def _missing_evidence(state: PlatformState, records: list[Any]) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ _SIM_COLUMNS = {
     "alarm": ("ts", "code", "state", "severity", "device_id", "message"),
     "indicator": ("indicator", "code", "period", "period_start", "dimensions", "value", "unit", "version", "clause"),
     "event": ("ts", "code", "severity", "device_id", "message"),
-    "telemetry": ("ts", "device_id", "point", "value", "unit", "quality"),
+    "telemetry": ("ts", "device_id", "readings"),  # readings: point=value unit (quality), v2 and v3 alike
 }
 
 
@@ -38,7 +38,7 @@ def render_sim_page(data: dict[str, Any], latest: dict[str, list[tuple[str, int,
         body = []
         for record_id, seq, received_us, raw in rows:
             payload = json.loads(raw)
-            cells = "".join(f"<td>{esc(_cell(payload.get(c)))}</td>" for c in columns)
+            cells = "".join(f"<td>{esc(_cell(_column(payload, c)))}</td>" for c in columns)
             evidence = payload.get("evidence")
             picture = (f"<a href='/_sim/records/{esc(record_id)}/evidence'><img alt='evidence' loading='lazy' "
                        f"src='/_sim/records/{esc(record_id)}/evidence' style='max-width:240px;max-height:160px'></a>"
@@ -63,6 +63,18 @@ def render_sim_page(data: dict[str, Any], latest: dict[str, list[tuple[str, int,
         "<p>JSON: <a href='/_sim/stats'>/_sim/stats</a>, <a href='/_sim/records?limit=50'>/_sim/records</a></p>"
         "</body></html>"
     )
+
+
+def _column(payload: dict[str, Any], column: str) -> Any:
+    """A shown column: a field of the record, or for telemetry its readings in one line."""
+    if column != "readings":
+        return payload.get(column)
+    points = payload.get("points")
+    readings = points if isinstance(points, list) else [payload]
+    text = "; ".join(" ".join(part for part in (f"{p.get('point')}={p.get('value')}", p.get("unit") or "",
+                                                 f"({p.get('quality')})") if part)
+                     for p in readings if isinstance(p, dict))
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _cell(value: Any) -> str:

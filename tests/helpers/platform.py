@@ -57,6 +57,22 @@ class PlatformSim:
                 out.extend(page)
                 after = page[-1]["seq"]
 
+    def readings(self, device_id: str | None = None) -> list[dict[str, Any]]:
+        """Telemetry as one entry per reading (``/_sim/readings``), whatever contract version it came in:
+        ``seq`` and ``id`` of its record, ``device_id``, ``point``, ``value``, ``unit``, ``quality``, ``ts``."""
+        out: list[dict[str, Any]] = []
+        after = 0
+        with self.http() as c:
+            while True:
+                params: dict[str, Any] = {"after_seq": after, "limit": 100_000}
+                if device_id:
+                    params["device_id"] = device_id
+                page = c.get("/_sim/readings", params=params).json()
+                if page["last_seq"] == after:
+                    return out
+                out.extend(page["readings"])
+                after = page["last_seq"]
+
     def faults(self, **switches: Any) -> None:
         with self.http() as c:
             c.put("/_sim/faults", json=switches).raise_for_status()

@@ -49,9 +49,9 @@ def test_sigkill_twenty_times_loses_and_duplicates_nothing(tmp_path: Path, platf
 
     with sqlite3.connect(tmp_path / "edge.db") as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    delivered = [r for r in platform_sim.records("telemetry") if r["device_id"] == "crash"]
-    values = [int(r["value"]) for r in delivered]
-    ids = [r["id"] for r in delivered]
+    # Contract v3: one record per ingested batch of 100 (one device, one instant), read back per reading.
+    ids = [r["id"] for r in platform_sim.records("telemetry") if r["device_id"] == "crash"]
+    values = [int(r["value"]) for r in platform_sim.readings("crash")]
     assert len(ids) == len(set(ids)), "a record id reached the platform twice"
     assert len(values) == len(set(values)), "a sequence number was counted twice"
     missing = acked - set(values)

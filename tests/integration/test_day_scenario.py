@@ -289,7 +289,7 @@ async def test_a_day_of_the_demo_estate(tmp_path: Path, platform_sim: PlatformSi
 
     stats = platform_sim.stats()
     assert "rejected_records" not in stats["counters"], stats["counters"]
-    assert stats["records"]["telemetry"] == await _count_readings(tmp_path / "edge.db")
+    assert stats["readings"]["telemetry"] == await _count_readings(tmp_path / "edge.db")  # every reading, once
     # Contract v2: every record names its estate and gateway, events and alarm steps carry a catalogue
     # code, and one notation holds throughout (ASCII units, Z timestamps, also inside data and params).
     import json

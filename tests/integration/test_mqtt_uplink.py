@@ -100,7 +100,8 @@ async def test_every_committed_record_reaches_the_consumer_over_tls(mqtt_broker:
     # The event went first (lane priority) and every message is one batch with the HTTPS envelope.
     assert consumer.messages[0][0].endswith("/event")
     body = consumer.messages[1][1]
-    assert set(body) == {"gateway_id", "estate_id", "kind", "sent_at", "records"} and body["estate_id"] == "e1"
+    assert set(body) == {"contract_version", "gateway_id", "estate_id", "kind", "sent_at", "records"}
+    assert body["estate_id"] == "e1" and body["contract_version"] == 3
     assert all(len(b["records"]) <= 100 for _, b, _ in consumer.messages)
     assert all(p.get("idempotency-key", "").startswith(b["kind"]) for _, b, p in consumer.messages)
 

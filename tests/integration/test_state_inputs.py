@@ -186,12 +186,12 @@ async def test_contacts_and_lift_raise_and_clear_through_the_gateway(tmp_path: P
             # Telemetry is the lowest lane: wait until the basement floor reading is up too.
             def basement_at_platform() -> Awaitable[bool]:
                 async def check() -> bool:
-                    rows = await asyncio.to_thread(platform_sim.records, "telemetry")
+                    rows = await asyncio.to_thread(platform_sim.readings)
                     return any(r["point"] == "floor" and r["value"] == -1.0 for r in rows)
                 return check()
 
             await _until(basement_at_platform, timeout=30)
-            readings = platform_sim.records("telemetry")
+            readings = platform_sim.readings()
             points = {(r["device_id"], r["point"]) for r in readings}
             assert {("B3-DI-01", "di1"), ("B3-DI-01", "di4"), ("B3-LIFT-01", "floor"),
                     ("B3-LIFT-01", "fault_code")} <= points

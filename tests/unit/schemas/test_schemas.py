@@ -1,4 +1,5 @@
-"""The upload contract: every payload the store's codec produces validates; broken ones are named."""
+"""The upload contract: every payload the store's codec and the uplink's grouping produce validates;
+broken ones are named; released versions stay as released."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from edge.records import (
     Severity,
 )
 from edge.store import Store
+from edge.uplink.polls import group_polls
 
 T0 = datetime(2025, 3, 1, 0, 0, tzinfo=UTC)
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9"
@@ -70,9 +72,17 @@ async def payloads(tmp_path: Path) -> dict[str, list[dict]]:
         ])
         out = {}
         for lane in Lane:
-            # The uplink stamps each record with its estate and gateway as it leaves (Uplink._send).
-            out[lane.value] = [{**row.payload, **ORIGIN} for row in await store.pending(lane, "", 100)]
+            # The uplink groups telemetry by poll and stamps each record with its estate and gateway as
+            # it leaves (Uplink._lease_records, Uplink._send).
+            out[lane.value] = await _outgoing(store, lane)
     return out
+
+
+async def _outgoing(store: Store, lane: Lane) -> list[dict]:
+    rows = await store.pending(lane, "", 100)
+    if lane is Lane.TELEMETRY:
+        return [{**r.payload, **ORIGIN} for r in group_polls([row.payload for row in rows], cut=False, now_s=0.0)]
+    return [{**row.payload, **ORIGIN} for row in rows]
 
 
 async def test_every_codec_payload_validates(payloads: dict[str, list[dict]]) -> None:
@@ -81,7 +91,7 @@ async def test_every_codec_payload_validates(payloads: dict[str, list[dict]]) ->
     for kind, rows in payloads.items():
         for payload in rows:
             assert schemas.record_errors(kind, payload) == [], (kind, payload)
-        envelope = {"gateway_id": "GW-1", "estate_id": "EST-1", "kind": kind,
+        envelope = {"contract_version": 3, "gateway_id": "GW-1", "estate_id": "EST-1", "kind": kind,
                     "sent_at": "2025-03-01T00:00:01.000Z", "records": rows}
         schemas.validate_batch(envelope)
     assert "evidence" in payloads["event"][0] and "evidence" in payloads["alarm"][-1]
@@ -96,13 +106,14 @@ def test_schema_files_are_valid_draft_2020_12(kind: str) -> None:
 
 
 async def test_broken_payloads_are_named(payloads: dict[str, list[dict]]) -> None:
-    reading = copy.deepcopy(payloads["telemetry"][0])
-    reading["quality"] = "meh"
-    reading["ts"] = "2025-03-01 08:00:00+08:00"  # local time, no Z: refused
-    del reading["unit"]
-    errors = schemas.record_errors("telemetry", reading)
+    poll = copy.deepcopy(payloads["telemetry"][0])
+    poll["points"][0]["quality"] = "meh"
+    poll["ts"] = "2025-03-01 08:00:00+08:00"  # local time, no Z: refused
+    del poll["points"][0]["unit"]
+    errors = schemas.record_errors("telemetry", poll)
     text = "\n".join(errors)
-    assert "$.quality" in text and "$.ts" in text and "unit" in text
+    assert "$.points[0].quality" in text and "$.ts" in text and "unit" in text
+    assert any("$.points" in e for e in schemas.record_errors("telemetry", {**poll, "points": []}))
 
     resolved = copy.deepcopy(payloads["alarm"][3])
     assert resolved["state"] == "resolved"
@@ -128,13 +139,18 @@ async def test_broken_payloads_are_named(payloads: dict[str, list[dict]]) -> Non
 async def test_batch_envelope_checks_records_by_kind(payloads: dict[str, list[dict]]) -> None:
     good = payloads["alarm"]
     # Alarm records sent under kind=telemetry are refused, record by record.
-    errors = schemas.record_errors("batch", {"gateway_id": "GW-1", "estate_id": "EST-1", "kind": "telemetry",
-                                             "records": good[:2]})
+    errors = schemas.record_errors("batch", {"contract_version": 3, "gateway_id": "GW-1", "estate_id": "EST-1",
+                                             "kind": "telemetry", "records": good[:2]})
     assert errors and all(e.startswith("$.records[") for e in errors)
-    too_many = {"gateway_id": "GW-1", "estate_id": "EST-1", "kind": "alarm", "records": good * 201}
+    too_many = {"contract_version": 3, "gateway_id": "GW-1", "estate_id": "EST-1", "kind": "alarm",
+                "records": good * 201}
     assert any("$.records" in e for e in schemas.record_errors("batch", too_many))
-    assert schemas.record_errors("batch", {"gateway_id": "GW-1", "estate_id": "EST-1", "kind": "alarm",
-                                           "records": good}) == []
+    assert schemas.record_errors("batch", {"contract_version": 3, "gateway_id": "GW-1", "estate_id": "EST-1",
+                                           "kind": "alarm", "records": good}) == []
+    # A v3 envelope names its version; without it, it is a v2 batch (v2 schemas) and invalid as v3.
+    unversioned = {"gateway_id": "GW-1", "estate_id": "EST-1", "kind": "alarm", "records": good}
+    assert any("contract_version" in e for e in schemas.record_errors("batch", unversioned))
+    assert schemas.envelope_version(unversioned) == 2 and schemas.envelope_version({"contract_version": 9}) == 0
 
 
 def test_unknown_kind_and_schema_copies() -> None:
@@ -166,7 +182,7 @@ def test_the_uplink_doc_is_generated_from_the_code() -> None:
         "docs/uplink.md is stale: run python -m edge.schemas.doc docs/uplink.md")
 
 
-async def test_messages_and_units_in_v2_payloads(tmp_path: Path) -> None:
+async def test_messages_and_units_in_payloads(tmp_path: Path) -> None:
     """message_code and params are lifted out of the stored data; units and data timestamps are ASCII / Z."""
     from edge.messages import say
 
@@ -178,10 +194,10 @@ async def test_messages_and_units_in_v2_payloads(tmp_path: Path) -> None:
                                                       AlarmState.RAISED, T0, "TT-1", data={"unit": "°C"}, **text)])
         await store.append_events([Event("store.eviction", T0, data={"count": 3}, **say("store.eviction", count=3,
                                                                                           lane="telemetry"))])
-        telemetry = [row.payload for row in await store.pending(Lane.TELEMETRY, "", 10)]
+        telemetry = [{k: v for k, v in r.items() if k not in ORIGIN} for r in await _outgoing(store, Lane.TELEMETRY)]
         (alarm,) = [row.payload for row in await store.pending(Lane.ALARM, "", 10)]
         (event,) = [row.payload for row in await store.pending(Lane.EVENT, "", 10)]
-    assert [t["unit"] for t in telemetry] == ["m3", "degC"]
+    assert [p["unit"] for t in telemetry for p in t["points"]] == ["m3", "degC"]
     assert alarm["message_code"] == "threshold.high" and alarm["params"]["unit"] == "degC"
     assert alarm["data"] == {"unit": "degC"} and "温度高于 30 °C" in alarm["message"]
     assert event["message_code"] == "store.eviction" and event["params"] == {"count": 3, "lane": "telemetry"}
@@ -192,14 +208,24 @@ async def test_messages_and_units_in_v2_payloads(tmp_path: Path) -> None:
     assert any("estate_id" in e for e in schemas.record_errors("event", event))
 
 
-def test_v1_stays_as_released() -> None:
-    """A released contract version is never edited: v1's files still describe v1 (no estate per record)."""
+def test_released_versions_stay_as_released() -> None:
+    """A released contract version is never edited: v1 has no estate per record, v2 one reading per record."""
     import json
     from importlib import resources
 
     v1 = json.loads(resources.files("edge.schemas.v1").joinpath("telemetry.json").read_text(encoding="utf-8"))
     assert v1["$id"] == "urn:estate-edge:schema:v1:telemetry" and "estate_id" not in v1["properties"]
-    assert schemas.SCHEMA_VERSION == 2 and "estate_id" in schemas.schema("telemetry")["required"]
+    v2 = schemas.schema("telemetry", version=2)
+    assert v2["$id"] == "urn:estate-edge:schema:v2:telemetry" and "point" in v2["required"]
+    assert "contract_version" not in schemas.schema("batch", version=2)["properties"]
+    assert schemas.SCHEMA_VERSION == 3 and schemas.schema("telemetry")["required"][-1] == "points"
+    # An older gateway's v2 reading is still a valid v2 record, and not a v3 one.
+    reading = {"id": "01JNB8Q3W6P2XEWCC30CGHXJ3A", **ORIGIN, "device_id": "PT-1", "point": "pressure",
+               "value": 0.3, "unit": "MPa", "quality": "good", "ts": "2025-03-01T00:00:00.000Z"}
+    assert schemas.record_errors("telemetry", reading, version=2) == []
+    assert schemas.record_errors("telemetry", reading)
+    with pytest.raises(KeyError, match="v1"):
+        schemas.record_errors("device", {}, version=1)
 
 
 def test_timestamps_are_exact_utc_milliseconds_with_z() -> None:
