@@ -105,6 +105,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     setup_logging(args.log_level)
     report = check_config(Path(args.config), _secrets_path(args))
+    if report.config is not None:  # buses sharing a serial port without the installer's shared_line: as `check`
+        from edge.config.buses import shared_line_report
+
+        line_problems, line_warnings = shared_line_report(list(report.config.buses))
+        report.errors.extend(f"{report.source}: {problem}" for problem in line_problems)
+        report.warnings.extend(line_warnings)
     if not report.ok:
         _print_report(args.config, report, "refusing to start:")
         return EXIT_REFUSED

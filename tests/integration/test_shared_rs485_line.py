@@ -19,6 +19,7 @@ import asyncio
 import itertools
 import json
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -240,6 +241,22 @@ def test_the_shipped_example_passes_check_with_the_mixed_parity_warning(tmp_path
     assert "port /dev/ttyUSB1 is shared by buses with mixed parity (pump-room-meters E, pump-room-modbus N)" in err
     assert cli(["check", str(example), "--secrets", str(secrets), "--strict"]) == 1  # a warning fails --strict
 
+
+
+def test_run_refuses_buses_on_one_port_unless_each_says_shared_line(tmp_path: Path) -> None:
+    """`run` refuses what `check` refuses, before it opens the store or any port (a daemon process that
+    started instead would still be running at the timeout)."""
+    port = str(tmp_path / "rs485")
+    config, secrets = write_estate(tmp_path, platform_url="https://127.0.0.1:9", ca=None, extra={
+        "platform": {"enabled": False},
+        "buses": [{"kind": "dlt645", "id": "m", "port": port, "shared_line": True},
+                  {"kind": "modbus_rtu", "id": "p", "port": port}]})
+    done = subprocess.run([sys.executable, "-m", "edge.cli", "run", str(config), "--secrets", str(secrets)],
+                          cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2, done.stderr
+    assert f"buses m, p all name port {port}: if this is one physical line, set shared_line: true on each of them " \
+           "(missing on p)" in done.stderr
+    assert not (tmp_path / "edge.db").exists()
 
 # --------------------------------------------------------------------------- the simulator alone
 
