@@ -118,8 +118,10 @@ class SerialPort:
         """Open (or reconfigure) the port for ``settings`` = (baud, bytesize, parity, stopbits)."""
         if self.fd is not None:
             if settings != self.settings and self.serial is not None:
-                try:
-                    self.serial.baudrate, self.serial.bytesize, self.serial.parity, self.serial.stopbits = settings
+                baudrate, bytesize, parity, stopbits = settings
+                try:  # only what differs is set (each setter reprograms the UART)
+                    self.serial.apply_settings({"baudrate": baudrate, "bytesize": bytesize, "parity": parity,
+                                                "stopbits": stopbits})
                 except (serial.SerialException, OSError, ValueError, termios.error) as exc:
                     self.close()
                     raise DeviceUnreachable(device_id, f"{name}: cannot switch the line to {settings}: {exc}",
