@@ -148,7 +148,7 @@ class Gateway:
         return sum(s.readings_out for s in self.sources)
 
     def dropped(self) -> int:
-        return sum(s.stats["outbox"]["dropped_readings"] for s in self.sources)
+        return sum(s.stats["handover"]["dropped_readings"] for s in self.sources)
 
     def skipped(self) -> int:
         return sum(s.skipped_cycles for s in self.sources)

@@ -29,8 +29,8 @@ Hand-over to the sink (written policy): the records of data frames go through on
 that takes everything waiting at once, so the frames of 20 devices arriving during one commit
 share the next commit (group commit: an alarm waits at most about two commits, not one per frame
 queued before it); at most ``MAX_WAITING`` records wait, beyond that frames are denied and the
-devices resend them. Device statuses and protocol-fault events go through the bounded ``Outbox``
-of the polled buses (``drivers.modbus.outbox``).
+devices resend them. Device statuses and protocol-fault events go through the bounded ``Handover``
+of the polled buses (``drivers.modbus.handover``).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from zoneinfo import ZoneInfo
 from drivers.dlt645.codec import FrameError, Verdict
 from drivers.gb26875 import codec
 from drivers.gb26875.state import PanelState
-from drivers.modbus.outbox import Outbox
+from drivers.modbus.handover import Handover
 from edge.availability import AvailabilityReporter
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig
@@ -157,7 +157,7 @@ class Gb26875Source:
         self._fingerprint = hashlib.sha256(json.dumps(
             [bus.model_dump(mode="json"), [d.model_dump(mode="json") for d in devices]], sort_keys=True,
         ).encode()).hexdigest()[:16]
-        self._outbox = Outbox()
+        self._handover = Handover()
         self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._unknown: set[int] = set()
         self._fault_events: dict[tuple[str, str], tuple[float, int]] = {}
@@ -193,7 +193,7 @@ class Gb26875Source:
         self.listening.set()
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._outbox.run(sink), name=f"{self.name}:outbox")
+                tg.create_task(self._handover.run(sink), name=f"{self.name}:handover")
                 tg.create_task(self._deliver(sink), name=f"{self.name}:deliver")
                 tg.create_task(self._availability(), name=f"{self.name}:availability")
         finally:
@@ -207,7 +207,7 @@ class Gb26875Source:
                 for task in stuck:
                     task.cancel()
             self.listening.clear()
-            await self._outbox.flush(sink, timeout=1.0)
+            await self._handover.flush(sink, timeout=1.0)
 
     # ------------------------------------------------------------------ connections
 
@@ -288,7 +288,7 @@ class Gb26875Source:
             self.denied += 1
             if frame.source not in self._unknown:
                 self._unknown.add(frame.source)
-                self._outbox.put_events([Event(
+                self._handover.put_events([Event(
                     code="gb26875.unknown_device", ts=self.clock.now(), severity=Severity.WARNING,
                     **say("gb26875.unknown_device", address=f"{frame.source:012X}"),
                     data={"bus": self.bus.id, "address": f"{frame.source:012X}"},
@@ -384,7 +384,7 @@ class Gb26875Source:
             self._fault_events[key] = (last, suppressed + 1)
             return
         self._fault_events[key] = (now, 0)
-        self._outbox.put_events([Event(code=code, ts=self.clock.now(), device_id=device_id, severity=Severity.WARNING,
+        self._handover.put_events([Event(code=code, ts=self.clock.now(), device_id=device_id, severity=Severity.WARNING,
                                        data={"bus": self.bus.id, "reason": reason, "error": error,
                                              "suppressed": suppressed},
                                        **say("gb26875.corrupt_frame"))])
@@ -404,10 +404,10 @@ class Gb26875Source:
                     device.heard = False
                     status = device.availability.succeeded(ts)
                     if status is not None:
-                        self._outbox.put_status(status)
+                        self._handover.put_status(status)
                 else:
                     why = "connected but silent" if device.connected else "not connected"
-                    self._outbox.put_status(device.availability.failed(
+                    self._handover.put_status(device.availability.failed(
                         ts, f"no frame for {self.bus.idle_timeout_s:g} s ({why})"))
 
     # ------------------------------------------------------------------ for the panel and tests

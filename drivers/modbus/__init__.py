@@ -7,6 +7,6 @@
     planner.py    request merging (pure)
     codec.py      registers <-> values, frames, CRC, wire timing (pure)
     profile.py    device profiles (YAML) and where they are found
-    outbox.py     the bounded hand-over from pollers to the sink
+    handover.py   the bounded hand-over from pollers to the sink
     profiles/     the shipped profiles, one YAML file per model
 """

@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from drivers.modbus.device import DevicePoller, PollResult
-from drivers.modbus.outbox import Outbox
+from drivers.modbus.handover import Handover
 from drivers.modbus.profile import ProfileLibrary
 from drivers.modbus.scheduler import Lane
 from drivers.modbus.shared_line import SharedRtuLink
@@ -67,7 +67,7 @@ class ModbusSource:
         offline_after: int = 3,
         online_after: int = 2,
         clock: Clock | None = None,
-        max_outbox_readings: int = 100_000,
+        max_handover_readings: int = 100_000,
     ) -> None:
         self.bus = bus
         self.clock = clock or SystemClock()
@@ -128,7 +128,7 @@ class ModbusSource:
                 sort_keys=True,
             ).encode()
         ).hexdigest()[:16]
-        self._outbox = Outbox(max_readings=max_outbox_readings)
+        self._handover = Handover(max_readings=max_handover_readings)
         self._lanes: list[Lane] = []
         self._lanes_by_endpoint: dict[Endpoint, Lane] = {}
         self._lags: deque[float] = deque(maxlen=_LAG_WINDOW)
@@ -153,12 +153,12 @@ class ModbusSource:
         self._lanes = self._make_lanes()
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._outbox.run(sink), name=f"{self.name}:outbox")
+                tg.create_task(self._handover.run(sink), name=f"{self.name}:handover")
                 tg.create_task(self._housekeeping(), name=f"{self.name}:housekeeping")
                 for lane in self._lanes:
                     tg.create_task(lane.run(), name=f"{self.name}:{lane.name}")
         finally:
-            await self._outbox.flush(sink, timeout=1.0)
+            await self._handover.flush(sink, timeout=1.0)
 
     def endpoint(self, device_id: str) -> Endpoint:
         """The device's host:port on a TCP bus; ``None`` on an RTU bus (one line for every device)."""
@@ -210,17 +210,17 @@ class ModbusSource:
     def poll_ok(self, device: DevicePoller, result: PollResult, ts: datetime) -> None:
         self._report_faults(device, ts)
         if result.events:
-            self._outbox.put_events(result.events)
+            self._handover.put_events(result.events)
         status = device.availability.succeeded(ts)
         if status is not None:
-            self._outbox.put_status(status)
-        self._outbox.put_readings(result.readings)
+            self._handover.put_status(status)
+        self._handover.put_readings(result.readings)
         self.readings_out += len(result.readings)
 
     def poll_failed(self, device: DevicePoller, error: DeviceError, ts: datetime) -> None:
         if device.stats.consecutive_failures == self.offline_after:
             log.warning("%s: %s offline: %s", self.name, device.device_id, error)
-        self._outbox.put_status(device.availability.failed(ts, str(error)))
+        self._handover.put_status(device.availability.failed(ts, str(error)))
         faults = device.drain_faults()
         if isinstance(error, DeviceExceptionCode) and error not in faults:
             faults.append(error)  # an unanswerable 0x02 that no fallback could get round
@@ -244,7 +244,7 @@ class ModbusSource:
             self.overloaded = True
             self.overload_episodes += 1
             log.warning("%s: overloaded, skipping late cycles (first: %s)", self.name, device.device_id)
-            self._outbox.put_events([self._overload_event(True)])
+            self._handover.put_events([self._overload_event(True)])
 
     def lag(self, device: DevicePoller, lag_s: float) -> None:
         self._lags.append(lag_s)
@@ -261,7 +261,7 @@ class ModbusSource:
             self._fault_events[key] = (last, suppressed + 1)
             return
         self._fault_events[key] = (now, 0)
-        self._outbox.put_events([
+        self._handover.put_events([
             Event(code=code, ts=ts, device_id=device.device_id, severity=Severity.WARNING,
                   data={"bus": self.bus.id, "suppressed": suppressed, **data}, **text)
         ])
@@ -283,7 +283,7 @@ class ModbusSource:
             if self.overloaded and loop.time() - self._last_skip >= self.bus.overload_clear_s:
                 self.overloaded = False
                 log.info("%s: overload over", self.name)
-                self._outbox.put_events([self._overload_event(False)])
+                self._handover.put_events([self._overload_event(False)])
 
     # ------------------------------------------------------------------ for the panel and the bench
 
@@ -303,12 +303,12 @@ class ModbusSource:
             "skipped_cycles": self.skipped_cycles,
             "readings": self.readings_out,
             "lag_p99_s": round(self.lag_quantile(0.99), 4),
-            "outbox": {
-                "waiting": self._outbox.waiting,
-                "high_water": self._outbox.high_water,
-                "dropped_readings": self._outbox.dropped_readings,
-                "dropped_events": self._outbox.dropped_events,
-                "sink_errors": self._outbox.sink_errors,
+            "handover": {
+                "waiting": self._handover.waiting,
+                "high_water": self._handover.high_water,
+                "dropped_readings": self._handover.dropped_readings,
+                "dropped_events": self._handover.dropped_events,
+                "sink_errors": self._handover.sink_errors,
             },
             "links": [
                 {"name": link.name, "transactions": getattr(link, "transactions", 0),

@@ -175,7 +175,7 @@ async def test_overload_skips_late_cycles_reports_and_recovers() -> None:
         await eventually(lambda: source.overloaded and source.skipped_cycles > 10, what="overload with skipped cycles")
         lanes = source._lanes
         assert all(len(lane._heap) + lane.workers >= len(lane.devices) >= len(lane._heap) for lane in lanes)
-        assert source.stats["outbox"]["waiting"] < 200
+        assert source.stats["handover"]["waiting"] < 200
         for dev in sim.devices.values():
             dev.set_behaviour(type(dev.behaviour)(), None)
         await eventually(lambda: not source.overloaded, what="overload cleared after recovery")

@@ -53,8 +53,12 @@ class EventBatch:
 HandoverItem = ReadingBatch | EventBatch | DeviceStatus  # what waits in the queue, in arrival order
 
 
-class Outbox:
-    """The bounded hand-over queue of one Modbus source (see the module docstring for the policy)."""
+class Handover:
+    """The bounded hand-over queue of one Modbus source (see the module docstring for the policy).
+
+    Not an outbox: the store's outbox (``edge.store.outbox``) holds what waits for the platform; this holds
+    what waits for the store.
+    """
 
     def __init__(self, *, max_readings: int = 100_000, max_other: int = 10_000, batch_window_s: float = 0.05) -> None:
         self.max_readings = max_readings
@@ -142,7 +146,7 @@ class Outbox:
                 while self._queue:
                     await self._deliver_one(sink)
         except TimeoutError:
-            log.warning("outbox: %d records not delivered at shutdown", self.waiting)
+            log.warning("hand-over: %d records not delivered at shutdown", self.waiting)
 
     async def _deliver_one(self, sink: Sink) -> None:
         item = self._queue.popleft()
@@ -162,7 +166,7 @@ class Outbox:
             raise
         except Exception:
             self.sink_errors += 1
-            log.exception("outbox: the sink refused a delivery; records dropped")
+            log.exception("hand-over: the sink refused a delivery; records dropped")
 
     def _coalesce(self, first: ReadingBatch) -> list[Reading]:
         """``first`` and the reading batches queued directly behind it: one commit instead of many."""
