@@ -239,7 +239,7 @@ class ModbusSource:
 
     def skipped(self, device: DevicePoller, cycles: int) -> None:
         self.skipped_cycles += cycles
-        self._last_skip = asyncio.get_running_loop().time()
+        self._last_skip = self.clock.monotonic()
         if not self.overloaded:
             self.overloaded = True
             self.overload_episodes += 1
@@ -254,7 +254,7 @@ class ModbusSource:
     def _fault_event(self, device: DevicePoller, code: str, ts: datetime, text: MessageFields,
                      data: dict[str, Any]) -> None:
         """First fault of a kind per device at once; then at most one per interval, with a count."""
-        now = asyncio.get_running_loop().time()
+        now = self.clock.monotonic()
         key = (device.device_id, code)
         last, suppressed = self._fault_events.get(key, (None, 0))
         if last is not None and now - last < FAULT_EVENT_INTERVAL_S:
@@ -277,10 +277,10 @@ class ModbusSource:
 
     async def _housekeeping(self) -> None:
         interval = min(1.0, self.bus.overload_clear_s / 4)
-        loop = asyncio.get_running_loop()
+        clock = self.clock
         while True:
-            await asyncio.sleep(interval)
-            if self.overloaded and loop.time() - self._last_skip >= self.bus.overload_clear_s:
+            await clock.sleep(interval)
+            if self.overloaded and clock.monotonic() - self._last_skip >= self.bus.overload_clear_s:
                 self.overloaded = False
                 log.info("%s: overload over", self.name)
                 self._handover.put_events([self._overload_event(False)])

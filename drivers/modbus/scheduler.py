@@ -6,7 +6,8 @@ Lanes of one bus run concurrently, so a slow converter never holds up another on
 
 Scheduling, per device:
 
-* slots are ``phase + k * period`` on the event loop's monotonic clock. Within a lane the devices
+* slots are ``phase + k * period`` on the source's clock (``Clock.monotonic``: the event loop's own
+  clock in production, the manual clock in tests, which then also drives the waits). Within a lane the devices
   of one period are spread evenly over it (device i of n at ``i * period / n``), so a line or a
   converter connection is used uniformly and never sees a burst (no thundering herd on any shared
   resource), and a device's slot is free of queueing behind its neighbours. Lanes are aligned with
@@ -96,8 +97,7 @@ class Lane:
         heapq.heappush(self._heap, (due, next(self._seq), device))
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        start = loop.time()
+        start = self.clock.monotonic()
         by_period: dict[float, list[DevicePoller]] = {}
         for device in self.devices:
             by_period.setdefault(device.period, []).append(device)
@@ -119,15 +119,15 @@ class Lane:
                     close()
 
     async def _worker(self, link: Link) -> None:
-        loop = asyncio.get_running_loop()
+        clock = self.clock
         heap = self._heap
         while True:
             due, _, device = heapq.heappop(heap)
             try:
-                delay = due - loop.time()
+                delay = due - clock.monotonic()
                 if delay > 0:
-                    await asyncio.sleep(delay)
-                now = loop.time()
+                    await clock.sleep(delay)
+                now = clock.monotonic()
                 slot = due
                 period = device.period
                 backing_off = device.stats.consecutive_failures >= self.offline_after
@@ -151,20 +151,20 @@ class Lane:
             self._push(next_due, device)
 
     async def _poll(self, device: DevicePoller, link: Link, slot: float, backing_off: bool) -> float:
-        loop = asyncio.get_running_loop()
-        ts = self.clock.now()
+        clock = self.clock
+        ts = clock.now()
         stats = device.stats
         stats.polls += 1
         try:
             # Retries are for transient errors of a device that answered last time; a device whose
             # last poll failed gets a single attempt, so a dead one costs one timeout per poll.
             retries = 0 if backing_off or stats.consecutive_failures else None
-            result = await device.poll(link, ts, loop.time(), retries=retries)
+            result = await device.poll(link, ts, clock.monotonic(), retries=retries)
         except DeviceError as exc:
-            return self._failed(device, exc, ts, loop.time())
+            return self._failed(device, exc, ts, clock.monotonic())
         except Exception as exc:  # a decoding bug must not take the lane down
             log.exception("%s: polling %s failed unexpectedly", self.name, device.device_id)
-            return self._failed(device, DeviceError(device.device_id, f"internal error: {exc!r}"), ts, loop.time())
+            return self._failed(device, DeviceError(device.device_id, f"internal error: {exc!r}"), ts, clock.monotonic())
         stats.ok += 1
         stats.last_ok = ts
         stats.last_error = None
@@ -175,7 +175,7 @@ class Lane:
         self.reporter.poll_ok(device, result, ts)
         if was_backing_off:
             log.info("%s: %s recovered", self.name, device.device_id)
-            now = loop.time()
+            now = clock.monotonic()
             k = math.ceil((now - device.phase) / device.period)
             return device.phase + max(k, 0) * device.period
         return slot + device.period
