@@ -1,6 +1,6 @@
 """DL/T 645, CJ/T 188 and GB/T 26875.3 against their simulators, through the real drivers.
 
-    python bench/protocols_bench.py [--quick] [--parts dlt645,cjt188,gb26875]
+    python bench/protocols_bench.py [--quick] [--parts dlt645,cjt188,shared,gb26875]
 
 1. **dlt645**: four DL/T 645-2007 meters on one simulated 2,400-baud 8E1 line (socat pty; the simulator
    keeps wire time: every character takes 11 bits at 2,400 baud, the meter answers after the
@@ -14,7 +14,13 @@
    the alarm manager returns from committing the raised alarm record; p99 over the 200:
    ``gb26875_alarm_latency_ms``.
 
-Prints ``BENCH <name> <value> <unit> [target=]`` lines; never fails on speed. About 40 s (``--quick``: 15 s).
+4. **shared**: one line shared by a DL/T 645 bus (two meters, 9,600 baud) and a Modbus RTU bus (two
+   pressure transmitters, 11 registers each, 19,200 baud), both ``shared_line`` and flat out, against
+   the combined line simulator (``simulators.modbus.shared_line``). The port is switched between the
+   two settings for almost every transaction. Busy wire time (each transaction's own frames and
+   silences) per second: ``shared_line_wire_efficiency_pct``.
+
+Prints ``BENCH <name> <value> <unit> [target=]`` lines; never fails on speed. About 50 s (``--quick``: 20 s).
 """
 
 from __future__ import annotations
@@ -42,9 +48,10 @@ from drivers.dlt645.profile import load_profile as dlt645_profile
 from drivers.dlt645.source import Dlt645Source
 from drivers.gb26875 import codec as gb
 from drivers.gb26875.source import Gb26875Source
-from drivers.modbus.codec import char_time_s, inter_frame_silence_s
+from drivers.modbus.codec import char_time_s, inter_frame_silence_s, rtu_transaction_wire_s
+from drivers.modbus.driver import ModbusSource
 from edge.app import Gateway
-from edge.config.buses import Cjt188BusConfig, Dlt645BusConfig
+from edge.config.buses import Cjt188BusConfig, Dlt645BusConfig, ModbusRtuBusConfig
 from edge.config.devices import DeviceConfig
 from edge.records import DeviceStatus, Event, Reading
 from edge.rules import TransitionKind
@@ -53,6 +60,7 @@ from simulators.dlt645.line import MeterLineServer
 from simulators.dlt645.meter import SimMeter as PowerMeter
 from simulators.gb26875 import story
 from simulators.gb26875.device import SimUitd
+from simulators.modbus.shared_line import SharedLineServer, modbus_device
 
 BAUD = 2400
 METERS = 4
@@ -235,12 +243,66 @@ async def gb26875_part(tmp: Path, rounds: int, devices: int = 20) -> None:
     bench("gb26875_alarm_latency_ms", p99, "ms", target=500)
 
 
+async def shared_part(tmp: Path, seconds: float) -> None:
+    meter_baud, modbus_baud = 9600, 19200
+    profiles = tmp / "shared_profiles"
+    profiles.mkdir()
+    (profiles / "energy_only.yaml").write_text(yaml.safe_dump({
+        "model": "bench meter", "source": "bench", "version": 2007,
+        "points": {"energy_import": {"di": 0x00010000, "format": "XXXXXX.XX", "unit": "kWh", "kind": "counter"}},
+    }), encoding="utf-8")
+    profile = dlt645_profile("energy_only", [str(profiles)])
+    addresses = [f"{i + 1:012d}" for i in range(2)]
+    port = str(tmp / "shared")
+    registers = {"unit_code": 0, "decimals": 3, "range_zero": 0, "range_full": 1.6}
+    modbus = {u: modbus_device(u, "generic_rs485_pressure", registers=registers) for u in (1, 2)}
+    server = SharedLineServer(port, [PowerMeter(a, profile) for a in addresses], modbus, meter_baudrate=meter_baud,
+                              meter_parity="N", modbus_baudrate=modbus_baud, modbus_parity="N")
+    await server.start()
+    try:
+        meters = Dlt645Source(Dlt645BusConfig(kind="dlt645", id="m", port=port, baudrate=meter_baud, parity="N",
+                                              profiles_dir=str(profiles), shared_line=True),
+                              [meter(f"m{i}", "m", "energy_only", a) for i, a in enumerate(addresses)])
+        pumps = ModbusSource(
+            ModbusRtuBusConfig(kind="modbus_rtu", id="p", port=port, baudrate=modbus_baud, shared_line=True),
+            [DeviceConfig(id=f"p{u}", name=f"p{u}", bus="p", profile="generic_rs485_pressure", category="fire_pressure",
+                          location={"building": "bench"}, unit_id=u, poll_interval_s=0.05, timeout_s=1.0, retries=0)
+             for u in (1, 2)])
+        sink = CountingSink()
+        tasks = [asyncio.create_task(s.run(sink)) for s in (meters, pumps)]
+        await asyncio.sleep(1.0)
+
+        def ok(source: Any) -> int:
+            return sum(d["ok"] for d in source.stats["devices"].values())
+
+        before = ok(meters), ok(pumps), server.stats["framing_errors"]
+        await asyncio.sleep(seconds)
+        after = ok(meters), ok(pumps), server.stats["framing_errors"]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        await server.stop()
+    meter_reads, modbus_reads = after[0] - before[0], after[1] - before[1]
+    request = dlt645.read_request(addresses[0], 0x00010000)
+    reply = dlt645.read_reply(addresses[0], 0x00010000, b"\x00" * 4)
+    meter_wire = (len(request) + len(reply)) * char_time_s(meter_baud, 8, "N", 1) + 2 * inter_frame_silence_s(
+        meter_baud, 8, "N", 1)
+    busy = meter_reads * meter_wire + modbus_reads * rtu_transaction_wire_s(11, modbus_baud)
+    bench("shared_line_meter_reads_per_s", meter_reads / seconds, "reads/s")
+    bench("shared_line_modbus_reads_per_s", modbus_reads / seconds, "reads/s")
+    bench("shared_line_framing_errors", after[2] - before[2], "count", target=0)
+    bench("shared_line_wire_efficiency_pct", 100 * busy / seconds, "%", target=85)
+
+
 async def main(parts: list[str], quick: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="protocols-bench-") as tmp:
         if "dlt645" in parts:
             await dlt645_part(Path(tmp), 4.0 if quick else 10.0)
         if "cjt188" in parts:
             await cjt188_part(Path(tmp), 4.0 if quick else 10.0)
+        if "shared" in parts:
+            await shared_part(Path(tmp), 4.0 if quick else 10.0)
         if "gb26875" in parts:
             (Path(tmp) / "gb").mkdir()
             await gb26875_part(Path(tmp) / "gb", 10)
@@ -249,6 +311,6 @@ async def main(parts: list[str], quick: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--parts", default="dlt645,cjt188,gb26875")
+    parser.add_argument("--parts", default="dlt645,cjt188,shared,gb26875")
     args = parser.parse_args()
     asyncio.run(main(args.parts.split(","), args.quick))
