@@ -1,6 +1,6 @@
 """One DL/T 645 meter: read every data item of its profile, decode, and account for firmware gaps.
 
-``MeterPoller`` has the shape the Modbus lanes schedule (``drivers.modbus.scheduler.Lane``):
+``MeterPoller`` has the shape the Modbus lanes schedule (``drivers.modbus.scheduler.PollLane``):
 ``device_id``, ``period``, ``stats``, ``phase`` / ``next_due`` and ``poll(link, ts, mono_now, retries=)``.
 A poll is atomic, as for Modbus: every DI is read (each up to ``retries`` more times on a transient
 error) and only then are the readings reported, all stamped with the poll's one timestamp; if any

@@ -30,7 +30,7 @@ from drivers.dlt645.line import Scanner, SerialLine
 from drivers.dlt645.profile import load_profile
 from drivers.modbus.driver import Endpoint, ModbusSource
 from drivers.modbus.profile import ProfileLibrary
-from drivers.modbus.scheduler import Lane
+from drivers.modbus.scheduler import PollLane
 from drivers.serial_line import line_name
 from edge.clock import Clock
 from edge.config import EstateConfig
@@ -109,12 +109,12 @@ class MeterLineSource(ModbusSource):
         link = lane.links[0] if lane is not None and lane.links else None
         return link if isinstance(link, SerialLine) and not link.retired else None
 
-    def _make_lanes(self) -> list[Lane]:
+    def _make_lanes(self) -> list[PollLane]:
         if not self.pollers:
             self._lanes_by_endpoint = {}
             return []
         bus: MeterBusConfig = self.bus  # type: ignore[assignment]
-        lane = Lane(bus.port, list(self.pollers.values()), self.new_link, workers=1, reporter=self,
+        lane = PollLane(bus.port, list(self.pollers.values()), self.new_link, workers=1, reporter=self,
                     clock=self.clock, offline_after=self.offline_after, backoff_max_s=bus.backoff_max_s)
         self._lanes_by_endpoint = {None: lane}
         return [lane]

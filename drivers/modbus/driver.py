@@ -31,7 +31,7 @@ from typing import Any
 from drivers.modbus.device import DevicePoller, PollResult
 from drivers.modbus.handover import Handover
 from drivers.modbus.profile import ProfileLibrary
-from drivers.modbus.scheduler import Lane
+from drivers.modbus.scheduler import PollLane
 from drivers.modbus.shared_line import SharedRtuLink
 from drivers.modbus.transport import RtuLink, TcpLink
 from drivers.serial_line import line_name
@@ -129,8 +129,8 @@ class ModbusSource:
             ).encode()
         ).hexdigest()[:16]
         self._handover = Handover(max_readings=max_handover_readings)
-        self._lanes: list[Lane] = []
-        self._lanes_by_endpoint: dict[Endpoint, Lane] = {}
+        self._lanes: list[PollLane] = []
+        self._lanes_by_endpoint: dict[Endpoint, PollLane] = {}
         self._lags: deque[float] = deque(maxlen=_LAG_WINDOW)
         self._fault_events: dict[tuple[str, str], tuple[float, int]] = {}
         self.overloaded = False
@@ -183,7 +183,7 @@ class ModbusSource:
         link = lane.links[0] if lane is not None and lane.links else None
         return link if isinstance(link, TcpLink | RtuLink | SharedRtuLink) and not link.retired else None
 
-    def _make_lanes(self) -> list[Lane]:
+    def _make_lanes(self) -> list[PollLane]:
         """One lane per RS-485 line, or per TCP host:port; kept by endpoint for ``live_link``."""
         bus = self.bus
         groups: dict[Endpoint, list[DevicePoller]] = {}
@@ -191,7 +191,7 @@ class ModbusSource:
             groups.setdefault(self.endpoint(device_id), []).append(poller)
         rtu = isinstance(bus, ModbusRtuBusConfig)
         self._lanes_by_endpoint = {
-            endpoint: Lane(
+            endpoint: PollLane(
                 bus.port if endpoint is None else f"{endpoint[0]}:{endpoint[1]}",  # type: ignore[union-attr]
                 pollers,
                 lambda e=endpoint: self.new_link(e),  # type: ignore[misc]

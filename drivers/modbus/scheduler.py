@@ -65,7 +65,12 @@ def phase_of(key: str, period: float) -> float:
     return (zlib.crc32(key.encode()) % 10_000) / 10_000 * period
 
 
-class Lane:
+class PollLane:
+    """One scheduling lane: the devices behind one link (a line, a connection), polled by ``workers`` tasks.
+
+    Named apart from ``edge.records.Lane``, the uplink's priority lanes, which it has nothing to do with.
+    """
+
     def __init__(
         self,
         name: str,
