@@ -11,9 +11,19 @@ build (``/work/shared/docs/tried-here.md``), while ``CAP_ANY`` picks the FFmpeg-
 environment variable, which is process-wide and read when a capture opens; unless the operator
 set it (theirs wins), we set it once to ask for RTP over TCP (interleaved TCP survives NAT and
 packet loss far better than UDP on a busy estate LAN) and a 1 s probe, which halves the time to
-the first frame (3.6 s -> 1.8 s against the simulator). Being process-wide, it is the same for
-every camera; a per-camera setting would need a lock held across a blocking open, letting one
-dead camera delay every other camera's reconnect.
+the first frame (3.6 s -> 1.8 s against the simulator).
+
+Key frames only (``key_frames_only``, per camera, opt-in): FFmpeg discards every packet but key
+frames before decoding (``avdiscard;nonkey``), so the reader decodes one frame per GOP (about one
+a second on cameras, which is what the analytics use at 1 fps) instead of all 15: measured on a
+640x360 sub-stream with sensor noise, 0.5 % of a core instead of 1.5 % (``bench/vision_bench.py``,
+``docs/vision-quality.md``). Analysis then runs at most at the key-frame rate: only for cameras
+whose GOP is no longer than the analysis interval (fire lanes at 1 fps, not e-bike doors that
+vote over a few frames a second). The option travels in the same process-wide variable, so
+captures open under a readers-writer lock (``_OPEN_GATE``): plain opens share it and run
+concurrently as before; a key-frame open holds it alone while the variable carries the extra
+option, so no other capture can read it then. The cost is that a key-frame camera's open waits for
+opens in flight (each bounded by ``open_timeout_s``); with no key-frame camera nothing ever waits.
 
 Failure handling: when the stream cannot be opened or a read fails (camera rebooted, network
 cut), the capture is released and reopened after a jittered, capped exponential backoff
@@ -27,10 +37,12 @@ Credentials embedded in the URL are never logged (``redact``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
 import threading
+from collections.abc import Iterator
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import cv2
@@ -43,6 +55,51 @@ log = logging.getLogger(__name__)
 
 _CAPTURE_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 FFMPEG_OPTIONS = "rtsp_transport;tcp|analyzeduration;1000000|probesize;500000"
+KEY_FRAMES_ONLY = "avdiscard;nonkey"  # FFmpeg drops non-key packets before the decoder sees them
+
+
+class _OpenGate:
+    """Readers-writer lock over capture opens: plain opens share it, an open with extra options is alone.
+
+    A writer waiting blocks new readers (no starvation by a stream of plain reconnects).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._waiting_writers = 0
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer or self._waiting_writers:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting_writers += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._waiting_writers -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+_OPEN_GATE = _OpenGate()
 
 
 def redact(url: str) -> str:
@@ -82,9 +139,11 @@ class RtspFrameSource(SlotFrameSource):
         backoff_min_s: float = 0.5,
         backoff_max_s: float = 30.0,
         name: str = "rtsp",
+        key_frames_only: bool = False,
     ) -> None:
         super().__init__()
         self._url = url
+        self.key_frames_only = key_frames_only
         self._interval = 1.0 / max_fps
         self._clock = clock or SystemClock()
         self._open_ms = int(open_timeout_s * 1000)
@@ -119,7 +178,17 @@ class RtspFrameSource(SlotFrameSource):
 
     def _open(self) -> cv2.VideoCapture | None:
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self._open_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, self._read_ms]
-        capture = cv2.VideoCapture(self._url, cv2.CAP_ANY, params)
+        if not self.key_frames_only:
+            with _OPEN_GATE.shared():
+                capture = cv2.VideoCapture(self._url, cv2.CAP_ANY, params)
+        else:
+            with _OPEN_GATE.exclusive():
+                plain = os.environ.get(_CAPTURE_OPTIONS_ENV, FFMPEG_OPTIONS)
+                os.environ[_CAPTURE_OPTIONS_ENV] = f"{plain}|{KEY_FRAMES_ONLY}" if plain else KEY_FRAMES_ONLY
+                try:
+                    capture = cv2.VideoCapture(self._url, cv2.CAP_ANY, params)
+                finally:
+                    os.environ[_CAPTURE_OPTIONS_ENV] = plain
         if not capture.isOpened():
             capture.release()
             return None

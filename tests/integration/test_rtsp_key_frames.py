@@ -1,0 +1,61 @@
+"""The RTSP reader's key-frames-only mode, per camera, against the simulator's GStreamer server.
+
+The simulator forces a key frame every second (as cameras keep their GOP in seconds) on a 10 fps
+stream. A reader in key-frames-only mode must decode about one frame a second, a plain reader in
+the same process, opened at the same time, all ten: the FFmpeg option travels in a process-wide
+variable, so this is what shows it stays per camera (``drivers.camera.rtsp._OpenGate``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from drivers.camera.rtsp import _CAPTURE_OPTIONS_ENV, RtspFrameSource
+from drivers.camera.source import ResolvedStream, default_frame_source
+from edge.clock import SystemClock
+from edge.config.cameras import CameraConfig
+from simulators.camera.sim import CameraSimulator, SimCameraSpec
+from tests.helpers.platform import free_port
+
+WINDOW_S = 4.0
+
+
+async def decoded_rate(source: RtspFrameSource) -> float:
+    """Frames decoded per second over ``WINDOW_S``, after the first frame arrived."""
+    first = await source.next_frame(0, timeout=20)
+    assert first is not None and first.image.ndim == 3
+    start, grabbed = time.monotonic(), source.grabbed
+    await asyncio.sleep(WINDOW_S)
+    return (source.grabbed - grabbed) / (time.monotonic() - start)
+
+
+async def test_key_frames_only_decodes_one_frame_a_second_beside_a_plain_reader() -> None:
+    async with CameraSimulator([SimCameraSpec("lane", "lane_a4_traffic", fps=10)], rtsp_port=free_port()) as sim:
+        url = sim.rtsp.url("lane", credentials=True)
+        before = os.environ.get(_CAPTURE_OPTIONS_ENV)
+        for _ in range(2):  # twice: the second pair opens while the variable was changed and restored once
+            key = RtspFrameSource(url, max_fps=1, open_timeout_s=5, read_timeout_s=3, name="key",
+                                  key_frames_only=True)
+            plain = RtspFrameSource(url, max_fps=1, open_timeout_s=5, read_timeout_s=3, name="plain")
+            async with key, plain:
+                key_rate, plain_rate = await asyncio.gather(decoded_rate(key), decoded_rate(plain))
+            assert 0.5 <= key_rate <= 2.0, key_rate
+            assert plain_rate >= 7.0, plain_rate
+        # The plain options are back for every later capture (the simulator's own setdefault included).
+        assert os.environ.get(_CAPTURE_OPTIONS_ENV) == before or before is None
+        assert "avdiscard" not in os.environ.get(_CAPTURE_OPTIONS_ENV, "")
+
+
+def test_the_camera_setting_reaches_the_reader() -> None:
+    camera = CameraConfig.model_validate({
+        "id": "lane", "name": "lane", "location": {"building": "1"}, "onvif": False,
+        "stream": {"rtsp_uri": "rtsp://127.0.0.1:1/lane", "key_frames_only": True},
+    })
+    stream = ResolvedStream("rtsp", "rtsp://127.0.0.1:1/lane", None)
+    source = default_frame_source(stream, camera, SystemClock())
+    assert isinstance(source, RtspFrameSource) and source.key_frames_only
+    plain = camera.model_copy(update={"stream": camera.stream.model_copy(update={"key_frames_only": False})})
+    source = default_frame_source(stream, plain, SystemClock())
+    assert isinstance(source, RtspFrameSource) and not source.key_frames_only
