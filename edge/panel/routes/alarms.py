@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
-from edge.clock import to_us
 from edge.panel.alarm_actions import AlarmActionError
-from edge.panel.alarm_queries import STATES, AlarmFilter, change_marker, codes, export_csv, get_alarm, list_alarms
-from edge.panel.context import PanelContext
+from edge.panel.alarm_queries import STATES, AlarmQuery, change_marker, codes, export_csv, get_alarm, list_alarms
 from edge.panel.overview import SEVERITIES
 from edge.panel.routes.common import audit, page_router
 from edge.panel.security import Principal, ctx_of, require_operator, require_viewer
@@ -20,65 +18,34 @@ from edge.panel.views import render
 router = page_router()
 
 PAGE_SIZE = 50
-Text = Annotated[str, Query(max_length=100)]
-
-
-def _device_ids(ctx: PanelContext, building: str, device: str) -> tuple[str, ...] | None:
-    """The device filter: a building's devices, devices matching a name/id text, or no filter."""
-    index = ctx.config.index
-    ids: set[str] | None = None
-    if building:
-        ids = {d for d, b in index.building_of.items() if b == building}
-    if device:
-        matching = set(index.ids_matching(device)) | {device}
-        ids = matching if ids is None else ids & matching
-    return tuple(sorted(ids)) if ids is not None else None
-
-
-def _local_day(ctx: PanelContext, value: str, *, end: bool) -> int | None:
-    """``YYYY-MM-DD`` in the estate's time zone -> microseconds (start of that day, or of the next)."""
-    if not value:
-        return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise HTTPException(422, f"not a date (YYYY-MM-DD): {value!r}") from None
-    if end:
-        day += timedelta(days=1)
-    return to_us(datetime.combine(day, time(0), ctx.config.tz))
-
-
-def _live_filter(ctx: PanelContext, severity: str, state: str, building: str, device: str, q: str) -> AlarmFilter:
-    return AlarmFilter(open=True, severity=severity or None, state=state or None,
-                       device_ids=_device_ids(ctx, building, device), q=q or None)
+Filters = Annotated[AlarmQuery, Query()]  # one filter model for the live list, the history and the export
+Page = Annotated[int, Query(ge=1, le=100_000)]
 
 
 @router.get("/alarms")
-async def live_list(request: Request, principal: Annotated[Principal, Depends(require_viewer)],
-                    severity: Text = "", state: Text = "", building: Text = "", device: Text = "", q: Text = "",
-                    page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> Response:
+async def live_list(request: Request, principal: Annotated[Principal, Depends(require_viewer)], f: Filters,
+                    page: Page = 1) -> Response:
     ctx = ctx_of(request)
-    flt = _live_filter(ctx, severity, state, building, device, q)
+    flt = f.to_filter(ctx.config.index, ctx.config.tz, open=True)
     result = await list_alarms(ctx.store, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, order="severity")
     return render(request, "alarms.html", {
         "nav": "alarms", "result": result, "page": page, "pages": max(1, -(-result.total // PAGE_SIZE)),
         "marker": await change_marker(ctx.store), "severities": SEVERITIES, "states": STATES,
         "buildings": ctx.config.index.buildings, "names": ctx.config.index.names,
-        "f": {"severity": severity, "state": state, "building": building, "device": device, "q": q},
+        "f": f.model_dump(include={"severity", "state", "building", "device", "q"}),
     })
 
 
 @router.get("/alarms/rows")
-async def live_rows(request: Request, principal: Annotated[Principal, Depends(require_viewer)],
-                    severity: Text = "", state: Text = "", building: Text = "", device: Text = "", q: Text = "",
-                    page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> Response:
+async def live_rows(request: Request, principal: Annotated[Principal, Depends(require_viewer)], f: Filters,
+                    page: Page = 1) -> Response:
     """The live list's rows only; 304 while nothing changed (the browser polls with If-None-Match)."""
     ctx = ctx_of(request)
     marker = await change_marker(ctx.store)
     etag = f'"{marker}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"etag": etag})
-    flt = _live_filter(ctx, severity, state, building, device, q)
+    flt = f.to_filter(ctx.config.index, ctx.config.tz, open=True)
     result = await list_alarms(ctx.store, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, order="severity")
     response = render(request, "_alarm_rows.html", {"result": result, "names": ctx.config.index.names})
     response.headers["etag"] = etag
@@ -86,37 +53,25 @@ async def live_rows(request: Request, principal: Annotated[Principal, Depends(re
     return response
 
 
-def _history_filter(ctx: PanelContext, since: str, until: str, severity: str, state: str, code: str,
-                    building: str, device: str, q: str) -> AlarmFilter:
-    return AlarmFilter(severity=severity or None, state=state or None, code=code or None,
-                       device_ids=_device_ids(ctx, building, device), q=q or None,
-                       since_us=_local_day(ctx, since, end=False), until_us=_local_day(ctx, until, end=True))
-
-
 @router.get("/alarms/history")
-async def history(request: Request, principal: Annotated[Principal, Depends(require_viewer)],
-                  since: Text = "", until: Text = "", severity: Text = "", state: Text = "", code: Text = "",
-                  building: Text = "", device: Text = "", q: Text = "",
-                  page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> Response:
+async def history(request: Request, principal: Annotated[Principal, Depends(require_viewer)], f: Filters,
+                  page: Page = 1) -> Response:
     ctx = ctx_of(request)
-    flt = _history_filter(ctx, since, until, severity, state, code, building, device, q)
+    flt = f.to_filter(ctx.config.index, ctx.config.tz)
     result = await list_alarms(ctx.store, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     return render(request, "alarm_history.html", {
         "nav": "history", "result": result, "page": page, "pages": max(1, -(-result.total // PAGE_SIZE)),
         "severities": SEVERITIES, "states": STATES, "codes": await codes(ctx.store),
         "buildings": ctx.config.index.buildings, "names": ctx.config.index.names,
-        "f": {"since": since, "until": until, "severity": severity, "state": state, "code": code,
-              "building": building, "device": device, "q": q},
+        "f": f.model_dump(include={"since", "until", "severity", "state", "code", "building", "device", "q"}),
         "export_query": request.url.query,
     })
 
 
 @router.get("/alarms/export.csv")
-async def export(request: Request, principal: Annotated[Principal, Depends(require_viewer)],
-                 since: Text = "", until: Text = "", severity: Text = "", state: Text = "", code: Text = "",
-                 building: Text = "", device: Text = "", q: Text = "") -> Response:
+async def export(request: Request, principal: Annotated[Principal, Depends(require_viewer)], f: Filters) -> Response:
     ctx = ctx_of(request)
-    flt = _history_filter(ctx, since, until, severity, state, code, building, device, q)
+    flt = f.to_filter(ctx.config.index, ctx.config.tz)
     tz = ctx.config.tz
 
     def fmt(us: int | None) -> str:

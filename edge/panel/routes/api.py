@@ -7,18 +7,16 @@ and its docs page are for admins only (``routes.system``).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 
-from edge.clock import to_us
 from edge.errors import ConfigError
 from edge.panel import api_models as m
 from edge.panel.alarm_actions import AlarmActionError
-from edge.panel.alarm_queries import AlarmFilter, AlarmRow, change_marker, get_alarm, list_alarms
+from edge.panel.alarm_queries import AlarmQuery, AlarmRow, change_marker, get_alarm, list_alarms
 from edge.panel.cameras import camera_view
 from edge.panel.devices import DeviceView, device_view, filter_devices
 from edge.panel.passwords import PasswordPolicyError
@@ -151,42 +149,15 @@ def _alarm_out(a: AlarmRow, names: dict[str, str]) -> dict[str, Any]:
 
 
 @router.get("/alarms", response_model=m.AlarmListOut)
-async def alarms(request: Request, principal: Viewer,
-                 open: bool | None = None,
-                 severity: Annotated[str | None, Query(pattern="^(critical|major|warning|info)$")] = None,
-                 state: Annotated[str | None, Query(pattern="^(raised|acknowledged|escalated|resolved|cleared)$")]
-                 = None,
-                 code: Annotated[str | None, Query(max_length=100)] = None,
-                 device_id: Annotated[str | None, Query(max_length=64)] = None,
-                 building: Annotated[str | None, Query(max_length=100)] = None,
-                 q: Annotated[str | None, Query(max_length=100)] = None,
-                 since: datetime | None = None, until: datetime | None = None,
+async def alarms(request: Request, principal: Viewer, f: Annotated[AlarmQuery, Query()],
                  order: Annotated[str, Query(pattern="^(time|severity)$")] = "time",
                  offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
                  limit: Annotated[int, Query(ge=1, le=500)] = 50) -> m.AlarmListOut:
     ctx = ctx_of(request)
     index = ctx.config.index
-    ids: tuple[str, ...] | None = None
-    if building:
-        ids = tuple(d for d, b in index.building_of.items() if b == building)
-    if device_id:
-        ids = tuple(i for i in (ids if ids is not None else (device_id,)) if i == device_id)
-    flt = AlarmFilter(open=open, severity=severity, state=state, code=code, device_ids=ids, q=q,
-                      since_us=_us(since, "since"), until_us=_us(until, "until"))
-    page = await list_alarms(ctx.store, flt, limit=limit, offset=offset, order=order)
+    page = await list_alarms(ctx.store, f.to_filter(index, ctx.config.tz), limit=limit, offset=offset, order=order)
     return m.AlarmListOut(total=page.total, offset=offset, limit=limit, marker=await change_marker(ctx.store),
                           alarms=[m.AlarmOut(**_alarm_out(a, index.names)) for a in page.rows])
-
-
-def _us(value: datetime | None, name: str) -> int | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise HTTPException(422, f"{name}: give a time zone offset (e.g. 2026-01-01T00:00:00+08:00)")
-    try:
-        return to_us(value)
-    except (OverflowError, ValueError, OSError) as exc:
-        raise HTTPException(422, f"{name}: out of range") from exc
 
 
 @router.get("/alarms/{alarm_id}", response_model=m.AlarmDetailOut, responses=NOT_FOUND)
