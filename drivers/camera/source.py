@@ -90,7 +90,7 @@ def default_frame_source(stream: ResolvedStream, camera: CameraConfig, clock: Cl
         )
     return RtspFrameSource(
         stream.uri, max_fps=camera.fps, clock=clock, open_timeout_s=camera.timeout_s,
-        read_timeout_s=camera.timeout_s, name=f"camera:{camera.id}",
+        read_timeout_s=camera.timeout_s, name=f"camera:{camera.id}", key_frames_only=camera.stream.key_frames_only,
     )
 
 
