@@ -239,7 +239,7 @@ class Uplink:
             # Another worker may have failed (backoff, Retry-After, breaker) while we were leasing.
             if self.clock.monotonic() < self._not_before or not self.breaker.allow():
                 self.lanes[batch.lane].requeue(batch)
-                await asyncio.sleep(0.02)
+                await self.clock.sleep(0.02)
                 continue
             await self._send(batch)
 
@@ -248,7 +248,7 @@ class Uplink:
             wait = max(self._not_before - self.clock.monotonic(), self.breaker.seconds_until_probe())
             if wait <= 0:
                 return
-            await asyncio.sleep(min(wait, 1.0))
+            await self.clock.sleep(min(wait, 1.0))  # the clock's own wait: a test moves it by hand
 
     async def _next_batch(self) -> Batch | None:
         async with self._lease_lock:
