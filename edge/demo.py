@@ -32,7 +32,7 @@ import httpx
 import yaml
 
 from edge.app import Gateway
-from simulators.readiness import stop_process, wait_ready
+from edge.processes import stop_process, wait_ready
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from simulators.readiness import stop_process, wait_ready
+from edge.processes import stop_process, wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
 

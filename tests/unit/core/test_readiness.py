@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from edge.processes import NotReady, wait_ready
 from simulators.platform.tls import make_tls_files
-from simulators.readiness import NotReady, wait_ready
 
 
 def test_ca_file_is_never_seen_half_written(tmp_path: Path) -> None:

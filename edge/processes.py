@@ -1,4 +1,8 @@
-"""Start a simulator as a child process and wait until it is really ready, never leaking it.
+"""Start a child process (a simulator, a broker) and wait until it is really ready, never leaking it.
+
+Kernel, not ``simulators``: the demo launcher (``edge.demo``) starts its simulators with it, and nothing
+that ships may import ``simulators`` (import-linter contract in ``pyproject.toml``). The simulators are
+started as commands (``python -m simulators.<kind>``), never imported.
 
 Two rules learned from a flaky test that left a platform simulator running after pytest exited:
 
@@ -11,6 +15,7 @@ Two rules learned from a flaky test that left a platform simulator running after
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from collections.abc import Callable
@@ -39,11 +44,9 @@ def wait_ready(process: subprocess.Popen[bytes], ready: Callable[[], bool], *, w
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise NotReady(f"{what} exited with code {process.returncode}{log_hint}")
-            try:
+            with contextlib.suppress(Exception):  # every probe error means "not yet" (module docstring)
                 if ready():
                     return process
-            except Exception:
-                pass
             time.sleep(interval_s)
         raise NotReady(f"{what} did not become ready within {timeout_s:.0f} s{log_hint}")
     except BaseException:
