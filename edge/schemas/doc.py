@@ -30,7 +30,6 @@ from edge.records import AlarmRecord, AlarmState, DeviceRecord, Event, Indicator
 from edge.schemas import SCHEMA_VERSION
 from edge.schemas.errors import markdown_table
 from edge.store import codec
-from edge.uplink.polls import group_polls
 
 ESTATE, GATEWAY = "EST-310115-0001", "GW-310115-0001-01"
 ORIGIN = {"estate_id": ESTATE, "gateway_id": GATEWAY}
@@ -47,10 +46,11 @@ def _stamp(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _poll(readings: list[Reading], ids: list[str]) -> dict[str, Any]:
-    """One poll's readings through the store's codec and the uplink's grouping, as they leave the gateway."""
-    payloads = [codec.telemetry_payload(row) for row in codec.reading_rows(readings, ids)]
-    (record,) = group_polls(payloads, cut=False, now_s=0.0)
-    return _stamp(record.payload)
+    """One poll's readings through the store's codec and the outbox's grouping, as they leave the gateway."""
+    rows = [(r[0], r[1], r[2], r[3] if r[3] == r[3] else None, *r[4:])  # SQLite keeps NaN as NULL
+            for r in codec.reading_rows(readings, ids)]
+    ((_, _, payload),) = codec.telemetry_polls(rows, cut=False, now_us=0)
+    return _stamp(payload)
 
 
 def _telemetry() -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Record <-> row and row <-> upload payload conversions for each lane, in one place.
 
 The store writes rows, the outbox turns rows into the JSON payloads the platform receives
-(see ``edge/schemas`` for their JSON Schema, version 2). Keeping both directions here means one
+(see ``edge/schemas`` for their JSON Schema, version 3). Keeping both directions here means one
 module changes when a field is added.
 
 Messages: an event's or alarm step's ``message_code`` and ``params`` (``edge.messages``) are kept in
@@ -28,6 +28,8 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from edge.clock import from_us, to_us
@@ -182,6 +184,54 @@ LANE_QUERIES: dict[Lane, str] = {
     Lane.INDICATOR: "SELECT id, payload FROM indicators",
     Lane.DEVICE: "SELECT id, payload FROM devices",
 }
+
+
+# Telemetry goes up as one record per device poll (contract v3). The store keeps one row per reading,
+# each with its own id, and nothing about that changes (durability, cursor, eviction work on
+# readings); the outbox groups a lease's consecutive rows of one device and one instant (a Modbus
+# poll stamps all its points with one instant and commits them in one transaction) into a record
+# whose id is the poll's first reading's id and whose cursor position is its last reading's.
+#
+# Idempotency: a resend after a crash must group the same readings again. Leases start where the
+# previous batch ended, always the end of a record, and a group is the maximal run of consecutive
+# rows with one (device, ts), cut every MAX_POINTS rows counted from the run's start; so grouping
+# depends on the rows alone, except at the end of a lease, where the last run may continue beyond
+# what was read. That run is held back (it goes in a later lease) when the read was cut by its
+# limit, and while its instant is within SEAL_S of now, so a poll whose readings reach the store
+# in two commits (an OPC UA subscription delivering two notifications with one source timestamp)
+# is never sent half under an id that later names the whole. A run with newer rows after it is complete.
+MAX_POINTS = 1000  # points per record (the v3 schema's maxItems); a longer run becomes several records
+SEAL_S = 1.0  # a trailing run this close to now (either way) may still grow: it waits for a later lease
+_POLL_KEY = itemgetter(1, 6)  # (device_id, ts_us) of a LANE_QUERIES[Lane.TELEMETRY] row
+_INF = float("inf")
+
+
+def telemetry_polls(rows: Sequence[tuple], *, cut: bool, now_us: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(record id, last reading id, v3 payload)`` for each complete poll among ``rows`` (in id order).
+
+    ``cut``: the read stopped at its limit, so the last run may continue. ``now_us``: the wall clock,
+    to judge whether the last run can still grow. The rows after the last record returned are left
+    for a later lease. On the drain's hot path: one dict per point, one timestamp per poll; a value
+    JSON cannot carry (infinity; SQLite already stores NaN as NULL) goes up as null (its quality says bad).
+    """
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    labels = _QUALITY_LABELS
+    for (device_id, ts_us), group in groupby(rows, _POLL_KEY):
+        run = list(group)
+        ts = iso(ts_us)
+        for start in range(0, len(run), MAX_POINTS):
+            chunk = run if len(run) <= MAX_POINTS else run[start : start + MAX_POINTS]
+            points = [{"point": r[2], "value": r[3] if r[3] is None or -_INF < r[3] < _INF else None,
+                       "unit": r[4] if r[4].isascii() else upload_unit(r[4]), "quality": labels[r[5]]}
+                      for r in chunk]
+            first = chunk[0][0]
+            out.append((first, chunk[-1][0], {"id": first, "device_id": device_id, "ts": ts, "points": points}))
+    if out:
+        points = out[-1][2]["points"]
+        may_grow = len(points) < MAX_POINTS and (cut or abs(now_us - rows[-1][6]) < SEAL_S * 1_000_000)
+        if may_grow:
+            out.pop()
+    return out
 
 
 def telemetry_payload(row: tuple) -> dict[str, Any]:

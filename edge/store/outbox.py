@@ -15,6 +15,7 @@ Only the cursor and ``dead_letter`` are written here; the record tables belong t
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,12 +59,14 @@ class OutboxRow:
     """A record waiting for upload, already in its upload (JSON-ready) form.
 
     ``attachments`` holds the evidence pictures its payload references by id (``codec.evidence_ref``),
-    which the uplink sends once before the record.
+    which the uplink sends once before the record. ``last_id`` is the last row a record covers when it
+    covers several (a telemetry poll: ``pending_polls``), else empty (the record is its own row).
     """
 
     id: str
     payload: dict[str, Any]
     attachments: dict[str, bytes] = field(default_factory=dict)
+    last_id: str = ""
 
 
 class Outbox:
@@ -93,6 +96,18 @@ class Outbox:
             payload = make(r, evidence)
             out.append(OutboxRow(r[0], payload, {payload["evidence"]["id"]: evidence} if evidence else {}))
         return out
+
+    async def pending_polls(self, after_id: str, limit: int) -> list[OutboxRow]:
+        """Telemetry after ``after_id`` as upload records of one device poll each (contract v3).
+
+        Reads at most ``limit`` readings and returns the complete polls among them, oldest first, each
+        with the id of its first reading and, as ``last_id``, its last (``codec.telemetry_polls`` says
+        why a trailing poll may wait). Fewer rows, or none, than the lane holds may come back.
+        """
+        sql = f"{codec.LANE_QUERIES[Lane.TELEMETRY]} WHERE id > ? ORDER BY id LIMIT ?"
+        rows = await self._db.read(sql, (after_id, limit))
+        polls = codec.telemetry_polls(rows, cut=len(rows) == limit, now_us=time.time_ns() // 1000)
+        return [OutboxRow(first, payload, last_id=last) for first, last, payload in polls]
 
     async def _load_evidence(self, name: str) -> bytes | None:
         path = self._db.evidence_file(codec.upload_evidence_name(name))  # the copy that may leave the box

@@ -14,8 +14,9 @@ Policy, written down because it is the product:
 - Network errors, 5xx and 429 feed the circuit breaker and an exponential, jittered backoff;
   ``Retry-After`` is honoured as the minimum wait.
 - Nothing is held in memory beyond ``concurrency`` batches: the queue *is* the store.
-- Telemetry goes up as one record per device poll (contract v3, ``edge.uplink.polls``): the store
-  keeps one row per reading, and the lease groups them, so durability and the cursor are unchanged.
+- Telemetry goes up as one record per device poll (contract v3): the store keeps one row per
+  reading, the outbox groups a lease's rows (``Outbox.pending_polls``, ``codec.telemetry_polls``),
+  and the cursor moves to the last reading a record covers; durability is unchanged.
 - Cost, per acknowledged batch: one store read to lease it (lanes found empty are looked at again
   after ``LANE_RECHECK_S``, not before every lease), no schema check of telemetry (valid by
   construction; ``validate_telemetry`` turns it on for debugging), one orjson encoding, and at
@@ -46,7 +47,7 @@ from edge.uplink.breaker import CircuitBreaker
 from edge.uplink.client import Ack, PlatformClient
 from edge.uplink.exception import ReportByException
 from edge.uplink.lanes import Batch, LaneState
-from edge.uplink.polls import MAX_POINTS, UploadRecord, group_polls
+from edge.uplink.polls import MAX_POINTS, UploadRecord
 
 if TYPE_CHECKING:
     from edge.config import EstateConfig
@@ -279,15 +280,18 @@ class Uplink:
         # poll it holds is read again, larger (a full MAX_POINTS chunk always counts as complete).
         want = max(limit, min(int(limit * state.rows_per_record) + 1, MAX_READINGS_PER_LEASE))
         while True:
-            rows = await self.store.pending(lane, state.leased, want)
-            cut = len(rows) == want
-            records = group_polls([r.payload for r in rows], cut=cut, now_s=time.time())
-            if records or not cut or want >= MAX_POINTS:
+            polls = await self.store.pending_polls(state.leased, want)
+            if polls or want >= MAX_POINTS or not await self._more_than(state.leased, want):
                 break
             want *= 2
-        if records:
-            state.rows_per_record = sum(len(r.payload["points"]) for r in records) / len(records)
-        return records[:limit]
+        if polls:
+            state.rows_per_record = sum(len(p.payload["points"]) for p in polls) / len(polls)
+        return [UploadRecord(p.id, p.payload, p.last_id) for p in polls[:limit]]
+
+    async def _more_than(self, after_id: str, count: int) -> bool:
+        """Whether the telemetry lane holds more than ``count`` readings after ``after_id`` (a read was cut)."""
+        rows = await self.store.pending(Lane.TELEMETRY, after_id, count + 1)
+        return len(rows) > count
 
     async def _send(self, batch: Batch) -> None:
         state = self.lanes[batch.lane]

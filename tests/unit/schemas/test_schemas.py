@@ -24,7 +24,6 @@ from edge.records import (
     Severity,
 )
 from edge.store import Store
-from edge.uplink.polls import group_polls
 
 T0 = datetime(2025, 3, 1, 0, 0, tzinfo=UTC)
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9"
@@ -72,16 +71,14 @@ async def payloads(tmp_path: Path) -> dict[str, list[dict]]:
         ])
         out = {}
         for lane in Lane:
-            # The uplink groups telemetry by poll and stamps each record with its estate and gateway as
-            # it leaves (Uplink._lease_records, Uplink._send).
+            # The outbox groups telemetry by poll; the uplink stamps each record with its estate and
+            # gateway as it leaves (Uplink._lease_records, Uplink._send).
             out[lane.value] = await _outgoing(store, lane)
     return out
 
 
 async def _outgoing(store: Store, lane: Lane) -> list[dict]:
-    rows = await store.pending(lane, "", 100)
-    if lane is Lane.TELEMETRY:
-        return [{**r.payload, **ORIGIN} for r in group_polls([row.payload for row in rows], cut=False, now_s=0.0)]
+    rows = await (store.pending_polls("", 1000) if lane is Lane.TELEMETRY else store.pending(lane, "", 100))
     return [{**row.payload, **ORIGIN} for row in rows]
 
 
