@@ -202,7 +202,9 @@ def decode_frame(raw: bytes) -> Frame:
         raise FrameError("garbage", f"no frame at the start: {raw.hex(' ')}")
     if start + scan.length != len(raw):
         raise FrameError("length", f"{len(raw) - start - scan.length} bytes after the frame: {raw.hex(' ')}")
-    return scan.frame  # type: ignore[return-value]
+    frame: Frame | None = scan.frame  # Scan carries either protocol's frame; this scanner's is a CJ/T 188 one
+    assert frame is not None
+    return frame
 
 
 # --------------------------------------------------------------------------- requests and replies

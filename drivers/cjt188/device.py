@@ -17,8 +17,7 @@ from datetime import datetime
 from drivers.cjt188 import codec
 from drivers.cjt188.profile import Cjt188Profile
 from drivers.dlt645.codec import FrameError
-from drivers.dlt645.device import Line, device_address
-from drivers.dlt645.device import MeterPoller as Dlt645Poller
+from drivers.dlt645.device import FaultBookkeeping, Line, device_address
 from drivers.modbus.device import DeviceStats, PollResult
 from edge.availability import AvailabilityReporter
 from edge.config.devices import DeviceConfig
@@ -27,7 +26,7 @@ from edge.messages import say
 from edge.records import Event, Reading, Severity
 
 
-class MeterPoller:
+class MeterPoller(FaultBookkeeping):
     """Reads one CJ/T 188 meter. Scheduling state lives here too, owned by the lane."""
 
     protocol = "cjt188"
@@ -119,7 +118,3 @@ class MeterPoller:
                       data={"bus": self.device.bus, "active": active, "status": status, "address": self.address},
                       **say(on if active else off, device=self.device_id))]
 
-    # the same bookkeeping as the DL/T 645 poller
-    _count_error = Dlt645Poller._count_error
-    count_exception = Dlt645Poller.count_exception
-    drain_faults = Dlt645Poller.drain_faults

@@ -56,6 +56,7 @@ class Cjt188Profile(_Model):
 
     @model_validator(mode="after")
     def _known(self) -> Cjt188Profile:
+        allowed: tuple[str, ...]
         if self.meter_type in HEAT_TYPES:
             allowed = HEAT_POINTS
         elif self.meter_type in WATER_TYPES | GAS_TYPES:

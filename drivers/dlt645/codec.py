@@ -118,7 +118,7 @@ class ValueFormat:
     def decode(self, raw: bytes) -> float:
         if len(raw) != self.size:
             raise FrameError("length", f"value of {len(raw)} bytes, format needs {self.size}")
-        return bcd_to_int(raw, signed=self.signed) / 10**self.decimals
+        return float(bcd_to_int(raw, signed=self.signed) / 10**self.decimals)
 
     def encode(self, value: float) -> bytes:
         return int_to_bcd(round(value * 10**self.decimals), self.size, signed=self.signed)
@@ -247,8 +247,9 @@ def decode_frame(raw: bytes) -> Frame:
         raise FrameError("garbage", f"{scan.skipped} bytes before the frame: {raw.hex(' ')}")
     if start + scan.length != len(raw):
         raise FrameError("length", f"{len(raw) - start - scan.length} bytes after the frame: {raw.hex(' ')}")
-    assert scan.frame is not None
-    return scan.frame
+    frame: Frame | None = scan.frame  # Scan carries either protocol's frame; this scanner's is a DL/T 645 one
+    assert frame is not None
+    return frame
 
 
 class Verdict(Enum):

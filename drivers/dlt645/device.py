@@ -63,7 +63,33 @@ class _Step:
         self.a = point.scale * factor
 
 
-class MeterPoller:
+class FaultBookkeeping:
+    """What every meter poller counts and hands on: errors by kind, exception codes, faults to report.
+
+    Shared by the DL/T 645 and CJ/T 188 pollers (the meter lines' source reads these the same way).
+    """
+
+    stats: DeviceStats
+    faults: list[DeviceError]
+
+    def _count_error(self, exc: DeviceError) -> None:
+        if isinstance(exc, DeviceTimeout):
+            self.stats.timeouts += 1
+        elif isinstance(exc, DeviceUnreachable):
+            self.stats.unreachable += 1
+        elif isinstance(exc, DeviceProtocolError):
+            self.stats.corrupt_frames += 1
+
+    def count_exception(self, exc: DeviceExceptionCode) -> None:
+        self.stats.exception_codes += 1
+        self.stats.exception_by_code[exc.code] = self.stats.exception_by_code.get(exc.code, 0) + 1
+
+    def drain_faults(self) -> list[DeviceError]:
+        faults, self.faults = self.faults, []
+        return faults
+
+
+class MeterPoller(FaultBookkeeping):
     """Reads one DL/T 645 meter. Scheduling state lives here too, owned by the lane."""
 
     protocol = "dlt645"
@@ -168,21 +194,6 @@ class MeterPoller:
 
     # ------------------------------------------------------------------ bookkeeping (as the Modbus poller)
 
-    def _count_error(self, exc: DeviceError) -> None:
-        if isinstance(exc, DeviceTimeout):
-            self.stats.timeouts += 1
-        elif isinstance(exc, DeviceUnreachable):
-            self.stats.unreachable += 1
-        elif isinstance(exc, DeviceProtocolError):
-            self.stats.corrupt_frames += 1
-
-    def count_exception(self, exc: DeviceExceptionCode) -> None:
-        self.stats.exception_codes += 1
-        self.stats.exception_by_code[exc.code] = self.stats.exception_by_code.get(exc.code, 0) + 1
-
-    def drain_faults(self) -> list[DeviceError]:
-        faults, self.faults = self.faults, []
-        return faults
 
     def _event(self, code: str, ts: datetime, severity: Severity, text: MessageFields,
                data: dict[str, object]) -> Event:

@@ -24,7 +24,7 @@ SeverityName = Literal["info", "warning", "major", "critical"]
 class _NotifierBase(Section):
     id: Identifier = Field(description="Name of this notifier in logs and metrics, e.g. 'duty-room-wecom'.")
     steps: list[AlarmStep] = Field(
-        default_factory=lambda: ["raised", "escalated", "cleared", "resolved"],
+        default_factory=lambda: list[AlarmStep](["raised", "escalated", "cleared", "resolved"]),
         description="Which alarm steps this notifier is told about.",
     )
     min_severity: SeverityName = Field("warning", description="Alarms below this severity are not sent here.")

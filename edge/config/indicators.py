@@ -23,7 +23,7 @@ class EnergyWatchConfig(Section):
     night_start: time = Field(time(1, 0), description="Local start of the night window (leak watch).")
     night_end: time = Field(time(5, 0), description="Local end of the night window.")
     night_categories: list[EnergyCategory] = Field(
-        default_factory=lambda: ["water"], description="Meter categories watched for continuous night flow."
+        default_factory=lambda: list[EnergyCategory](["water"]), description="Meter categories watched for continuous night flow."
     )
     night_interval_min: int = Field(
         15, ge=1, le=120, description="Consumption is judged per interval of this many minutes."
@@ -59,7 +59,7 @@ class EnergyWatchConfig(Section):
         4.0, gt=1, description="A window's consumption rate above this multiple of the meter's baseline is a jump."
     )
     jump_min_rate: dict[EnergyCategory, float] = Field(
-        default_factory=lambda: {"electricity": 10.0, "water": 1.0},
+        default_factory=lambda: dict[EnergyCategory, float]({"electricity": 10.0, "water": 1.0}),
         description="Ignore jumps below this rate (kWh/h, m³/h): small meters are noisy.",
     )
     jump_window_min: float = Field(15, gt=0, le=240, description="Window over which the rate is measured, minutes.")

@@ -61,7 +61,8 @@ class SecretStore:
         value = self._values.get(name)
         return SecretStr(value) if value is not None else None
 
-    def resolve(self, data: Any, path: tuple[str | int, ...] = (), missing: list[tuple[tuple, str]] | None = None) -> Any:
+    def resolve(self, data: Any, path: tuple[str | int, ...] = (),
+                missing: list[tuple[tuple[str | int, ...], str]] | None = None) -> Any:
         """Replace every ``SecretRef`` in ``data`` with its ``SecretStr``; collect the missing ones."""
         if missing is None:
             missing = []
