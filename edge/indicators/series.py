@@ -139,7 +139,6 @@ class SeriesStore:
     """Reads and writes the ``ind_*`` tables through the store (writes share its group commit)."""
 
     def __init__(self, store: Store) -> None:
-        self.store = store
         self.db = store.tables(COMPONENT, TABLES)
 
     async def migrate(self) -> None:

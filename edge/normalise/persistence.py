@@ -39,7 +39,6 @@ class CounterStates:
     """Async context manager: restores on enter, saves periodically and on exit."""
 
     def __init__(self, store: Store, normaliser: Normaliser, interval_s: float = 30.0) -> None:
-        self.store = store
         self.db = store.tables(COMPONENT, ("counter_state",))
         self.normaliser = normaliser
         self.interval_s = interval_s

@@ -71,7 +71,7 @@ def create_app(
 ) -> FastAPI:
     """Build the panel.
 
-    store         the open ``Store`` (the panel adds its own tables through ``migrate_component``)
+    store         the open ``Store`` (the panel keeps its own tables behind ``Store.tables`` handles)
     config_path   the estate YAML the installer tools check, download, replace and edit zones in
     secrets_path  the secrets file, so checks resolve ``!secret`` exactly as the daemon does
     alarms        the daemon's ``AlarmManager`` (acknowledge/resolve); default: write steps to the store

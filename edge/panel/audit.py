@@ -31,7 +31,6 @@ class AuditEntry:
 
 class AuditLog:
     def __init__(self, store: Store, clock: Clock) -> None:
-        self.store = store
         self.db = store.tables(PANEL_COMPONENT, ("panel_audit",))
         self.clock = clock
 

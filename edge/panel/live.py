@@ -132,7 +132,6 @@ class LiveValues:
     def __init__(self, store: Store, clock: Clock, *, flush_interval_s: float = 30.0,
                  keep_5m: timedelta = timedelta(hours=26), keep_1h: timedelta = timedelta(days=8),
                  max_pending: int = 500_000) -> None:
-        self.store = store
         self.db = store.tables(PANEL_COMPONENT, ("panel_latest", "panel_device_status", "panel_rollup_5m", "panel_rollup_1h"))
         self.clock = clock
         self.flush_interval_s = flush_interval_s

@@ -37,7 +37,6 @@ class Session:
 
 class SessionStore:
     def __init__(self, store: Store, clock: Clock, *, idle: timedelta, max_age: timedelta) -> None:
-        self.store = store
         self.db = store.tables(PANEL_COMPONENT, ("panel_sessions",))
         self.clock = clock
         self.idle_us = int(idle.total_seconds() * 1e6)

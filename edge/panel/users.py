@@ -55,7 +55,6 @@ def _user(row: tuple) -> User:
 class UserStore:
     def __init__(self, store: Store, passwords: Passwords, clock: Clock, *, extra_words: tuple[str, ...] = ()) -> None:
         """``extra_words``: what a guesser of this gateway tries first (the estate's name and id)."""
-        self.store = store
         self.db = store.tables(PANEL_COMPONENT, ("panel_users",))
         self.passwords = passwords
         self.clock = clock

@@ -42,7 +42,6 @@ class PendingTimers:
     """Async context manager: restores the engine's timers on enter, saves changes while running and on exit."""
 
     def __init__(self, store: Store, engine: RuleEngine, interval_s: float = 1.0) -> None:
-        self.store = store
         self.db = store.tables(COMPONENT, ("rule_timer",))
         self.engine = engine
         self.interval_s = interval_s

@@ -29,7 +29,7 @@ T = TypeVar("T")
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=FULL",  # see edge/store/store.py: an acknowledged record survives power loss
+    "PRAGMA synchronous=FULL",  # see edge/store/writer.py: an acknowledged record survives power loss
     "PRAGMA busy_timeout=10000",
     "PRAGMA foreign_keys=ON",
     "PRAGMA cache_size=-32000",  # 32 MiB page cache

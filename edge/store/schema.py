@@ -19,7 +19,7 @@ Tables
 
 Later migrations append to ``MIGRATIONS``; never edit a released one. Stages that own tables of
 their own (alarms, indicators, panel) keep their scripts beside their code and apply them with
-``Store.migrate_component(name, scripts)``, versioned per component in ``component_schema``.
+``Store.tables(name, tables).migrate(scripts)``, versioned per component in ``component_schema``.
 """
 
 from __future__ import annotations
