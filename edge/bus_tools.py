@@ -13,6 +13,7 @@ Error codes (``error``):
     bad_node      an OPC-UA node id that is not in the namespace-independent form, or is unknown
     unreachable   the broker or server did not accept a connection (refused, TLS, login, timeout)
     failed        anything else the library raised
+    busy          (the panel's) another listen or browse was running
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-ERROR_CODES: tuple[str, ...] = ("no_bus", "not_running", "bad_filter", "bad_node", "unreachable", "failed")
+ERROR_CODES: tuple[str, ...] = ("no_bus", "not_running", "bad_filter", "bad_node", "unreachable", "failed", "busy")
 
 
 @dataclass(frozen=True, slots=True)

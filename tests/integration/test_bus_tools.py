@@ -308,3 +308,21 @@ async def test_devices_page_shows_each_devices_last_message(rig: Rig) -> None:
     assert f"nsu={NAMESPACE};s=PumpRoom1." in shown["opcua"]
     device = (await rig.client.get("/devices/smoke-1")).text
     assert 'id="last-message"' in device and f"{SMOKE_TOPIC}/" in device
+
+
+async def test_one_listen_or_browse_at_a_time(rig: Rig) -> None:
+    """A listen holds the tools for its duration; a second request is refused at once (API 409, page: a message)."""
+    headers = {"x-csrf-token": rig.csrf}
+    first = asyncio.create_task(rig.client.post("/api/v1/tools/mqtt-listen", headers=headers, json={
+        "bus_id": "nb", "topic_filter": "nobody/publishes/here", "seconds": 3, "max_messages": 1}))
+    await eventually(lambda: getattr(rig.app.state, "bus_tool_lock", None) is not None
+                     and rig.app.state.bus_tool_lock.locked(), what="the first listen running")
+    second = await rig.client.post("/api/v1/tools/opcua-browse", headers=headers, json={"bus_id": "plc"})
+    assert second.status_code == 409
+    page_post = await rig.client.post("/tools/mqtt-listen", data={"bus_id": "nb", "topic_filter": "#", "seconds": "5",
+                                                                  "csrf_token": rig.csrf})
+    assert page_post.status_code == 303
+    page = (await rig.client.get("/tools")).text
+    assert '<span id="listen-error">另一个监听或浏览正在进行，请稍后再试。</span>' in page and "None" not in page
+    done = (await first).json()
+    assert done["stopped_by"] == "time" and done["messages"] == [] and done["error"] is None

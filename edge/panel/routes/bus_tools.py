@@ -116,8 +116,13 @@ async def listen_page(request: Request, principal: Admin,
                       topic_filter: Annotated[str, Form(min_length=1, max_length=1024)],
                       seconds: Annotated[int, Form(ge=1, le=MAX_LISTEN_S)] = 10,
                       max_messages: Annotated[int, Form(ge=1, le=MAX_LISTEN_MESSAGES)] = 50) -> Response:
-    await run_listen(request, principal, ListenIn(bus_id=bus_id, topic_filter=topic_filter, seconds=seconds,
-                                                  max_messages=max_messages))
+    body = ListenIn(bus_id=bus_id, topic_filter=topic_filter, seconds=seconds, max_messages=max_messages)
+    try:
+        await run_listen(request, principal, body)
+    except HTTPException as exc:
+        if exc.status_code != 409:
+            raise
+        ctx_of(request).tools.listened = ListenResult(bus_id, topic_filter, stopped_by="error", error="busy")
     return RedirectResponse("/tools#mqtt-listen", status_code=303)
 
 
@@ -126,7 +131,12 @@ async def browse_page(request: Request, principal: Admin,
                       bus_id: Annotated[str, Form(min_length=1, max_length=64)],
                       root: Annotated[str, Form(max_length=512)] = "i=85",
                       max_depth: Annotated[int, Form(ge=1, le=MAX_BROWSE_DEPTH)] = 3) -> Response:
-    await run_browse(request, principal, BrowseIn(bus_id=bus_id, root=root or "i=85", max_depth=max_depth))
+    try:
+        await run_browse(request, principal, BrowseIn(bus_id=bus_id, root=root or "i=85", max_depth=max_depth))
+    except HTTPException as exc:
+        if exc.status_code != 409:
+            raise
+        ctx_of(request).tools.browsed = BrowseResult(bus_id, root, error="busy")
     return RedirectResponse("/tools#opcua-browse", status_code=303)
 
 
