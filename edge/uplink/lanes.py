@@ -40,6 +40,7 @@ class LaneState:
     dead_letters: int = 0
     rows_per_record: float = 1.0  # store rows per upload record seen lately (telemetry: points per poll)
     checked_empty_at: float | None = None  # monotonic time this lane was last found empty
+    partial_at: float = float("-inf")  # monotonic time of the last lease that was not a full batch
     ack_due: str = ""  # cursor of completed batches, to store (>= acked)
     ack_writing: bool = False  # a worker is storing the cursor now
 

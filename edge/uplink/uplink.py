@@ -17,6 +17,9 @@ Policy, written down because it is the product:
 - Telemetry goes up as one record per device poll (contract v3): the store keeps one row per
   reading, the outbox groups a lease's rows (``Outbox.pending_polls``, ``codec.telemetry_polls``),
   and the cursor moves to the last reading a record covers; durability is unchanged.
+- Telemetry lingers: after a telemetry batch that was not full, the next one is leased no sooner
+  than ``TELEMETRY_LINGER_S`` later (full batches go at once, other lanes never wait), so a steady
+  stream goes up in a few large requests a second rather than one small request per store commit.
 - Cost, per acknowledged batch: one store read to lease it (lanes found empty are looked at again
   after ``LANE_RECHECK_S``, not before every lease), no schema check of telemetry (valid by
   construction; ``validate_telemetry`` turns it on for debugging), one orjson encoding, and at
@@ -59,6 +62,7 @@ LocalValidator = Callable[[str, dict[str, Any]], list[str]]
 EVIDENCE_MEMORY = 10_000  # evidence ids remembered as uploaded (a few days of detections)
 LANE_RECHECK_S = 0.1  # a lane found empty is read again after this long (an alarm waits at most this)
 MAX_READINGS_PER_LEASE = 32_000  # store rows one telemetry lease reads at most (~1,000 polls of 32 points)
+TELEMETRY_LINGER_S = 0.25  # after a telemetry batch that was not full, the next waits this long (latency bound)
 
 
 class UplinkClient(Protocol):
@@ -258,10 +262,13 @@ class Uplink:
                 if state.retry:
                     return state.retry.popleft()
                 now = time.monotonic()  # a cost heuristic, not a timing rule: the real clock even under test
-                if state.checked_empty_at is None or now - state.checked_empty_at >= LANE_RECHECK_S:
+                lingering = lane is Lane.TELEMETRY and now - state.partial_at < TELEMETRY_LINGER_S
+                if not lingering and (state.checked_empty_at is None or now - state.checked_empty_at >= LANE_RECHECK_S):
                     records = await self._lease_records(lane, state)
                     if records:
                         state.checked_empty_at = None
+                        if len(records) < self.settings.batch_size:
+                            state.partial_at = now
                         return state.lease(records)
                     state.checked_empty_at = now
                 if state.in_flight:

@@ -118,11 +118,12 @@ async def test_a_broker_that_stops_acknowledging_never_advances_the_cursor(
             settings = UplinkSettings(batch_size=50, concurrency=1, idle_poll_s=0.05, backoff_initial_s=0.1,
                                       backoff_max_s=0.3, breaker_failures=100)
             async with Uplink(store, client, settings) as uplink:
-                await store.append_readings(readings(50))
+                first_ids = await store.append_readings(readings(50))
                 uplink.wake()
                 await eventually(lambda: len(consumer.ids()) == 50, what="the first batch")
-                # The consumer can have the batch before the gateway has the broker's PUBACK: wait for the ack.
-                await eventually(lambda: bool(uplink.lanes[Lane.TELEMETRY].acked), what="the first batch's ack")
+                # The consumer can have the batch before the gateway has the broker's PUBACK: wait for the ack
+                # of all 50 (the newest poll may follow its batch a second later: it waits until it cannot grow).
+                await eventually(lambda: uplink.lanes[Lane.TELEMETRY].acked == max(first_ids), what="the first acks")
                 first_cursor = await store.cursor(Lane.TELEMETRY)
                 assert first_cursor == uplink.lanes[Lane.TELEMETRY].acked  # acked means stored
                 os.kill(pid, signal.SIGSTOP)  # connection open, nothing answered
