@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from drivers.cjt188.codec import GAS_TYPES, HEAT_TYPES, WATER_TYPES, DiOrder, StatusBits
 from drivers.dlt645.profile import SerialDefaults, load_yaml_profile
+from drivers.profile_base import ProfileModel
 from edge.config.devices import Category
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"
@@ -26,11 +27,7 @@ HEAT_POINTS = ("heat_settlement", "heat_energy", "heat_power", "flow_rate", "vol
                "return_temperature", "working_time")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StatusBitsSpec(_Model):
+class StatusBitsSpec(ProfileModel):
     valve_mask: int = Field(0xC0, ge=0, le=0xFFFF)
     valve_closed: int = Field(0x40, ge=0, le=0xFFFF)
     valve_abnormal: int = Field(0xC0, ge=0, le=0xFFFF)
@@ -40,7 +37,7 @@ class StatusBitsSpec(_Model):
         return StatusBits(self.valve_mask, self.valve_closed, self.valve_abnormal, self.battery_low)
 
 
-class Cjt188Profile(_Model):
+class Cjt188Profile(ProfileModel):
     id: str
     model: str
     vendor: str = ""

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from drivers.dlt645.codec import ValueFormat
+from drivers.profile_base import ProfileModel
 from edge.config.devices import Category
 from edge.errors import ConfigError
 from edge.units import COUNTER_UNITS, UnitError, convert, unit_name
@@ -30,17 +31,13 @@ from edge.units import COUNTER_UNITS, UnitError, convert, unit_name
 SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SerialDefaults(_Model):
+class SerialDefaults(ProfileModel):
     baudrate: Literal[1200, 2400, 4800, 9600, 19200] = 2400
     parity: Literal["N", "E", "O"] = "E"
     stopbits: Literal[1, 2] = 1
 
 
-class MeterPoint(_Model):
+class MeterPoint(ProfileModel):
     di: int = Field(ge=0, le=0xFFFFFFFF, description="Data identifier DI3..DI0 as written in the standard, e.g. 0x00010000.")
     format: str = Field(description="BCD format, e.g. XXXXXX.XX (4 bytes, 2 decimals).")
     signed: bool = Field(False, description="The top bit of the most significant byte is the sign.")
@@ -71,7 +68,7 @@ class MeterPoint(_Model):
         return ValueFormat.parse(self.format, signed=self.signed)
 
 
-class Dlt645Profile(_Model):
+class Dlt645Profile(ProfileModel):
     id: str
     model: str
     vendor: str = ""

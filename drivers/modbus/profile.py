@@ -31,18 +31,16 @@ state rules (``DeviceConfig.states``) and the panel.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from drivers.modbus.codec import BIT_FUNCTION_CODES, MAX_READ_BITS, MAX_READ_REGISTERS, DataType
+from drivers.profile_base import PointUnits, ProfileFinder, ProfileModel, load_profile_file
 from edge.config.devices import Category
-from edge.config.yaml_loader import dotted, load_file
-from edge.errors import ConfigError
 from edge.sources import CounterSpec
 from edge.units import UnitError, convert, to_canonical, unit_name
 
@@ -52,11 +50,13 @@ ENV_PROFILES_DIR = "EDGE_PROFILES_DIR"
 Order = Literal["big", "little"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class PointSpec(PointUnits):
+    """One value of a device: where it is (address, function code, type) and how it becomes a reading.
 
+    ``device_unit`` is the unit the device counts in; ``unit_from`` / ``unit_codes`` take it from a
+    unit-code register instead (the profile checks that every one converts to ``unit``).
+    """
 
-class PointSpec(_Model):
     address: int = Field(ge=0, le=0xFFFF,
                          description="0-based register, coil or input (PDU) address; hex like 0x2000 is fine.")
     type: DataType = Field(description="int16, uint16, int32, uint32, float32, int64, uint64, float64, "
@@ -66,20 +66,14 @@ class PointSpec(_Model):
                           "default: the profile's.")
     byte_order: Order | None = Field(None, description="Byte order inside each register; default: the profile's.")
     word_order: Order | None = Field(None, description="Register order of multi-register values; default: the profile's.")
-    scale: float = Field(1.0, description="Multiplier applied to the raw value.")
     offset: float = Field(0.0, description="Added after scaling.")
-    unit: str = Field("", description="Unit of the reported value (use the canonical unit of the quantity).")
-    device_unit: str | None = Field(None, description="Unit the device counts in, when it differs from `unit`.")
     kind: Literal["gauge", "counter", "state"] = Field("gauge", description="counter: a running total (kWh, m³).")
     emit: bool = Field(True, description="false: read only to compute other points (unit code, decimals, ratios).")
-    description: str = ""
     decimals_from: str | None = Field(None, description="Point holding the number of decimal places.")
     offset_from: str | None = Field(None, description="Point whose raw value is added to this raw value.")
     unit_from: str | None = Field(None, description="Point holding a unit code, looked up in `unit_codes`.")
     unit_codes: dict[int, str] = Field(default_factory=dict)
     scale_by: list[str] = Field(default_factory=list, description="Points whose values multiply this one (ratios).")
-    valid_min: float | None = Field(None, description="Physical lower bound in `unit`; below is a sensor fault.")
-    valid_max: float | None = Field(None, description="Physical upper bound in `unit`; above is a sensor fault.")
     valid_range_from: tuple[str, str] | None = Field(None, description="Points with the range zero and full scale.")
     valid_margin: float = Field(0.05, ge=0, le=1, description="Share of the span allowed beyond the range.")
     alternates: list[int] = Field(default_factory=list, description="Other addresses of this value (firmware variants).")
@@ -98,16 +92,6 @@ class PointSpec(_Model):
     @classmethod
     def _bool_is_bit(cls, value: object) -> object:
         return DataType.BIT if value in ("bool", "boolean") else value
-
-    @field_validator("unit", "device_unit")
-    @classmethod
-    def _known_unit(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return unit_name(value)
-        except UnitError as exc:
-            raise ValueError(str(exc)) from None
 
     @field_validator("unit_codes")
     @classmethod
@@ -156,7 +140,7 @@ class PointSpec(_Model):
         return refs
 
 
-class SerialDefaults(_Model):
+class SerialDefaults(ProfileModel):
     """The model's factory serial settings, for the installer's reference (the bus config decides)."""
 
     baudrate: int = 9600
@@ -165,7 +149,7 @@ class SerialDefaults(_Model):
     unit_id: int = Field(1, ge=0, le=247)
 
 
-class Profile(_Model):
+class Profile(ProfileModel):
     id: str = Field("", description="Set from the file name.")
     model: str
     vendor: str
@@ -266,74 +250,19 @@ class Profile(_Model):
         return tuple(order)
 
 
-class ProfileLibrary:
+class ProfileLibrary(ProfileFinder[Profile]):
     """Finds and caches profiles: ``extra_dirs`` first, then ``$EDGE_PROFILES_DIR``, then the shipped ones.
 
     A name containing a path separator or ending in ``.yaml`` is read as a file path.
     """
 
     def __init__(self, extra_dirs: Iterable[Path | str] = ()) -> None:
-        dirs = [Path(d) for d in extra_dirs]
-        env = os.environ.get(ENV_PROFILES_DIR)
-        if env:
-            dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
-        dirs.append(SHIPPED_PROFILES_DIR)
-        self.dirs: tuple[Path, ...] = tuple(dirs)
-        self._cache: dict[str, Profile] = {}
-
-    def names(self) -> list[str]:
-        found: set[str] = set()
-        for d in self.dirs:
-            if d.is_dir():
-                found.update(p.stem for p in d.glob("*.yaml"))
-        return sorted(found)
-
-    def path_of(self, name: str) -> Path:
-        if "/" in name or os.sep in name or name.endswith((".yaml", ".yml")):
-            path = Path(name)
-            if not path.is_file():
-                raise ConfigError(f"profile file {name} does not exist")
-            return path
-        for d in self.dirs:
-            candidate = d / f"{name}.yaml"
-            if candidate.is_file():
-                return candidate
-        known = ", ".join(self.names()) or "none"
-        raise ConfigError(f"unknown device profile {name!r} (searched {', '.join(map(str, self.dirs))}; known: {known})")
-
-    def get(self, name: str) -> Profile:
-        profile = self._cache.get(name)
-        if profile is None:
-            profile = self._cache[name] = load_profile(self.path_of(name))
-        return profile
-
-    def load_all(self) -> list[Profile]:
-        return [self.get(n) for n in self.names()]
+        super().__init__(extra_dirs, shipped=SHIPPED_PROFILES_DIR, env_var=ENV_PROFILES_DIR, load=load_profile)
 
 
 def load_profile(path: Path) -> Profile:
     """Parse and validate one profile file; errors name the file and line (``ConfigError.problems``)."""
-    doc = load_file(path)
-    if not isinstance(doc.data, dict):
-        raise ConfigError(f"{path}: a profile must be a mapping")
-    data = {"id": path.stem, **doc.data}
-    try:
-        return Profile.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False, include_input=False):
-            loc = tuple(err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            if not loc:
-                problems.extend(f"{doc.where(_loc_of(piece))}: {piece}" for piece in msg.split("; "))
-            else:
-                problems.append(f"{doc.where(loc)}: {dotted(loc)}: {msg}")
-        raise ConfigError(f"{path}: invalid profile ({len(problems)} problem(s))", problems) from None
-
-
-def _loc_of(message: str) -> tuple[str | int, ...]:
-    head = message.split(":", 1)[0]
-    return tuple(head.split(".")) if head.startswith("points") else ()
+    return load_profile_file(path, Profile)
 
 
 def profile_dirs(paths: Sequence[Path | str | None]) -> list[Path]:

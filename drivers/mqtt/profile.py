@@ -20,28 +20,21 @@ online / offline on.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from drivers.mqtt.selector import SelectorError, compile_selector
+from drivers.profile_base import ConvertedPointUnits, ProfileFinder, ProfileModel, load_profile_file
 from edge.config.devices import Category
-from edge.config.yaml_loader import dotted, load_file
-from edge.errors import ConfigError
-from edge.units import UnitError, convert, unit_name
 
 SHIPPED_PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 ENV_PROFILES_DIR = "EDGE_MQTT_PROFILES_DIR"
 
 HexType = Literal["uint8", "int8", "uint16", "int16", "uint32", "int32", "float32"]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _check_selector(value: str) -> str:
@@ -64,7 +57,7 @@ SelectorText = Annotated[str, AfterValidator(_check_selector)]
 TopicSuffix = Annotated[str, AfterValidator(_check_topic)]
 
 
-class HexField(_Model):
+class HexField(ProfileModel):
     """A fixed-width field of a hex payload."""
 
     offset: int = Field(ge=0, le=4095, description="Byte offset of the field in the decoded payload.")
@@ -73,46 +66,24 @@ class HexField(_Model):
     bit: int | None = Field(None, ge=0, le=31, description="Take only this bit of the field (0 = least significant).")
 
 
-class PointSpec(_Model):
-    """One point of a message; exactly one of ``select`` (json) or ``hex`` (hex) says where its value is."""
+class PointSpec(ConvertedPointUnits):
+    """One point of a message; exactly one of ``select`` (json) or ``hex`` (hex) says where its value is.
+
+    ``device_unit`` is the unit the payload uses when it does not say (``unit_select``).
+    """
 
     select: SelectorText | None = Field(None, description="JSON selector of the value, e.g. $.data.battery.")
     hex: HexField | None = Field(None, description="Field of a hex payload.")
-    unit: str = Field("", description="Canonical unit of the reading.")
-    device_unit: str | None = Field(None, description="Unit the payload uses when it does not say (converted to `unit`).")
     unit_select: SelectorText | None = Field(None, description="Selector of a unit string in the payload (converted to `unit`).")
     quality_select: SelectorText | None = Field(None, description="Selector of this point's quality (good/uncertain/bad, 0/1/2).")
-    scale: float = Field(1.0, description="Multiplier applied to the payload value (before unit conversion).")
     offset: float = Field(0.0, description="Added after scaling.")
     map: dict[str, float] = Field(
         default_factory=dict, description="Strings (or 'true'/'false') the device sends for this point, and their values."
     )
     optional: bool = Field(False, description="An absent value is skipped instead of parking the message.")
-    valid_min: float | None = Field(None, description="Below this (in `unit`) the reading is a sensor fault (quality BAD).")
-    valid_max: float | None = Field(None, description="Above this (in `unit`) the reading is a sensor fault (quality BAD).")
-    description: str = ""
-
-    @field_validator("unit", "device_unit")
-    @classmethod
-    def _known_unit(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return unit_name(value)
-        except UnitError as exc:
-            raise ValueError(str(exc)) from None
-
-    @model_validator(mode="after")
-    def _convertible(self) -> PointSpec:
-        if self.device_unit is not None:
-            try:
-                convert(1.0, self.device_unit, self.unit)
-            except UnitError as exc:
-                raise ValueError(str(exc)) from None
-        return self
 
 
-class TimestampSpec(_Model):
+class TimestampSpec(ProfileModel):
     """Where the payload carries its measurement time."""
 
     select: SelectorText = Field(description="Selector of the timestamp.")
@@ -131,7 +102,7 @@ class TimestampSpec(_Model):
         return value
 
 
-class MessageSpec(_Model):
+class MessageSpec(ProfileModel):
     """One kind of message a device publishes."""
 
     topic: TopicSuffix = Field("", description="Suffix below the device's base topic ('' is the base topic; + and # allowed).")
@@ -162,7 +133,7 @@ class MessageSpec(_Model):
         return self
 
 
-class AvailabilitySpec(_Model):
+class AvailabilitySpec(ProfileModel):
     """The topic a device, or the broker as its last will, publishes online/offline on."""
 
     topic: TopicSuffix = Field("status", description="Suffix below the device's base topic.")
@@ -171,7 +142,7 @@ class AvailabilitySpec(_Model):
     offline: list[str] = Field(default_factory=lambda: ["offline", "0", "false", "down", "lost"])
 
 
-class MqttProfile(_Model):
+class MqttProfile(ProfileModel):
     id: str = Field("", description="Set from the file name.")
     model: str
     vendor: str
@@ -186,50 +157,14 @@ class MqttProfile(_Model):
 
 
 
-class MqttProfileLibrary:
+class MqttProfileLibrary(ProfileFinder[MqttProfile]):
     """Finds and caches MQTT profiles: ``extra_dirs``, then ``$EDGE_MQTT_PROFILES_DIR``, then the shipped ones."""
 
     def __init__(self, extra_dirs: Iterable[Path | str] = ()) -> None:
-        dirs = [Path(d) for d in extra_dirs]
-        env = os.environ.get(ENV_PROFILES_DIR)
-        if env:
-            dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
-        dirs.append(SHIPPED_PROFILES_DIR)
-        self.dirs: tuple[Path, ...] = tuple(dirs)
-        self._cache: dict[str, MqttProfile] = {}
-
-    def names(self) -> list[str]:
-        return sorted({p.stem for d in self.dirs if d.is_dir() for p in d.glob("*.yaml")})
-
-    def get(self, name: str) -> MqttProfile:
-        profile = self._cache.get(name)
-        if profile is None:
-            profile = self._cache[name] = load_profile(self._path_of(name))
-        return profile
-
-    def _path_of(self, name: str) -> Path:
-        if "/" in name or os.sep in name or name.endswith((".yaml", ".yml")):
-            path = Path(name)
-            if not path.is_file():
-                raise ConfigError(f"MQTT profile file {name} does not exist")
-            return path
-        for d in self.dirs:
-            if (d / f"{name}.yaml").is_file():
-                return d / f"{name}.yaml"
-        raise ConfigError(f"unknown MQTT device profile {name!r} (known: {', '.join(self.names()) or 'none'})")
+        super().__init__(extra_dirs, shipped=SHIPPED_PROFILES_DIR, env_var=ENV_PROFILES_DIR, load=load_profile,
+                         what="MQTT ")
 
 
 def load_profile(path: Path) -> MqttProfile:
     """Parse and validate one profile file; problems name the file and line."""
-    doc = load_file(path)
-    if not isinstance(doc.data, dict):
-        raise ConfigError(f"{path}: a profile must be a mapping")
-    try:
-        return MqttProfile.model_validate({"id": path.stem, **doc.data})
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False, include_input=False):
-            loc = tuple(err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{doc.where(loc)}: {dotted(loc)}: {msg}" if loc else f"{path}: {msg}")
-        raise ConfigError(f"{path}: invalid MQTT profile ({len(problems)} problem(s))", problems) from None
+    return load_profile_file(path, MqttProfile, "MQTT ")
