@@ -14,13 +14,14 @@ Rules both follow (seed 002 5.2.1.2 d)-e): the closed loop is recognise -> alarm
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from edge.clock import Clock
 from edge.errors import EdgeError
 from edge.records import AlarmRecord, AlarmState, Severity
-from edge.store import Store, codec
+from edge.store import Store
 from edge.store.alarm_queries import AlarmStatus
 
 
@@ -84,7 +85,7 @@ class StoreAlarmActions:
         check_transition(row, action)
         await self.store.append_alarm_records([AlarmRecord(
             alarm_id=alarm_id, code=row.code, state=state, ts=self.clock.now(), device_id=row.device_id,
-            severity=Severity(row.severity), actor=user, note=note, data=codec.json.loads(row.data),
+            severity=Severity(row.severity), actor=user, note=note, data=json.loads(row.data),
         )])
 
 

@@ -144,12 +144,14 @@ def _row(r: Sequence[Any]) -> AlarmRow:
         data = json.loads(r[7]) if r[7] else {}
     except ValueError:
         data = {}
-    message_code, params = "", {}
+    message_code = ""
+    params: dict[str, Any] = {}
     if r[18]:
         with contextlib.suppress(ValueError):  # a damaged data column: the stored message stands
             _details, message_code, params = split_message(r[1], r[18])
     return AlarmRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], data if isinstance(data, dict) else {},
-                    *r[8:18], message_code=message_code, params=params)
+                    r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16], r[17],
+                    message_code=message_code, params=params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +319,7 @@ class AlarmQueries:
             "   WHERE l.alarm_id = a.alarm_id AND l.state = 'escalated')"
             " FROM alarms a WHERE a.is_open = 1 ORDER BY a.raised_us"
         )
-        return [RestoredAlarm(*r[:8], int(r[8] or 0)) for r in rows]
+        return [RestoredAlarm(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], int(r[8] or 0)) for r in rows]
 
     async def raised_between(self, start_us: int, end_us: int) -> list[AlarmTimes]:
         """Alarms raised in ``[start_us, end_us)``."""

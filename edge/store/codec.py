@@ -34,6 +34,7 @@ from typing import Any
 
 from edge.clock import from_us, to_us
 from edge.records import AlarmRecord, DeviceRecord, Event, IndicatorRecord, Lane, Quality, Reading
+from edge.store.connection import SqlRow
 
 _QUALITY_LABELS = {int(q): q.label for q in Quality}
 
@@ -87,7 +88,7 @@ def dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def reading_rows(readings: Sequence[Reading], ids: Sequence[str]) -> list[tuple]:
+def reading_rows(readings: Sequence[Reading], ids: Sequence[str]) -> list[SqlRow]:
     """Rows for ``readings`` with their new ``ids``: the store's ingest hot path.
 
     The readings of one poll share one timestamp object, so each distinct one is converted once
@@ -95,7 +96,7 @@ def reading_rows(readings: Sequence[Reading], ids: Sequence[str]) -> list[tuple]
     as a plain int: sqlite3 adapts int subclasses such as IntEnum the slow way.
     """
     micros: dict[int, int] = {}
-    rows = []
+    rows: list[SqlRow] = []
     append = rows.append
     for r, rid in zip(readings, ids, strict=True):
         ts = r.ts
@@ -125,12 +126,12 @@ def split_message(code: str, data_column: str) -> tuple[dict[str, Any], str, dic
     return data, code, {}
 
 
-def event_row(e: Event, record_id: str, evidence_path: str | None) -> tuple:
+def event_row(e: Event, record_id: str, evidence_path: str | None) -> SqlRow:
     return (record_id, e.code, to_us(e.ts), e.device_id, str(e.severity), e.message,
             _data_column(e.data, e.message_code, e.params), evidence_path)
 
 
-def alarm_row(a: AlarmRecord, record_id: str, evidence_path: str | None) -> tuple:
+def alarm_row(a: AlarmRecord, record_id: str, evidence_path: str | None) -> SqlRow:
     return (
         record_id, a.alarm_id, a.code, str(a.state), to_us(a.ts), a.device_id, str(a.severity),
         a.actor, a.message, a.note, _data_column(a.data, a.message_code, a.params), evidence_path,
@@ -158,7 +159,7 @@ def indicator_payload(r: IndicatorRecord, record_id: str) -> dict[str, Any]:
     }
 
 
-def indicator_row(r: IndicatorRecord, record_id: str) -> tuple:
+def indicator_row(r: IndicatorRecord, record_id: str) -> SqlRow:
     return (
         record_id, r.key, r.version, r.code, r.granularity, to_us(r.period_start), to_us(r.period_end),
         r.value, r.unit, r.samples, r.coverage, dumps(indicator_payload(r, record_id)),
@@ -169,7 +170,7 @@ def device_payload(r: DeviceRecord, record_id: str) -> dict[str, Any]:
     return {"id": record_id, "device_id": r.device_id, "version": r.version, "ts": iso(to_us(r.ts)), **r.info}
 
 
-def device_row(r: DeviceRecord, record_id: str) -> tuple:
+def device_row(r: DeviceRecord, record_id: str) -> SqlRow:
     return (record_id, r.device_id, r.version, to_us(r.ts), dumps(device_payload(r, record_id)))
 
 
@@ -206,7 +207,7 @@ _POLL_KEY = itemgetter(1, 6)  # (device_id, ts_us) of a LANE_QUERIES[Lane.TELEME
 _INF = float("inf")
 
 
-def telemetry_polls(rows: Sequence[tuple], *, cut: bool, now_us: int) -> list[tuple[str, str, dict[str, Any]]]:
+def telemetry_polls(rows: Sequence[SqlRow], *, cut: bool, now_us: int) -> list[tuple[str, str, dict[str, Any]]]:
     """``(record id, last reading id, v3 payload)`` for each complete poll among ``rows`` (in id order).
 
     ``cut``: the read stopped at its limit, so the last run may continue. ``now_us``: the wall clock,
@@ -234,7 +235,7 @@ def telemetry_polls(rows: Sequence[tuple], *, cut: bool, now_us: int) -> list[tu
     return out
 
 
-def telemetry_payload(row: tuple) -> dict[str, Any]:
+def telemetry_payload(row: SqlRow) -> dict[str, Any]:
     rid, device_id, point, value, unit, quality, ts_us = row
     return {
         "id": rid, "device_id": device_id, "point": point, "value": value,
@@ -276,7 +277,7 @@ def evidence_ref(jpeg: bytes) -> dict[str, Any]:
     return {"id": evidence_id(jpeg), "content_type": "image/jpeg", "bytes": len(jpeg)}
 
 
-def event_payload(row: tuple, evidence: bytes | None) -> dict[str, Any]:
+def event_payload(row: SqlRow, evidence: bytes | None) -> dict[str, Any]:
     rid, code, ts_us, device_id, severity, message, data, _path = row
     details, message_code, params = split_message(code, data)
     out: dict[str, Any] = {
@@ -289,7 +290,7 @@ def event_payload(row: tuple, evidence: bytes | None) -> dict[str, Any]:
     return out
 
 
-def alarm_payload(row: tuple, evidence: bytes | None) -> dict[str, Any]:
+def alarm_payload(row: SqlRow, evidence: bytes | None) -> dict[str, Any]:
     rid, alarm_id, code, state, ts_us, device_id, severity, actor, message, note, data, _path = row
     details, message_code, params = split_message(code, data)
     out: dict[str, Any] = {
@@ -302,7 +303,7 @@ def alarm_payload(row: tuple, evidence: bytes | None) -> dict[str, Any]:
     return out
 
 
-def reading_from_row(row: tuple) -> Reading:
+def reading_from_row(row: SqlRow) -> Reading:
     rid, device_id, point, value, unit, quality, ts_us = row
     return Reading(device_id=device_id, point=point, value=value, unit=unit, ts=from_us(ts_us),
                    quality=Quality(quality), id=rid)

@@ -58,7 +58,7 @@ class MultiRowInsert:
             text = self._sql[rows] = f"INSERT INTO {self.table} VALUES " + ",".join([row] * rows)  # noqa: S608
         return text
 
-    def execute(self, conn: sqlite3.Connection, rows: Sequence[tuple]) -> None:
+    def execute(self, conn: sqlite3.Connection, rows: Sequence[SqlRow]) -> None:
         start, total = 0, len(rows)
         while start < total:
             size = min(_MAX_CHUNK_ROWS, 1 << ((total - start).bit_length() - 1))
@@ -66,7 +66,10 @@ class MultiRowInsert:
             start += size
 
 
-Statement = tuple[str | MultiRowInsert, Sequence[tuple]]
+# A row as sqlite3 hands it over or takes it: a tuple of column values whose Python types follow the
+# column (SQLite stores int, float, str, bytes or NULL); the named queries turn rows into dataclasses.
+SqlRow = tuple[Any, ...]
+Statement = tuple[str | MultiRowInsert, Sequence[SqlRow]]
 
 
 def run_transaction(conn: sqlite3.Connection, statements: Sequence[Statement]) -> None:
@@ -135,7 +138,7 @@ class WriterConnection:
     async def transaction(self, statements: Sequence[Statement]) -> None:
         await self.run(lambda conn: run_transaction(conn, statements))
 
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> SqlRow | None:
         return await self.run(lambda conn: conn.execute(sql, params).fetchone())
 
     async def close(self) -> None:

@@ -15,6 +15,7 @@ Only the cursor and ``dead_letter`` are written here; the record tables belong t
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -85,10 +86,10 @@ class Outbox:
         sql = f"{codec.LANE_QUERIES[lane]} WHERE id > ? ORDER BY id LIMIT ?"
         rows = await self._db.read(sql, (after_id, limit))
         if lane is Lane.TELEMETRY:
-            payload = codec.telemetry_payload
-            return [OutboxRow(r[0], payload(r)) for r in rows]
+            telemetry = codec.telemetry_payload
+            return [OutboxRow(r[0], telemetry(r)) for r in rows]
         if lane is Lane.INDICATOR or lane is Lane.DEVICE:
-            return [OutboxRow(r[0], codec.json.loads(r[1])) for r in rows]
+            return [OutboxRow(r[0], json.loads(r[1])) for r in rows]
         make = codec.event_payload if lane is Lane.EVENT else codec.alarm_payload
         out = []
         for r in rows:

@@ -8,12 +8,12 @@ and a reader gets ``row.raised_us`` rather than ``r[9]``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from edge.clock import from_us
 from edge.records import AlarmState, Severity
-from edge.store import codec
 from edge.store.connection import Statement
 from edge.store.outbox import LANE_TABLES
 from edge.store.writer import StoreWriter
@@ -92,7 +92,7 @@ class CoreQueries:
         )
         return [
             OpenAlarm(alarm_id, code, device_id, Severity(severity), AlarmState(state), from_us(raised_us),
-                      message, codec.json.loads(data))
+                      message, json.loads(data))
             for alarm_id, code, device_id, severity, state, raised_us, message, data in rows
         ]
 
@@ -117,7 +117,7 @@ class CoreQueries:
             " GROUP BY device_id) m ON d.device_id = m.device_id AND d.version = m.v")
         out = {}
         for (payload,) in rows:
-            data = codec.json.loads(payload)
+            data = json.loads(payload)
             out[data["device_id"]] = data
         return out
 
@@ -144,7 +144,7 @@ class CoreQueries:
         if row is None:
             return None
         try:
-            data = codec.json.loads(row[2])
+            data = json.loads(row[2])
         except ValueError:
             data = {}
         return EvidenceEvent(int(row[0]), str(row[1]), data if isinstance(data, dict) else {})

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from edge.errors import StoreError
-from edge.store.connection import Statement
+from edge.store.connection import SqlRow, Statement
 from edge.store.writer import StoreWriter
 
 _MAX_REMEMBERED = 1024  # distinct statements remembered per handle (SQL built with IN-lists can vary)
@@ -64,19 +64,19 @@ class TableHandle:
         """Apply the owner's schema scripts (an append-only list), versioned per owner in ``component_schema``."""
         await self._db.migrate_component(self.owner, scripts)
 
-    async def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    async def read(self, sql: str, params: Sequence[Any] = ()) -> list[SqlRow]:
         await self._check(sql, params)
         return await self._db.read(sql, params)
 
-    async def read_one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
+    async def read_one(self, sql: str, params: Sequence[Any] = ()) -> SqlRow | None:
         rows = await self.read(sql, params)
         return rows[0] if rows else None
 
-    async def write(self, sql: str, rows: Sequence[tuple] = ((),)) -> None:
+    async def write(self, sql: str, rows: Sequence[SqlRow] = ((),)) -> None:
         """Run one statement once per row in ``rows``, in one group commit; returns once on disk."""
         await self.write_together([(sql, rows)])
 
-    async def write_together(self, statements: Sequence[tuple[str, Sequence[tuple]]]) -> None:
+    async def write_together(self, statements: Sequence[tuple[str, Sequence[SqlRow]]]) -> None:
         """Several statements that must commit together (or not at all)."""
         batch: list[Statement] = []
         rows = 0

@@ -38,7 +38,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 
@@ -47,7 +47,7 @@ from edge.errors import StoreError
 from edge.ids import new_ids
 from edge.records import AlarmRecord, DeviceRecord, Event, IndicatorRecord, Lane, Reading
 from edge.store import codec
-from edge.store.connection import PRAGMAS, Statement, WriterConnection
+from edge.store.connection import PRAGMAS, SqlRow, Statement, WriterConnection
 from edge.store.schema import MIGRATIONS
 from edge.store.space import DiskState, Reserve, is_disk_full
 from edge.store.statements import (
@@ -173,13 +173,14 @@ class StoreWriter:
         await self._queue.put(write)
         await write.future
 
-    async def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    async def read(self, sql: str, params: Sequence[Any] = ()) -> list[SqlRow]:
         """Run a read-only query on the reader connection (WAL lets it run beside the writer)."""
         assert self._reader_db is not None, "store is not open"
         async with self._reader_db.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+            # aiosqlite annotates fetchall() as sqlite3.Row; the reader sets no row_factory, so rows are tuples
+            return cast(list[SqlRow], list(await cur.fetchall()))
 
-    async def read_one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
+    async def read_one(self, sql: str, params: Sequence[Any] = ()) -> SqlRow | None:
         rows = await self.read(sql, params)
         return rows[0] if rows else None
 
@@ -346,7 +347,8 @@ class StoreWriter:
         if not events:
             return []
         ids = new_ids(len(events))
-        rows, files = [], []
+        rows: list[SqlRow] = []
+        files: list[tuple[Path, bytes]] = []
         for event, rid in zip(events, ids, strict=True):
             name = self._evidence_files(rid, event.evidence, event.evidence_local, files)
             rows.append(codec.event_row(event, rid, name))
