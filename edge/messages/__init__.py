@@ -19,7 +19,11 @@ A placeholder is ``{name}`` or ``{name|filter}``. Filters:
 * ``label``: a device / camera id becomes its configured place, name and id
   ("2栋 消火栓压力 B1-HP-01"), from the labels given to ``configure`` (unknown ids stay as they are);
 * any table name under ``terms`` (``point``, ``class``, ``lane``, ...): the value's translation
-  (a value the table does not know stays as it is).
+  (a value the table does not know stays as it is);
+* ``context``: what else a state alarm knows, given as ``floor=12,direction=0``, worded in the
+  language ("（楼层 12，停止）" / " (floor 12, stopped)"): a named value from the ``context`` table
+  (``direction.0``), else the point's name (``point`` table) and the number. A value in another form
+  (a record written before) stays as it is.
 
 Numbers are written without float noise (``0.07``, ``1234.5``, ``30``).
 
@@ -151,12 +155,27 @@ def render(code: str, params: Mapping[str, Any] | None = None, lang: str | None 
         value = values[name]
         if filt == "label":
             return names.get(str(value), _text(value))
+        if filt == "context":
+            return _context_words(_text(value), cat)
         if filt is not None:
             table = cat.terms.get(filt, {})
             return table.get(_text(value), _text(value))
         return _text(value)
 
     return _PLACEHOLDER.sub(substitute, template)
+
+
+def _context_words(value: str, cat: Catalogue) -> str:
+    """``floor=12,fault_code=5`` in the catalogue's words (see the module docstring)."""
+    table = cat.terms.get("context", {})
+    if not value or value in table:
+        return table.get(value, value)
+    items = [part.partition("=") for part in value.split(",")]
+    if not all(key and sep for key, sep, _ in items):
+        return value
+    points = cat.terms.get("point", {})
+    words = [table.get(f"{key}.{number}") or f"{points.get(key, key)} {number}" for key, _, number in items]
+    return table.get("_open", " (") + table.get("_sep", ", ").join(words) + table.get("_close", ")")
 
 
 def term(table: str, key: str, lang: str | None = None) -> str:

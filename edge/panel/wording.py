@@ -53,20 +53,28 @@ class Wording:
         self.labels = labels
 
     def message(self, record: HasMessage) -> str:
-        """The record's message in the viewer's language (its stored text when it has no code)."""
-        if record.message_code:
-            return messages.render(record.message_code, record.params, lang=self.lang, labels=self.labels)
-        return record.message or messages.term("code", record.code, self.lang)
+        """The record's message in the viewer's language (its stored text when it cannot be rendered)."""
+        return self.text(record.message_code, record.params, record.message or record.code)
 
     def text(self, code: str, params: Mapping[str, Any] | None, stored: str) -> str:
-        """Like ``message`` for a record held as loose fields (code, params, stored text)."""
-        if code and params is not None:
+        """``code`` rendered with ``params``, when the catalogue has it and ``params`` fill every placeholder;
+        else ``stored`` (a row from before message codes carries its code but no params)."""
+        template = messages.catalogue(self.lang).messages.get(code) if code else None
+        params = params or {}
+        if template is not None and all(name in params for name, _ in messages.placeholders(template)):
             return messages.render(code, params, lang=self.lang, labels=self.labels)
         return stored or messages.term("code", code, self.lang)
 
-    def point(self, point: str) -> str:
-        """A point's name for staff (``pressure`` -> 压力); the key itself when the catalogue lacks it."""
-        return messages.term("point", point, self.lang)
+    def point(self, point: str, device: Any = None) -> str:
+        """A point's name for staff: the label its state rule gives it on ``device`` (a DeviceConfig:
+        "1栋1单元 1层防火门" for di1), else the catalogue's (``pressure`` -> 压力), else the key itself."""
+        rule = (getattr(device, "states", None) or {}).get(point)
+        label = getattr(rule, "label", None)
+        return label or messages.term("point", point, self.lang)
+
+    def term(self, table: str, key: str) -> str:
+        """A catalogue term (``class``: ``car`` -> 小汽车); the key itself when unknown."""
+        return messages.term(table, key, self.lang)
 
     def point_names(self) -> dict[str, str]:
         """Every point name the catalogue knows, for the page's script (new points appear live)."""

@@ -38,10 +38,9 @@ from edge.messages import MessageFields, say
 from edge.records import Quality, Reading, Severity
 from edge.transitions import AlarmKey, AlarmTransition
 
-# Context points staff know by another name in an alarm message.
-CONTEXT_LABELS: dict[str, str] = {"floor": "楼层", "direction": "运行方向", "door_state": "轿门", "fault_code": "故障代码"}
 # Named codes of context points, shown instead of the number (the lift box template's codes,
-# drivers/modbus/profiles/generic_lift_box.yaml: 上行 / 下行 / 停止, 开门 / 关门).
+# drivers/modbus/profiles/generic_lift_box.yaml: 上行 / 下行 / 停止, 开门 / 关门). The words staff read
+# are the message catalogue's ``context`` table (``direction.1``: 上行 / going up), in either language.
 CONTEXT_NAMES: dict[str, dict[int, str]] = {
     "direction": {0: "停止", 1: "上行", 2: "下行"},
     "door_state": {0: "关门", 1: "开门"},
@@ -148,11 +147,11 @@ class StateRules:
         return data
 
     def _context_text(self, spec: StateSpec) -> str:
+        """The context points' latest values as ``floor=12,direction=0``: the message catalogue's ``context``
+        filter words them in the reader's language (a Chinese phrase here could not be re-rendered)."""
         parts = []
         for point in spec.context:
             value = self._latest.get((spec.device_id, point))
-            if value is None:
-                continue
-            named = CONTEXT_NAMES.get(point, {}).get(round(value))
-            parts.append(named if named is not None else f"{CONTEXT_LABELS.get(point, point)} {value:g}")
-        return f"（{'，'.join(parts)}）" if parts else ""
+            if value is not None:
+                parts.append(f"{point}={value:g}")
+        return ",".join(parts)
