@@ -25,18 +25,19 @@ import random
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from drivers.ble.codec import AdvertisementError, decode
 from drivers.ble.scanner import Advertisement, BleakPassiveScanner, Scanner
+from drivers.push import PushDelivery
 from edge.availability import DeviceAvailability, watch_silence
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig
 from edge.config.buses import BleBusConfig
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
-from edge.records import DeviceStatus, Reading
+from edge.records import Reading
 from edge.sources import Sink
 
 log = logging.getLogger(__name__)
@@ -79,12 +80,6 @@ class _Sensor:
                 "offline_after_s": self.offline_after_s}
 
 
-@dataclass(slots=True)
-class _Pending:
-    readings: list[Reading] = field(default_factory=list)
-    statuses: list[DeviceStatus] = field(default_factory=list)
-
-
 def _default_scanner(bus: BleBusConfig) -> Scanner:
     """The adapter's passive scanner, or the bus's recording replayed in a loop at its recorded pace."""
     if bus.replay is not None:
@@ -122,14 +117,12 @@ class BleSource:
         self._fingerprint = hashlib.sha256(json.dumps(
             [bus.model_dump(mode="json"), [d.model_dump(mode="json") for d in devices]], sort_keys=True, default=str,
         ).encode()).hexdigest()[:16]
-        self._pending = _Pending()
-        self._wake = asyncio.Event()
+        self._delivery = PushDelivery(self.name)
         self.scan_list: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.scanning = False
         self.scanner_errors = 0
         self.last_error: str | None = None
         self.advertisements = 0
-        self.sink_errors = 0
 
     def _sensor(self, device: DeviceConfig) -> _Sensor:
         unknown = set(device.options) - _OPTIONS
@@ -164,14 +157,10 @@ class BleSource:
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._scan_forever(), name=f"{self.name}:scan")
-                tg.create_task(self._deliver_forever(sink), name=f"{self.name}:deliver")
+                tg.create_task(self._delivery.run(sink), name=f"{self.name}:deliver")
                 tg.create_task(watch_silence(self.clock, self.sensors.values(), self._silent), name=f"{self.name}:silence")
         finally:
-            try:
-                async with asyncio.timeout(1.0):
-                    await self._deliver(sink)
-            except (TimeoutError, Exception):
-                log.warning("%s: %d readings not delivered at shutdown", self.name, len(self._pending.readings))
+            await self._delivery.flush(sink)
 
     # ------------------------------------------------------------------ scanning
 
@@ -242,8 +231,8 @@ class BleSource:
         sensor.last_seen = mono
         status = sensor.availability.up(adv.ts)
         if status is not None:
-            self._pending.statuses.append(status)
-            self._wake.set()
+            self._delivery.pending.statuses.append(status)
+            self._delivery.wake()
         values = tuple((m.point, m.value) for m in decoded.measurements)
         if values == sensor.last_values and mono - sensor.last_emit < self.bus.min_interval_s:
             return  # a repeat of the same measurement
@@ -251,38 +240,17 @@ class BleSource:
         sensor.last_emit = mono
         sensor.sets += 1
         device_id = sensor.config.id
-        self._pending.readings.extend(Reading(device_id, m.point, m.value, m.unit, adv.ts) for m in decoded.measurements)
-        self._pending.readings.append(Reading(device_id, "rssi_dbm", float(adv.rssi), "", adv.ts))
-        self._wake.set()
+        self._delivery.pending.readings.extend(Reading(device_id, m.point, m.value, m.unit, adv.ts) for m in decoded.measurements)
+        self._delivery.pending.readings.append(Reading(device_id, "rssi_dbm", float(adv.rssi), "", adv.ts))
+        self._delivery.wake()
 
     def _offline(self, sensor: _Sensor, error: str) -> None:
         sensor.last_error = error
-        self._pending.statuses.append(sensor.availability.down(self.clock.now(), error))
-        self._wake.set()
+        self._delivery.pending.statuses.append(sensor.availability.down(self.clock.now(), error))
+        self._delivery.wake()
 
     def _silent(self, sensor: _Sensor, silent: float) -> None:
         self._offline(sensor, f"no advertisement for {silent:.0f} s (limit {sensor.offline_after_s:g} s)")
-
-    # ------------------------------------------------------------------ delivery
-
-    async def _deliver_forever(self, sink: Sink) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await self._deliver(sink)
-
-    async def _deliver(self, sink: Sink) -> None:
-        pending, self._pending = self._pending, _Pending()
-        try:
-            for status in pending.statuses:
-                await sink.device_status(status)
-            if pending.readings:
-                await sink.readings(pending.readings)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            self.sink_errors += 1
-            log.exception("%s: the sink refused %d readings", self.name, len(pending.readings))
 
     # ------------------------------------------------------------------ for the panel
 
@@ -296,7 +264,7 @@ class BleSource:
             "scanner_errors": self.scanner_errors,
             "last_error": self.last_error,
             "advertisements": self.advertisements,
-            "sink_errors": self.sink_errors,
+            "sink_errors": self._delivery.sink_errors,
             "devices": {device_id: s.as_dict() for device_id, s in self.sensors.items()},
             "scan_list": sorted(self.scan_list.values(), key=lambda e: -int(e["rssi"])),
         }

@@ -28,7 +28,7 @@ import json
 import logging
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,13 +39,14 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from drivers.opcua.nodeid import NodeIdError, NodeRef
 from drivers.opcua.profile import OpcUaPoint, OpcUaProfile, OpcUaProfileLibrary
 from drivers.opcua.security import CertificateInfo, ensure_client_certificate
+from drivers.push import PushDelivery
 from edge.availability import DeviceAvailability
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig
 from edge.config.buses import OpcUaBusConfig
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
-from edge.records import DeviceStatus, Quality, Reading
+from edge.records import Quality, Reading
 from edge.sources import Sink
 from edge.units import convert
 
@@ -89,12 +90,6 @@ class _Binding:
     device: _Device
     point: str
     spec: OpcUaPoint
-
-
-@dataclass(slots=True)
-class _Pending:
-    readings: list[Reading] = field(default_factory=list)
-    statuses: list[DeviceStatus] = field(default_factory=list)
 
 
 class _Lost(Exception):
@@ -144,8 +139,7 @@ class OpcUaSource:
             sort_keys=True, default=str,
         ).encode()).hexdigest()[:16]
         self.poll_interval_s = min((d.config.poll_interval_s for d in self.devices.values()), default=10.0)
-        self._pending = _Pending()
-        self._wake = asyncio.Event()
+        self._delivery = PushDelivery(self.name)
         self._bindings: dict[ua.NodeId, _Binding] = {}
         self.certificate: CertificateInfo | None = None
         self.connected = False
@@ -156,7 +150,6 @@ class OpcUaSource:
         self.deadband_items = 0
         self.plain_items = 0
         self.namespace_index: dict[str, int] = {}
-        self.sink_errors = 0
         self._ready = asyncio.Event()
 
     # ------------------------------------------------------------------ Source protocol
@@ -173,13 +166,9 @@ class OpcUaSource:
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._sessions(), name=f"{self.name}:session")
-                tg.create_task(self._deliver_forever(sink), name=f"{self.name}:deliver")
+                tg.create_task(self._delivery.run(sink), name=f"{self.name}:deliver")
         finally:
-            try:
-                async with asyncio.timeout(1.0):
-                    await self._deliver(sink)
-            except (TimeoutError, Exception):
-                log.warning("%s: %d readings not delivered at shutdown", self.name, len(self._pending.readings))
+            await self._delivery.flush(sink)
 
     async def wait_connected(self) -> None:
         await self._ready.wait()
@@ -324,8 +313,8 @@ class OpcUaSource:
                 device.last_error = None
                 status = device.availability.up(now)
                 if status is not None:
-                    self._pending.statuses.append(status)
-        self._wake.set()
+                    self._delivery.pending.statuses.append(status)
+        self._delivery.wake()
 
     async def _subscribe(self, client: Client, nodes: list[Node]) -> Any:
         """A subscription with deadband filters where accepted; ``None`` when the server refuses subscriptions."""
@@ -362,7 +351,7 @@ class OpcUaSource:
         values = await client.read_attributes(nodes, ua.AttributeIds.Value)
         for node, value in zip(nodes, values, strict=True):
             self._value(self._bindings[node.nodeid], value)
-        self._wake.set()
+        self._delivery.wake()
 
     # ------------------------------------------------------------------ asyncua subscription handler
 
@@ -370,7 +359,7 @@ class OpcUaSource:
         binding = self._bindings.get(node.nodeid)
         if binding is not None:
             self._value(binding, data.monitored_item.Value)
-            self._wake.set()
+            self._delivery.wake()
 
     def status_change_notification(self, status: Any) -> None:
         log.info("%s: subscription status %s", self.name, status)
@@ -407,7 +396,7 @@ class OpcUaSource:
         ts = data.SourceTimestamp or data.ServerTimestamp or self.clock.now()
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=UTC)
-        self._pending.readings.append(Reading(device.config.id, binding.point, value, spec.unit, ts, quality))
+        self._delivery.pending.readings.append(Reading(device.config.id, binding.point, value, spec.unit, ts, quality))
         device.readings += 1
         device.last_value_at = ts
         device.last_point = binding.point
@@ -415,8 +404,8 @@ class OpcUaSource:
 
     def _device_offline(self, device: _Device, error: str) -> None:
         device.last_error = error
-        self._pending.statuses.append(device.availability.down(self.clock.now(), error))
-        self._wake.set()
+        self._delivery.pending.statuses.append(device.availability.down(self.clock.now(), error))
+        self._delivery.wake()
 
     def _lost(self, error: str) -> None:
         if self.last_error is None:
@@ -424,27 +413,6 @@ class OpcUaSource:
         self.last_error = error
         for device in self.devices.values():
             self._device_offline(device, f"OPC-UA session: {error}")
-
-    # ------------------------------------------------------------------ delivery
-
-    async def _deliver_forever(self, sink: Sink) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await self._deliver(sink)
-
-    async def _deliver(self, sink: Sink) -> None:
-        pending, self._pending = self._pending, _Pending()
-        try:
-            for status in pending.statuses:
-                await sink.device_status(status)
-            if pending.readings:
-                await sink.readings(pending.readings)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            self.sink_errors += 1
-            log.exception("%s: the sink refused %d readings", self.name, len(pending.readings))
 
     # ------------------------------------------------------------------ for the panel
 
@@ -463,7 +431,7 @@ class OpcUaSource:
             "plain_items": self.plain_items,
             "namespaces": self.namespace_index,
             "certificate": self.certificate.as_dict() if self.certificate else None,
-            "sink_errors": self.sink_errors,
+            "sink_errors": self._delivery.sink_errors,
             "devices": {device_id: d.as_dict() for device_id, d in self.devices.items()},
         }
 
