@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,11 @@ async def test_platform_gets_people_blurred_while_the_panel_copy_is_not(
     uploaded = (evidence_dir / f"{record['id']}.jpg").read_bytes()
     local = (evidence_dir / f"{record['id']}.local.jpg").read_bytes()
     assert received == uploaded and local != uploaded
+    # The panel shows what the store's rows name: the local copy, for the alarm step and the alarm.
+    with sqlite3.connect(f"file:{tmp_path / 'edge.db'}?mode=ro", uri=True) as db:
+        step = db.execute("SELECT alarm_id, evidence_path FROM alarm_log WHERE id=?", (record["id"],)).fetchone()
+        alarm = db.execute("SELECT evidence_path FROM alarms WHERE alarm_id=?", (step[0],)).fetchone()
+    assert step[1] == alarm[0] == f"{record['id']}.local.jpg"
     remote, kept = decode(received), decode(local)
     # The resident: blurred on the platform, as sharp as the street around her on the box.
     assert sharpness(remote, PERSON_INNER) < 0.1 * sharpness(kept, PERSON_INNER)
