@@ -32,6 +32,7 @@ import httpx
 import yaml
 
 from edge.app import Gateway
+from edge.errors import ConfigError
 from edge.processes import stop_process, wait_ready
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,8 @@ def demo_document(workdir: Path, ports: DemoPorts, *, mqtt: bool = True) -> dict
     """
     text = DEMO_CONFIG.read_text(encoding="utf-8")
     data = yaml.load(text, Loader=_KeepSecretsLoader)  # noqa: S506 - SafeLoader subclass, keeps !secret tags
+    if not isinstance(data, dict):
+        raise ConfigError(f"{DEMO_CONFIG}: the demo config is not a YAML mapping")
     data["estate"]["demo"] = True  # the panel's demo banner; allows the demo clock below
     data.setdefault("indicators", {})["demo_period_s"] = DEMO_INDICATOR_PERIOD_S
     data["platform"]["url"] = f"https://127.0.0.1:{ports.platform}"
@@ -183,7 +186,13 @@ class _KeepSecretsDumper(yaml.SafeDumper):
     pass
 
 
-_KeepSecretsLoader.add_constructor("!secret", lambda loader, node: _Secret(loader.construct_scalar(node)))
+def _keep_secret(loader: yaml.SafeLoader, node: yaml.Node) -> _Secret:
+    if not isinstance(node, yaml.ScalarNode):
+        raise yaml.constructor.ConstructorError(None, None, "!secret takes one secret name", node.start_mark)
+    return _Secret(loader.construct_scalar(node))
+
+
+_KeepSecretsLoader.add_constructor("!secret", _keep_secret)
 _KeepSecretsDumper.add_representer(_Secret, lambda dumper, value: dumper.represent_scalar("!secret", str(value)))
 
 

@@ -22,15 +22,17 @@ __all__ = ["EstateConfig", "SecretStore", "json_schema", "load_config", "resolve
 
 _INDEXED_PATH = re.compile(r"^(?P<path>[A-Za-z_]+(?:\[\d+\])?(?:\.[A-Za-z_]+)*):\s")
 
+Loc = tuple[str | int, ...]  # a YAML path: keys and list indices
 
-def _loc_from_dotted(text: str) -> tuple[str | int, ...]:
+
+def _loc_from_dotted(text: str) -> Loc:
     loc: list[str | int] = []
     for part in re.finditer(r"([A-Za-z_]+)|\[(\d+)\]", text):
         loc.append(part.group(1) if part.group(1) else int(part.group(2)))
     return tuple(loc)
 
 
-Located = tuple[tuple, str]  # (YAML path, message that names it)
+Located = tuple[Loc, str]  # (YAML path, message that names it)
 
 
 def _problems(exc: ValidationError, doc: LocatedDocument) -> list[Located]:
@@ -58,7 +60,7 @@ def _references(messages: list[str]) -> list[Located]:
     return out
 
 
-def _keys_at(doc: LocatedDocument, full: tuple, part: str) -> set[str]:
+def _keys_at(doc: LocatedDocument, full: Loc, part: str) -> set[str]:
     """Keys that really exist in the YAML at the level where ``part`` sits (to spot pydantic's tags)."""
     node = doc.data
     for p in full:
@@ -72,7 +74,7 @@ def _keys_at(doc: LocatedDocument, full: tuple, part: str) -> set[str]:
 
 
 def validate_document(doc: LocatedDocument, secrets: SecretStore) -> EstateConfig:
-    missing: list[tuple[tuple, str]] = []
+    missing: list[tuple[Loc, str]] = []
     data = secrets.resolve(doc.data, (), missing)
     problems: list[Located] = [
         (loc, f"{dotted(loc)}: secret {name!r} not found in {secrets.source} or ${'EDGE_SECRET_' + name.upper()}")
@@ -112,16 +114,18 @@ def resolve_paths(config: EstateConfig, base: Path) -> EstateConfig:
     Walks the models rather than listing fields, so a section that adds a file (a TLS key, a CA
     bundle) is resolved the same way without being named here.
     """
-    return _resolved(config, base)
+    resolved = _resolved(config, base)
+    assert isinstance(resolved, EstateConfig)  # a model is only ever replaced by its own model_copy
+    return resolved
 
 
-def _resolved(model: Any, base: Path) -> Any:
+def _resolved(model: object, base: Path) -> object:
     from pydantic import BaseModel
 
     if isinstance(model, Path):
         return model if model.is_absolute() else (base / model).resolve()
     if isinstance(model, BaseModel):
-        update = {}
+        update: dict[str, object] = {}
         for name in type(model).model_fields:
             value = getattr(model, name)
             new = _resolved(value, base)
@@ -156,7 +160,7 @@ def secret_values(model: object) -> list[str]:
     return out
 
 
-def json_schema() -> dict:
+def json_schema() -> dict[str, Any]:
     schema = EstateConfig.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "estate-edge estate configuration"

@@ -34,7 +34,9 @@ class _Loader(yaml.SafeLoader):
 
 
 def _secret_constructor(loader: yaml.SafeLoader, node: yaml.Node) -> SecretRef:
-    return SecretRef(str(loader.construct_scalar(node)))  # type: ignore[arg-type]
+    if not isinstance(node, yaml.ScalarNode):  # `!secret [a, b]`: name the line instead of a constructor crash
+        raise yaml.constructor.ConstructorError(None, None, "!secret takes one secret name", node.start_mark)
+    return SecretRef(str(loader.construct_scalar(node)))
 
 
 _Loader.add_constructor("!secret", _secret_constructor)
@@ -96,7 +98,7 @@ def load_located(text: str, source: str) -> LocatedDocument:
     loader: _Loader | None = None
     try:
         loader = _Loader(text)
-        loader.name = source  # type: ignore[attr-defined]
+        loader.name = source
         node = loader.get_single_node()
         lines: dict[PathKey, int] = {}
         data = {} if node is None else _build(loader, node, (), lines)
