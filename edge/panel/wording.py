@@ -16,16 +16,19 @@ engineers: the templates show it folded under "details", without the reserved me
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from edge import messages
 from edge.store.codec import MESSAGE_KEY
 
+if TYPE_CHECKING:
+    from edge.config import EstateConfig
+
 PANEL_TO_MESSAGES = {"zh": "zh-CN", "en": "en"}
-_LABELS: dict[int, tuple[Any, dict[str, str]]] = {}  # id(config) -> (config, labels): one entry, rebuilt on reload
+_LABELS: dict[int, tuple[EstateConfig, dict[str, str]]] = {}  # id(config) -> (config, labels): one entry, rebuilt on reload
 
 
-def labels_of(config: Any) -> dict[str, str]:
+def labels_of(config: EstateConfig | None) -> dict[str, str]:
     """Device and camera id -> what staff call it, for the config in force (cached per config object)."""
     if config is None:
         return {}

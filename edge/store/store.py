@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from edge.clock import Clock, SystemClock
 from edge.store.alarm_queries import AlarmQueries
@@ -36,6 +36,9 @@ from edge.store.queries import CoreQueries
 from edge.store.space import DiskState, Reserve
 from edge.store.tables import TableHandle
 from edge.store.writer import StoreWriter
+
+if TYPE_CHECKING:
+    from edge.config.store import StoreConfig
 
 __all__ = ["EVICTION_ORDER", "LANE_TABLES", "LaneBacklog", "OutboxRow", "Store"]
 
@@ -101,7 +104,7 @@ class Store:
         self.answers = core.answers
 
     @classmethod
-    def from_config(cls, cfg: Any, clock: Clock | None = None) -> Store:
+    def from_config(cls, cfg: StoreConfig, clock: Clock | None = None) -> Store:
         return cls(
             cfg.path,
             evidence_dir=cfg.evidence_dir,
