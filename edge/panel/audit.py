@@ -46,7 +46,8 @@ class AuditLog:
     async def search(self, *, username: str | None = None, action: str | None = None, q: str | None = None,
                      before_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
         """Newest first; ``before_id`` pages back (keyset pagination, stable while new rows arrive)."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[str | int] = []
         if username:
             where.append("username=?")
             params.append(username)

@@ -72,7 +72,7 @@ class DeviceIndex:
         return out
 
 
-def _natural(text: str) -> tuple:
+def _natural(text: str) -> tuple[int, str]:
     digits = "".join(ch for ch in text if ch.isdigit())
     return (int(digits) if digits else 1 << 30, text)
 

@@ -64,8 +64,8 @@ class _Snapshot(Collector):
         for name, value in sorted(self.counters.items()):
             store.add_metric([name], value)
         yield store
-        for name, value in sorted(self.extra.items()):
-            yield GaugeMetricFamily(f"{PREFIX}_{name}", name.replace("_", " ") + ".", value=value)
+        for name, level in sorted(self.extra.items()):
+            yield GaugeMetricFamily(f"{PREFIX}_{name}", name.replace("_", " ") + ".", value=level)
 
 
 class PanelMetrics:

@@ -88,7 +88,7 @@ def bind_sockets(host: str, port: int) -> list[socket.socket]:
 
 
 async def serve_panel(app: FastAPI, host: str, port: int, *, tls_cert: Path | None = None,
-                      tls_key: Path | None = None, graceful_s: float = 5.0,
+                      tls_key: Path | None = None, graceful_s: int = 5,
                       started: asyncio.Event | None = None) -> None:
     """Serve until cancelled. ``started`` is set once the socket listens (tests and the daemon wait on it)."""
     config = uvicorn.Config(

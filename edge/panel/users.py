@@ -18,6 +18,7 @@ from edge.panel.passwords import Passwords
 from edge.panel.roles import Role
 from edge.panel.schema import PANEL_COMPONENT
 from edge.store import Store
+from edge.store.connection import SqlRow
 
 USERNAME_RE = re.compile(r"^[\w.@\-]{1,64}$")
 
@@ -48,7 +49,7 @@ class User:
         return self.locked_until_us is not None and self.locked_until_us > now_us
 
 
-def _user(row: tuple) -> User:
+def _user(row: SqlRow) -> User:
     return User(row[0], row[1], Role(row[2]), bool(row[3]), int(row[4]), row[5], int(row[6]), row[7], row[8])
 
 

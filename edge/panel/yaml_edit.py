@@ -89,7 +89,8 @@ def set_camera_field(text: str, camera_id: str, key: str, value: Any) -> str:
         eol = text.find("\n", end)
         eol = len(text) if eol < 0 else eol
         return text[:start] + _emit(key, value, key_node.start_mark.column) + text[eol:]
-    last_key, last_value = node.value[-1]
+    last: tuple[yaml.Node, yaml.Node] = node.value[-1]
+    last_key, last_value = last
     indent = last_key.start_mark.column
     end = _content_end(last_value)
     eol = text.find("\n", end)

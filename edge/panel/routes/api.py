@@ -358,9 +358,10 @@ async def patch_user(request: Request, username: str, body: m.UserPatch, princip
     except UserError as exc:
         await audit(request, principal, "user.update", username, ok=False, reason=exc.code)
         raise HTTPException(409, f"{exc.code}: {exc}") from exc
-    await audit(request, principal, "user.update", username,
-                **body.model_dump(exclude_none=True, exclude={"password"}),
-                **({"password": "changed"} if body.password is not None else {}))
+    detail: dict[str, Any] = body.model_dump(exclude_none=True, exclude={"password"})
+    if body.password is not None:
+        detail["password"] = "changed"  # noqa: S105 - an audit fact, never the password
+    await audit(request, principal, "user.update", username, **detail)
     updated = await ctx.users.by_name(username)
     assert updated is not None
     return _user_out(updated, now_us(ctx))
