@@ -85,7 +85,7 @@ def load_profile_file(path: Path, model: type[P], what: str = "") -> P:
     try:
         return model.model_validate({"id": path.stem, **doc.data})
     except ValidationError as exc:
-        problems = []
+        problems: list[str] = []
         for err in exc.errors(include_url=False, include_input=False):
             loc = tuple(err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
