@@ -4,7 +4,8 @@ They are immutable (frozen, slotted dataclasses; ``Reading``, the hot one, a ``N
 to build by the hundred thousand per second, and impossible to mutate behind another stage's back.
 ``id`` is empty until the store accepts the record; the store then mints a ULID (see ``edge.ids``),
 which is the record's idempotency key upstream.
-All timestamps are offset-aware UTC.
+All timestamps are offset-aware UTC. The alarm records between the rules and the alarm manager
+(``AlarmTransition``, ``OpenAlarm`` and their one key, ``alarm_key``) live beside these in ``edge.transitions``.
 """
 
 from __future__ import annotations
