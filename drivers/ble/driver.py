@@ -21,7 +21,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import random
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -32,6 +31,7 @@ from drivers.ble.codec import AdvertisementError, decode
 from drivers.ble.scanner import Advertisement, BleakPassiveScanner, Scanner
 from drivers.push import PushDelivery
 from edge.availability import DeviceAvailability, watch_silence
+from edge.backoff import Backoff
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig
 from edge.config.buses import BleBusConfig
@@ -166,7 +166,7 @@ class BleSource:
 
     async def _scan_forever(self) -> None:
         """Scan; when the adapter fails, report every sensor offline and retry with jittered backoff."""
-        attempt = 0
+        backoff = Backoff(1.0, RESTART_MAX_S, jitter="equal")
         while True:
             try:
                 async with self.scanner_factory(self.bus) as scanner:
@@ -174,7 +174,7 @@ class BleSource:
                     if self.last_error:
                         log.info("%s: scanning on %s again", self.name, self.bus.adapter)
                     self.last_error = None
-                    attempt = 0
+                    backoff.reset()
                     async for adv in scanner.advertisements():
                         self.on_advertisement(adv)
                 return  # a finite scanner (a replay) has ended
@@ -190,9 +190,7 @@ class BleSource:
                     self._offline(sensor, f"BLE scanner: {error}")
             finally:
                 self.scanning = False
-            ceiling = min(RESTART_MAX_S, 1.0 * 2 ** min(attempt, 10))
-            attempt += 1
-            await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
+            await asyncio.sleep(backoff.next_delay())
 
     def on_advertisement(self, adv: Advertisement) -> None:
         """Match, decode and queue one advertisement (synchronous; never raises)."""

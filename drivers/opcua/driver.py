@@ -26,7 +26,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +40,7 @@ from drivers.opcua.profile import OpcUaPoint, OpcUaProfile, OpcUaProfileLibrary
 from drivers.opcua.security import CertificateInfo, ensure_client_certificate
 from drivers.push import PushDelivery
 from edge.availability import DeviceAvailability
+from edge.backoff import Backoff
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig
 from edge.config.buses import OpcUaBusConfig
@@ -176,7 +176,7 @@ class OpcUaSource:
     # ------------------------------------------------------------------ sessions
 
     async def _sessions(self) -> None:
-        attempt = 0
+        backoff = Backoff(self.bus.backoff_initial_s, self.bus.backoff_max_s, jitter="equal")
         while True:
             try:
                 await self._session()
@@ -190,11 +190,9 @@ class OpcUaSource:
                             "new certificate, delete that file to trust it)")
                 self._lost(f"{self.bus.endpoint}: {type(exc).__name__}: {exc}{hint}")
             if self._ready.is_set():
-                attempt = 0
+                backoff.reset()
             self._ready.clear()
-            ceiling = min(self.bus.backoff_max_s, self.bus.backoff_initial_s * 2 ** min(attempt, 30))
-            attempt += 1
-            await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
+            await asyncio.sleep(backoff.next_delay())
 
     async def new_client(self) -> Client:
         """A client for this bus's server with its security and user settings, not yet connected."""
