@@ -343,8 +343,8 @@ class EnergyWatch:
         for device in self.ctx.devices.values():
             if device.category not in COUNTER_UNITS:
                 continue
-            for point, unit in await series.device_points(device.id):
-                self.ctx.learn_point(device.id, point, unit)
+            for known, unit in await series.device_points(device.id):
+                self.ctx.learn_point(device.id, known, unit)
             point = self.ctx.counter_point(device.id)
             if point is None:
                 continue

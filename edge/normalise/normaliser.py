@@ -121,9 +121,9 @@ class Normaliser:
                     base = policies.get((device.id, point), PointPolicy())
                     policies[(device.id, point)] = replace(base, valid_min=limit.valid_min, valid_max=limit.valid_max)
         for key, policy in (extra or {}).items():
-            base = policies.get(key)
-            if base is not None and policy.valid_min is None and policy.valid_max is None:
-                policy = replace(policy, valid_min=base.valid_min, valid_max=base.valid_max)
+            configured = policies.get(key)
+            if configured is not None and policy.valid_min is None and policy.valid_max is None:
+                policy = replace(policy, valid_min=configured.valid_min, valid_max=configured.valid_max)
             policies[key] = policy
         t = config.thresholds
         return cls(

@@ -35,9 +35,10 @@ class AlarmActionError(Exception):
 
 
 class AlarmActions(Protocol):
-    async def acknowledge(self, alarm_id: str, user: str, note: str) -> None: ...
+    # The result (the AlarmManager's new AlarmRecord) is not used: the panel re-reads the store.
+    async def acknowledge(self, alarm_id: str, user: str, note: str) -> object: ...
 
-    async def resolve(self, alarm_id: str, user: str, note: str) -> None: ...
+    async def resolve(self, alarm_id: str, user: str, note: str) -> object: ...
 
 
 NOTE_MAX = 2000
@@ -112,7 +113,7 @@ class CheckedAlarmActions:
         await self._call(self.backend.resolve, alarm_id, user, note)
 
     @staticmethod
-    async def _call(fn: Callable[[str, str, str], Awaitable[None]], alarm_id: str, user: str, note: str) -> None:
+    async def _call(fn: Callable[[str, str, str], Awaitable[object]], alarm_id: str, user: str, note: str) -> None:
         try:
             await fn(alarm_id, user, note)
         except AlarmActionError:

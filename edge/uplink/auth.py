@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
@@ -88,7 +89,7 @@ def token_error(response: httpx.Response) -> tuple[str, str, str | None]:
     return code, str(message), suggestion if isinstance(suggestion, str) else None
 
 
-def _safe_json(response: httpx.Response) -> dict:
+def _safe_json(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:

@@ -102,7 +102,7 @@ class PlatformClient:
         estate_id: str,
         gateway_id: str,
         use_gzip: bool = True,
-        on_date_header: Callable[[str], None] | None = None,
+        on_date_header: Callable[[str], object] | None = None,
     ) -> None:
         self._client = client
         self._tokens = tokens

@@ -42,7 +42,7 @@ import httpx
 
 from edge.backoff import Backoff
 from edge.clock import Clock, SystemClock
-from edge.errors import StoreError, UplinkError, UplinkRejected, UplinkUnavailable
+from edge.errors import ConfigError, StoreError, UplinkError, UplinkRejected, UplinkUnavailable
 from edge.records import LANE_PRIORITY, Lane
 from edge.store import Store
 from edge.uplink.auth import TokenManager
@@ -132,7 +132,7 @@ class Uplink:
     def from_config(cls, store: Store, config: EstateConfig, *, clock: Clock | None = None,
                     transport: httpx.AsyncBaseTransport | None = None,
                     validator: LocalValidator | None = None,
-                    on_date_header: Callable[[str], None] | None = None) -> Uplink:
+                    on_date_header: Callable[[str], object] | None = None) -> Uplink:
         """Build the client from ``EstateConfig``: HTTPS (default) or MQTT (``platform.transport``).
 
         TLS verification stays on unless the config says otherwise (lab mode only).
@@ -464,6 +464,8 @@ def _mqtt_client(config: EstateConfig) -> MqttPlatformClient:
     from edge.uplink.mqtt_transport import MqttPlatformClient, MqttUplinkSettings
 
     broker = config.platform.mqtt
+    if broker is None:  # PlatformConfig's validator requires the section with transport: mqtt
+        raise ConfigError("platform.mqtt: the MQTT uplink needs its broker section")
     settings = MqttUplinkSettings(
         broker.host, broker.port, client_id=broker.client_id,
         username=broker.username, password=broker.password.get_secret_value() if broker.password else None,
