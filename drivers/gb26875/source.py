@@ -50,7 +50,7 @@ from drivers.dlt645.codec import FrameError, Verdict
 from drivers.gb26875 import codec
 from drivers.gb26875.state import PanelState
 from drivers.modbus.handover import Handover
-from edge.availability import AvailabilityReporter
+from edge.availability import DeviceAvailability
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig
 from edge.config.buses import Gb26875BusConfig
@@ -85,7 +85,7 @@ def parse_address(value: object, where: str) -> int:
 class _Device:
     device_id: str
     address: int
-    availability: AvailabilityReporter
+    availability: DeviceAvailability
     heard: bool = False  # heard in the current availability window
     connected: int = 0
     frames: int = 0
@@ -134,7 +134,7 @@ class Gb26875Source:
                                     f"{self.devices[address].device_id}'s")
                     continue
                 self.devices[address] = by_id[device.id] = _Device(
-                    device.id, address, AvailabilityReporter(device.id, online_after))
+                    device.id, address, DeviceAvailability(device.id, f"bus:{bus.id}", online_after))
             elif {"uitd", "component"} == set(options):
                 components.append(device)
             else:
@@ -402,12 +402,12 @@ class Gb26875Source:
             for device in self.devices.values():
                 if device.heard:
                     device.heard = False
-                    status = device.availability.succeeded(ts)
+                    status = device.availability.up(ts)
                     if status is not None:
                         self._handover.put_status(status)
                 else:
                     why = "connected but silent" if device.connected else "not connected"
-                    self._handover.put_status(device.availability.failed(
+                    self._handover.put_status(device.availability.down(
                         ts, f"no frame for {self.bus.idle_timeout_s:g} s ({why})"))
 
     # ------------------------------------------------------------------ for the panel and tests
