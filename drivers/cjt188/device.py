@@ -17,9 +17,10 @@ from datetime import datetime
 from drivers.cjt188 import codec
 from drivers.cjt188.profile import Cjt188Profile
 from drivers.dlt645.codec import FrameError
-from drivers.dlt645.device import FaultBookkeeping, Line, device_address
+from drivers.dlt645.device import FaultBookkeeping, Line
 from drivers.modbus.device import DeviceStats, PollResult
 from edge.availability import AvailabilityReporter
+from edge.config.device_options import Cjt188DeviceOptions, parse_options
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError, DeviceError, DeviceExceptionCode, DeviceProtocolError
 from edge.messages import say
@@ -32,15 +33,13 @@ class MeterPoller(FaultBookkeeping):
     protocol = "cjt188"
 
     def __init__(self, device: DeviceConfig, profile: Cjt188Profile) -> None:
-        unknown = set(device.options) - {"address", "meter_type"}
-        if unknown:
-            raise ConfigError(f"device {device.id}: unknown options {sorted(unknown)} (CJ/T 188 knows address, meter_type)")
+        options = parse_options(Cjt188DeviceOptions, device.id, device.options)
         self.device = device
         self.profile = profile
         self.device_id = device.id
-        self.address = device_address(device, 14)
-        meter_type = device.options.get("meter_type", profile.meter_type)
-        if not isinstance(meter_type, int) or isinstance(meter_type, bool) or meter_type not in codec.KNOWN_TYPES:
+        self.address = options.address.rjust(14, "0")
+        meter_type = profile.meter_type if options.meter_type is None else options.meter_type
+        if meter_type not in codec.KNOWN_TYPES:
             raise ConfigError(f"device {device.id}: options.meter_type {meter_type!r} is not a CJ/T 188 meter type")
         self.meter_type = meter_type
         self.bits = profile.status_bits.bits()

@@ -24,8 +24,9 @@ from drivers.dlt645.codec import AbnormalReply, FrameError
 from drivers.dlt645.profile import Dlt645Profile, MeterPoint
 from drivers.modbus.device import DeviceStats, PollResult
 from edge.availability import AvailabilityReporter
+from edge.config.device_options import Dlt645DeviceOptions, parse_options
 from edge.config.devices import DeviceConfig
-from edge.errors import ConfigError, DeviceError, DeviceExceptionCode, DeviceProtocolError, DeviceTimeout, DeviceUnreachable
+from edge.errors import DeviceError, DeviceExceptionCode, DeviceProtocolError, DeviceTimeout, DeviceUnreachable
 from edge.messages import MessageFields, say
 from edge.records import Event, Quality, Reading, Severity
 from edge.units import convert, unit_name
@@ -38,17 +39,6 @@ class Line(Protocol):
 
     async def transact(self, device_id: str, request: bytes, *, timeout: float, detail: str,
                        expect_reply: bool = True) -> object: ...
-
-
-def device_address(device: DeviceConfig, digits: int) -> str:
-    """The meter address from ``options.address`` (as on the label; YAML may have made it a number)."""
-    raw = device.options.get("address")
-    if raw is None or isinstance(raw, bool | float):
-        raise ConfigError(f"device {device.id}: options.address (the meter's {digits}-digit address) is required")
-    text = str(raw).strip().upper()
-    if not text or len(text) > digits or not text.isdigit():
-        raise ConfigError(f"device {device.id}: options.address {raw!r} must be up to {digits} decimal digits")
-    return text.rjust(digits, "0")
 
 
 class _Step:
@@ -98,7 +88,7 @@ class MeterPoller(FaultBookkeeping):
         self.device = device
         self.profile = profile
         self.device_id = device.id
-        self.address = device_address(device, 12)
+        self.address = parse_options(Dlt645DeviceOptions, device.id, device.options).address.rjust(12, "0")
         self.version = profile.version
         self.period = device.poll_interval_s
         self.timeout = device.timeout_s

@@ -153,9 +153,6 @@ class MeterLineSource(ModbusSource):
 
 
 def _dlt645_poller(device: DeviceConfig, dirs: tuple[str, ...]) -> MeterPoller:
-    unknown = set(device.options) - {"address"}
-    if unknown:
-        raise ConfigError(f"device {device.id}: unknown options {sorted(unknown)} (DL/T 645 knows address)")
     return MeterPoller(device, load_profile(device.profile or "", dirs))
 
 

@@ -54,6 +54,7 @@ from edge.availability import DeviceAvailability
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig
 from edge.config.buses import Gb26875BusConfig
+from edge.config.device_options import Gb26875DeviceOptions, parse_options
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
 from edge.messages import say
@@ -115,17 +116,18 @@ class Gb26875Source:
         problems: list[str] = []
         self.devices: dict[int, _Device] = {}
         by_id: dict[str, _Device] = {}
-        components: list[DeviceConfig] = []
+        components: list[tuple[DeviceConfig, Gb26875DeviceOptions]] = []
         for device in devices:
             if not device.enabled:
                 continue
-            options = dict(device.options)
-            if "address" in options:
-                if set(options) - {"address"}:
-                    problems.append(f"device {device.id}: a transmission device takes only options.address")
-                    continue
+            try:  # the same check as the config's (edge.config.device_options), for sources built directly
+                options = parse_options(Gb26875DeviceOptions, device.id, device.options)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                continue
+            if options.address is not None:
                 try:
-                    address = parse_address(options["address"], f"device {device.id}: options.address")
+                    address = parse_address(options.address, f"device {device.id}: options.address")
                 except ConfigError as exc:
                     problems.extend(exc.problems)
                     continue
@@ -135,14 +137,11 @@ class Gb26875Source:
                     continue
                 self.devices[address] = by_id[device.id] = _Device(
                     device.id, address, DeviceAvailability(device.id, f"bus:{bus.id}", online_after))
-            elif {"uitd", "component"} == set(options):
-                components.append(device)
             else:
-                problems.append(f"device {device.id}: a GB/T 26875 device needs options.address (a transmission "
-                                f"device) or options.uitd and options.component (one component behind it)")
+                components.append((device, options))
         mapped: dict[tuple[str, int, int], str] = {}
-        for device in components:
-            uitd, component = str(device.options["uitd"]), str(device.options["component"])
+        for device, options in components:
+            uitd, component = str(options.uitd), str(options.component)
             system, _, part = component.partition("-")
             if uitd not in by_id:
                 problems.append(f"device {device.id}: options.uitd {uitd!r} is not a transmission device on bus {bus.id}")

@@ -38,6 +38,7 @@ from drivers.serial_line import line_name
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig
 from edge.config.buses import ModbusRtuBusConfig, ModbusTcpBusConfig
+from edge.config.device_options import ModbusTcpDeviceOptions, parse_options
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError, DeviceError, DeviceExceptionCode, DeviceProtocolError
 from edge.messages import MessageFields, say
@@ -51,7 +52,6 @@ Endpoint = tuple[str, int] | None  # a TCP device's host:port; None for the one 
 ModbusBusConfig = ModbusTcpBusConfig | ModbusRtuBusConfig
 
 FAULT_EVENT_INTERVAL_S = 60.0
-_TCP_OPTIONS = {"host", "port"}
 _LAG_WINDOW = 20_000
 
 
@@ -96,20 +96,13 @@ class ModbusSource:
                 if missing:
                     problems.append(f"device {device.id}: states.{point}: profile {profile.id} reports no point "
                                     f"{', '.join(missing)} (its points: {', '.join(emitted)})")
-            if isinstance(bus, ModbusTcpBusConfig):
-                unknown = set(device.options) - _TCP_OPTIONS
-                if unknown:
-                    problems.append(f"device {device.id}: unknown options {sorted(unknown)} (Modbus TCP knows host, port)")
-                    continue
-                host = str(device.options.get("host", bus.host))
-                port = device.options.get("port", bus.port)
-                if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-                    problems.append(f"device {device.id}: options.port must be an integer 1-65535, not {port!r}")
-                    continue
-                self._endpoints[device.id] = (host, port)
-            elif device.options:
-                problems.append(f"device {device.id}: Modbus RTU devices take no options (got {sorted(device.options)})")
+            try:  # the same check as the config's (edge.config.device_options), for sources built directly
+                options = parse_options(type(bus).device_options, device.id, device.options)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
                 continue
+            if isinstance(options, ModbusTcpDeviceOptions) and isinstance(bus, ModbusTcpBusConfig):
+                self._endpoints[device.id] = (options.host or bus.host, options.port or bus.port)
             self.pollers[device.id] = poller = DevicePoller(
                 device, profile, max_gap=bus.max_gap_registers, max_registers=bus.max_registers_per_read
             )

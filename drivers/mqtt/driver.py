@@ -46,6 +46,7 @@ from edge.availability import DeviceAvailability, watch_silence
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig
 from edge.config.buses import MqttBusConfig
+from edge.config.device_options import MqttDeviceOptions, parse_options
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
 from edge.messages import say
@@ -58,7 +59,6 @@ PARKED_EVENT_INTERVAL_S = 60.0
 BATCH_WINDOW_S = 0.002
 BATCH_GATHER = 500  # messages: deliver at once when this many wait
 LAST_PAYLOAD_BYTES = 4096  # kept per device for the panel's devices page
-_DEVICE_OPTIONS = {"topic", "offline_after_s"}
 
 
 @dataclass(slots=True)
@@ -133,8 +133,13 @@ class MqttSource:
         for device in devices:
             if not device.enabled:
                 continue
+            try:  # the same check as the config's (edge.config.device_options), for sources built directly
+                options = parse_options(MqttDeviceOptions, device.id, device.options)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                continue
             try:
-                self._add_device(device, library, digests)
+                self._add_device(device, options, library, digests)
             except ConfigError as exc:
                 problems.extend(f"device {device.id}: {p}" for p in exc.problems)
         if problems:
@@ -160,21 +165,14 @@ class MqttSource:
         self.committed_readings = 0
         self.sink_errors = 0
 
-    def _add_device(self, device: DeviceConfig, library: MqttProfileLibrary, digests: list[str]) -> None:
+    def _add_device(self, device: DeviceConfig, options: MqttDeviceOptions, library: MqttProfileLibrary,
+                    digests: list[str]) -> None:
         if not device.profile:
             raise ConfigError("an MQTT device needs a profile")
-        unknown = set(device.options) - _DEVICE_OPTIONS
-        if unknown:
-            raise ConfigError(f"unknown options {sorted(unknown)} (MQTT knows {sorted(_DEVICE_OPTIONS)})")
-        topic = device.options.get("topic")
-        if not isinstance(topic, str) or not topic or "+" in topic or "#" in topic:
-            raise ConfigError("options.topic must be the device's base topic (no wildcards)")
         profile = library.get(device.profile)
         digests.append(profile.model_dump_json())
-        offline = device.options.get("offline_after_s", profile.offline_after_s or self.bus.offline_after_s)
-        if not isinstance(offline, int | float) or isinstance(offline, bool) or offline <= 0:
-            raise ConfigError(f"options.offline_after_s must be a positive number of seconds, not {offline!r}")
-        state = _Device(device, profile, topic.rstrip("/"), float(offline),
+        offline = options.offline_after_s or profile.offline_after_s or self.bus.offline_after_s
+        state = _Device(device, profile, options.topic.rstrip("/"), float(offline),
                         DeviceAvailability(device.id, self.name, online_after=self.online_after))
         self.devices[device.id] = state
         for message in profile.messages:

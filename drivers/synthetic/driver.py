@@ -19,6 +19,7 @@ from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig
 from edge.config.buses import SyntheticBusConfig
 from edge.config.devices import DeviceConfig
+from edge.probes import DeviceProbe, ProbeValue
 from edge.records import Reading
 from edge.sources import Sink
 
@@ -91,3 +92,9 @@ class SyntheticSource:
 def build(bus: object, devices: list[DeviceConfig], config: EstateConfig) -> SyntheticSource:
     assert isinstance(bus, SyntheticBusConfig)
     return SyntheticSource(bus, devices, config)
+
+
+def probe_synthetic_device(config: EstateConfig, bus: SyntheticBusConfig, device: DeviceConfig) -> DeviceProbe:
+    """The panel's test read: one sample, as the running source would produce it."""
+    readings = SyntheticSource(bus, [device], config).sample(device, device.poll_interval_s)
+    return DeviceProbe(device.id, ok=True, values=tuple(ProbeValue(r.point, r.value, r.unit) for r in readings))

@@ -7,17 +7,30 @@ registry (``drivers.registry``) maps the same ``kind`` to the source that serves
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal, get_args
 
 from pydantic import Field, SecretStr, model_validator
 
 from edge.config.common import Identifier, Section
+from edge.config.device_options import (
+    BleDeviceOptions,
+    Cjt188DeviceOptions,
+    DeviceOptions,
+    Dlt645DeviceOptions,
+    Gb26875DeviceOptions,
+    ModbusRtuDeviceOptions,
+    ModbusTcpDeviceOptions,
+    MqttDeviceOptions,
+    OpcUaDeviceOptions,
+    SyntheticDeviceOptions,
+)
 
 
 class SyntheticBusConfig(Section):
     """A built-in generator of plausible readings, for demos and soak tests without hardware."""
 
     kind: Literal["synthetic"]
+    device_options: ClassVar[type[DeviceOptions]] = SyntheticDeviceOptions  # what its devices' options: may hold
     id: Identifier
     seed: int = Field(0, description="Random seed, so a demo run is repeatable.")
     fail_devices: list[str] = Field(default_factory=list, description="Device ids that never answer.")
@@ -53,6 +66,7 @@ class ModbusTcpBusConfig(_ModbusBusCommon):
     """
 
     kind: Literal["modbus_tcp"]
+    device_options: ClassVar[type[DeviceOptions]] = ModbusTcpDeviceOptions  # what its devices' options: may hold
     id: Identifier
     host: str = Field(min_length=1, description="Default host name or IP address.")
     port: int = Field(502, ge=1, le=65535, description="Default TCP port.")
@@ -64,6 +78,7 @@ class ModbusRtuBusConfig(_ModbusBusCommon):
     """Modbus RTU on one RS-485 line: one transaction at a time, frames separated by 3.5 characters of silence."""
 
     kind: Literal["modbus_rtu"]
+    device_options: ClassVar[type[DeviceOptions]] = ModbusRtuDeviceOptions  # what its devices' options: may hold
     id: Identifier
     port: str = Field(min_length=1, description="Serial device, e.g. /dev/ttyUSB0 (or a pseudo-terminal).")
     baudrate: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = Field(9600, description="Bits per second.")
@@ -90,6 +105,7 @@ class MqttBusConfig(Section):
     """
 
     kind: Literal["mqtt"]
+    device_options: ClassVar[type[DeviceOptions]] = MqttDeviceOptions  # what its devices' options: may hold
     id: Identifier
     host: str = Field(min_length=1, description="Broker host name or IP address.")
     port: int = Field(1883, ge=1, le=65535, description="Broker port (8883 for TLS).")
@@ -157,6 +173,7 @@ class Dlt645BusConfig(_MeterLineCommon):
     """DL/T 645-2007 / -1997 electricity meters on one RS-485 line (``options.address``: 12 digits per meter)."""
 
     kind: Literal["dlt645"]
+    device_options: ClassVar[type[DeviceOptions]] = Dlt645DeviceOptions  # what its devices' options: may hold
     id: Identifier
     time_sync: bool = Field(False, description="Broadcast the gateway's time to the meters (DL/T 645-2007 0x08).")
     time_sync_interval_s: float = Field(86400.0, ge=60, le=7 * 86400, description="Seconds between time broadcasts.")
@@ -166,6 +183,7 @@ class Cjt188BusConfig(_MeterLineCommon):
     """CJ/T 188-2004 water, heat and gas meters on one RS-485 / M-Bus line (``options.address``: 14 digits)."""
 
     kind: Literal["cjt188"]
+    device_options: ClassVar[type[DeviceOptions]] = Cjt188DeviceOptions  # what its devices' options: may hold
     id: Identifier
 
 
@@ -178,6 +196,7 @@ class Gb26875BusConfig(Section):
     """
 
     kind: Literal["gb26875"]
+    device_options: ClassVar[type[DeviceOptions]] = Gb26875DeviceOptions  # what its devices' options: may hold
     id: Identifier
     host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 for every interface).")
     port: int = Field(9026, ge=0, le=65535, description="TCP port to listen on (0: any free port, for tests).")
@@ -201,6 +220,7 @@ class OpcUaBusConfig(Section):
     """
 
     kind: Literal["opcua"]
+    device_options: ClassVar[type[DeviceOptions]] = OpcUaDeviceOptions  # what its devices' options: may hold
     id: Identifier
     endpoint: str = Field(pattern=r"^opc\.tcp://", description="Server endpoint, e.g. opc.tcp://10.0.5.20:4840.")
     security_policy: Literal["None", "Basic256Sha256"] = Field("None", description="Security policy of the channel.")
@@ -229,6 +249,7 @@ class BleBusConfig(Section):
     """
 
     kind: Literal["ble"]
+    device_options: ClassVar[type[DeviceOptions]] = BleDeviceOptions  # what its devices' options: may hold
     id: Identifier
     adapter: str = Field("hci0", pattern=r"^hci\d{1,2}$", description="Bluetooth adapter, e.g. hci0.")
     scanning_mode: Literal["passive", "active"] = Field(
@@ -252,6 +273,22 @@ BusConfig = Annotated[
     | Dlt645BusConfig | Cjt188BusConfig | Gb26875BusConfig,
     Field(discriminator="kind"),
 ]
+
+# Every bus model, for tables keyed by kind (a test keeps it equal to the union above).
+BUS_MODELS: tuple[type[Section], ...] = (
+    SyntheticBusConfig, ModbusTcpBusConfig, ModbusRtuBusConfig, MqttBusConfig, OpcUaBusConfig, BleBusConfig,
+    Dlt645BusConfig, Cjt188BusConfig, Gb26875BusConfig,
+)
+
+
+def bus_kind(model: type[Section]) -> str:
+    """The ``kind`` a bus model answers to (its ``Literal``)."""
+    return str(get_args(model.model_fields["kind"].annotation)[0])
+
+
+DEVICE_OPTIONS: dict[str, type[DeviceOptions]] = {
+    bus_kind(model): model.device_options for model in BUS_MODELS  # type: ignore[attr-defined]
+}
 
 
 SERIAL_KINDS = ("modbus_rtu", "dlt645", "cjt188")

@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from edge.config.alarms import AlarmsConfig
-from edge.config.buses import BusConfig
+from edge.config.buses import DEVICE_OPTIONS, BusConfig
 from edge.config.cameras import CameraConfig
 from edge.config.common import Identifier, Section
+from edge.config.device_options import options_report
 from edge.config.devices import DeviceConfig
 from edge.config.indicators import IndicatorsConfig
 from edge.config.panel import PanelConfig
@@ -77,6 +78,15 @@ class EstateConfig(Section):
         if self.indicators.demo_period_s is not None and not self.estate.demo:
             raise ValueError("indicators.demo_period_s is a demo clock: it needs estate.demo: true "
                              "(a real estate's indicators close by the hour, day and month only)")
+        return self
+
+    @model_validator(mode="after")
+    def _device_options(self) -> EstateConfig:
+        """Each device's ``options`` against its bus kind's model (``edge.config.device_options``)."""
+        kinds = {bus.id: type(bus).device_options for bus in self.buses}
+        problems = options_report(kinds, [(i, d.id, d.bus, d.options) for i, d in enumerate(self.devices)])
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")
@@ -152,7 +162,11 @@ def raw_reference_problems(data: object) -> list[str]:
         return [i for item in entries(key) if isinstance(i := item.get("id"), str)]
 
     indicators = mapping(mapping(data).get("indicators"))
-    return reference_problems(
+    kinds = {item["id"]: DEVICE_OPTIONS[item["kind"]] for item in entries("buses")
+             if isinstance(item.get("id"), str) and item.get("kind") in DEVICE_OPTIONS}
+    options = options_report(kinds, [(i, item.get("id"), item.get("bus"), item.get("options", {}))
+                                     for i, item in enumerate(entries("devices"))])
+    return options + reference_problems(
         ids("buses"),
         [(item.get("id"), item.get("bus")) for item in entries("devices")],
         ids("cameras"),

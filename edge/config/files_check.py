@@ -34,6 +34,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from edge.config import EstateConfig, resolve_paths, validate_document
+from edge.config.device_options import ModbusTcpDeviceOptions
 from edge.config.secrets import SecretStore
 from edge.config.yaml_loader import LocatedDocument, dotted, load_file
 from edge.errors import ConfigError
@@ -271,9 +272,8 @@ def _line_of_device(config: EstateConfig, device: Any) -> tuple[str, str, int] |
     if bus.kind == "modbus_rtu":
         return ("RS-485 line", f"{bus.id} ({bus.port})", 1)
     if bus.kind == "modbus_tcp":
-        host = str(device.options.get("host", bus.host))
-        port = device.options.get("port", bus.port)
-        return ("converter", f"{bus.id} ({host}:{port})", bus.max_connections)
+        options = ModbusTcpDeviceOptions.model_validate(device.options)  # validated with the config
+        return ("converter", f"{bus.id} ({options.host or bus.host}:{options.port or bus.port})", bus.max_connections)
     return None
 
 

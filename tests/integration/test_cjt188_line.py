@@ -76,7 +76,9 @@ async def test_water_gas_and_heat_meters_report_in_canonical_units(tmp_path: Pat
     assert latest[("h", "supply_temperature")].value == pytest.approx(55.2)
     assert latest[("w", "valve")].value == 0 and latest[("w", "battery_low")].value == 0
     assert not sink.events_seen and all(s.online for s in sink.statuses)
-    assert server.stats["requests"] == source.stats["links"][0]["transactions"]
+    # Every transaction the line counted reached the meter, except perhaps the one the stop cut off
+    # after it was counted and before its bytes were read on the far end of the pty.
+    assert 0 <= source.stats["links"][0]["transactions"] - server.stats["requests"] <= 1
 
 
 async def test_valve_and_battery_states_raise_and_clear_once(tmp_path: Path) -> None:

@@ -83,7 +83,9 @@ async def test_meters_are_read_with_every_point_in_its_unit(tmp_path: Path) -> N
     # One poll's readings share one timestamp (a poll is atomic).
     polls = {r.ts for r in sink.of("h", "voltage")}
     assert all(len({r.point for r in sink.readings_seen if r.device_id == "h" and r.ts == ts}) == 7 for ts in polls)
-    assert server.stats["requests"] == source.stats["links"][0]["transactions"]
+    # Every transaction the line counted reached the meter, except perhaps the one the stop cut off
+    # after it was counted and before its bytes were read on the far end of the pty.
+    assert 0 <= source.stats["links"][0]["transactions"] - server.stats["requests"] <= 1
 
 
 async def test_silent_meter_goes_offline_without_slowing_the_other(tmp_path: Path) -> None:
@@ -164,7 +166,8 @@ def test_config_problems_name_the_device(tmp_path: Path) -> None:
         ])
     text = "\n".join(info.value.problems)
     assert "device b: address 000000000001 is already a's" in text
-    assert "device c: options.address" in text and "device d: options.address '12x'" in text
+    assert "device c: options.address is required" in text
+    assert "device d: options.address must be up to 12 decimal digits, not '12x'" in text
     assert "device e: unknown profile 'no_such_profile'" in text
 
 

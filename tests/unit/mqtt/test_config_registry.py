@@ -11,6 +11,8 @@ from drivers.ble.driver import BleSource
 from drivers.mqtt.driver import MqttSource
 from drivers.opcua.driver import OpcUaSource
 from drivers.registry import build_sources
+from edge.config.buses import MqttBusConfig
+from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
 from tests.helpers.config import load
 
@@ -56,11 +58,20 @@ def test_bad_bus_settings_name_the_place(tmp_path: Path, bus: dict[str, Any], me
 
 
 def test_device_problems_name_the_device(tmp_path: Path) -> None:
+    # Options are checked when the config loads (estate-edge check, a reload), located by file and line ...
     devices = [dict(DEVICES[0], options={"topic": "nb/+/1"}), dict(DEVICES[1], options={})]
-    config = load(tmp_path, platform_url="https://127.0.0.1:1", ca=None, extra={"buses": BUSES, "devices": devices})
     with pytest.raises(ConfigError) as err:
-        build_sources(config)
-    assert "device smoke-1: options.topic must be the device's base topic (no wildcards)" in err.value.problems
+        load(tmp_path, platform_url="https://127.0.0.1:1", ca=None, extra={"buses": BUSES, "devices": devices})
+    text = "\n".join(err.value.problems)
+    assert ("devices[0].options.topic: must be the device's base topic (no wildcards), not 'nb/+/1' (device smoke-1)"
+            in text)
+    assert "estate.yaml:" in text
+    # ... and by the same rule, worded for the device, when a source is built without a config file.
+    bus = MqttBusConfig.model_validate(BUSES[0])
+    with pytest.raises(ConfigError) as err:
+        MqttSource(bus, [DeviceConfig.model_validate(devices[0])], client_id="gw-test")
+    assert err.value.problems == [
+        "device smoke-1: options.topic must be the device's base topic (no wildcards), not 'nb/+/1'"]
     devices = [DEVICES[0], dict(DEVICES[1], options={})]
     config = load(tmp_path, platform_url="https://127.0.0.1:1", ca=None, extra={"buses": BUSES, "devices": devices})
     with pytest.raises(ConfigError) as err:
