@@ -21,7 +21,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from edge.backoff import Backoff
 from edge.clock import Clock, SystemClock
 from edge.config import EstateConfig
 from edge.config.buses import BleBusConfig
+from edge.config.device_options import BleDeviceOptions, parse_options
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
 from edge.records import Reading
@@ -42,9 +42,6 @@ from edge.sources import Sink
 
 log = logging.getLogger(__name__)
 
-_MAC = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
-_OPTIONS = {"mac", "format", "offline_after_s"}
-_FORMATS = {"auto", "bthome_v2", "pvvx", "atc1441"}
 SCAN_LIST_MAX = 500
 RESTART_MAX_S = 60.0
 
@@ -106,7 +103,7 @@ class BleSource:
             try:
                 sensor = self._sensor(device)
             except ConfigError as exc:
-                problems.append(f"device {device.id}: {exc}")
+                problems.extend(exc.problems)  # each names the device
                 continue
             if sensor.mac in self._by_mac:
                 problems.append(f"device {device.id}: MAC {sensor.mac} is already {self._by_mac[sensor.mac].config.id}")
@@ -125,18 +122,9 @@ class BleSource:
         self.advertisements = 0
 
     def _sensor(self, device: DeviceConfig) -> _Sensor:
-        unknown = set(device.options) - _OPTIONS
-        if unknown:
-            raise ConfigError(f"unknown options {sorted(unknown)} (BLE knows {sorted(_OPTIONS)})")
-        mac = str(device.options.get("mac", "")).upper().replace("-", ":")
-        if not _MAC.match(mac):
-            raise ConfigError(f"options.mac must be a MAC address like A4:C1:38:12:34:56, not {device.options.get('mac')!r}")
-        fmt = str(device.options.get("format", "auto"))
-        if fmt not in _FORMATS:
-            raise ConfigError(f"options.format must be one of {sorted(_FORMATS)}, not {fmt!r}")
-        offline = device.options.get("offline_after_s", self.bus.offline_after_s)
-        if not isinstance(offline, int | float) or isinstance(offline, bool) or offline <= 0:
-            raise ConfigError(f"options.offline_after_s must be a positive number of seconds, not {offline!r}")
+        options = parse_options(BleDeviceOptions, device.id, device.options)  # the config's own rule
+        offline = options.offline_after_s if options.offline_after_s is not None else self.bus.offline_after_s
+        mac, fmt = options.mac, options.format
         # Reported online once per recovery (online_after=1): a sensor advertises every few seconds.
         return _Sensor(device, mac, fmt, float(offline), DeviceAvailability(device.id, self.name, online_after=1))
 
