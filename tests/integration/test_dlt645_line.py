@@ -18,6 +18,7 @@ from edge.config.buses import Dlt645BusConfig
 from edge.errors import ConfigError
 from simulators.dlt645.line import MeterLineServer
 from simulators.dlt645.meter import SimMeter
+from tests.helpers.sources import running
 from tests.integration.modbus_support import RecordingSink, device
 
 BAUD = 9600
@@ -42,15 +43,6 @@ async def line(tmp_path: Path, meters: list[SimMeter]) -> AsyncIterator[MeterLin
         await server.stop()
 
 
-@asynccontextmanager
-async def running(source: Dlt645Source, sink: RecordingSink) -> AsyncIterator[None]:
-    task = asyncio.create_task(source.run(sink))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
 
 
 async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:

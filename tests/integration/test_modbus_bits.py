@@ -5,8 +5,7 @@ follows the inputs as they change, refuses corrupt bit frames, and a meter asked
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from edge.config.buses import ModbusRtuBusConfig, ModbusTcpBusConfig
 from edge.errors import DeviceExceptionCode
 from simulators.modbus.scenario import Cue, Scenario
 from simulators.modbus.simulator import ModbusSimulator
+from tests.helpers.sources import running
 from tests.integration.modbus_support import RecordingSink, device
 
 DI = {"profile": "generic_di8_module", "model": {"di1": 1, "di2": 1}}
@@ -32,15 +32,6 @@ points:
 """ + "".join(f"  relay{i}: {{address: {i}, type: bool, kind: state}}\n" for i in range(10))
 
 
-@contextlib.asynccontextmanager
-async def running(source: ModbusSource, sink: RecordingSink) -> AsyncIterator[None]:
-    task = asyncio.create_task(source.run(sink))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:

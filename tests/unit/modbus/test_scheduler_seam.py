@@ -12,10 +12,8 @@ for its timeout on the same clock); the scheduler, pollers, decoding and hand-ov
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import struct
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -25,6 +23,7 @@ from edge.clock import ManualClock
 from edge.config.buses import ModbusTcpBusConfig
 from edge.errors import DeviceTimeout
 from tests.helpers.sink import RecordingSink
+from tests.helpers.sources import running
 from tests.helpers.virtual_time import run_virtual
 from tests.helpers.waiting import eventually
 from tests.integration.modbus_support import device
@@ -74,15 +73,6 @@ class MemorySource(ModbusSource):
         return MemoryLink(**self._link_args)  # type: ignore[arg-type]
 
 
-@contextlib.asynccontextmanager
-async def running(source: ModbusSource, sink: RecordingSink) -> AsyncIterator[None]:
-    task = asyncio.create_task(source.run(sink))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def bus(**kw: object) -> ModbusTcpBusConfig:
