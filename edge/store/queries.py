@@ -1,5 +1,8 @@
 """Named reads on the store's core tables, each returning typed values or frozen dataclasses.
 
+The two bulk scans the indicator fold runs (``readings_after``, ``events_after``) return NamedTuples
+instead: as immutable and as named, but built at tuple cost, thousands of rows a second.
+
 The core tables (``readings``, ``events``, ``alarm_log``, ``alarms``, ``indicators``, ``devices``,
 ``counters``, ``dead_letter``) belong to the store. Components that need to read them ask here by
 name; none sends SQL of its own against them, so a column or an index can change in one place,
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from edge.clock import from_us
@@ -47,7 +51,8 @@ class StoredEvent(NamedTuple):
     ts_us: int
 
 
-class StoredIndicator(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class StoredIndicator:
     """One ``indicators`` row (one version of one figure); ``payload`` is the upload JSON text."""
 
     id: str
@@ -64,13 +69,17 @@ class StoredIndicator(NamedTuple):
     payload: str
 
 
-class IndicatorPeriod(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class IndicatorPeriod:
+    """A period some figure of one code was stored for, and that figure's key."""
+
     granularity: str
     start_us: int
     key: str
 
 
-class EvidenceEvent(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class EvidenceEvent:
     """The newest event of a device that kept a picture: when, the picture's file name, its data."""
 
     ts_us: int
@@ -164,7 +173,7 @@ class CoreQueries:
         rows = await self._db.read(
             f"SELECT {_INDICATOR_COLUMNS} FROM indicators WHERE code IN ({marks})"  # noqa: S608
             " AND granularity=? AND period_start_us=?", (*codes, granularity, period_start_us))
-        return [StoredIndicator._make(r) for r in rows]
+        return [StoredIndicator(*r) for r in rows]
 
     async def indicators_between(self, code: str, granularity: str, start_us: int,
                                  end_us: int) -> list[StoredIndicator]:
@@ -172,14 +181,14 @@ class CoreQueries:
         rows = await self._db.read(
             f"SELECT {_INDICATOR_COLUMNS} FROM indicators WHERE code=? AND granularity=?"  # noqa: S608
             " AND period_start_us >= ? AND period_start_us < ?", (code, granularity, start_us, end_us))
-        return [StoredIndicator._make(r) for r in rows]
+        return [StoredIndicator(*r) for r in rows]
 
     async def newest_indicators(self, code: str, granularity: str, limit: int = 50) -> list[StoredIndicator]:
         """The newest stored ``code`` figures of one granularity: newest period first, highest version first."""
         rows = await self._db.read(
             f"SELECT {_INDICATOR_COLUMNS} FROM indicators WHERE code=? AND granularity=?"  # noqa: S608
             " ORDER BY period_start_us DESC, version DESC LIMIT ?", (code, granularity, limit))
-        return [StoredIndicator._make(r) for r in rows]
+        return [StoredIndicator(*r) for r in rows]
 
     async def indicator_codes(self) -> list[str]:
         """Every indicator code stored, by skipping along the (code, granularity, period_start) index."""
