@@ -173,7 +173,10 @@ async def test_frozen_then_covered_camera_raises_health_events() -> None:
     source = camera_source(cfg, clock=clock, frame_source_factory=lambda *_: stuck)
     task = asyncio.create_task(source.run(sink))
     await asyncio.wait_for(stuck.done.wait(), timeout=60)
-    await eventually(lambda: len(sink.events_seen) >= 4, what="the fourth camera health event")
+    # The health loop reports frozen=1 on its next tick after the fourth event (interval_s 0.2): wait for both.
+    await eventually(lambda: len(sink.events_seen) >= 4
+                     and [r.value for r in sink.readings_seen if r.point == "frozen"][-1:] == [1.0],
+                     what="the fourth camera health event and the frozen reading after it")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
