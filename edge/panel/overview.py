@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge.clock import Clock, to_us
+from edge.indicators.demo_clock import DEMO_DIMENSION, DEMO_RUNNING_HOUR
 from edge.panel.devices import DeviceIndex, device_view
 from edge.panel.hooks import PanelHooks
 from edge.panel.live import LiveValues
@@ -46,6 +47,7 @@ class IndicatorView:
     unit: str
     coverage: float
     samples: int
+    demo: bool = False  # the demo clock's figure of the running hour so far (edge.indicators.demo_clock)
 
 
 @dataclass(slots=True)
@@ -159,10 +161,15 @@ class OverviewService:
 
 
 def _estate_wide(code: str, granularity: str, rows: list[StoredIndicator]) -> IndicatorView | None:
-    """The newest row of the newest period that has no dimensions (the estate-wide total)."""
+    """The newest row of the newest period that has no dimensions (the estate-wide total).
+
+    In a demo the running hour's demo-clock figure (dimensions only ``demo``) stands in until the
+    hour's real record exists, marked as demo.
+    """
     if not rows:
         return None
     newest = rows[0].period_start_us
+    demo: IndicatorView | None = None
     for r in rows:
         if r.period_start_us != newest:
             break
@@ -173,4 +180,7 @@ def _estate_wide(code: str, granularity: str, rows: list[StoredIndicator]) -> In
         if not dims:
             return IndicatorView(code, granularity, r.period_start_us, r.period_end_us, r.value, r.unit, r.coverage,
                                  r.samples)
-    return None
+        if demo is None and dims == {DEMO_DIMENSION: DEMO_RUNNING_HOUR}:
+            demo = IndicatorView(code, granularity, r.period_start_us, r.period_end_us, r.value, r.unit, r.coverage,
+                                 r.samples, demo=True)
+    return demo

@@ -5,7 +5,8 @@ simulator: Modbus TCP and RS-485 meters and sensors, DL/T 645 and CJ/T 188 lines
 two ONVIF/RTSP cameras, the platform) in its own folder, creates the first admin through the
 ``/setup`` page with the token the log prints, and waits until the alarms page holds both a camera
 alarm with its picture and a device alarm. Then, per language, Chromium opens the overview,
-devices, alarms, an alarm of each kind, cameras and tools; ``catalogue_check`` takes every shown
+devices (the list, the lift and the contact-input module), alarms, an alarm of each kind, cameras
+(the list and one camera) and tools; ``catalogue_check`` takes every shown
 string apart into catalogue text, proper names (from the run's config) and numbers, and the test
 fails naming each page and string that is left over. Each page is saved as a screenshot,
 ``tests/artifacts/catalogue/<lang>-<page>.png`` (git-ignored), in both languages.
@@ -150,7 +151,8 @@ def pages(browser: Browser, demo: DemoPanel) -> Iterator[Page]:
 
 
 def _pages(demo: DemoPanel) -> list[tuple[str, str]]:
-    return [("overview", "/"), ("devices", "/devices"), ("alarms", "/alarms"),
+    return [("overview", "/"), ("devices", "/devices"), ("device-lift", "/devices/B2-LIFT-01"),
+            ("device-inputs", "/devices/B1-DI-01"), ("alarms", "/alarms"),
             ("alarm-camera", f"/alarms/{demo.camera_alarm}"), ("alarm-device", f"/alarms/{demo.device_alarm}"),
             ("cameras", "/cameras"), ("camera", "/cameras/CAM-B1-LANE"), ("tools", "/tools")]
 
@@ -162,9 +164,9 @@ def test_every_shown_string_is_in_the_catalogue(pages: Page, demo: DemoPanel, la
     page.click("#lang-zh" if lang == "zh-CN" else "#lang-en")
     expect(page.locator("html")).to_have_attribute("lang", lang)
     SHOTS.mkdir(parents=True, exist_ok=True)
-    demo.names.add(*_device_given_names(demo.workdir / "estate-edge.db"))
     problems: list[str] = []
     for name, path in _pages(demo):
+        demo.names.add(*_device_given_names(demo.workdir / "estate-edge.db"))  # the fire panel reports on
         response = page.goto(demo.url + path)
         assert response is not None and response.status == 200, f"{path}: HTTP {response and response.status}"
         page.wait_for_load_state("networkidle")

@@ -46,7 +46,7 @@ async def create_user(request: Request, principal: Annotated[Principal, Depends(
         return await _users_page(request, error="password.weak",
                                  detail=explain(request, exc.code, **exc.params), status_code=422)
     except UserError as exc:
-        return await _users_page(request, error=exc.code, detail=str(exc), status_code=422)
+        return await _users_page(request, error=exc.code, status_code=422)
     await audit(request, principal, "user.create", username, role=role.value)
     return RedirectResponse("/admin/users?msg=user.created", status_code=303)
 
@@ -90,7 +90,7 @@ async def update_user(request: Request, username: str, principal: Annotated[Prin
                                  detail=explain(request, exc.code, **exc.params), status_code=422)
     except UserError as exc:
         await audit(request, principal, f"user.{action}", username, ok=False, reason=exc.code)
-        return await _users_page(request, error=exc.code, detail=str(exc), status_code=409)
+        return await _users_page(request, error=exc.code, status_code=409)
     detail: dict[str, Any] = {"role": role.value} if role else {}
     await audit(request, principal, f"user.{action}", username, **detail)
     return RedirectResponse("/admin/users?msg=user.updated", status_code=303)
@@ -107,7 +107,7 @@ async def delete_user(request: Request, username: str,
         await ctx.users.delete(user)
     except UserError as exc:
         await audit(request, principal, "user.delete", username, ok=False, reason=exc.code)
-        return await _users_page(request, error=exc.code, detail=str(exc), status_code=409)
+        return await _users_page(request, error=exc.code, status_code=409)
     await ctx.sessions.delete_for_user(user.user_id)
     await audit(request, principal, "user.delete", username)
     return RedirectResponse("/admin/users?msg=user.deleted", status_code=303)

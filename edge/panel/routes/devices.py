@@ -15,6 +15,7 @@ from edge.panel.live import RESOLUTIONS
 from edge.panel.routes.common import clamp, now_us, page_router
 from edge.panel.security import Principal, ctx_of, require_viewer
 from edge.panel.views import language, render
+from edge.panel.wording import Wording
 
 router = page_router()
 
@@ -66,6 +67,7 @@ async def device_page(request: Request, device_id: str, principal: Annotated[Pri
     span, resolution = RANGES[range]
     width = RESOLUTIONS[resolution][0]
     t = translator(language(request))
+    w = Wording(language(request), {})
     charts = []
     for point in sorted(set(latest) | set(device.thresholds)):
         buckets = await ctx.live.series(device_id, point, resolution, now - span)
@@ -76,7 +78,7 @@ async def device_page(request: Request, device_id: str, principal: Annotated[Pri
         unit = latest[point].unit if point in latest else ""
         charts.append((point, line_chart(
             buckets, start_us=now - span, end_us=now, bucket_us=width, tz=ctx.config.tz, unit=unit,
-            title=f"{device.name} · {point}", limits=[(n, v) for n, v in limits if v is not None],
+            title=f"{device.name} · {w.point(point, device)}", limits=[(n, v) for n, v in limits if v is not None],
             empty_text=t("chart.no_data"),
         ), buckets[-1] if buckets else None))
     alarms = await ctx.store.alarms.open_of_device(device_id, 20)

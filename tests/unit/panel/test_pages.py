@@ -49,7 +49,7 @@ async def test_overview_shows_uplink_health_and_indicators(make_panel) -> None:
         await panel.as_role(Role.VIEWER)
         html = (await panel.client.get("/")).text
         assert "breaker-open" in html and "platform 503" in html
-        assert "设备在线率" in html and "0.985" in html
+        assert "设备在线率" in html and "98.5 %" in html  # a ratio reads as a percentage
 
 
 async def test_device_list_search_filter_and_paging(panel: Panel) -> None:
@@ -261,7 +261,7 @@ async def test_camera_frame_with_zones_and_detections(make_panel, shared_dir) ->
         await panel.as_role(Role.ADMIN)
         page = (await panel.client.get("/cameras/cam-1")).text
         assert f'viewBox="0 0 {width} {height}"' in page and 'class="zone zone-fire_lane"' in page
-        assert 'class="det"' in page and "car 90%" in page and 'id="zone-editor"' in page
+        assert 'class="det"' in page and "小汽车 90%" in page and 'id="zone-editor"' in page
         frame = await panel.client.get("/cameras/cam-1/frame.jpg")
         assert frame.content == jpeg
         api = (await panel.client.get("/api/v1/cameras/cam-1")).json()

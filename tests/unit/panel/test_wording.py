@@ -69,3 +69,26 @@ def test_the_catalogue_names_the_lift_box_codes_as_the_template_does() -> None:
     table = catalogue("zh-CN").terms["context"]
     assert {f"{point}.{code}": name for point, names in CONTEXT_NAMES.items() for code, name in names.items()} == {
         k: v for k, v in table.items() if not k.startswith("_")}
+
+
+def test_every_indicator_code_has_a_name_in_both_panel_languages() -> None:
+    from edge.indicators.catalog import CODES
+    from edge.panel.i18n import catalog
+
+    for lang in ("zh", "en"):
+        assert [c for c in CODES if f"indicator.{c}" not in catalog(lang)] == [], lang
+
+
+def test_the_overview_shows_the_demo_clock_figure_until_the_hour_closes() -> None:
+    from edge.panel.overview import _estate_wide
+    from edge.store.queries import StoredIndicator
+
+    def row(rid: str, dims: dict[str, str], value: float) -> StoredIndicator:
+        return StoredIndicator(rid, f"k|{dims}", 1, "data.completeness", "hour", 100, 200, value, "ratio", 10, 0.1,
+                               json.dumps({"dimensions": dims}))
+
+    demo = row("2", {"demo": "running_hour"}, 0.9)
+    shown = _estate_wide("data.completeness", "hour", [demo, row("3", {"device": "X"}, 0.5)])
+    assert shown is not None and shown.demo and shown.value == 0.9
+    real = _estate_wide("data.completeness", "hour", [demo, row("1", {}, 0.95)])
+    assert real is not None and not real.demo and real.value == 0.95
