@@ -242,7 +242,10 @@ class AlarmManager:
     # ------------------------------------------------------------------ queries
 
     def open_alarms(self) -> list[dict[str, Any]]:
-        """The open alarms as the manager sees them (for the panel and the rule engine's ``restore``)."""
+        """The open alarms as the manager sees them, with acknowledgement and escalation level, for the panel.
+
+        (The rule engines restore their open set from ``Store.open_alarms``.)
+        """
         return [
             {"alarm_id": a.alarm_id, "code": a.code, "device_id": a.device_id, "severity": str(a.severity),
              "raised_at": a.raised_at, "acknowledged": a.acked, "level": a.level, "message": a.message,
