@@ -67,11 +67,13 @@ def _operations() -> list[tuple[str, str]]:
     import tempfile
 
     from edge.panel import create_app
+    from edge.store import Store
     from tests.helpers.panel import write_panel_estate
 
     with tempfile.TemporaryDirectory() as tmp:
         config_path, secrets_path = write_panel_estate(Path(tmp))
-        document = create_app(None, config_path, secrets_path).openapi()  # type: ignore[arg-type]
+        unopened = Store(Path(tmp) / "never-opened.db")  # the schema needs the routes, not the file
+        document = create_app(unopened, config_path, secrets_path).openapi()
     return [(method.upper(), path) for path, methods in document["paths"].items() for method in methods]
 
 
