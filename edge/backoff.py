@@ -8,15 +8,17 @@ jitter      wait drawn from                                used by
 ==========  =============================================  ===============================================
 ``none``    exactly the step                               the supervisor's restarts, a Modbus device's
                                                            retry after it went offline (its lane's grid
-                                                           is the spread)
+                                                           is the spread), a Modbus TCP connect, alarm
+                                                           notifier retries, failing camera snapshots
 ``full``    uniform [0, step]                              the uplink (AWS "full jitter": gateways that
                                                            lost the platform together come back spread)
 ``equal``   uniform [step / 2, step]                       MQTT broker reconnects, OPC-UA sessions, a BLE
                                                            adapter's scan restarts
-``spread``  uniform [step * (1 - s), step * (1 + s)]       a camera's resolve retries (s = 0.2)
+``spread``  uniform [step * (1 - s), step * (1 + s)]       a camera's resolve retries and RTSP reconnects
+                                                           (s = 0.2)
 ==========  =============================================  ===============================================
 
-Why one module: six loops had their own copies, each with its own idea of where the cap applies and
+Why one module: ten retry loops had their own copies, each with its own idea of where the cap applies and
 when the count starts over. Here the cap applies to every step, the first included (a cap below
 ``initial_s`` makes every step the cap; a ``spread`` wait may exceed it by ``s``), ``reset`` starts
 over at ``initial_s``, and the randomness comes from an injectable

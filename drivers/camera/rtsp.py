@@ -40,7 +40,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import threading
 from collections.abc import Iterator
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -49,6 +48,7 @@ import cv2
 
 from drivers.camera.auth import rtsp_login_refused
 from drivers.camera.frames import Frame, SlotFrameSource
+from edge.backoff import Backoff
 from edge.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ class RtspFrameSource(SlotFrameSource):
         return capture
 
     def _run(self) -> None:
-        backoff = self._backoff_min
+        backoff = Backoff(self._backoff_min, self._backoff_max, jitter="spread", spread=0.2)
         seq = 0
         ever_connected = False
         while not self._stop.is_set():
@@ -210,8 +210,7 @@ class RtspFrameSource(SlotFrameSource):
                                     "camera's user name and password")
                 else:
                     self._set_error(f"cannot open {redact(self._url)}")
-                self._stop.wait(backoff * random.uniform(0.8, 1.2))
-                backoff = min(backoff * 2, self._backoff_max)
+                self._stop.wait(backoff.next_delay())
                 continue
             if ever_connected:
                 self._reconnects += 1
@@ -237,15 +236,14 @@ class RtspFrameSource(SlotFrameSource):
                     seq += 1
                     self._last_frame_mono = now
                     self._last_error = None
-                    backoff = self._backoff_min
+                    backoff.reset()
                     self._slot.publish(Frame(image, seq, now, self._clock.now()))
             finally:
                 capture.release()
                 self._connected = False
             if not self._stop.is_set():
-                log.warning("%s: stream lost, reconnecting in about %.1f s", self._name, backoff)
-                self._stop.wait(backoff * random.uniform(0.8, 1.2))
-                backoff = min(backoff * 2, self._backoff_max)
+                log.warning("%s: stream lost, reconnecting in about %.1f s", self._name, backoff.peek_step())
+                self._stop.wait(backoff.next_delay())
 
     def _set_error(self, message: str) -> None:
         if message != self._last_error:

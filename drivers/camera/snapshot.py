@@ -26,6 +26,7 @@ import numpy as np
 from drivers.camera.auth import CameraAuth, CameraAuthError
 from drivers.camera.frames import Frame, SlotFrameSource
 from drivers.camera.rtsp import redact
+from edge.backoff import Backoff
 from edge.clock import Clock, SystemClock
 from edge.tasks import cancel_and_wait
 
@@ -95,6 +96,7 @@ class SnapshotFrameSource(SlotFrameSource):
     async def _run(self) -> None:
         seq = 0
         delay = self._interval
+        failing = Backoff(self._interval * 2, self._backoff_max)  # 2, 4, 8 ... intervals while snapshots fail
         kwargs: dict[str, object] = {"timeout": self._timeout, "verify": self._verify}
         if self._transport is not None:
             kwargs["transport"] = self._transport
@@ -110,7 +112,7 @@ class SnapshotFrameSource(SlotFrameSource):
                     self._last_error = message
                     self._connected = False
                     self._errors += 1
-                    delay = min(delay * 2, self._backoff_max)
+                    delay = failing.next_delay()
                 else:
                     seq += 1
                     now = self._clock.monotonic()
@@ -118,6 +120,7 @@ class SnapshotFrameSource(SlotFrameSource):
                     self._last_error = None
                     self._last_frame_mono = now
                     delay = self._interval
+                    failing.reset()
                     self._slot.publish(Frame(image, seq, now, self._clock.now()))
                 elapsed = self._clock.monotonic() - started
                 await asyncio.sleep(max(0.0, delay - elapsed))

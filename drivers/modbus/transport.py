@@ -51,6 +51,7 @@ from drivers.modbus.codec import (
     pack_bits,
     registers_to_bytes,
 )
+from edge.backoff import step_s
 from edge.errors import (
     DeviceError,
     DeviceExceptionCode,
@@ -277,7 +278,7 @@ class _PymodbusLink:
         if not ok:
             client.close()
             self._connect_failures += 1
-            delay = min(_CONNECT_BACKOFF_FIRST_S * 2 ** (self._connect_failures - 1), _CONNECT_BACKOFF_MAX_S)
+            delay = step_s(self._connect_failures - 1, _CONNECT_BACKOFF_FIRST_S, _CONNECT_BACKOFF_MAX_S)
             self._retry_at = loop.time() + delay
             self._last_connect_error = error
             raise DeviceUnreachable(device_id, f"{self.name}: {error}")

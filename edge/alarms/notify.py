@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import TYPE_CHECKING, Any, Protocol
 
+from edge.backoff import Backoff
 from edge.clock import to_us
 from edge.messages import term
 from edge.records import AlarmRecord, AlarmState, Severity
@@ -261,7 +262,7 @@ class NotifierWorker:
             await self._deliver(notification)
 
     async def _deliver(self, notification: Notification) -> None:
-        delay = self.backoff_initial_s
+        backoff = Backoff(self.backoff_initial_s, self.backoff_max_s)
         for attempt in range(1, self.attempts + 1):
             wait = self._limiter.delay()
             if wait > 0:
@@ -277,9 +278,9 @@ class NotifierWorker:
                               notification.record.alarm_id, notification.record.state, attempt, exc)
                     return
                 self.stats.retries += 1
+                delay = backoff.next_delay()
                 log.warning("notifier %s: attempt %d failed (%s); retrying in %.1f s", self.name, attempt, exc, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.backoff_max_s)
             except Exception as exc:  # a notifier bug must not kill the worker
                 self.stats.failed += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
