@@ -42,9 +42,12 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
+from typing import cast
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import cv2
+import numpy as np
+from numpy.typing import NDArray
 
 from drivers.camera.auth import rtsp_login_refused
 from drivers.camera.frames import Frame, SlotFrameSource
@@ -237,7 +240,8 @@ class RtspFrameSource(SlotFrameSource):
                     self._last_frame_mono = now
                     self._last_error = None
                     backoff.reset()
-                    self._slot.publish(Frame(image, seq, now, self._clock.now()))
+                    # OpenCV's stubs type frames as MatLike (no dtype); a decoded video frame is BGR uint8
+                    self._slot.publish(Frame(cast("NDArray[np.uint8]", image), seq, now, self._clock.now()))
             finally:
                 capture.release()
                 self._connected = False

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -53,7 +54,7 @@ def load_sample(store: FrameStore, record: FrameRecord, size: int) -> Sample:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise TrainingError(f"{path}: cannot decode the frame's JPEG")
-    canvas, scale = letterbox(image, size)
+    canvas, scale = letterbox(cast("NDArray[np.uint8]", image), size)  # IMREAD_COLOR: BGR uint8 (stubs: MatLike)
     boxes = np.asarray([[b.x1, b.y1, b.x2, b.y2] for b in record.boxes], np.float32).reshape(-1, 4) * scale
     classes = np.asarray([SITE_CLASSES.index(b.label) for b in record.boxes], np.int64)
     return Sample(canvas, boxes, classes, record.frame_id)

@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from edge.config.cameras import CameraConfig
 from edge.training.classes import SITE_CLASSES, to_site_class
@@ -129,7 +130,7 @@ def evaluate(card: ModelCard, weights: Path, store: FrameStore, records: Iterabl
         if image is None:
             raise TrainingError(f"{path}: cannot decode the frame's JPEG")
         frames += 1
-        detections, _ = detector.detect(image)
+        detections, _ = detector.detect(cast("NDArray[np.uint8]", image))  # IMREAD_COLOR: BGR uint8 (stubs: MatLike)
         for cls in wanted:
             gt = np.asarray([[b.x1, b.y1, b.x2, b.y2] for b in record.boxes if b.label == cls], np.float32)
             gt = gt.reshape(-1, 4)

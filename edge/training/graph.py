@@ -29,6 +29,9 @@ from numpy.typing import NDArray
 
 from edge.training.errors import TrainingError
 
+# jax and jnp are exported: the other training modules take them from here, behind the friendly import error.
+__all__ = ["DEPTHWISE_AS_SHIFTS", "SUPPORTED_OPS", "DetectorGraph", "Node", "jax", "jnp"]
+
 try:  # the training stack is the optional extra estate-edge[train]
     import jax
     import jax.numpy as jnp
@@ -177,7 +180,7 @@ class DetectorGraph:
             if logits and node.op == "Sigmoid" and node.outputs[0] in self.head_sigmoids:
                 values[node.outputs[0]] = values[node.inputs[0]]
                 continue
-            args = [values[i] if i in values else params.get(i, self.constants.get(i)) for i in node.inputs]
+            args: list[Any] = [values[i] if i in values else params.get(i, self.constants.get(i)) for i in node.inputs]
             if node.op == "Conv":
                 args[1] = jnp.transpose(args[1], (2, 3, 1, 0))  # OIHW -> HWIO
             values[node.outputs[0]] = fn(node, args)

@@ -25,7 +25,8 @@ CENTER_RADIUS = 2.5
 TOPK_IOU = 10
 
 
-def anchor_grid(size: int, strides: tuple[int, ...] = (8, 16, 32)) -> tuple[NDArray[np.float32], ...]:
+def anchor_grid(size: int, strides: tuple[int, ...] = (8, 16, 32)
+                ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
     """(grid x, grid y, stride) per anchor, in the head's output order (stride 8 first, row-major)."""
     xs, ys, ss = [], [], []
     for stride in strides:

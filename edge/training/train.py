@@ -277,7 +277,8 @@ class Trainer:
         return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
     def _step_fn(self, graph: DetectorGraph, size: int) -> Callable[..., Any]:
-        grid = tuple(jnp.asarray(a) for a in anchor_grid(size, tuple(self.base_card.output.strides)))
+        grid_x, grid_y, strides = anchor_grid(size, tuple(self.base_card.output.strides))
+        grid = (jnp.asarray(grid_x), jnp.asarray(grid_y), jnp.asarray(strides))
         num_classes = graph.num_classes
 
         def loss_fn(trainable: dict[str, Any], frozen: dict[str, Any], images: Any, gt_boxes: Any,
@@ -313,7 +314,7 @@ class Trainer:
         arrays.update({f"m__{k}": np.asarray(val) for k, val in m.items()})
         arrays.update({f"v__{k}": np.asarray(val) for k, val in v.items()})
         tmp = run_dir / ".checkpoint.tmp.npz"
-        np.savez(tmp, **arrays)
+        np.savez(tmp, allow_pickle=False, **arrays)  # float arrays only: nothing to pickle
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         tmp.replace(run_dir / "checkpoint.npz")

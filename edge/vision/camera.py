@@ -47,7 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import cv2
 import numpy as np
@@ -225,7 +225,7 @@ class CameraAnalyser:
         if reference is not None and reference != (w, h):
             # Shown in the pixels the zones were drawn in (a sub-stream frame scaled to the main stream's).
             sx, sy = reference[0] / w, reference[1] / h
-            image = await asyncio.to_thread(cv2.resize, image, reference)
+            image = await asyncio.to_thread(_resized, image, reference)
             boxes = tuple(replace(b, x1=b.x1 * sx, y1=b.y1 * sy, x2=b.x2 * sx, y2=b.y2 * sy) for b in boxes)
             w, h = reference
         ok, buf = await asyncio.to_thread(cv2.imencode, ".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
@@ -294,3 +294,8 @@ class CameraAnalyser:
         policy = self.pipeline.blur if self.pipeline is not None else EvidenceBlur()
         return render_copies(frame.image, whole, None, (), f"{self.camera.id} {code}", frame.ts, policy=policy,
                              people=self._last_people, quality=self.camera.evidence_quality, tz=self._tz)
+
+
+def _resized(image: NDArray[np.uint8], size: tuple[int, int]) -> NDArray[np.uint8]:
+    """``cv2.resize`` typed: its stubs return MatLike (no dtype); a uint8 image stays uint8."""
+    return cast("NDArray[np.uint8]", cv2.resize(image, size))

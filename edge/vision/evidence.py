@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from typing import cast
 
 import cv2
 import numpy as np
@@ -53,7 +54,8 @@ def render_evidence(
     """
     h, w = frame.shape[:2]
     scale = min(1.0, max_width / w)
-    image = cv2.resize(frame, (round(w * scale), round(h * scale))) if scale < 1.0 else frame.copy()
+    # cast: OpenCV's stubs type images as MatLike (no dtype); resizing a uint8 frame gives uint8
+    image = cast("NDArray[np.uint8]", cv2.resize(frame, (round(w * scale), round(h * scale)))) if scale < 1.0 else frame.copy()
     blur_people(image, blur, scale)
     colour = ZONE_COLOURS.get(zone.kind, YELLOW)
     pts = np.round(zone.polygon * scale).astype(np.int32)

@@ -19,6 +19,7 @@ analysed frame is caught by the heartbeat.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
@@ -43,7 +44,7 @@ def small_grey(frame: NDArray[np.uint8], width: int) -> GreyImage:
     small = cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
     if small.ndim == 3:
         small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-    return cv2.GaussianBlur(small, (5, 5), 0)
+    return cast(GreyImage, cv2.GaussianBlur(small, (5, 5), 0))  # MatLike in the stubs; uint8 in, uint8 out
 
 
 @dataclass(frozen=True, slots=True)

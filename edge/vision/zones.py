@@ -39,7 +39,8 @@ def points_in_polygon(points: FloatArray, polygon: FloatArray) -> NDArray[np.boo
     with np.errstate(divide="ignore", invalid="ignore"):
         x_cross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
     crossings = straddles & (x < x_cross)
-    return (crossings.sum(axis=1) % 2).astype(bool)
+    inside: NDArray[np.bool_] = (crossings.sum(axis=1) % 2).astype(bool)
+    return inside
 
 
 def _cross(o: NDArray[np.float64], a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
