@@ -5,7 +5,8 @@ The store is four small parts, each with one job (read their docstrings for the 
     writer       ``edge.store.writer``       open, close, group commit, ``append_*``, disk-full mode
     outbox       ``edge.store.outbox``       per-lane pending records, the durable ack cursor, dead letters, backlog
     maintenance  ``edge.store.maintenance``  pruning, quota and free-space eviction, checkpoints
-    queries      ``edge.store.queries``      named reads on the core tables (and ``alarm_queries``)
+    queries      ``edge.store.queries``      named reads on the core tables (``Store.records``), and
+                 ``edge.store.alarm_queries`` on ``alarms`` / ``alarm_log`` (``Store.alarms``)
 
 and ``TableHandle`` (``edge.store.tables``) is the narrow database handle a component that owns
 tables of its own (panel users and sessions, audit, live roll-ups, indicator series, normaliser
