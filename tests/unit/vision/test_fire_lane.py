@@ -13,7 +13,7 @@ from tests.unit.vision.helpers import BICYCLE, CAR, GROUPS, LABELS, MOTO, TRUCK,
 PARKED = ((20, 20, 60, 80), CAR)
 
 
-class Lane:
+class LaneRig:
     """A tracker plus a fire-lane monitor, fed scripted detections."""
 
     def __init__(self, size: float = 100, **cfg: float) -> None:
@@ -33,7 +33,7 @@ class Lane:
 
 
 def test_parked_car_raises_once_after_dwell_and_clears_after_hold() -> None:
-    lane = Lane(dwell_s=120, hold_s=60)
+    lane = LaneRig(dwell_s=120, hold_s=60)
     for t in range(0, 301, 10):
         lane.step(t, PARKED)
     for t in range(310, 400, 10):
@@ -43,7 +43,7 @@ def test_parked_car_raises_once_after_dwell_and_clears_after_hold() -> None:
 
 
 def test_car_driving_through_raises_nothing() -> None:
-    lane = Lane(dwell_s=5, hold_s=5)
+    lane = LaneRig(dwell_s=5, hold_s=5)
     for step in range(30):  # 15 px per second across the zone and out
         x = -40 + 15 * step
         lane.step(float(step), ((x, 20, x + 40, 80), CAR))
@@ -51,7 +51,7 @@ def test_car_driving_through_raises_nothing() -> None:
 
 
 def test_flaky_detection_and_second_car_do_not_raise_again() -> None:
-    lane = Lane(dwell_s=60, hold_s=30)
+    lane = LaneRig(dwell_s=60, hold_s=30)
     second = ((65, 30, 95, 90), CAR)
     for t in range(0, 200, 5):
         missed = t % 15 == 5  # the detector misses the parked car in one frame of three
@@ -66,7 +66,7 @@ def test_flaky_detection_and_second_car_do_not_raise_again() -> None:
 
 
 def test_passing_traffic_does_not_hold_the_alarm_open() -> None:
-    lane = Lane(dwell_s=30, hold_s=20, min_presence_s=10)
+    lane = LaneRig(dwell_s=30, hold_s=20, min_presence_s=10)
     for t in range(0, 60, 2):
         lane.step(float(t), PARKED)
     for step, t in enumerate(range(60, 100, 2)):  # the car has gone; smaller cars keep driving past
@@ -76,7 +76,7 @@ def test_passing_traffic_does_not_hold_the_alarm_open() -> None:
 
 
 def test_new_episode_raises_again() -> None:
-    lane = Lane(dwell_s=20, hold_s=10)
+    lane = LaneRig(dwell_s=20, hold_s=10)
     for t in range(0, 40, 5):
         lane.step(float(t), PARKED)
     for t in range(40, 60, 5):
@@ -88,7 +88,7 @@ def test_new_episode_raises_again() -> None:
 
 def test_rarely_seen_track_does_not_raise() -> None:
     """A vehicle detected in only a third of the frames (a shadow, a misfire) never counts as parked."""
-    lane = Lane(dwell_s=20, hold_s=10)
+    lane = LaneRig(dwell_s=20, hold_s=10)
     for t in range(0, 60):
         lane.step(float(t), *([PARKED] if t % 3 == 0 else []))
     assert lane.log == []
@@ -113,7 +113,7 @@ def test_passing_traffic_merging_with_the_parked_car_raises_once_on_time() -> No
     reports one merged box around both (and no separate box for the parked car), and sometimes only
     the passing car. The parked car's timer must run through all of it.
     """
-    lane = Lane(size=STREET, dwell_s=120, hold_s=60)
+    lane = LaneRig(size=STREET, dwell_s=120, hold_s=60)
     park, leave = 10.0, 200.0
     for t in np.arange(0.0, 300.0, 1.0):
         items: list[tuple[tuple[float, float, float, float], int]] = []
@@ -142,7 +142,7 @@ def make_track(tid: int, box: tuple[float, float, float, float], cls: int, t: fl
 
 def test_track_id_switching_mid_episode_does_not_restart_the_timer() -> None:
     """The tracker hands the parked car a new id (and a new class) every 30 s: one alarm, on time."""
-    lane = Lane(size=STREET, dwell_s=120, hold_s=60)
+    lane = LaneRig(size=STREET, dwell_s=120, hold_s=60)
     for t in range(0, 181):
         tid = 1 + t // 30
         cls = CAR if (t // 30) % 2 == 0 else TRUCK
@@ -156,7 +156,7 @@ def test_track_id_switching_mid_episode_does_not_restart_the_timer() -> None:
 
 
 def test_parked_two_wheeler_blocks_the_lane_and_the_alarm_says_what() -> None:
-    lane = Lane(dwell_s=60, hold_s=30)
+    lane = LaneRig(dwell_s=60, hold_s=30)
     for t in range(0, 100, 2):
         lane.step(float(t), ((30, 40, 50, 90), MOTO))
     assert [code for _, code, _ in lane.log] == [LANE_BLOCKED]
@@ -167,7 +167,7 @@ def test_parked_two_wheeler_blocks_the_lane_and_the_alarm_says_what() -> None:
 
 def test_a_hidden_car_that_is_gone_for_good_still_clears() -> None:
     """Hiding bridges occupancy_gap_s at most: a spot covered by traffic does not stay blocked forever."""
-    lane = Lane(size=STREET, dwell_s=30, hold_s=20, occupancy_gap_s=15)
+    lane = LaneRig(size=STREET, dwell_s=30, hold_s=20, occupancy_gap_s=15)
     for t in range(0, 50):
         lane.step(float(t), (CAR_AT, CAR))
     # The car has left, but a queue of vans now stands over its spot, each box covering it.
