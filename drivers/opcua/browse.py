@@ -16,7 +16,7 @@ from asyncua import Client, Node, ua
 
 from drivers.opcua.nodeid import parse_node_ref, to_config_form
 
-_SERVER_OBJECT = ua.NodeId(ua.ObjectIds.Server)
+_SERVER_OBJECT = ua.NodeId(ua.Int32(ua.ObjectIds.Server))
 
 
 @dataclass(frozen=True, slots=True)

@@ -331,7 +331,7 @@ class OpcUaSource:
             deadband = self._bindings[node.nodeid].spec.deadband
             if deadband:
                 try:
-                    await subscription.deadband_monitor(node, deadband)
+                    await subscription.deadband_monitor(node, ua.Double(deadband))
                     self.deadband_items += 1
                     continue
                 except ua.UaStatusCodeError as exc:

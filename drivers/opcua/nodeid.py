@@ -25,6 +25,9 @@ from typing import Literal
 
 from asyncua import ua
 
+Kind = Literal["s", "i", "g", "b"]
+_KINDS: dict[str, Kind] = {"s": "s", "i": "i", "g": "g", "b": "b"}  # the regex's [sigb], as the Literal
+
 _FORM = re.compile(r"^(?:nsu=(?P<uri>[^;]+);)?(?P<kind>[sigb])=(?P<ident>.+)$", re.DOTALL)
 
 
@@ -37,7 +40,7 @@ class NodeRef:
     """A node id by namespace URI (``None``: namespace 0)."""
 
     uri: str | None
-    kind: Literal["s", "i", "g", "b"]
+    kind: Kind
     identifier: str
 
     def __str__(self) -> str:
@@ -53,13 +56,15 @@ class NodeRef:
                 index = namespaces.index(self.uri)
             except ValueError:
                 raise NodeIdError(f"{self}: the server has no namespace {self.uri!r}") from None
+        # asyncua's own marker types (str / int / UUID / bytes subclasses) as NodeId's annotations ask
+        namespace = ua.Int16(index)
         if self.kind == "s":
-            return ua.NodeId(self.identifier, index, ua.NodeIdType.String)
+            return ua.NodeId(ua.String(self.identifier), namespace, ua.NodeIdType.String)
         if self.kind == "i":
-            return ua.NodeId(int(self.identifier), index, ua.NodeIdType.Numeric)
+            return ua.NodeId(ua.Int32(int(self.identifier)), namespace, ua.NodeIdType.Numeric)
         if self.kind == "g":
-            return ua.NodeId(uuid.UUID(self.identifier), index, ua.NodeIdType.Guid)
-        return ua.NodeId(base64.b64decode(self.identifier), index, ua.NodeIdType.ByteString)
+            return ua.NodeId(ua.Guid(self.identifier), namespace, ua.NodeIdType.Guid)
+        return ua.NodeId(ua.ByteString(base64.b64decode(self.identifier)), namespace, ua.NodeIdType.ByteString)
 
 
 def parse_node_ref(text: str, default_uri: str | None = None) -> NodeRef:
@@ -71,7 +76,7 @@ def parse_node_ref(text: str, default_uri: str | None = None) -> NodeRef:
     match = _FORM.match(text)
     if match is None:
         raise NodeIdError(f"{text!r} is not a node id (expected nsu=<uri>;s=<name>, or i=<number> for namespace 0)")
-    kind = match["kind"]
+    kind = _KINDS[match["kind"]]
     ident = match["ident"]
     if kind == "i" and not ident.isdigit():
         raise NodeIdError(f"{text!r}: a numeric identifier must be digits")
@@ -83,14 +88,14 @@ def parse_node_ref(text: str, default_uri: str | None = None) -> NodeRef:
     uri = match["uri"] or (default_uri if kind != "i" else None)  # bare i=... is always namespace 0
     if uri is None and kind != "i":
         raise NodeIdError(f"{text!r}: a string, GUID or opaque id needs its namespace URI (nsu=<uri>;...)")
-    return NodeRef(uri, kind, ident)  # type: ignore[arg-type]
+    return NodeRef(uri, kind, ident)
 
 
 def to_config_form(node_id: ua.NodeId, namespaces: list[str]) -> str:
     """A server ``NodeId`` in the namespace-independent form the config takes (for browse results)."""
-    kind = {ua.NodeIdType.String: "s", ua.NodeIdType.Guid: "g", ua.NodeIdType.ByteString: "b"}.get(node_id.NodeIdType, "i")
+    kinds: dict[ua.NodeIdType, Kind] = {ua.NodeIdType.String: "s", ua.NodeIdType.Guid: "g", ua.NodeIdType.ByteString: "b"}
+    kind = kinds.get(node_id.NodeIdType, "i")
     ident = node_id.Identifier
-    if kind == "b":
-        ident = base64.b64encode(ident).decode()
-    ref = NodeRef(namespaces[node_id.NamespaceIndex] if node_id.NamespaceIndex else None, kind, str(ident))  # type: ignore[arg-type]
+    text = base64.b64encode(ident).decode() if isinstance(ident, bytes) else str(ident)
+    ref = NodeRef(namespaces[node_id.NamespaceIndex] if node_id.NamespaceIndex else None, kind, text)
     return str(ref)
