@@ -32,7 +32,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import paho.mqtt.client as paho
 
@@ -228,7 +228,8 @@ class MqttSource:
             self.unrouted += 1
             self._pending.acks.append(token)
             return
-        payload = message.payload
+        # paho types payload bytes | bytearray (shared with outgoing messages); a received one is bytes
+        payload = cast(bytes, message.payload)
         pending = self._pending
         routed = False
         for route in self._router.route(topic):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from typing import cast
 
 import aiomqtt
 import paho.mqtt.client as paho
@@ -87,7 +88,8 @@ async def listen(bus: MqttBusConfig, topic_filter: str, *, seconds: float, max_m
             topic = message.topic
         except UnicodeDecodeError:
             topic = "hex:" + message._topic.hex()  # paho keeps the raw topic only there
-        payload = message.payload
+        # paho types payload bytes | bytearray (shared with outgoing messages); a received one is bytes
+        payload = cast(bytes, message.payload)
         heard.append(HeardMessage(topic, to_us(clock.now()), len(payload), preview(payload), message.qos,
                                   bool(message.retain)))
         if len(heard) >= max_messages:

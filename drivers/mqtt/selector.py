@@ -111,7 +111,7 @@ class Selector:
 
 def _equal(found: Any, wanted: str | float) -> bool:
     if isinstance(wanted, str):
-        return found == wanted
+        return isinstance(found, str) and found == wanted
     return isinstance(found, int | float) and not isinstance(found, bool) and float(found) == wanted
 
 

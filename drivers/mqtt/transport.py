@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 import aiomqtt
 import paho.mqtt.client as paho
+from paho.mqtt.enums import MQTTErrorCode
 
 from edge.backoff import Backoff
 
@@ -109,7 +110,7 @@ class BatchedReader:
         client._sock_recv = self.recv  # type: ignore[method-assign]
         client.loop_read = self.loop_read  # type: ignore[method-assign]
 
-    def recv(self, size: int) -> bytes:
+    def recv(self, bufsize: int) -> bytes:
         """Up to ``size`` bytes from the buffer; one socket read per turn refills it, then "would block"."""
         buffer, pos = self._buffer, self._pos
         if pos >= len(buffer):
@@ -120,14 +121,14 @@ class BatchedReader:
             if not buffer:
                 return buffer  # the broker closed the connection: paho sees the empty read
             self._buffer, pos = buffer, 0
-        self._pos = pos + size
-        return buffer[pos:pos + size]
+        self._pos = pos + bufsize
+        return buffer[pos:pos + bufsize]
 
-    def loop_read(self, max_packets: int = 1) -> paho.MQTTErrorCode:
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """Read packets until the chunk of this turn is used up (or the connection fails)."""
         self._fresh = True
         rc = self._loop_read()
-        while rc == paho.MQTTErrorCode.MQTT_ERR_SUCCESS and self._pos < len(self._buffer) and self._client._sock:
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._pos < len(self._buffer) and self._client._sock:
             rc = self._loop_read()
         return rc
 
@@ -186,7 +187,8 @@ class BrokerSession:
         paho_client.disable_logger()  # a log call per packet costs more than decoding the payload
         BatchedReader(paho_client)
         generation = self.generation + 1
-        paho_client._handle_on_message = lambda m: on_message(m, AckToken(generation, m.mid, m.qos))  # type: ignore[method-assign]
+        paho_client._handle_on_message = (  # type: ignore[method-assign]
+            lambda message: on_message(message, AckToken(generation, message.mid, message.qos)))
         async with client:
             self.generation = generation
             self._client = client
