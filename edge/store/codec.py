@@ -266,6 +266,13 @@ def upload_evidence_name(name: str) -> str:
     return name
 
 
+def panel_copy_name(name: str) -> str | None:
+    """The separate panel copy that replaces the uploaded copy ``name`` on the box, if one may exist."""
+    if name.endswith(LOCAL_EVIDENCE_SUFFIX) or not name.endswith(".jpg"):
+        return None
+    return name[: -len(".jpg")] + LOCAL_EVIDENCE_SUFFIX
+
+
 def evidence_file_names(name: str) -> tuple[str, ...]:
     """Every file a record with ``evidence_path`` ``name`` owns (evicted together)."""
     upload = upload_evidence_name(name)

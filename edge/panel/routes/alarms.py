@@ -14,6 +14,7 @@ from edge.panel.overview import SEVERITIES
 from edge.panel.routes.common import audit, page_router
 from edge.panel.security import Principal, ctx_of, require_operator, require_viewer
 from edge.panel.views import render
+from edge.store import codec
 
 router = page_router()
 
@@ -141,9 +142,15 @@ async def resolve(request: Request, alarm_id: str, principal: Annotated[Principa
 @router.get("/evidence/{name}")
 async def evidence(request: Request, name: str, principal: Annotated[Principal, Depends(require_viewer)]) -> Response:
     """An evidence JPEG by file name. ``Store.evidence_file`` refuses separators, dot files and anything
-    that does not resolve to a file directly inside the evidence directory (path traversal)."""
-    path = ctx_of(request).store.evidence_file(name)
-    if path is None:
+    that does not resolve to a file directly inside the evidence directory (path traversal).
+
+    Where a record has a separate panel copy (the estate's privacy policy blurs the two copies
+    differently, ``edge.config.privacy``), the uploaded copy is not served: the panel shows what the
+    estate decided staff on the box see, even to someone who guesses the other file's name."""
+    store = ctx_of(request).store
+    path = store.evidence_file(name)
+    local = codec.panel_copy_name(name)
+    if path is None or (local is not None and store.evidence_file(local) is not None):
         raise HTTPException(404, "no such evidence file")
     return FileResponse(path, media_type="image/jpeg", headers={"cache-control": "private, max-age=86400"})
 
