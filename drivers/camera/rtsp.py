@@ -16,7 +16,7 @@ the first frame (3.6 s -> 1.8 s against the simulator).
 Key frames only (``key_frames_only``, per camera, opt-in): FFmpeg discards every packet but key
 frames before decoding (``avdiscard;nonkey``), so the reader decodes one frame per GOP (about one
 a second on cameras, which is what the analytics use at 1 fps) instead of all 15: measured on a
-640x360 sub-stream with sensor noise, 0.5 % of a core instead of 1.5 % (``bench/vision_bench.py``,
+640x360 sub-stream with sensor noise, 0.6 % of a core instead of 1.6 % (``bench/vision_bench.py``,
 ``docs/vision-quality.md``). Analysis then runs at most at the key-frame rate: only for cameras
 whose GOP is no longer than the analysis interval (fire lanes at 1 fps, not e-bike doors that
 vote over a few frames a second). The option travels in the same process-wide variable, so
