@@ -17,11 +17,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TypeVar
 
 from edge.bus_tools import BrowseNode, BrowseResult, BusInfo, LastMessage, ListenResult, ScanEntry, ScanList
 from edge.clock import to_us
 from edge.config import EstateConfig
+from edge.config.buses import BleBusConfig, MqttBusConfig, OpcUaBusConfig
+
+_Bus = TypeVar("_Bus", MqttBusConfig, BleBusConfig, OpcUaBusConfig)
 
 MAX_BROWSE_DEPTH = 6
 MAX_BROWSE_NODES = 2000
@@ -35,34 +38,28 @@ class DriverBusTools:
         self._config = config
         self._sources = sources
 
-    def _bus(self, bus_id: str, kind: str) -> Any:
+    def _bus(self, bus_id: str, model: type[_Bus]) -> _Bus | None:
         config = self._config()
         if config is None:
             return None
-        return next((b for b in config.buses if b.id == bus_id and b.kind == kind and getattr(b, "enabled", True)), None)
-
-    def _running(self, bus_id: str, cls: type) -> Any:
-        return next((s for s in self._sources() if isinstance(s, cls) and s.bus.id == bus_id), None)
+        return next((b for b in config.buses if isinstance(b, model) and b.id == bus_id), None)
 
     def buses(self) -> list[BusInfo]:
         config = self._config()
         out: list[BusInfo] = []
         for bus in config.buses if config else []:
-            if not getattr(bus, "enabled", True):
-                continue
-            if bus.kind == "mqtt":
-                out.append(BusInfo(bus.id, "mqtt", f"{bus.host}:{bus.port}"))  # type: ignore[union-attr]
-            elif bus.kind == "ble":
-                replay = getattr(bus, "replay", None)
-                out.append(BusInfo(bus.id, "ble", bus.adapter, replay.name if replay else None))  # type: ignore[union-attr]
-            elif bus.kind == "opcua":
-                out.append(BusInfo(bus.id, "opcua", bus.endpoint))  # type: ignore[union-attr]
+            if isinstance(bus, MqttBusConfig):
+                out.append(BusInfo(bus.id, "mqtt", f"{bus.host}:{bus.port}"))
+            elif isinstance(bus, BleBusConfig):
+                out.append(BusInfo(bus.id, "ble", bus.adapter, bus.replay.name if bus.replay else None))
+            elif isinstance(bus, OpcUaBusConfig):
+                out.append(BusInfo(bus.id, "opcua", bus.endpoint))
         return out
 
     async def mqtt_listen(self, bus_id: str, topic_filter: str, seconds: float, max_messages: int) -> ListenResult:
         from drivers.mqtt.listen import listen
 
-        bus = self._bus(bus_id, "mqtt")
+        bus = self._bus(bus_id, MqttBusConfig)
         if bus is None:
             return ListenResult(bus_id, topic_filter, error="no_bus", detail=bus_id)
         return await listen(bus, topic_filter, seconds=seconds, max_messages=max_messages)
@@ -74,7 +71,7 @@ class DriverBusTools:
         for info in self.buses():
             if info.kind != "ble":
                 continue
-            source = self._running(info.id, BleSource)
+            source = next((s for s in self._sources() if isinstance(s, BleSource) and s.bus.id == info.id), None)
             if source is None:
                 out.append(ScanList(info.id, info.address, False, info.replay, error="not_running", detail=info.id))
                 continue
@@ -95,7 +92,7 @@ class DriverBusTools:
         from drivers.opcua.nodeid import NodeIdError, parse_node_ref
 
         started = time.perf_counter()
-        bus = self._bus(bus_id, "opcua")
+        bus = self._bus(bus_id, OpcUaBusConfig)
         config = self._config()
         if bus is None or config is None:
             return BrowseResult(bus_id, root, error="no_bus", detail=bus_id)
