@@ -219,7 +219,7 @@ def make_bit_block_decoder(fields: Sequence[tuple[str, int]]) -> BlockDecoder:
     return lambda data: [(name, float((data[byte] >> bit) & 1)) for name, byte, bit in where]
 
 
-def registers_to_bytes(registers: list[int]) -> bytes:
+def registers_to_bytes(registers: Sequence[int]) -> bytes:
     """pymodbus hands registers as ints; the decoders work on the wire bytes."""
     return struct.pack(f">{len(registers)}H", *registers)
 

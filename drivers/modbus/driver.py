@@ -26,6 +26,7 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from drivers.modbus.device import DevicePoller, PollResult
@@ -182,13 +183,15 @@ class ModbusSource:
         groups: dict[Endpoint, list[DevicePoller]] = {}
         for device_id, poller in self.pollers.items():
             groups.setdefault(self.endpoint(device_id), []).append(poller)
-        rtu = isinstance(bus, ModbusRtuBusConfig)
+        # An RTU bus has one lane (endpoint None), named after its line, one transaction at a time.
+        line = bus.port if isinstance(bus, ModbusRtuBusConfig) else ""
+        workers = 1 if isinstance(bus, ModbusRtuBusConfig) else bus.max_connections
         self._lanes_by_endpoint = {
             endpoint: PollLane(
-                bus.port if endpoint is None else f"{endpoint[0]}:{endpoint[1]}",  # type: ignore[union-attr]
+                line if endpoint is None else f"{endpoint[0]}:{endpoint[1]}",
                 pollers,
-                lambda e=endpoint: self.new_link(e),  # type: ignore[misc]
-                workers=1 if rtu else bus.max_connections,  # type: ignore[union-attr]
+                partial(self.new_link, endpoint),
+                workers=workers,
                 reporter=self,
                 clock=self.clock,
                 offline_after=self.offline_after,

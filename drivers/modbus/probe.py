@@ -77,6 +77,10 @@ class _RecordingLink:
         self._rx = b""
         self._rx_base = b""
 
+    def _reset(self) -> None:
+        """Forget the last transaction's bytes (the tap fills them in again during the next one)."""
+        self._tx, self._rx, self._rx_base = None, b"", b""
+
     def _tap(self, sending: bool, data: bytes) -> None:
         if sending:
             self._tx = bytes(data)
@@ -87,7 +91,7 @@ class _RecordingLink:
 
     async def read(self, device_id: str, unit: int, function_code: int, address: int, count: int,
                    timeout: float) -> bytes:
-        self._tx, self._rx, self._rx_base = None, b"", b""
+        self._reset()  # a call, not assignments: the tap sets _tx while the read is awaited
         where = f"unit {unit} FC{function_code} {address:#06x}+{count}"
         outcome = ""
         try:
