@@ -154,7 +154,8 @@ def _pages(demo: DemoPanel) -> list[tuple[str, str]]:
     return [("overview", "/"), ("devices", "/devices"), ("device-lift", "/devices/B2-LIFT-01"),
             ("device-inputs", "/devices/B1-DI-01"), ("alarms", "/alarms"),
             ("alarm-camera", f"/alarms/{demo.camera_alarm}"), ("alarm-device", f"/alarms/{demo.device_alarm}"),
-            ("cameras", "/cameras"), ("camera", "/cameras/CAM-B1-LANE"), ("tools", "/tools")]
+            ("alarm-history", "/alarms/history"), ("cameras", "/cameras"), ("camera", "/cameras/CAM-B1-LANE"),
+            ("tools", "/tools"), ("users", "/admin/users"), ("audit", "/admin/audit"), ("account", "/account")]
 
 
 @pytest.mark.parametrize("lang", ["zh-CN", "en"])
