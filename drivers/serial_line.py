@@ -36,6 +36,7 @@ from typing import Protocol
 
 import serial
 
+from drivers.modbus.codec import char_time_s, inter_frame_silence_s
 from edge.errors import DeviceUnreachable
 
 log = logging.getLogger(__name__)
@@ -231,3 +232,43 @@ def release(port: SerialPort) -> None:
         port.close()
         if _SHARED_PORTS.get(port.path) is port:
             del _SHARED_PORTS[port.path]
+
+
+class LineEnd:
+    """One bus's end of a serial line: its settings, its port object and counters, closed once.
+
+    The DL/T 645 / CJ/T 188 line (``drivers.dlt645.line.SerialLine``) and the Modbus RTU link on a
+    shared line (``drivers.modbus.shared_line.SharedRtuLink``) are both this plus their own framing.
+    """
+
+    def __init__(self, port: str, *, baudrate: int, bytesize: int, parity: str, stopbits: int,
+                 inter_frame_s: float | None, shared: bool) -> None:
+        self.port = port
+        self.baudrate = baudrate
+        self.bytesize = bytesize
+        self.parity = parity
+        self.stopbits = stopbits
+        self.settings: PortSettings = (baudrate, bytesize, parity, stopbits)
+        self.char_s = char_time_s(baudrate, bytesize, parity, stopbits)
+        self.silence_s = (
+            inter_frame_s if inter_frame_s is not None else inter_frame_silence_s(baudrate, bytesize, parity, stopbits)
+        )
+        self.name = f"{port}@{baudrate}{parity}"
+        self.shared = shared
+        self._port = acquire(port, shared=shared)
+        self.retired = False
+        self.transactions = 0
+        self.corrupt_frames = 0
+        self.stale_bytes = 0
+        self.echoes = 0
+
+    @property
+    def connected(self) -> bool:
+        return self._port.fd is not None
+
+    def close(self) -> None:
+        """Close for good (the lane that owned it stopped); a shared port closes with its last user."""
+        if self.retired:
+            return
+        self.retired = True
+        release(self._port)

@@ -41,7 +41,6 @@ from typing import Any
 
 from drivers import serial_line
 from drivers.dlt645.codec import FrameError, Scan, Verdict
-from drivers.modbus.codec import char_time_s, inter_frame_silence_s
 from edge.errors import DeviceTimeout, DeviceUnreachable
 
 log = logging.getLogger(__name__)
@@ -49,7 +48,7 @@ log = logging.getLogger(__name__)
 Scanner = Callable[[bytes], Scan]
 
 
-class SerialLine:
+class SerialLine(serial_line.LineEnd):
     """One bus's view of a half-duplex line; ``scanner`` finds the protocol's frames in the received bytes.
 
     ``shared``: the port object is shared with the other buses naming the same path (see above).
@@ -67,39 +66,12 @@ class SerialLine:
         inter_frame_s: float | None = None,
         shared: bool = False,
     ) -> None:
-        self.port = port
+        super().__init__(port, baudrate=baudrate, bytesize=bytesize, parity=parity, stopbits=stopbits,
+                         inter_frame_s=inter_frame_s, shared=shared)
         self.scanner = scanner
-        self.baudrate = baudrate
-        self.bytesize = bytesize
-        self.parity = parity
-        self.stopbits = stopbits
-        self.settings = (baudrate, bytesize, parity, stopbits)
-        self.char_s = char_time_s(baudrate, bytesize, parity, stopbits)
-        self.silence_s = (
-            inter_frame_s if inter_frame_s is not None else inter_frame_silence_s(baudrate, bytesize, parity, stopbits)
-        )
-        self.name = f"{port}@{baudrate}{parity}"
-        self.shared = shared
-        self._port = serial_line.acquire(port, shared=shared)
-        self.retired = False
-        self.transactions = 0
-        self.corrupt_frames = 0
         self.garbage_bytes = 0
-        self.stale_bytes = 0
-        self.echoes = 0
 
     # ------------------------------------------------------------------ public
-
-    @property
-    def connected(self) -> bool:
-        return self._port.fd is not None
-
-    def close(self) -> None:
-        """Close for good (the lane that owned the line stopped); a shared port closes with its last user."""
-        if self.retired:
-            return
-        self.retired = True
-        serial_line.release(self._port)
 
     async def transact(self, device_id: str, request: bytes, *, timeout: float, detail: str,
                        expect_reply: bool = True, tap: Callable[[bool, bytes], None] | None = None) -> Any:

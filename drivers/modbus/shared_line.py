@@ -41,10 +41,8 @@ from drivers.modbus.codec import (
     EXCEPTION_NAMES,
     READ_FUNCTION_CODES,
     Verdict,
-    char_time_s,
     check_rtu_response,
     data_length,
-    inter_frame_silence_s,
     rtu_read_request,
 )
 from edge.errors import DeviceExceptionCode, DeviceProtocolError, DeviceTimeout, DeviceUnreachable
@@ -52,7 +50,7 @@ from edge.errors import DeviceExceptionCode, DeviceProtocolError, DeviceTimeout,
 Tap = Callable[[bool, bytes], None]
 
 
-class SharedRtuLink:
+class SharedRtuLink(serial_line.LineEnd):
     """One Modbus RTU bus's turn-taking view of a shared RS-485 line."""
 
     is_tcp = False
@@ -67,37 +65,11 @@ class SharedRtuLink:
         stopbits: int = 1,
         inter_frame_s: float | None = None,
     ) -> None:
-        self.port = port
-        self.baudrate = baudrate
-        self.bytesize = bytesize
-        self.parity = parity
-        self.stopbits = stopbits
-        self.settings: serial_line.PortSettings = (baudrate, bytesize, parity, stopbits)
-        self.char_s = char_time_s(baudrate, bytesize, parity, stopbits)
-        self.silence_s = (
-            inter_frame_s if inter_frame_s is not None else inter_frame_silence_s(baudrate, bytesize, parity, stopbits)
-        )
-        self.name = f"{port}@{baudrate}{parity}"
-        self._port = serial_line.acquire(port, shared=True)
-        self.retired = False
-        self.transactions = 0
-        self.corrupt_frames = 0
+        super().__init__(port, baudrate=baudrate, bytesize=bytesize, parity=parity, stopbits=stopbits,
+                         inter_frame_s=inter_frame_s, shared=True)
         self.stale_frames = 0
-        self.stale_bytes = 0
-        self.echoes = 0
 
     # ------------------------------------------------------------------ the RtuLink surface
-
-    @property
-    def connected(self) -> bool:
-        return self._port.fd is not None
-
-    def close(self) -> None:
-        """Close for good (the lane that owned the link stopped); the port closes with its last user."""
-        if self.retired:
-            return
-        self.retired = True
-        serial_line.release(self._port)
 
     def receive_buffer(self) -> bytes:
         """Bytes received but not yet used (the probe's view of what a new answer is appended to)."""
