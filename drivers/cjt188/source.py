@@ -23,7 +23,7 @@ class Cjt188Source(MeterLineSource):
     """Water, heat and gas meters on one RS-485 / M-Bus line."""
 
     protocol = "cjt188"
-    scanner = staticmethod(codec.scan_frame)  # type: ignore[assignment]
+    scanner = staticmethod(codec.scan_frame)
 
     def __init__(self, bus: Cjt188BusConfig, devices: Sequence[DeviceConfig], **kwargs: Any) -> None:
         super().__init__(bus, devices, _poller, **kwargs)

@@ -59,6 +59,17 @@ def _source_class(bus: MeterBus) -> type[MeterLineSource]:
     return Cjt188Source
 
 
+def _source(bus: MeterBus, device: DeviceConfig) -> MeterLineSource:
+    """A source for ``device`` alone: its poller is what the probe runs (one per kind, each with its bus type)."""
+    if isinstance(bus, Dlt645BusConfig):
+        from drivers.dlt645.source import Dlt645Source
+
+        return Dlt645Source(bus, [device])
+    from drivers.cjt188.source import Cjt188Source
+
+    return Cjt188Source(bus, [device])
+
+
 def _line(bus: MeterBus, running_sources: Sequence[object]) -> tuple[SerialLine, bool]:
     """The running source's line (borrowed) or a new one (the caller closes it)."""
     for source in running_sources:
@@ -74,14 +85,15 @@ def _line(bus: MeterBus, running_sources: Sequence[object]) -> tuple[SerialLine,
 async def probe_meter_device(bus: MeterBus, device: DeviceConfig, running_sources: Sequence[object] = ()) -> DeviceProbe:
     started = time.perf_counter()
     try:
-        source = _source_class(bus)(bus, [device])  # type: ignore[arg-type]
+        source = _source(bus, device)
     except ConfigError as exc:
         return DeviceProbe(device.id, ok=False, error="; ".join(exc.problems))
     poller = source.pollers[device.id]
     line, borrowed = _line(bus, running_sources)
     recording = _RecordingLine(line)
     try:
-        result = await poller.poll(recording, datetime.now(UTC), time.monotonic(), retries=0)
+        # arg-type: ModbusSource.pollers is typed with the Modbus Link; a meter poller takes a serial line
+        result = await poller.poll(recording, datetime.now(UTC), time.monotonic(), retries=0)  # type: ignore[arg-type]
     except DeviceError as exc:
         return DeviceProbe(device.id, ok=False, frames=tuple(recording.frames), error=str(exc),
                            duration_ms=(time.perf_counter() - started) * 1000)

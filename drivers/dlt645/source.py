@@ -106,7 +106,8 @@ class MeterLineSource(ModbusSource):
 
     def live_link(self, endpoint: Endpoint = None) -> SerialLine | None:  # type: ignore[override]
         lane = self._lanes_by_endpoint.get(None)
-        link = lane.links[0] if lane is not None and lane.links else None
+        links: Sequence[object] = lane.links if lane is not None else ()  # typed for Modbus links, holds SerialLines
+        link = links[0] if links else None
         return link if isinstance(link, SerialLine) and not link.retired else None
 
     def _make_lanes(self) -> list[PollLane]:
@@ -114,7 +115,8 @@ class MeterLineSource(ModbusSource):
             self._lanes_by_endpoint = {}
             return []
         bus: MeterBusConfig = self.bus  # type: ignore[assignment]
-        lane = PollLane(bus.port, list(self.pollers.values()), self.new_link, workers=1, reporter=self,
+        # arg-type: PollLane is typed for Modbus links; a meter line's lane runs on SerialLines
+        lane = PollLane(bus.port, list(self.pollers.values()), self.new_link, workers=1, reporter=self,  # type: ignore[arg-type]
                     clock=self.clock, offline_after=self.offline_after, backoff_max_s=bus.backoff_max_s)
         self._lanes_by_endpoint = {None: lane}
         return [lane]
@@ -160,7 +162,7 @@ class Dlt645Source(MeterLineSource):
     """DL/T 645 meters on one line, with the optional broadcast time sync."""
 
     protocol = "dlt645"
-    scanner = staticmethod(codec.scan_frame)  # type: ignore[assignment]
+    scanner = staticmethod(codec.scan_frame)
 
     def __init__(self, bus: Dlt645BusConfig, devices: Sequence[DeviceConfig], *, timezone: str = "Asia/Shanghai",
                  **kwargs: Any) -> None:
