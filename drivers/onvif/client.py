@@ -300,7 +300,9 @@ class OnvifClient:
         media = await self._call(camera.create_media_service(), "GetProfile")
         profile: Any = await self._call(media.GetProfile({"ProfileToken": profile_token}), "GetProfile")
         encoder = getattr(profile, "VideoEncoderConfiguration", None)
-        rate = getattr(encoder, "RateControl", None) if encoder is not None else None
+        if encoder is None:
+            return None
+        rate = getattr(encoder, "RateControl", None)
         if rate is None:
             return None
         if rate.FrameRateLimit and int(rate.FrameRateLimit) <= fps:
