@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
@@ -151,10 +151,10 @@ def reference_problems(
 def raw_reference_problems(data: object) -> list[str]:
     """``reference_problems`` on the parsed YAML itself, skipping whatever is malformed there."""
 
-    def mapping(value: object) -> dict:
+    def mapping(value: object) -> dict[str, Any]:  # parsed YAML: values of any shape
         return value if isinstance(value, dict) else {}
 
-    def entries(key: str) -> list[dict]:
+    def entries(key: str) -> list[dict[str, Any]]:
         value = mapping(data).get(key)
         return [mapping(item) for item in value] if isinstance(value, list) else []
 

@@ -49,6 +49,8 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:
     from edge.config import EstateConfig
+    from edge.config.cameras import CameraConfig
+    from edge.config.devices import DeviceConfig
 
 LANGUAGES: tuple[str, ...] = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
@@ -219,7 +221,10 @@ def device_label(device_id: str, name: str | None = None, building: str | None =
 def labels_from_config(config: EstateConfig) -> dict[str, str]:
     """Id -> label for every device and camera of the estate config (what messages name them by)."""
     out: dict[str, str] = {}
-    for item in (*config.devices, *config.cameras):
+    # A list typed as the union: a tuple of both lists was joined to their common base, Section, which has
+    # no id, name or location, so nothing here was checked.
+    items: list[DeviceConfig | CameraConfig] = [*config.devices, *config.cameras]
+    for item in items:
         loc = item.location
         out[item.id] = device_label(item.id, item.name, loc.building, loc.unit, loc.room)
     return out
