@@ -167,7 +167,6 @@ def test_every_shown_string_is_in_the_catalogue(pages: Page, demo: DemoPanel, la
     SHOTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
     for name, path in _pages(demo):
-        demo.names.add(*_device_given_names(demo.workdir / "estate-edge.db"))  # the fire panel reports on
         response = page.goto(demo.url + path)
         assert response is not None and response.status == 200, f"{path}: HTTP {response and response.status}"
         page.wait_for_load_state("networkidle")
@@ -176,7 +175,9 @@ def test_every_shown_string_is_in_the_catalogue(pages: Page, demo: DemoPanel, la
         if name == "alarm-camera":
             expect(page.locator(".evidence img").first).to_be_visible()
         page.screenshot(path=str(SHOTS / f"{lang}-{name}.png"), full_page=True)
-        for text, rest in strings_outside(visible_texts(page), lang, demo.names):
+        texts = visible_texts(page)
+        demo.names.add(*_device_given_names(demo.workdir / "estate-edge.db"))  # read after: all the page can show
+        for text, rest in strings_outside(texts, lang, demo.names):
             problems.append(f"{lang} {path}: {rest!r} in {text[:160]!r}")
     assert not problems, f"{len(problems)} strings outside the {lang} catalogue:\n" + "\n".join(problems)
 
