@@ -76,7 +76,7 @@ def kinds() -> dict[str, SourceKind]:
         return await probe_meter_device(bus, device, running)
 
     async def panel_probe(config: EstateConfig, bus: Any, device: DeviceConfig, running: Sequence[object]) -> DeviceProbe:
-        return probe_panel_device(bus, device, running)  # type: ignore[no-any-return]
+        return probe_panel_device(bus, device, running)
 
     async def mqtt_probe(config: EstateConfig, bus: Any, device: DeviceConfig, running: Sequence[object]) -> DeviceProbe:
         return await probe_mqtt_device(bus, device, running)

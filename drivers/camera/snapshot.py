@@ -97,10 +97,8 @@ class SnapshotFrameSource(SlotFrameSource):
         seq = 0
         delay = self._interval
         failing = Backoff(self._interval * 2, self._backoff_max)  # 2, 4, 8 ... intervals while snapshots fail
-        kwargs: dict[str, object] = {"timeout": self._timeout, "verify": self._verify}
-        if self._transport is not None:
-            kwargs["transport"] = self._transport
-        async with httpx.AsyncClient(auth=self._auth, **kwargs) as client:  # type: ignore[arg-type]
+        async with httpx.AsyncClient(auth=self._auth, timeout=self._timeout, verify=self._verify,
+                                     transport=self._transport) as client:
             while True:
                 started = self._clock.monotonic()
                 try:

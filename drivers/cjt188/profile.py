@@ -67,4 +67,4 @@ class Cjt188Profile(ProfileModel):
 
 
 def load_profile(name: str, extra_dirs: list[str] | tuple[str, ...] = ()) -> Cjt188Profile:
-    return load_yaml_profile(name, extra_dirs, SHIPPED_DIR, Cjt188Profile)  # type: ignore[return-value]
+    return load_yaml_profile(name, extra_dirs, SHIPPED_DIR, Cjt188Profile)

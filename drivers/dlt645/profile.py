@@ -17,7 +17,7 @@ that the meter answers with "no data requested" are dropped with an event instea
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
@@ -29,6 +29,7 @@ from edge.errors import ConfigError
 from edge.units import COUNTER_UNITS, UnitError, convert, unit_name
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"
+_Profile = TypeVar("_Profile", bound=BaseModel)  # the protocol's profile model (DL/T 645 or CJ/T 188)
 
 
 class SerialDefaults(ProfileModel):
@@ -92,7 +93,7 @@ class Dlt645Profile(ProfileModel):
 
 def load_profile(name: str, extra_dirs: list[str] | tuple[str, ...] = ()) -> Dlt645Profile:
     """A profile by name (searched in ``extra_dirs``, then the shipped ones) or by path to a YAML file."""
-    return load_yaml_profile(name, extra_dirs, SHIPPED_DIR, Dlt645Profile)  # type: ignore[return-value]
+    return load_yaml_profile(name, extra_dirs, SHIPPED_DIR, Dlt645Profile)
 
 
 def find_profile(name: str, extra_dirs: list[str] | tuple[str, ...], shipped: Path) -> Path:
@@ -109,7 +110,7 @@ def find_profile(name: str, extra_dirs: list[str] | tuple[str, ...], shipped: Pa
     raise ConfigError(f"unknown profile {name!r} (shipped: {', '.join(known)})")
 
 
-def load_yaml_profile(name: str, extra_dirs: list[str] | tuple[str, ...], shipped: Path, model: type[BaseModel]) -> BaseModel:
+def load_yaml_profile(name: str, extra_dirs: list[str] | tuple[str, ...], shipped: Path, model: type[_Profile]) -> _Profile:
     path = find_profile(name, extra_dirs, shipped)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -58,6 +58,7 @@ from edge.config.device_options import Gb26875DeviceOptions, parse_options
 from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
 from edge.messages import say
+from edge.probes import DeviceProbe, ProbeValue
 from edge.records import Event, Reading, Severity
 from edge.sources import Sink
 
@@ -431,11 +432,9 @@ def build(bus: object, devices: list[DeviceConfig], config: EstateConfig) -> Gb2
                          online_after=config.thresholds.online_after_successes, timezone=config.estate.timezone)
 
 
-def probe_panel_device(bus: Gb26875BusConfig, device: DeviceConfig, running_sources: Sequence[object] = ()) -> Any:
+def probe_panel_device(bus: Gb26875BusConfig, device: DeviceConfig, running_sources: Sequence[object] = ()) -> DeviceProbe:
     """The panel's "test device" for a transmission device: the centre cannot ask it to answer on demand
     (it is the client), so the test says whether it is connected and what it sent this run."""
-    from edge.probes import DeviceProbe, ProbeValue
-
     source = next((s for s in running_sources if isinstance(s, Gb26875Source) and s.bus.id == bus.id), None)
     if source is None:
         return DeviceProbe(device.id, ok=False, error=f"bus {bus.id} is not running: no device can connect")

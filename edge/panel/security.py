@@ -88,7 +88,8 @@ class Principal:
 
 
 def ctx_of(request: Request) -> PanelContext:
-    return request.app.state.panel  # type: ignore[no-any-return]
+    panel: PanelContext = request.app.state.panel  # set once by create_app; starlette's State is untyped
+    return panel
 
 
 def client_ip(request: Request) -> str:
@@ -102,7 +103,8 @@ def is_https(request: Request) -> bool:
 async def current_principal(request: Request) -> Principal | None:
     """The logged-in user of this request, or None. Looked up once per request."""
     if hasattr(request.state, "principal"):
-        return request.state.principal  # type: ignore[no-any-return]
+        principal: Principal | None = request.state.principal
+        return principal
     ctx = ctx_of(request)
     principal = None
     token = request.cookies.get(SESSION_COOKIE)

@@ -66,7 +66,8 @@ def fmt_duration(seconds: float | None) -> str:
 def language(request: Request) -> str:
     if not hasattr(request.state, "lang"):
         request.state.lang = pick_language(request.cookies.get(LANG_COOKIE), ctx_of(request).settings.language)
-    return request.state.lang  # type: ignore[no-any-return]
+    lang: str = request.state.lang  # starlette's State is untyped
+    return lang
 
 
 def explain(request: Request, key: str, **values: object) -> str:

@@ -20,7 +20,7 @@ from edge.errors import ConfigError, EdgeError
 log = logging.getLogger("edge.training")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("train", help="fine-tune the site's detector on its labelled frames (on this CPU, "
                                      "niced, resumable); --activate switches cameras where it is better")
     p.add_argument("config")

@@ -107,7 +107,7 @@ class Zone:
             z = float(_cross(np.asarray(a, np.float64), np.asarray(b, np.float64), centroid))
             if z == 0:
                 raise ValueError(f"zone {cfg.id}: the entry line passes through the zone's centroid")
-            line = EntryLine(tuple(a), tuple(b), 1.0 if z > 0 else -1.0)  # type: ignore[arg-type]
+            line = EntryLine(a, b, 1.0 if z > 0 else -1.0)  # the config validated both as (x, y) tuples
         return cls(cfg.id, cfg.kind, cfg.name or cfg.id, polygon, cfg.anchor, line, class_ids, cfg.dwell_s)
 
     def scaled(self, sx: float, sy: float) -> Zone:
