@@ -10,7 +10,6 @@ want of an adapter, to show how the source reports that.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from edge.config.buses import BleBusConfig
 from edge.config.devices import DeviceConfig
 from simulators.ble.replay import RECORDINGS, ReplayScanner, load_recording
 from tests.helpers.sink import RecordingSink
+from tests.helpers.waiting import eventually
 
 PV, ATC, DOOR, TH = "A4:C1:38:12:34:56", "A4:C1:38:AB:CD:EF", "7C:C6:B6:01:02:03", "38:1F:8D:44:55:66"
 
@@ -37,12 +37,6 @@ def sensor(device_id: str, mac: str, **options: Any) -> DeviceConfig:
     })
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met in {timeout} s")
-        await asyncio.sleep(0.01)
 
 
 def replay(loops: int = 1) -> Callable[[BleBusConfig], Scanner]:

@@ -16,8 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from simulators.mqtt.farm import MqttDeviceFarm
 from simulators.opcua.server import NAMESPACE, PumpRoomPlc
 from tests.helpers.panel import PASSWORD, cheap_passwords, csrf_from, panel_settings
 from tests.helpers.sink import RecordingSink
+from tests.helpers.waiting import eventually
 
 PV_MAC = "A4:C1:38:12:34:56"
 SMOKE_TOPIC = "estate/t/smoke/1"
@@ -80,12 +80,6 @@ def write_estate(tmp: Path, mqtt_port: int, opcua_endpoint: str) -> tuple[Path, 
     return config_path, secrets_path
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met in {timeout} s")
-        await asyncio.sleep(0.01)
 
 
 @dataclass

@@ -11,9 +11,9 @@ socket no longer signals.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pytest
@@ -25,6 +25,7 @@ from simulators.mqtt.broker import MosquittoBroker
 from simulators.mqtt.devices import SimDevice, smoke_up
 from simulators.mqtt.farm import MqttDeviceFarm
 from tests.helpers.sink import RecordingSink
+from tests.helpers.waiting import eventually
 
 DEVICES = 20
 REPORTS = 1500
@@ -48,12 +49,8 @@ def devices() -> list[DeviceConfig]:
         "location": {"building": "1栋"}, "options": {"topic": f"batch/smoke/{i}"}}) for i in range(DEVICES)]
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met in {timeout} s")
-        await asyncio.sleep(0.01)
+
+eventually = partial(eventually, timeout=30.0)  # ingest of a large backlog takes longer
 
 
 async def run_until(source: MqttSource, sink: RecordingSink, check: Callable[[], bool], what: str) -> None:

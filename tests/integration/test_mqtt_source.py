@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -24,6 +23,7 @@ from simulators.mqtt.broker import MosquittoBroker
 from simulators.mqtt.devices import MALFORMED, SimDevice
 from simulators.mqtt.farm import DeviceLink, MqttDeviceFarm
 from tests.helpers.sink import RecordingSink
+from tests.helpers.waiting import eventually
 
 FARM = [
     SimDevice("smoke-1", "smoke", "estate/e1/smoke/1", alarm=True, battery=77),
@@ -45,12 +45,6 @@ def device(sim: SimDevice, **options: Any) -> DeviceConfig:
     })
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met in {timeout} s")
-        await asyncio.sleep(0.01)
 
 
 @contextlib.asynccontextmanager

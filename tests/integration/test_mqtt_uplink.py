@@ -7,14 +7,11 @@ PUBACK comes) never advances the lane's cursor, and the batch arrives once the b
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 import os
 import signal
 import threading
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +25,7 @@ from edge.uplink import Uplink, UplinkSettings
 from edge.uplink.mqtt_transport import MqttPlatformClient, MqttUplinkSettings
 from simulators.mqtt.broker import MosquittoBroker
 from tests.helpers.sql import sql_rows
+from tests.helpers.waiting import eventually
 
 
 class Consumer:
@@ -62,12 +60,6 @@ class Consumer:
         self.client.loop_stop()
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met in {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 def readings(n: int, start: int = 0) -> list[Reading]:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from edge.config.devices import DeviceConfig
 from edge.records import Quality
 from simulators.opcua.server import NAMESPACE, PumpRoomPlc
 from tests.helpers.sink import RecordingSink
+from tests.helpers.waiting import eventually
 
 
 def bus(endpoint: str, **kw: Any) -> OpcUaBusConfig:
@@ -40,12 +40,6 @@ def device(device_id: str, prefix: str, poll_s: float = 0.1) -> DeviceConfig:
     })
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met in {timeout} s")
-        await asyncio.sleep(0.01)
 
 
 @contextlib.asynccontextmanager

@@ -34,8 +34,9 @@ from edge.config.alarms import (
 from edge.records import AlarmRecord, AlarmState, Severity
 from edge.rules import AlarmTransition, TransitionKind
 from edge.store import Store
+from tests.helpers.waiting import eventually
 
-from .conftest import T0, CaptureServer, _free_port, eventually
+from .conftest import T0, CaptureServer, _free_port
 
 CONTEXT = AlarmContext("EST-1", "阳光花园", "GW-1", ZoneInfo("Asia/Shanghai"),
                        {"B1-HP-01": DeviceInfo("1栋最不利点消火栓压力", "1栋 18 楼梯间")})
