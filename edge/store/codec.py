@@ -28,8 +28,6 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from itertools import groupby
-from operator import itemgetter
 from typing import Any
 
 from edge.clock import from_us, to_us
@@ -203,7 +201,6 @@ LANE_QUERIES: dict[Lane, str] = {
 # is never sent half under an id that later names the whole. A run with newer rows after it is complete.
 MAX_POINTS = 1000  # points per record (the v3 schema's maxItems); a longer run becomes several records
 SEAL_S = 1.0  # a trailing run this close to now (either way) may still grow: it waits for a later lease
-_POLL_KEY = itemgetter(1, 6)  # (device_id, ts_us) of a LANE_QUERIES[Lane.TELEMETRY] row
 _INF = float("inf")
 
 
@@ -216,20 +213,29 @@ def telemetry_polls(rows: Sequence[SqlRow], *, cut: bool, now_us: int) -> list[t
     JSON cannot carry (infinity; SQLite already stores NaN as NULL) goes up as null (its quality says bad).
     """
     out: list[tuple[str, str, dict[str, Any]]] = []
+    append = out.append
     labels = _QUALITY_LABELS
-    for (device_id, ts_us), group in groupby(rows, _POLL_KEY):
-        run = list(group)
-        ts = iso(ts_us)
-        for start in range(0, len(run), MAX_POINTS):
-            chunk = run if len(run) <= MAX_POINTS else run[start : start + MAX_POINTS]
+    count = len(rows)
+    start = 0
+    while start < count:
+        first = rows[start]
+        device_id, ts_us = first[1], first[6]
+        end, stop = start + 1, min(count, start + MAX_POINTS)  # a run longer than MAX_POINTS: chunks from its start
+        while end < stop and rows[end][6] == ts_us and rows[end][1] == device_id:
+            end += 1
+        if end == start + 1:  # one reading (the same dict as below, without a comprehension's cost per record)
+            value, unit = first[3], first[4]
+            points = [{"point": first[2], "value": value if value is None or -_INF < value < _INF else None,
+                       "unit": unit if unit.isascii() else upload_unit(unit), "quality": labels[first[5]]}]
+        else:
             points = [{"point": r[2], "value": r[3] if r[3] is None or -_INF < r[3] < _INF else None,
                        "unit": r[4] if r[4].isascii() else upload_unit(r[4]), "quality": labels[r[5]]}
-                      for r in chunk]
-            first = chunk[0][0]
-            out.append((first, chunk[-1][0], {"id": first, "device_id": device_id, "ts": ts, "points": points}))
+                      for r in rows[start:end]]
+        append((first[0], rows[end - 1][0], {"id": first[0], "device_id": device_id, "ts": iso(ts_us),
+                                             "points": points}))
+        start = end
     if out:
-        points = out[-1][2]["points"]
-        may_grow = len(points) < MAX_POINTS and (cut or abs(now_us - rows[-1][6]) < SEAL_S * 1_000_000)
+        may_grow = len(out[-1][2]["points"]) < MAX_POINTS and (cut or abs(now_us - rows[-1][6]) < SEAL_S * 1_000_000)
         if may_grow:
             out.pop()
     return out
