@@ -48,7 +48,7 @@ _CONTENT = ("name", "category", "kind", "profile", "location", "role", "threshol
 
 
 def inventory(config: EstateConfig) -> dict[str, dict[str, Any]]:
-    """device id -> inventory entry (the ``info`` of a ``DeviceRecord``) for every device and camera."""
+    """Device id -> inventory entry (the ``info`` of a ``DeviceRecord``) for every device and camera."""
     specs = specs_from_config(config).thresholds
     bus_kinds = {b.id: b.kind for b in config.buses}
     out: dict[str, dict[str, Any]] = {}

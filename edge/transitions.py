@@ -98,7 +98,8 @@ class OpenAlarm:
 
 class AlarmRules(Protocol):
     """A rule engine as the pipeline drives it: facts in, alarm transitions out, pure apart from its own
-    condition state; ``restore`` seeds that state from the store's open alarms after a (re)start."""
+    condition state; ``restore`` seeds that state from the store's open alarms after a (re)start.
+    """
 
     def on_readings(self, readings: Sequence[Reading]) -> Sequence[AlarmTransition]: ...
 

@@ -1,0 +1,1 @@
+"""Model cards and the registry that checks a weights file against its card before it is loaded."""

@@ -156,7 +156,8 @@ class ModelRegistry:
 
     def with_cards_in(self, model_dir: Path | None) -> ModelRegistry:
         """This registry, also finding cards in ``<model_dir>/cards``: a site-trained model's card sits
-        beside its weights (``estate-edge train``), not among the packaged cards."""
+        beside its weights (``estate-edge train``), not among the packaged cards.
+        """
         if model_dir is None or not (Path(model_dir) / "cards").is_dir():
             return self
         return ModelRegistry([Path(model_dir) / "cards", *self._cards_dirs[:-1]], self._models_dir)

@@ -334,7 +334,7 @@ def _quantity(raw: bytes, decimals: int, where: str) -> tuple[float, str]:
 
 
 def decode_clock(raw: bytes) -> datetime | None:
-    """ss mm hh DD MM YYYY (BCD, low first); ``None`` when the meter has no valid clock (zeros)."""
+    """Ss mm hh DD MM YYYY (BCD, low first); ``None`` when the meter has no valid clock (zeros)."""
     second, minute, hour, day, month = (bcd_to_int(raw[i : i + 1]) for i in range(5))
     year = bcd_to_int(raw[5:7])
     try:

@@ -96,6 +96,15 @@ class _Device:
     last_frame_mono: float = 0.0
 
 
+@dataclass(slots=True)
+class _Connection:
+    """One transmission device's TCP connection: whom it speaks for so far, its time-sync serial."""
+
+    writer: asyncio.StreamWriter
+    device: _Device | None = None
+    serial: int = 0
+
+
 class Gb26875Source:
     """Listens for transmission devices; construct with ``build`` (from the estate config)."""
 
@@ -219,10 +228,8 @@ class Gb26875Source:
             return
         self._connections[task] = writer
         peer = writer.get_extra_info("peername")
-        device: _Device | None = None
-        serial = 0
+        conn = _Connection(writer)
         buf = bytearray()
-        loop = asyncio.get_running_loop()
         try:
             while True:
                 try:
@@ -231,7 +238,8 @@ class Gb26875Source:
                 except TimeoutError:
                     self.dropped_idle += 1
                     log.warning("%s: %s (%s) silent for %g s, connection dropped", self.name,
-                                device.device_id if device else "unidentified device", peer, self.bus.idle_timeout_s)
+                                conn.device.device_id if conn.device else "unidentified device", peer,
+                                self.bus.idle_timeout_s)
                     return
                 if not data:
                     return
@@ -239,46 +247,54 @@ class Gb26875Source:
                 if len(buf) > _MAX_BUFFER:
                     self.garbage_bytes += len(buf) - _MAX_BUFFER
                     del buf[: len(buf) - _MAX_BUFFER]
-                while True:
-                    scan = codec.scan_frame(bytes(buf))
-                    self.garbage_bytes += scan.garbage
-                    if scan.verdict is Verdict.OK:
-                        del buf[: scan.skipped + scan.length]
-                        frame: codec.Frame = scan.frame
-                        known = self.devices.get(frame.source)
-                        if known is not None and known is not device:
-                            if device is not None:
-                                device.connected -= 1
-                            device = known
-                            device.connected += 1
-                            if self.bus.time_sync:
-                                serial += 1
-                                writer.write(codec.time_sync(serial, self.bus.address, frame.source, self._local_now()))
-                        reply = await self._frame(frame, known)
-                        if reply is not None:
-                            writer.write(reply)
-                        if known is not None:
-                            known.frames += 1
-                            known.heard = True
-                            known.last_frame_mono = loop.time()
-                        continue
-                    if scan.verdict is Verdict.CORRUPT:
-                        raw = bytes(buf[scan.skipped : scan.skipped + scan.length])
-                        del buf[: scan.skipped + scan.length]
-                        writer.write(self._corrupt(raw, scan.reason, device))
-                        continue
-                    del buf[: scan.skipped]
-                    break
+                await self._answer_frames(buf, conn)
                 await writer.drain()
         except (ConnectionError, OSError) as exc:
             log.info("%s: connection from %s lost: %s", self.name, peer, exc)
         finally:
             self._connections.pop(task, None)
-            if device is not None:
-                device.connected -= 1
+            if conn.device is not None:
+                conn.device.connected -= 1
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _answer_frames(self, buf: bytearray, conn: _Connection) -> None:
+        """Answer every complete frame at the front of ``buf`` (removed from it); a partial one waits for more bytes."""
+        while True:
+            scan = codec.scan_frame(bytes(buf))
+            self.garbage_bytes += scan.garbage
+            if scan.verdict is Verdict.OK:
+                del buf[: scan.skipped + scan.length]
+                frame: codec.Frame = scan.frame
+                known = self.devices.get(frame.source)
+                if known is not None and known is not conn.device:
+                    self._identified(conn, known, frame)
+                reply = await self._frame(frame, known)
+                if reply is not None:
+                    conn.writer.write(reply)
+                if known is not None:
+                    known.frames += 1
+                    known.heard = True
+                    known.last_frame_mono = asyncio.get_running_loop().time()
+                continue
+            if scan.verdict is Verdict.CORRUPT:
+                raw = bytes(buf[scan.skipped : scan.skipped + scan.length])
+                del buf[: scan.skipped + scan.length]
+                conn.writer.write(self._corrupt(raw, scan.reason, conn.device))
+                continue
+            del buf[: scan.skipped]
+            return
+
+    def _identified(self, conn: _Connection, device: _Device, frame: codec.Frame) -> None:
+        """The connection now speaks for ``device`` (its first frame, or a new source address); time sync if on."""
+        if conn.device is not None:
+            conn.device.connected -= 1
+        conn.device = device
+        device.connected += 1
+        if self.bus.time_sync:
+            conn.serial += 1
+            conn.writer.write(codec.time_sync(conn.serial, self.bus.address, frame.source, self._local_now()))
 
     async def _frame(self, frame: codec.Frame, device: _Device | None) -> bytes | None:
         """Handle one well-formed frame; returns our answer (confirm / deny) or ``None`` for none."""
@@ -434,7 +450,8 @@ def build(bus: object, devices: list[DeviceConfig], config: EstateConfig) -> Gb2
 
 def probe_panel_device(bus: Gb26875BusConfig, device: DeviceConfig, running_sources: Sequence[object] = ()) -> DeviceProbe:
     """The panel's "test device" for a transmission device: the centre cannot ask it to answer on demand
-    (it is the client), so the test says whether it is connected and what it sent this run."""
+    (it is the client), so the test says whether it is connected and what it sent this run.
+    """
     source = next((s for s in running_sources if isinstance(s, Gb26875Source) and s.bus.id == bus.id), None)
     if source is None:
         return DeviceProbe(device.id, ok=False, error=f"bus {bus.id} is not running: no device can connect")

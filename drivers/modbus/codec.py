@@ -220,7 +220,7 @@ def make_bit_block_decoder(fields: Sequence[tuple[str, int]]) -> BlockDecoder:
 
 
 def registers_to_bytes(registers: Sequence[int]) -> bytes:
-    """pymodbus hands registers as ints; the decoders work on the wire bytes."""
+    """Pymodbus hands registers as ints; the decoders work on the wire bytes."""
     return struct.pack(f">{len(registers)}H", *registers)
 
 

@@ -172,7 +172,8 @@ class ModbusSource:
 
     def live_link(self, endpoint: Endpoint = None) -> TcpLink | RtuLink | SharedRtuLink | None:
         """A link of the running bus for a probe to borrow: the RS-485 line, or (TCP) the first
-        connection to ``endpoint``. ``None`` when the bus is not running or nothing polls that host:port."""
+        connection to ``endpoint``. ``None`` when the bus is not running or nothing polls that host:port.
+        """
         lane = self._lanes_by_endpoint.get(endpoint)
         link = lane.links[0] if lane is not None and lane.links else None
         return link if isinstance(link, TcpLink | RtuLink | SharedRtuLink) and not link.retired else None

@@ -39,6 +39,7 @@ from typing import Any
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
+from pymodbus.pdu import ModbusPDU
 
 from drivers.modbus.codec import (
     EXCEPTION_NAMES,
@@ -84,6 +85,20 @@ class _Pending:
     @property
     def where(self) -> str:
         return f"unit {self.unit} FC{self.function_code} {self.address:#06x}+{self.count}"
+
+
+async def _request(client: AsyncModbusTcpClient | AsyncModbusSerialClient, pending: _Pending) -> ModbusPDU:
+    """The pymodbus read for the transaction's function code (FC3, FC4, FC2, FC1)."""
+    address, count, unit = pending.address, pending.count, pending.unit
+    if pending.function_code == 3:
+        return await client.read_holding_registers(address, count=count, device_id=unit)
+    if pending.function_code == 4:
+        return await client.read_input_registers(address, count=count, device_id=unit)
+    if pending.function_code == 2:
+        return await client.read_discrete_inputs(address, count=count, device_id=unit)
+    if pending.function_code == 1:
+        return await client.read_coils(address, count=count, device_id=unit)
+    raise ValueError(f"{pending.where}: function code {pending.function_code} is not a read")
 
 
 class _Payload:
@@ -144,7 +159,8 @@ class _PymodbusLink:
 
     def _client_options(self) -> dict[str, Any]:
         """What every pymodbus client of ours is given: no library retries or reconnects (the lanes
-        decide), a timeout that never fires before ours, and the packet hooks."""
+        decide), a timeout that never fires before ours, and the packet hooks.
+        """
         return {
             "name": self.name, "retries": 0, "reconnect_delay": 0, "timeout": _LIBRARY_TIMEOUT_S,
             "trace_packet": self._trace_packet, "trace_connect": self._trace_connect,
@@ -193,16 +209,7 @@ class _PymodbusLink:
             self.transactions += 1
             try:
                 async with asyncio.timeout(timeout):
-                    if function_code == 3:
-                        response = await client.read_holding_registers(address, count=count, device_id=unit)
-                    elif function_code == 4:
-                        response = await client.read_input_registers(address, count=count, device_id=unit)
-                    elif function_code == 2:
-                        response = await client.read_discrete_inputs(address, count=count, device_id=unit)
-                    elif function_code == 1:
-                        response = await client.read_coils(address, count=count, device_id=unit)
-                    else:
-                        raise ValueError(f"{pending.where}: function code {function_code} is not a read")
+                    response = await _request(client, pending)
             except TimeoutError:
                 if pending.failed is not None:
                     raise pending.failed from None

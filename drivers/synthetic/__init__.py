@@ -1,0 +1,1 @@
+"""A synthetic device source for demos and soak tests without hardware."""

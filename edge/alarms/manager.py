@@ -1,14 +1,14 @@
-"""The alarm lifecycle: raise, acknowledge, escalate, resolve, clear, each step a stored record.
+r"""The alarm lifecycle: raise, acknowledge, escalate, resolve, clear, each step a stored record.
 
     rule engine --transitions--> AlarmManager.apply --AlarmRecords--> store (alarm lane -> platform)
-    panel staff --acknowledge / resolve--^        \\--> notifier workers (webhook, MQTT, WeCom, DingTalk)
+    panel staff --acknowledge / resolve--^        \--> notifier workers (webhook, MQTT, WeCom, DingTalk)
     escalation task (every check_interval_s) --^
 
 Lifecycle of one alarm (``AlarmState``), every arrow one immutable ``AlarmRecord`` with who and when:
 
     raised --(staff)--> acknowledged --(staff, note)--> resolved          (disposal record)
-       |  \\--(not acknowledged within escalate_after_min[i])--> escalated (level i+1)
-       \\--(condition gone, rule engine)--> cleared    (staff may still resolve it with a note)
+       |  \--(not acknowledged within escalate_after_min[i])--> escalated (level i+1)
+       \--(condition gone, rule engine)--> cleared    (staff may still resolve it with a note)
 
 Rules (shared with the panel's checks, ``edge.panel.alarm_actions``):
 

@@ -79,7 +79,8 @@ class AlarmQuery(BaseModel):
 
 def _instant(value: str, tz: tzinfo, name: str, *, end: bool) -> int | None:
     """``YYYY-MM-DD`` in the estate's time zone (start of that day, or of the next for ``end``), or a
-    time with its offset (as pydantic reads a ``datetime``), as microseconds; None for ""."""
+    time with its offset (as pydantic reads a ``datetime``), as microseconds; None for "".
+    """
     if not value:
         return None
     try:

@@ -99,7 +99,8 @@ class ConfigFiles:
     def check_text(self, text: str, source: str | None = None) -> CheckResult:
         """Validate ``text`` as the daemon would (YAML, schema, references, secrets, referenced files).
 
-        Never raises ConfigError."""
+        Never raises ConfigError.
+        """
         source = source or self.path.name
         try:
             secrets = SecretStore.from_file(self.secrets_path)
@@ -121,7 +122,8 @@ class ConfigFiles:
 
     def check_current(self) -> tuple[str, CheckResult]:
         """Check the file on disk. The result is reused while neither the file nor the secrets file changed
-        (parsing a 2,000-device config takes about a second; the tools page must not pay it per view)."""
+        (parsing a 2,000-device config takes about a second; the tools page must not pay it per view).
+        """
         try:
             stamp = (_stamp(self.path), _stamp(self.secrets_path) if self.secrets_path else None)
             if self._cached is not None and self._cached[0] == stamp:

@@ -88,7 +88,8 @@ class OverviewService:
 
     async def refresh_loop(self) -> None:
         """Keep the backlog fresh in the background, so no page view pays for counting it (tens of ms
-        with hundreds of thousands of records pending)."""
+        with hundreds of thousands of records pending).
+        """
         while True:
             try:
                 await self.refresh_backlog()

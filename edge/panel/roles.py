@@ -1,8 +1,8 @@
 """Panel roles and what each may do (least privilege: seed 004 ch. 6, information security).
 
-    viewer    sees everything an operator sees, changes nothing
-    operator  property staff: also acknowledges and resolves alarms
-    admin     installer: also edits the config, zones, users; runs installer tools; reads the audit log
+viewer    sees everything an operator sees, changes nothing
+operator  property staff: also acknowledges and resolves alarms
+admin     installer: also edits the config, zones, users; runs installer tools; reads the audit log
 """
 
 from __future__ import annotations

@@ -61,7 +61,8 @@ class Wording:
 
     def text(self, code: str, params: Mapping[str, Any] | None, stored: str) -> str:
         """``code`` rendered with ``params``, when the catalogue has it and ``params`` fill every placeholder;
-        else ``stored`` (a row from before message codes carries its code but no params)."""
+        else ``stored`` (a row from before message codes carries its code but no params).
+        """
         template = messages.catalogue(self.lang).messages.get(code) if code else None
         params = params or {}
         if template is not None and all(name in params for name, _ in messages.placeholders(template)):
@@ -70,7 +71,8 @@ class Wording:
 
     def point(self, point: str, device: Any = None) -> str:
         """A point's name for staff: the label its state rule gives it on ``device`` (a DeviceConfig:
-        "1栋1单元 1层防火门" for di1), else the catalogue's (``pressure`` -> 压力), else the key itself."""
+        "1栋1单元 1层防火门" for di1), else the catalogue's (``pressure`` -> 压力), else the key itself.
+        """
         rule = (getattr(device, "states", None) or {}).get(point)
         label = getattr(rule, "label", None)
         return label or messages.term("point", point, self.lang)

@@ -89,12 +89,14 @@ class StateRules:
 
     def pending_timers(self) -> dict[tuple[str, str], datetime]:
         """(device, point) -> since when its alarm state has lasted, for states still waiting out their
-        ``min_duration_s`` (a copy)."""
+        ``min_duration_s`` (a copy).
+        """
         return dict(self._since)
 
     def restore_timers(self, timers: Mapping[tuple[str, str], datetime]) -> None:
         """Resume waits that were running before a restart; a wait of a point that no longer has a state
-        rule with a minimum duration is dropped (the rule was removed or made immediate)."""
+        rule with a minimum duration is dropped (the rule was removed or made immediate).
+        """
         for key, since in timers.items():
             spec = self.specs.get(key)
             if spec is not None and spec.min_duration_s > 0:
@@ -148,7 +150,8 @@ class StateRules:
 
     def _context_text(self, spec: StateSpec) -> str:
         """The context points' latest values as ``floor=12,direction=0``: the message catalogue's ``context``
-        filter words them in the reader's language (a Chinese phrase here could not be re-rendered)."""
+        filter words them in the reader's language (a Chinese phrase here could not be re-rendered).
+        """
         parts = []
         for point in spec.context:
             value = self._latest.get((spec.device_id, point))

@@ -155,7 +155,8 @@ def validate_batch(envelope: Any, version: int = SCHEMA_VERSION) -> None:
 
 def envelope_version(envelope: Any) -> int:
     """The contract version a batch follows: its ``contract_version``, 2 for an envelope that names none
-    (v2 had no such field), or 0 when the field is there but not a released version."""
+    (v2 had no such field), or 0 when the field is there but not a released version.
+    """
     if not isinstance(envelope, dict) or "contract_version" not in envelope:
         return 2
     version = envelope["contract_version"]

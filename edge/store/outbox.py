@@ -135,7 +135,7 @@ class Outbox:
         ], len(rows))
 
     async def has_pending(self, lane: Lane) -> bool:
-        """Is anything in ``lane`` not yet acknowledged? (Cheap: one index probe, unlike ``backlog``.)"""
+        """Whether anything in ``lane`` is not yet acknowledged (cheap: one index probe, unlike ``backlog``)."""
         table = LANE_TABLES[lane]
         row = await self._db.read_one(f"SELECT 1 FROM {table} WHERE id > ? LIMIT 1",  # noqa: S608 - fixed names
                                       (await self.cursor(lane),))

@@ -30,7 +30,8 @@ _INDICATOR_COLUMNS = ("id, key, version, code, granularity, period_start_us, per
 
 class StoredReading(NamedTuple):
     """One ``readings`` row. A NamedTuple, not a dataclass: the indicator fold walks thousands a second,
-    and unpacking a tuple costs nothing to build (fields read by name or unpacked in order)."""
+    and unpacking a tuple costs nothing to build (fields read by name or unpacked in order).
+    """
 
     id: str
     device_id: str
@@ -236,6 +237,6 @@ class CoreQueries:
         return counts
 
     async def answers(self) -> bool:
-        """Does the reader connection answer ``SELECT 1``? (The service health probe.)"""
+        """Whether the reader connection answers ``SELECT 1`` (the service health probe)."""
         row = await self._db.read_one("SELECT 1")
         return row == (1,)

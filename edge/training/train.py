@@ -164,6 +164,29 @@ class Trainer:
         return graph
 
     # ---------------------------------------------------------------------------------------- training
+    def _labelled_records(self, state: RunState) -> list[FrameRecord]:
+        """The run's frames that still exist and are still labelled (a deleted frame leaves the run, not fails it)."""
+        records = []
+        for camera_id, frame_id in state.frames:
+            try:
+                record = self.frames.get(camera_id, frame_id)
+            except KeyError:
+                continue  # deleted since the run started: the run goes on without it
+            if record.labelled:
+                records.append(record)
+        if not records:
+            raise TrainingError(f"run {state.run_id}: none of its frames is still labelled")
+        return records
+
+    def _wait_while_paused(self, deadline: float) -> float:
+        """Seconds spent waiting for the pause gate (the box's real work comes first), 0 without one."""
+        if self.pause is None:
+            return 0.0
+        paused = self.pause.wait(deadline)
+        if paused > 0.05:
+            log.info("training: paused %.0f s (%s)", paused, self.pause.last_reason or "cleared")
+        return paused
+
     def run(self, *, resume: bool = True, max_steps: int | None = None, max_seconds: float | None = None,
             export: bool = True) -> TrainResult:
         """Train until the epochs are done, ``max_steps`` more steps, or the time budget; checkpoint; export."""
@@ -175,16 +198,7 @@ class Trainer:
             state = self._new_state(train_frames)
         run_dir = self.runs_dir / state.run_id
         run_dir.mkdir(parents=True, exist_ok=True)
-        records = []
-        for camera_id, frame_id in state.frames:
-            try:
-                record = self.frames.get(camera_id, frame_id)
-            except KeyError:
-                continue  # deleted since the run started: the run goes on without it
-            if record.labelled:
-                records.append(record)
-        if not records:
-            raise TrainingError(f"run {state.run_id}: none of its frames is still labelled")
+        records = self._labelled_records(state)
         size = self.config.input_size
         samples = load_samples(self.frames, records, size)
         graph = self._graph()
@@ -216,11 +230,7 @@ class Trainer:
         timed: list[float] = []
         try:
             while state.step < min(stop_at, total_steps):
-                if self.pause is not None:
-                    paused = self.pause.wait(deadline)
-                    if paused > 0.05:
-                        log.info("training: paused %.0f s (%s)", paused, self.pause.last_reason or "cleared")
-                    state.paused_s += paused
+                state.paused_s += self._wait_while_paused(deadline)
                 if self._clock() >= deadline:
                     state.status = "budget"
                     break

@@ -57,11 +57,11 @@ def idempotency_key(kind: str, record_ids: Sequence[str]) -> str:
 
 
 def envelope_body(kind: str, estate_id: str, gateway_id: str, records: Sequence[dict[str, Any]]) -> bytes:
-    """The batch envelope as UTF-8 JSON (contract v3), for HTTPS and MQTT alike.
+    r"""The batch envelope as UTF-8 JSON (contract v3), for HTTPS and MQTT alike.
 
     Encoded with orjson (Rust; about ten times the standard library's speed on these records, and
     the encoding is most of what the upload costs besides gzip and TLS): compact, UTF-8 as is (no
-    ``\\u`` escapes). A float that JSON cannot carry (NaN, infinity) becomes null; the codec already
+    ``\u`` escapes). A float that JSON cannot carry (NaN, infinity) becomes null; the codec already
     writes such readings as null with quality bad.
     """
     envelope = {"contract_version": SCHEMA_VERSION, "gateway_id": gateway_id, "estate_id": estate_id, "kind": kind,

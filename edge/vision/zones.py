@@ -44,7 +44,7 @@ def points_in_polygon(points: FloatArray, polygon: FloatArray) -> NDArray[np.boo
 
 
 def _cross(o: NDArray[np.float64], a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
-    """z of (a - o) x (b - o), row-wise; positive when b is left of o->a (y down: clockwise)."""
+    """Z of (a - o) x (b - o), row-wise; positive when b is left of o->a (y down: clockwise)."""
     return (a[..., 0] - o[..., 0]) * (b[..., 1] - o[..., 1]) - (a[..., 1] - o[..., 1]) * (b[..., 0] - o[..., 0])
 
 
@@ -112,7 +112,8 @@ class Zone:
 
     def scaled(self, sx: float, sy: float) -> Zone:
         """This zone on a picture scaled by ``sx`` x ``sy`` (zones drawn on the main stream, analysed
-        on a sub-stream). Positive scales keep the entry line's inward side."""
+        on a sub-stream). Positive scales keep the entry line's inward side.
+        """
         factor = np.asarray([sx, sy], np.float32)
         line = None
         if self.entry_line is not None:

@@ -202,7 +202,7 @@ def latest_indicators(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]
 
 
 @pytest.mark.slow
-async def test_a_day_of_the_demo_estate(tmp_path: Path, platform_sim: PlatformSim, monkeypatch) -> None:
+async def test_a_day_of_the_demo_estate(tmp_path: Path, platform_sim: PlatformSim, monkeypatch) -> None:  # noqa: C901 - one story, read top to bottom
     monkeypatch.setenv("EDGE_SECRET_PLATFORM_CLIENT_SECRET", platform_sim.client_secret)
     monkeypatch.setenv("EDGE_SECRET_CAMERA_PASSWORD", "demo-camera")
     demo = load_config(REPO / "config" / "demo-estate.yaml")

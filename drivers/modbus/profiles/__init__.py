@@ -1,0 +1,1 @@
+"""Shipped Modbus device profiles (YAML data, not code; see README.md here); a package so they install with the code."""

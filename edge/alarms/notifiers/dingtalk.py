@@ -1,11 +1,11 @@
-"""钉钉自定义机器人 (DingTalk custom robot) webhook format, with the optional 加签 signature.
+r"""钉钉自定义机器人 (DingTalk custom robot) webhook format, with the optional 加签 signature.
 
     POST https://oapi.dingtalk.com/robot/send?access_token=TOKEN[&timestamp=MS&sign=SIGN]
     {"msgtype": "markdown", "markdown": {"title": "...", "text": "..."},
      "at": {"atMobiles": ["138..."], "isAtAll": false}}
     answer: HTTP 200 {"errcode": 0, "errmsg": "ok"}; 130101 = over the 20 messages/minute limit.
 
-Signing: ``sign = base64(HMAC-SHA256(key=secret, msg=f"{timestamp_ms}\\n{secret}"))``; httpx
+Signing: ``sign = base64(HMAC-SHA256(key=secret, msg=f"{timestamp_ms}\n{secret}"))``; httpx
 URL-encodes it as a query parameter. The timestamp must be within an hour of DingTalk's clock. A
 mobile number is only @-mentioned when it also appears as ``@138...`` in the text, so it is appended.
 """

@@ -146,7 +146,8 @@ async def evidence(request: Request, name: str, principal: Annotated[Principal, 
 
     Where a record has a separate panel copy (the estate's privacy policy blurs the two copies
     differently, ``edge.config.privacy``), the uploaded copy is not served: the panel shows what the
-    estate decided staff on the box see, even to someone who guesses the other file's name."""
+    estate decided staff on the box see, even to someone who guesses the other file's name.
+    """
     store = ctx_of(request).store
     path = store.evidence_file(name)
     local = codec.panel_copy_name(name)
