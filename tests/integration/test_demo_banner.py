@@ -89,3 +89,19 @@ def test_one_mqtt_ble_and_opcua_device_each_at_this_runs_ports(tmp_path: Path, m
     assert {d.id for d in config.devices if d.bus in (kinds["ble"].id, kinds["opcua"].id)} == {"PR-TH-01", "PR-PLC-01"}
     names = [name for name, _args, _ready in _protocol_simulators(demo_document(tmp_path, ports, mqtt=mqtt), tmp_path)]
     assert ("mqtt-sim" in names) is mqtt and "opcua-sim" in names
+
+
+def test_the_demo_clock_is_on_only_in_the_demo_and_the_banner_says_so(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo's config turns the demo clock on (estate.demo allows it); the shipped example does not."""
+    from edge.config import load_config
+    from edge.demo import DEMO_INDICATOR_PERIOD_S
+
+    ports = DemoPorts.pick()
+    config_path, secrets_path = write_demo_config(tmp_path, ports)
+    config = load_config(config_path, secrets_path)
+    assert config.estate.demo and config.indicators.demo_period_s == DEMO_INDICATOR_PERIOD_S <= 60
+    shipped = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8").replace("!secret ", ""))
+    assert "demo" not in shipped["estate"] and "demo_period_s" not in shipped.get("indicators", {})
+    print_banner(tmp_path, ports, demo_document(tmp_path, ports), config_path)
+    assert f"every {DEMO_INDICATOR_PERIOD_S} s, marked dimensions.demo=running_hour" in capsys.readouterr().out
