@@ -94,14 +94,6 @@ def new_ids(count: int) -> list[str]:
     return _DEFAULT.new_many(count)
 
 
-def ulid_time_ms(ulid: str) -> int:
-    """Milliseconds since the epoch encoded in a ULID's first 10 characters."""
-    value = 0
-    for ch in ulid[:10]:
-        value = (value << 5) | _ALPHABET.index(ch)
-    return value
-
-
 def ulid_floor(ms: int) -> str:
     """The smallest ULID minted at or after ``ms``: compare ids with it to cut by time."""
     return _encode(ms << _RANDOM_BITS)

@@ -82,10 +82,6 @@ class LatestFrame:
             with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
                 loop.call_soon_threadsafe(event.set)
 
-    def peek(self) -> Frame | None:
-        with self._lock:
-            return self._frame
-
     async def wait_newer(self, after_seq: int, timeout: float) -> Frame | None:
         if self._event is None:
             self.bind(asyncio.get_running_loop())

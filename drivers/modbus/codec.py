@@ -224,10 +224,6 @@ def registers_to_bytes(registers: Sequence[int]) -> bytes:
     return struct.pack(f">{len(registers)}H", *registers)
 
 
-def bytes_to_registers(data: bytes) -> list[int]:
-    return list(struct.unpack(f">{len(data) // 2}H", data))
-
-
 # --------------------------------------------------------------------------- CRC and frames
 
 

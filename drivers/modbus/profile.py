@@ -31,7 +31,7 @@ state rules (``DeviceConfig.states``) and the panel.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -263,7 +263,3 @@ class ProfileLibrary(ProfileFinder[Profile]):
 def load_profile(path: Path) -> Profile:
     """Parse and validate one profile file; errors name the file and line (``ConfigError.problems``)."""
     return load_profile_file(path, Profile)
-
-
-def profile_dirs(paths: Sequence[Path | str | None]) -> list[Path]:
-    return [Path(p) for p in paths if p]

@@ -256,9 +256,6 @@ class AlarmManager:
     def is_open(self, key: AlarmKey) -> bool:
         return key in self._by_key
 
-    def notifier_stats(self) -> dict[str, Any]:
-        return {w.name: w.stats for w in self.workers}
-
     # ------------------------------------------------------------------ rule transitions
 
     async def apply(self, transitions: Sequence[AlarmTransition]) -> list[AlarmRecord]:

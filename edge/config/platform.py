@@ -124,9 +124,3 @@ class PlatformConfig(Section):
             raise ValueError("mqtt.tls: false sends every record in clear text; the platform link must be encrypted "
                              f"(seed 000 7.2.2). Only in a lab: set {LAB_SWITCH}: true")
         return self
-
-    @property
-    def insecure(self) -> bool:
-        """True when this link runs without HTTPS or without certificate verification (lab mode in use)."""
-        plain_mqtt = self.transport == "mqtt" and self.mqtt is not None and not self.mqtt.tls
-        return self.url.scheme != "https" or not self.verify_tls or plain_mqtt

@@ -59,9 +59,6 @@ class Range:
     low: float | None
     high: float | None
 
-    def contains(self, value: float) -> bool:
-        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
-
 
 @dataclass
 class EstateContext:

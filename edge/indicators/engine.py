@@ -309,19 +309,23 @@ class IndicatorEngine:
                 if point is None:
                     continue
                 inside = _good(series.samples(meter.id, point), hour_us)
-                before = await self._edge_sample(meter.id, point, hour_us, previous, before=True)
+                before = await self._edge_sample(meter.id, point, previous, before=True)
                 if following is None:
                     following = await self._load(end_us)
-                after = await self._edge_sample(meter.id, point, end_us, following, before=False)
+                after = await self._edge_sample(meter.id, point, following, before=False)
                 ts = [*before[0], *inside[0], *after[0]]
                 values = [*before[1], *inside[1], *after[1]]
                 data.counters[(meter.id, point)] = CounterWindow(np.asarray(ts, np.int64),
                                                                  np.asarray(values, np.float64), len(inside[0]))
         return data
 
-    async def _edge_sample(self, device_id: str, point: str, boundary_us: int, neighbour: HourSeries, *,
+    async def _edge_sample(self, device_id: str, point: str, neighbour: HourSeries, *,
                            before: bool) -> tuple[list[int], list[float]]:
-        """The last good sample before ``boundary_us`` (or the first at/after it), as one-element lists."""
+        """The neighbouring hour's last good sample (``before``) or its first, as one-element lists.
+
+        ``neighbour`` is the hour just before or just after the one being computed; an hour without a good
+        sample there falls back to the nearest stored hour within ``NEIGHBOUR_LIMIT_US``.
+        """
         ts, values = _good(neighbour.samples(device_id, point), neighbour.hour_us)
         if not ts:
             hour = await self.series.neighbour_hour(device_id, point, neighbour.hour_us, before=before,

@@ -38,9 +38,6 @@ class Period:
     def seconds(self) -> float:
         return (self.end - self.start).total_seconds()
 
-    def contains_us(self, ts_us: int) -> bool:
-        return self.start_us <= ts_us < self.end_us
-
 
 class LocalCalendar:
     """Period arithmetic in one IANA time zone."""

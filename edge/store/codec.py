@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from edge.clock import from_us, to_us
+from edge.clock import to_us
 from edge.records import AlarmRecord, DeviceRecord, Event, IndicatorRecord, Lane, Quality, Reading
 from edge.store.connection import SqlRow
 
@@ -314,10 +314,4 @@ def alarm_payload(row: SqlRow, evidence: bytes | None) -> dict[str, Any]:
     if evidence:
         out["evidence"] = evidence_ref(evidence)
     return out
-
-
-def reading_from_row(row: SqlRow) -> Reading:
-    rid, device_id, point, value, unit, quality, ts_us = row
-    return Reading(device_id=device_id, point=point, value=value, unit=unit, ts=from_us(ts_us),
-                   quality=Quality(quality), id=rid)
 

@@ -62,17 +62,6 @@ def site_registry(root: Path) -> ModelRegistry:
     return ModelRegistry([Path(root) / "models" / "cards"], models_dir=Path(root) / "models")
 
 
-def camera_registry(model_dir: str | None, default: ModelRegistry) -> ModelRegistry:
-    """The registry a camera's detector should be built from: a site model's card sits in ``<dir>/cards``.
-
-    For the gateway's camera source: ``shared_detector(camera_registry(model.dir, registry), model.card, ...)``
-    finds an activated site card as well as the packaged ones.
-    """
-    if model_dir and (Path(model_dir) / "cards").is_dir():
-        return ModelRegistry([Path(model_dir) / "cards"])
-    return default
-
-
 def site_cards(root: Path) -> list[ModelCard]:
     """The site's fine-tuned models, newest first."""
     registry = site_registry(root)

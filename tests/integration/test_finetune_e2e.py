@@ -29,7 +29,6 @@ from edge.config import load_config
 from edge.panel import PanelHooks, create_app
 from edge.panel.roles import Role
 from edge.store import Store
-from edge.training.activation import camera_registry
 from edge.training.collect import FrameCollector
 from edge.vision.detector import shared_detector
 from edge.vision.pipeline import CameraPipeline
@@ -161,8 +160,9 @@ async def test_collect_label_train_validate_activate_rollback(panel: dict[str, A
     assert shown["comparisons"][0]["current"]["score"] is not None
 
     # the activated model, verified by its card's SHA-256, runs in the gateway's own Detector, found the
-    # way the camera source must look it up (the card beside the weights in the camera's model.dir)
-    site_detector = shared_detector(camera_registry(switched.model.dir, ModelRegistry()), switched.model.card,
+    # way the camera source looks it up (edge/vision/camera.py: the card beside the weights in the camera's model.dir)
+    model_dir = Path(switched.model.dir) if switched.model.dir else None
+    site_detector = shared_detector(ModelRegistry().with_cards_in(model_dir), switched.model.card,
                                     models_dir=Path(switched.model.dir or ""))
     assert site_detector.card.sha256 == models["models"][0]["sha256"]
     holdout = [s for s, f in zip(scenes, frames, strict=True) if f["split"] == "holdout"]
