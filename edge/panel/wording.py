@@ -77,6 +77,18 @@ class Wording:
         label = getattr(rule, "label", None)
         return label or messages.term("point", point, self.lang)
 
+    def value_names(self, point: str, device: Any = None) -> dict[str, str]:
+        """Names of a state point's values, by value: the installer's (the state rule's ``names``), else
+        the catalogue's for the lift box's codes (``direction``: 0 -> 停止 / stopped); {} for a measurement.
+        """
+        rule = (getattr(device, "states", None) or {}).get(point)
+        names = getattr(rule, "names", None)
+        if names:
+            return {str(k): str(v) for k, v in names.items()}
+        prefix = f"{point}."
+        table = messages.catalogue(self.lang).terms.get("context", {})
+        return {k[len(prefix):]: v for k, v in table.items() if k.startswith(prefix)}
+
     def term(self, table: str, key: str) -> str:
         """A catalogue term (``class``: ``car`` -> 小汽车); the key itself when unknown."""
         return messages.term(table, key, self.lang)

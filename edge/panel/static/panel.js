@@ -109,6 +109,11 @@
             tbody.append(row);
           }
           row.querySelector(".v").textContent = formatNumber(item.value);
+          const valueName = row.querySelector(".vn");
+          if (valueName) {  // a state point: the name of its value (the row carries the names)
+            const names = JSON.parse(row.dataset.valueNames || "{}");
+            valueName.textContent = item.value === null ? "" : (names[String(Math.round(item.value))] || "");
+          }
           row.querySelector(".u").textContent = item.unit;
           const quality = row.querySelector(".q");
           quality.className = "q q-" + item.quality;

@@ -52,6 +52,12 @@ def test_points_read_as_names_and_the_state_rule_label_wins() -> None:
     assert zh.point("di1", device) == "1栋1单元 1层防火门" and zh.point("di2", device) == "开关量输入 2"
     assert zh.point("no_such_point") == "no_such_point"  # the browser test's catalogue check reports such a key
     assert zh.term("class", "car") == "小汽车" and en.term("class", "motorcycle") == "e-bike"
+    # State points name their values: the installer's names, else the catalogue's lift box codes.
+    assert zh.value_names("di1", device) == {} and en.value_names("direction") == {
+        "0": "stopped", "1": "going up", "2": "going down"}
+    named = device.model_copy(update={"states": {"di1": device.states["di1"].model_copy(
+        update={"names": {0: "开启", 1: "关闭"}})}})
+    assert zh.value_names("di1", named) == {"0": "开启", "1": "关闭"} and zh.value_names("pressure") == {}
 
 
 def test_details_leave_out_the_message_key() -> None:
