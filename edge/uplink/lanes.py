@@ -4,7 +4,8 @@ A lane walks its table in id order. Batches are leased in order and may complete
 (several requests are in flight); the durable cursor only moves over the *contiguous* prefix of
 completed batches, so after a crash we resend at most the in-flight window, and the platform's
 idempotency makes that harmless. A batch's records may cover more store rows than they number (a
-telemetry record is one poll: ``edge.uplink.polls``); the cursor moves to the last row covered.
+telemetry record is one poll, ``Outbox.pending_polls``); the cursor moves to the last row covered
+(``covered_to``).
 """
 
 from __future__ import annotations
@@ -13,13 +14,18 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from edge.records import Lane
-from edge.uplink.polls import UploadRecord
+from edge.store import OutboxRow
+
+
+def covered_to(row: OutboxRow) -> str:
+    """The highest store id a record covers: its last reading for a telemetry poll, else its own id."""
+    return row.last_id or row.id
 
 
 @dataclass(slots=True)
 class Batch:
     lane: Lane
-    rows: list[UploadRecord]
+    rows: list[OutboxRow]
     last_id: str  # the highest store id this batch covers (kept when rows are dead-lettered away)
     attempts: int = 0
     done: bool = False
@@ -44,8 +50,8 @@ class LaneState:
     ack_due: str = ""  # cursor of completed batches, to store (>= acked)
     ack_writing: bool = False  # a worker is storing the cursor now
 
-    def lease(self, rows: list[UploadRecord]) -> Batch:
-        batch = Batch(self.lane, rows, rows[-1].last_id)
+    def lease(self, rows: list[OutboxRow]) -> Batch:
+        batch = Batch(self.lane, rows, covered_to(rows[-1]))
         self.leased = batch.last_id
         self.in_flight.append(batch)
         return batch

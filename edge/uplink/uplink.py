@@ -44,13 +44,13 @@ from edge.backoff import Backoff
 from edge.clock import Clock, SystemClock
 from edge.errors import ConfigError, StoreError, UplinkError, UplinkRejected, UplinkUnavailable
 from edge.records import LANE_PRIORITY, Lane
-from edge.store import Store
+from edge.store import OutboxRow, Store
+from edge.store.codec import MAX_POINTS
 from edge.uplink.auth import TokenManager
 from edge.uplink.breaker import CircuitBreaker
 from edge.uplink.client import Ack, PlatformClient
 from edge.uplink.exception import ReportByException
-from edge.uplink.lanes import Batch, LaneState
-from edge.uplink.polls import MAX_POINTS, UploadRecord
+from edge.uplink.lanes import Batch, LaneState, covered_to
 
 if TYPE_CHECKING:
     from edge.config import EstateConfig
@@ -277,12 +277,11 @@ class Uplink:
                     return None
         return None
 
-    async def _lease_records(self, lane: Lane, state: LaneState) -> list[UploadRecord]:
+    async def _lease_records(self, lane: Lane, state: LaneState) -> list[OutboxRow]:
         """The next records of ``lane`` after what is leased: one per stored row, or one per poll (telemetry)."""
         limit = self.settings.batch_size
         if lane is not Lane.TELEMETRY:
-            rows = await self.store.pending(lane, state.leased, limit)
-            return [UploadRecord(r.id, r.payload, r.id, r.attachments) for r in rows]
+            return await self.store.pending(lane, state.leased, limit)
         # As many readings as about ``limit`` polls of the size seen lately; a read cut inside the only
         # poll it holds is read again, larger (a full MAX_POINTS chunk always counts as complete).
         want = max(limit, min(int(limit * state.rows_per_record) + 1, MAX_READINGS_PER_LEASE))
@@ -293,7 +292,7 @@ class Uplink:
             want *= 2
         if polls:
             state.rows_per_record = sum(len(p.payload["points"]) for p in polls) / len(polls)
-        return [UploadRecord(p.id, p.payload, p.last_id) for p in polls[:limit]]
+        return polls[:limit]
 
     async def _more_than(self, after_id: str, count: int) -> bool:
         """Whether the telemetry lane holds more than ``count`` readings after ``after_id`` (a read was cut)."""
@@ -432,7 +431,7 @@ class Uplink:
     async def _split(self, batch: Batch) -> None:
         state = self.lanes[batch.lane]
         half = len(batch.rows) // 2
-        first = Batch(batch.lane, batch.rows[:half], batch.rows[half - 1].last_id)
+        first = Batch(batch.lane, batch.rows[:half], covered_to(batch.rows[half - 1]))
         second = Batch(batch.lane, batch.rows[half:], batch.last_id)
         index = state.in_flight.index(batch)
         state.in_flight[index] = second
