@@ -1,5 +1,7 @@
-"""What the Modbus, MQTT and OPC-UA device profiles share: strict frozen models, a point's unit fields
-with their checks, and the library that finds, loads and caches profile files.
+"""What the Modbus, MQTT and OPC-UA device profiles share.
+
+Strict frozen models, a point's unit fields with their checks, and the library that finds, loads and
+caches profile files.
 
 Each protocol's profile (``drivers/<protocol>/profile.py``) adds only what is its own: where a
 point's value is (a register, a JSON selector, a node id) and how it is decoded. Why one base: the
@@ -102,8 +104,10 @@ def _loc_of(message: str) -> tuple[str | int, ...]:
 
 
 class ProfileFinder(Generic[P]):
-    """Finds and caches one protocol's profiles: ``extra_dirs`` first, then the directories in the
-    environment variable ``env_var`` (``os.pathsep``-separated), then the ones shipped with the driver.
+    """Finds and caches one protocol's profiles.
+
+    Looked up in ``extra_dirs`` first, then the directories in the environment variable ``env_var``
+    (``os.pathsep``-separated), then the ones shipped with the driver.
 
     A name containing a path separator or ending in ``.yaml`` is read as a file path.
     """

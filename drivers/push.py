@@ -1,5 +1,4 @@
-"""The hand-over of a push source (BLE, OPC-UA): what arrived since the last delivery, and the one
-task that hands it to the sink.
+"""The hand-over of a push source (BLE, OPC-UA): what arrived since the last delivery, and the one task that hands it to the sink.
 
 Why: a push source learns of values in callbacks (an advertisement, a data-change notification) that
 must not wait for the store's commit; they append to ``pending`` and call ``wake``. One delivery task

@@ -50,8 +50,10 @@ class SourceKind:
 
 @cache
 def kinds() -> dict[str, SourceKind]:
-    """The table. Drivers are imported here, not at module import, so one protocol's missing optional
-    dependency never breaks the others (nor the config check, which needs none of them).
+    """The table.
+
+    Drivers are imported here, not at module import, so one protocol's missing optional dependency never
+    breaks the others (nor the config check, which needs none of them).
     """
     from drivers.ble.driver import build as ble
     from drivers.ble.probe import probe_ble_device

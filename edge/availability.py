@@ -61,8 +61,10 @@ class AvailabilityReporter:
 
 
 class DeviceAvailability(AvailabilityReporter):
-    """A device's online state as its source sees it: the reporter's rule plus the state itself, and a
-    log line only when the state changes (``failed`` / ``recovered``), never per poll or message.
+    """A device's online state as its source sees it.
+
+    The reporter's rule plus the state itself, and a log line only when the state changes (``failed`` /
+    ``recovered``), never per poll or message.
 
     The push sources (MQTT, BLE, OPC-UA) hear from a device when it chooses to speak, so they keep
     this per device and call ``up`` on every message / advertisement / successful read and ``down``
@@ -110,8 +112,9 @@ H = TypeVar("H", bound=Heard)
 
 
 async def watch_silence(clock: Clock, devices: Collection[H], on_silent: Callable[[H, float], None]) -> None:
-    """Call ``on_silent(device, seconds)`` for each device not yet offline that has been silent longer than
-    its ``offline_after_s``; runs until cancelled.
+    """Call ``on_silent(device, seconds)`` for each device silent past its ``offline_after_s``, until cancelled.
+
+    Devices already offline are skipped.
 
     Checked a few times per the shortest limit (at most once a second, at least every 20 ms), so a
     device is declared offline within a quarter of its limit after it passed, without a timer per

@@ -317,8 +317,10 @@ def start_device_simulators(workdir: Path, secret_values: dict[str, str], ports:
 
 
 def _protocol_simulators(doc: dict[str, Any], workdir: Path) -> list[tuple[str, list[str], str]]:
-    """3栋's DL/T 645 and CJ/T 188 meter lines, the fire panel's GB/T 26875.3 device, 4栋's MQTT smoke detector
-    (with its Mosquitto) and the pump-room OPC-UA PLC, at the run's config's ports and in its folder.
+    """The simulators of the buses beyond Modbus, at the run's config's ports and in its folder.
+
+    3栋's DL/T 645 and CJ/T 188 meter lines, the fire panel's GB/T 26875.3 device, 4栋's MQTT smoke
+    detector (with its Mosquitto) and the pump-room OPC-UA PLC.
 
     The transmission device is a client of the gateway, which starts after the simulators: it keeps
     retrying its connection (``--wait-s``), and is ready to wait for once it has started.

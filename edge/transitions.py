@@ -1,5 +1,7 @@
-"""The alarm records that cross stages beside ``edge.records``: transitions out of the rules, open alarms
-read back from the store, and the one alarm key both are matched on.
+"""The alarm records that cross stages beside ``edge.records``.
+
+Transitions out of the rules, open alarms read back from the store, and the one alarm key both are
+matched on.
 
     rules (RuleEngine, StateRules, EnergyWatch) --AlarmTransition--> Pipeline --> AlarmManager.apply
     store (alarms table, is_open = 1) --OpenAlarm--> RuleEngine.restore / EnergyWatch.restore
@@ -97,8 +99,10 @@ class OpenAlarm:
 
 
 class AlarmRules(Protocol):
-    """A rule engine as the pipeline drives it: facts in, alarm transitions out, pure apart from its own
-    condition state; ``restore`` seeds that state from the store's open alarms after a (re)start.
+    """A rule engine as the pipeline drives it: facts in, alarm transitions out.
+
+    Pure apart from its own condition state; ``restore`` seeds that state from the store's open alarms
+    after a (re)start.
     """
 
     def on_readings(self, readings: Sequence[Reading]) -> Sequence[AlarmTransition]: ...

@@ -155,8 +155,10 @@ class ModelRegistry:
         self._models_dir = models_dir
 
     def with_cards_in(self, model_dir: Path | None) -> ModelRegistry:
-        """This registry, also finding cards in ``<model_dir>/cards``: a site-trained model's card sits
-        beside its weights (``estate-edge train``), not among the packaged cards.
+        """This registry, also finding cards in ``<model_dir>/cards``.
+
+        A site-trained model's card sits beside its weights (``estate-edge train``), not among the
+        packaged cards.
         """
         if model_dir is None or not (Path(model_dir) / "cards").is_dir():
             return self

@@ -1,5 +1,6 @@
-"""DL/T 645-2007 / -1997 electricity meters on RS-485 (pyserial + asyncio), and the meter-line machinery
-the CJ/T 188 driver shares.
+"""DL/T 645-2007 / -1997 electricity meters on RS-485 (pyserial + asyncio).
+
+The meter-line machinery here is shared by the CJ/T 188 driver.
 
     source.py   MeterLineSource (a ModbusSource with another poller and link), Dlt645Source, build()
     device.py   MeterPoller: one DI per transaction, replies checked against the request, follow-up frames

@@ -1,5 +1,4 @@
-"""One RS-485 line of request/reply meters (DL/T 645, CJ/T 188): the seam where serial I/O becomes
-``edge.errors``.
+"""One RS-485 line of request/reply meters (DL/T 645, CJ/T 188): the seam where serial I/O becomes ``edge.errors``.
 
     frame = await line.transact(device_id, request, timeout=..., detail=...)
 

@@ -449,8 +449,9 @@ def build(bus: object, devices: list[DeviceConfig], config: EstateConfig) -> Gb2
 
 
 def probe_panel_device(bus: Gb26875BusConfig, device: DeviceConfig, running_sources: Sequence[object] = ()) -> DeviceProbe:
-    """The panel's "test device" for a transmission device: the centre cannot ask it to answer on demand
-    (it is the client), so the test says whether it is connected and what it sent this run.
+    """The panel's "test device" for a transmission device: is it connected, and what did it send this run.
+
+    The centre cannot ask it to answer on demand (it is the client).
     """
     source = next((s for s in running_sources if isinstance(s, Gb26875Source) and s.bus.id == bus.id), None)
     if source is None:

@@ -171,8 +171,10 @@ class ModbusSource:
         return TcpLink(*endpoint, connect_timeout_s=bus.connect_timeout_s)
 
     def live_link(self, endpoint: Endpoint = None) -> TcpLink | RtuLink | SharedRtuLink | None:
-        """A link of the running bus for a probe to borrow: the RS-485 line, or (TCP) the first
-        connection to ``endpoint``. ``None`` when the bus is not running or nothing polls that host:port.
+        """A link of the running bus for a probe to borrow.
+
+        The RS-485 line, or (TCP) the first connection to ``endpoint``; ``None`` when the bus is not running
+        or nothing polls that host:port.
         """
         lane = self._lanes_by_endpoint.get(endpoint)
         link = lane.links[0] if lane is not None and lane.links else None

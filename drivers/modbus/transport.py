@@ -158,8 +158,10 @@ class _PymodbusLink:
         raise NotImplementedError
 
     def _client_options(self) -> dict[str, Any]:
-        """What every pymodbus client of ours is given: no library retries or reconnects (the lanes
-        decide), a timeout that never fires before ours, and the packet hooks.
+        """What every pymodbus client of ours is given.
+
+        No library retries or reconnects (the lanes decide), a timeout that never fires before ours, and
+        the packet hooks.
         """
         return {
             "name": self.name, "retries": 0, "reconnect_delay": 0, "timeout": _LIBRARY_TIMEOUT_S,

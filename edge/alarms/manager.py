@@ -164,8 +164,10 @@ class AlarmManager:
                    workers=_notifier_workers(config))
 
     async def reconfigure(self, config: EstateConfig, flush_timeout_s: float = 5.0) -> list[str]:
-        """Take a reloaded ``EstateConfig``: device names and places for notifications, escalation
-        steps and notifiers. Open alarms and their escalation levels are kept. Returns what changed.
+        """Take a reloaded ``EstateConfig``; returns what changed.
+
+        Device names and places for notifications, escalation steps and notifiers are replaced; open
+        alarms and their escalation levels are kept.
 
         Changed notifiers are replaced as a whole: the new workers start before the old ones are
         stopped, and the old ones first deliver what they already queued (up to ``flush_timeout_s``).

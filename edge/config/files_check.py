@@ -99,8 +99,9 @@ def _sorted(doc: LocatedDocument, problems: list[tuple[Loc, str]]) -> list[tuple
 
 
 def path_fields(model: BaseModel, loc: Loc = ()) -> Iterator[tuple[Loc, Path]]:
-    """Every ``Path`` value in a config, with its YAML path (found by walking the models, so a new
-    section's file fields are checked without being listed here).
+    """Every ``Path`` value in a config, with its YAML path.
+
+    Found by walking the models, so a new section's file fields are checked without being listed here.
     """
     for name in type(model).model_fields:
         value = getattr(model, name)

@@ -43,8 +43,10 @@ class MqttUplinkConfig(Section):
 
 
 class ReportByExceptionConfig(Section):
-    """Telemetry upload by exception (``edge.uplink.exception``): the store and the gateway's own figures keep
-    every reading; only the upload skips readings that say nothing new.
+    """Telemetry upload by exception (``edge.uplink.exception``).
+
+    The store and the gateway's own figures keep every reading; only the upload skips readings that say
+    nothing new.
     """
 
     enabled: bool = Field(False, description="Off by default: every reading goes up.")

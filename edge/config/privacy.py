@@ -53,8 +53,9 @@ class PrivacyPolicy(Section):
     )
 
     def for_camera(self, where: str, upload: bool | None, local: bool | None) -> EvidenceBlur:
-        """The policy for the camera at ``where`` (``cameras[2]``) whose own settings are ``upload`` /
-        ``local`` (``None``: the estate's).
+        """The policy for the camera at ``where`` (``cameras[2]``).
+
+        Its own settings are ``upload`` / ``local`` (``None``: the estate's).
 
         Raises ``ValueError`` naming the camera's setting when it would blur less than the estate.
         """

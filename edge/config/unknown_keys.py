@@ -1,5 +1,6 @@
-"""Unknown config keys: say which key was meant ("did you mean 'poll_interval_s'?") instead of pydantic's
-"Extra inputs are not permitted".
+"""Unknown config keys: say which key was meant ("did you mean 'poll_interval_s'?").
+
+Pydantic alone says "Extra inputs are not permitted".
 
 Every section forbids extra keys, so a typo is an error; the helpful part is naming the key that
 is valid *at that place*. The place is found by walking the pydantic models along the error's raw

@@ -443,8 +443,9 @@ def _in_window(t: time, start: time, end: time) -> bool:
 
 
 async def _closed_months(store: Store, code: str, device_id: str, start_us: int, end_us: int) -> float:
-    """Consumption of ``device_id`` in the months from ``start_us`` to ``end_us``, from the monthly
-    indicators (the highest version of each month); 0 when the engine has not computed them.
+    """Consumption of ``device_id`` in the months from ``start_us`` to ``end_us``.
+
+    From the monthly indicators (the highest version of each month); 0 when the engine has not computed them.
     """
     if not code or end_us <= start_us:
         return 0.0

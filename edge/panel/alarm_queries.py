@@ -78,8 +78,10 @@ class AlarmQuery(BaseModel):
 
 
 def _instant(value: str, tz: tzinfo, name: str, *, end: bool) -> int | None:
-    """``YYYY-MM-DD`` in the estate's time zone (start of that day, or of the next for ``end``), or a
-    time with its offset (as pydantic reads a ``datetime``), as microseconds; None for "".
+    """A date or time filter as microseconds; None for "".
+
+    ``YYYY-MM-DD`` in the estate's time zone (start of that day, or of the next for ``end``), or a time
+    with its offset (as pydantic reads a ``datetime``).
     """
     if not value:
         return None

@@ -121,8 +121,10 @@ class ConfigFiles:
         return CheckResult(True, (), config)
 
     def check_current(self) -> tuple[str, CheckResult]:
-        """Check the file on disk. The result is reused while neither the file nor the secrets file changed
-        (parsing a 2,000-device config takes about a second; the tools page must not pay it per view).
+        """Check the file on disk.
+
+        The result is reused while neither the file nor the secrets file changed (parsing a 2,000-device
+        config takes about a second; the tools page must not pay it per view).
         """
         try:
             stamp = (_stamp(self.path), _stamp(self.secrets_path) if self.secrets_path else None)

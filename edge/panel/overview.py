@@ -87,8 +87,9 @@ class OverviewService:
             return self._backlog
 
     async def refresh_loop(self) -> None:
-        """Keep the backlog fresh in the background, so no page view pays for counting it (tens of ms
-        with hundreds of thousands of records pending).
+        """Keep the backlog fresh in the background, so no page view pays for counting it.
+
+        Counting takes tens of ms with hundreds of thousands of records pending.
         """
         while True:
             try:

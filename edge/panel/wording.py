@@ -60,8 +60,9 @@ class Wording:
         return self.text(record.message_code, record.params, record.message or record.code)
 
     def text(self, code: str, params: Mapping[str, Any] | None, stored: str) -> str:
-        """``code`` rendered with ``params``, when the catalogue has it and ``params`` fill every placeholder;
-        else ``stored`` (a row from before message codes carries its code but no params).
+        """``code`` rendered with ``params``, when the catalogue has it and ``params`` fill every placeholder.
+
+        Else ``stored`` (a row from before message codes carries its code but no params).
         """
         template = messages.catalogue(self.lang).messages.get(code) if code else None
         params = params or {}
@@ -70,16 +71,20 @@ class Wording:
         return stored or messages.term("code", code, self.lang)
 
     def point(self, point: str, device: Any = None) -> str:
-        """A point's name for staff: the label its state rule gives it on ``device`` (a DeviceConfig:
-        "1栋1单元 1层防火门" for di1), else the catalogue's (``pressure`` -> 压力), else the key itself.
+        """A point's name for staff.
+
+        The label its state rule gives it on ``device`` (a DeviceConfig: "1栋1单元 1层防火门" for di1),
+        else the catalogue's (``pressure`` -> 压力), else the key itself.
         """
         rule = (getattr(device, "states", None) or {}).get(point)
         label = getattr(rule, "label", None)
         return label or messages.term("point", point, self.lang)
 
     def value_names(self, point: str, device: Any = None) -> dict[str, str]:
-        """Names of a state point's values, by value: the installer's (the state rule's ``names``), else
-        the catalogue's for the lift box's codes (``direction``: 0 -> 停止 / stopped); {} for a measurement.
+        """Names of a state point's values, by value; {} for a measurement.
+
+        The installer's (the state rule's ``names``), else the catalogue's for the lift box's codes
+        (``direction``: 0 -> 停止 / stopped).
         """
         rule = (getattr(device, "states", None) or {}).get(point)
         names = getattr(rule, "names", None)

@@ -252,8 +252,9 @@ class RuleEngine:
     # ------------------------------------------------------------------ pending timers
 
     def pending_timers(self) -> dict[TimerKey, datetime]:
-        """The conditions waiting out their ``min_duration_s``, and since when (a copy): thresholds
-        (``"low"`` / ``"high"``) and state inputs (``STATE_TIMER``).
+        """The conditions waiting out their ``min_duration_s``, and since when (a copy).
+
+        Thresholds (``"low"`` / ``"high"``) and state inputs (``STATE_TIMER``).
         """
         timers = dict(self._timers)
         for (device_id, point), since in self._states.pending_timers().items():

@@ -51,8 +51,10 @@ def threshold_code(category: str, point: str, direction: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ThresholdSpec:
-    """Limits of one point. A breach must last ``min_duration_s`` to raise; it clears once the value
-    is back past the limit by ``hysteresis`` (no flapping around the limit).
+    """Limits of one point.
+
+    A breach must last ``min_duration_s`` to raise; it clears once the value is back past the limit by
+    ``hysteresis`` (no flapping around the limit).
     """
 
     device_id: str

@@ -88,14 +88,17 @@ class StateRules:
         self._latest: dict[tuple[str, str], float] = {}
 
     def pending_timers(self) -> dict[tuple[str, str], datetime]:
-        """(device, point) -> since when its alarm state has lasted, for states still waiting out their
-        ``min_duration_s`` (a copy).
+        """(device, point) -> since when its alarm state has lasted (a copy).
+
+        Only states still waiting out their ``min_duration_s``.
         """
         return dict(self._since)
 
     def restore_timers(self, timers: Mapping[tuple[str, str], datetime]) -> None:
-        """Resume waits that were running before a restart; a wait of a point that no longer has a state
-        rule with a minimum duration is dropped (the rule was removed or made immediate).
+        """Resume waits that were running before a restart.
+
+        A wait of a point that no longer has a state rule with a minimum duration is dropped (the rule was
+        removed or made immediate).
         """
         for key, since in timers.items():
             spec = self.specs.get(key)
@@ -149,8 +152,10 @@ class StateRules:
         return data
 
     def _context_text(self, spec: StateSpec) -> str:
-        """The context points' latest values as ``floor=12,direction=0``: the message catalogue's ``context``
-        filter words them in the reader's language (a Chinese phrase here could not be re-rendered).
+        """The context points' latest values as ``floor=12,direction=0``.
+
+        The message catalogue's ``context`` filter words them in the reader's language (a Chinese phrase
+        here could not be re-rendered).
         """
         parts = []
         for point in spec.context:

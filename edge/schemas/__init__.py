@@ -122,8 +122,7 @@ def _path(parts: Any) -> str:
 
 
 def record_errors(kind: str, payload: Any, version: int = SCHEMA_VERSION) -> list[str]:
-    """Why ``payload`` is not a valid ``kind`` of contract ``version``: one ``path: message`` line per
-    problem, ``[]`` when valid.
+    """Why ``payload`` is not a valid ``kind`` of contract ``version``: one ``path: message`` line per problem, ``[]`` when valid.
 
     Cheap when valid (one pass); the error walk only runs for an invalid payload.
     """
@@ -154,8 +153,10 @@ def validate_batch(envelope: Any, version: int = SCHEMA_VERSION) -> None:
 
 
 def envelope_version(envelope: Any) -> int:
-    """The contract version a batch follows: its ``contract_version``, 2 for an envelope that names none
-    (v2 had no such field), or 0 when the field is there but not a released version.
+    """The contract version a batch follows.
+
+    Its ``contract_version``, 2 for an envelope that names none (v2 had no such field), or 0 when the
+    field is there but not a released version.
     """
     if not isinstance(envelope, dict) or "contract_version" not in envelope:
         return 2

@@ -29,8 +29,10 @@ _INDICATOR_COLUMNS = ("id, key, version, code, granularity, period_start_us, per
 
 
 class StoredReading(NamedTuple):
-    """One ``readings`` row. A NamedTuple, not a dataclass: the indicator fold walks thousands a second,
-    and unpacking a tuple costs nothing to build (fields read by name or unpacked in order).
+    """One ``readings`` row.
+
+    A NamedTuple, not a dataclass: the indicator fold walks thousands a second, and unpacking a tuple
+    costs nothing to build (fields read by name or unpacked in order).
     """
 
     id: str

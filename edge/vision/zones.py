@@ -111,8 +111,10 @@ class Zone:
         return cls(cfg.id, cfg.kind, cfg.name or cfg.id, polygon, cfg.anchor, line, class_ids, cfg.dwell_s)
 
     def scaled(self, sx: float, sy: float) -> Zone:
-        """This zone on a picture scaled by ``sx`` x ``sy`` (zones drawn on the main stream, analysed
-        on a sub-stream). Positive scales keep the entry line's inward side.
+        """This zone on a picture scaled by ``sx`` x ``sy``.
+
+        Zones are drawn on the main stream and analysed on a sub-stream; positive scales keep the entry
+        line's inward side.
         """
         factor = np.asarray([sx, sy], np.float32)
         line = None

@@ -1,5 +1,6 @@
-"""energy.electricity_kwh, energy.water_m3, energy.gas_m3 and energy.heat_kwh: consumption per meter,
-per sub-item and in total (004 8.4.8 d) asks for gas and heat metering too).
+"""energy.electricity_kwh, energy.water_m3, energy.gas_m3 and energy.heat_kwh.
+
+Consumption per meter, per sub-item and in total (004 8.4.8 d) asks for gas and heat metering too).
 
 A meter's consumption comes from its counter point (a continuous, monotonic total once the
 normaliser has dealt with rollovers, resets and swaps, see ``edge.normalise.counters``). The

@@ -141,8 +141,10 @@ async def resolve(request: Request, alarm_id: str, principal: Annotated[Principa
 
 @router.get("/evidence/{name}")
 async def evidence(request: Request, name: str, principal: Annotated[Principal, Depends(require_viewer)]) -> Response:
-    """An evidence JPEG by file name. ``Store.evidence_file`` refuses separators, dot files and anything
-    that does not resolve to a file directly inside the evidence directory (path traversal).
+    """An evidence JPEG by file name.
+
+    ``Store.evidence_file`` refuses separators, dot files and anything that does not resolve to a file
+    directly inside the evidence directory (path traversal).
 
     Where a record has a separate panel copy (the estate's privacy policy blurs the two copies
     differently, ``edge.config.privacy``), the uploaded copy is not served: the panel shows what the

@@ -112,8 +112,10 @@ async def login(request: Request, username: Annotated[str, Form(max_length=64)],
 
 
 async def report_throttle(request: Request, start: ThrottleStart) -> None:
-    """The ``panel.login_throttled`` security event: in the store's event lane (uploaded like any event)
-    and in the audit log, where admins see it on /admin/audit.
+    """The ``panel.login_throttled`` security event, stored twice.
+
+    In the store's event lane (uploaded like any event) and in the audit log, where admins see it on
+    /admin/audit.
     """
     ctx = ctx_of(request)
     delay = math.ceil(start.delay_s)
