@@ -36,6 +36,8 @@
      ``_key``);
    - ``vision_cameras_per_box[...]``: 2 cores x 75 % (25 % head-room) / the cost per camera; the
      headline is the busy sub-stream with every frame decoded (the worst case a box must carry);
+   - ``vision_decode_ms_per_frame_real_footage_<size>``: CPU per frame to decode the shared ``a1``
+     clip (real camera H.264), the check that the simulator's streams cost what real ones do;
    - ``vision_reader_cpu_pct_read_all`` / ``_grab`` / ``_key``: the reader alone (no pipeline) on
      the busy sub-stream: ``read()`` of every frame, the gateway's ``grab()`` of every frame with
      ``retrieve()`` of one a second, and key frames only.
@@ -274,6 +276,23 @@ def stream_camera(scene: str, size: tuple[int, int]) -> CameraConfig:
         else cfg
 
 
+def real_footage_decode_ms(path: Path) -> tuple[float, str]:
+    """CPU per frame (all threads) to decode a real camera clip from the shared media, as the reader does.
+
+    The check on the simulator's streams: a real H.264 recording at its own size and bitrate, decoded
+    with the same OpenCV/FFmpeg build (grab + retrieve of every frame), no network in between.
+    """
+    capture = cv2.VideoCapture(str(path))
+    size = f"{int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))}x{int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))}"
+    frames, started = 0, time.process_time()
+    while capture.grab():
+        capture.retrieve()
+        frames += 1
+    spent = time.process_time() - started
+    capture.release()
+    return (spent * 1000.0 / frames if frames else float("nan")), size
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer frames (about 30 s)")
@@ -292,6 +311,13 @@ def main() -> int:
     bench("vision_pipeline_p50_ms", p50, "ms", baseline=i50)
     bench("vision_pipeline_p95_ms", p95, "ms", baseline=i95)
     bench("vision_pipeline_overhead_pct", (p50 - i50) / i50 * 100.0, "%", target=25)
+
+    # 1b. Decode cost of real footage (the a1 clip: H.264 from a real camera), next to the streams below.
+    footage = Path(os.environ.get("EDGE_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")) / "media"
+    clip = footage / "a1_intel_car-detection.mp4"
+    if clip.exists():
+        real_ms, real_size = real_footage_decode_ms(clip)
+        bench(f"vision_decode_ms_per_frame_real_footage_{real_size}", real_ms, "ms")
 
     # 2. Capacity over real RTSP streams through the gateway's reader.
     warm, window = (2.0, 5.0) if args.quick else (3.0, 7.0)
