@@ -319,7 +319,8 @@ def decode_frame(raw: bytes) -> Frame:
         raise FrameError("garbage", f"no @@ at the start: {raw[:64].hex(' ')}")
     if scan.length != len(raw):
         raise FrameError("length", f"{len(raw) - scan.length} bytes after the frame")
-    return scan.frame  # type: ignore[no-any-return]
+    frame: Frame = scan.frame  # Scan (shared with DL/T 645) carries any protocol's frame
+    return frame
 
 
 # --------------------------------------------------------------------------- application data

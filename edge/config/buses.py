@@ -26,7 +26,13 @@ from edge.config.device_options import (
 )
 
 
-class SyntheticBusConfig(Section):
+class BusSection(Section):
+    """What every bus model has beside its fields: the model its devices' ``options:`` are checked against."""
+
+    device_options: ClassVar[type[DeviceOptions]]
+
+
+class SyntheticBusConfig(BusSection):
     """A built-in generator of plausible readings, for demos and soak tests without hardware."""
 
     kind: Literal["synthetic"]
@@ -36,7 +42,7 @@ class SyntheticBusConfig(Section):
     fail_devices: list[str] = Field(default_factory=list, description="Device ids that never answer.")
 
 
-class _ModbusBusCommon(Section):
+class _ModbusBusCommon(BusSection):
     """Settings every Modbus bus shares: read planning, backoff, overload reporting, profiles."""
 
     max_gap_registers: int = Field(
@@ -95,7 +101,7 @@ class ModbusRtuBusConfig(_ModbusBusCommon):
     )
 
 
-class MqttBusConfig(Section):
+class MqttBusConfig(BusSection):
     """An MQTT broker that devices publish through (an operator's NB-IoT / LoRa platform, lift or charging boxes).
 
     Each device names its profile and base topic (``options.topic``); the source subscribes to the
@@ -141,7 +147,7 @@ class MqttBusConfig(Section):
         return self
 
 
-class _MeterLineCommon(Section):
+class _MeterLineCommon(BusSection):
     """One RS-485 line of DL/T 645 or CJ/T 188 meters (an M-Bus level converter carries the same bytes).
 
     Polled like a Modbus RTU line (``drivers.modbus.scheduler``): one transaction at a time, a
@@ -187,7 +193,7 @@ class Cjt188BusConfig(_MeterLineCommon):
     id: Identifier
 
 
-class Gb26875BusConfig(Section):
+class Gb26875BusConfig(BusSection):
     """A GB/T 26875.3 listener: user information transmission devices of fire-alarm panels connect to it.
 
     Each device on this bus is either a transmission device (``options.address``: its 6-byte
@@ -208,7 +214,7 @@ class Gb26875BusConfig(Section):
     max_connections: int = Field(64, ge=1, le=1024, description="Connections accepted at once.")
 
 
-class OpcUaBusConfig(Section):
+class OpcUaBusConfig(BusSection):
     """An OPC-UA server: the PLC of a pump room or heat-exchange station (one session per bus).
 
     Devices name a profile (their points as namespace-independent node ids, ``nsu=<uri>;s=...``)
@@ -240,7 +246,7 @@ class OpcUaBusConfig(Section):
     profiles_dir: str | None = Field(None, description="Extra directory of OPC-UA device profiles (YAML).")
 
 
-class BleBusConfig(Section):
+class BleBusConfig(BusSection):
     """One Bluetooth LE adapter scanning passively for sensor advertisements (pump rooms, switch rooms).
 
     One scanner per adapter; devices are matched by MAC (``options.mac``) and decoded by format
@@ -275,19 +281,19 @@ BusConfig = Annotated[
 ]
 
 # Every bus model, for tables keyed by kind (a test keeps it equal to the union above).
-BUS_MODELS: tuple[type[Section], ...] = (
+BUS_MODELS: tuple[type[BusSection], ...] = (
     SyntheticBusConfig, ModbusTcpBusConfig, ModbusRtuBusConfig, MqttBusConfig, OpcUaBusConfig, BleBusConfig,
     Dlt645BusConfig, Cjt188BusConfig, Gb26875BusConfig,
 )
 
 
-def bus_kind(model: type[Section]) -> str:
+def bus_kind(model: type[BusSection]) -> str:
     """The ``kind`` a bus model answers to (its ``Literal``)."""
     return str(get_args(model.model_fields["kind"].annotation)[0])
 
 
 DEVICE_OPTIONS: dict[str, type[DeviceOptions]] = {
-    bus_kind(model): model.device_options for model in BUS_MODELS  # type: ignore[attr-defined]
+    bus_kind(model): model.device_options for model in BUS_MODELS
 }
 
 

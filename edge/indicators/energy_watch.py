@@ -253,7 +253,8 @@ class EnergyWatch:
         hours = (end_us - start_us) / 3.6e9
         rate = used / hours
         key: AlarmKey = (SUDDEN_JUMP, meter.device.id, None)
-        minimum = s.jump_min_rate.get(meter.device.category, 0.0)  # type: ignore[call-overload]
+        rates: dict[str, float] = {category: rate for category, rate in s.jump_min_rate.items()}  # any str key
+        minimum = rates.get(meter.device.category, 0.0)
         limit = s.jump_factor * (meter.baseline or 0.0)
         learnt = meter.baseline_windows >= BASELINE_WARMUP_WINDOWS
         if learnt and rate > limit and rate >= minimum:
