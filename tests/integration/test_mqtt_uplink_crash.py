@@ -63,10 +63,14 @@ async def child(db: Path, port: int, drain: bool) -> None:
 
 
 class Consumer:
-    """The platform side: a persistent QoS 1 session that keeps (id, value) of every record it receives."""
+    """The platform side: a persistent QoS 1 session that keeps (id, values) of every record it receives.
+
+    Contract v3: a telemetry record is one poll (here one ingested batch: one device, one instant) whose
+    points carry the sequence numbers; its id is the id of its first reading.
+    """
 
     def __init__(self, port: int) -> None:
-        self.records: list[tuple[str, int]] = []
+        self.records: list[tuple[str, tuple[int, ...]]] = []
         self.lock = threading.Lock()
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="crash-consumer", clean_session=False)
         self.client.reconnect_delay_set(0.05, 0.5)
@@ -78,9 +82,10 @@ class Consumer:
     def _on_message(self, _c: object, _u: object, message: paho.MQTTMessage) -> None:
         body = json.loads(message.payload)
         with self.lock:
-            self.records.extend((r["id"], int(r["value"])) for r in body["records"] if r.get("device_id") == "crash")
+            self.records.extend((r["id"], tuple(int(p["value"]) for p in r["points"])) for r in body["records"]
+                                if r.get("device_id") == "crash")
 
-    def snapshot(self) -> list[tuple[str, int]]:
+    def snapshot(self) -> list[tuple[str, tuple[int, ...]]]:
         with self.lock:
             return list(self.records)
 
@@ -117,7 +122,7 @@ def test_sigkill_and_broker_restarts_lose_and_invent_nothing(mqtt_broker: Mosqui
         drain = subprocess.run([*command, "--drain"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
         assert "DRAINED" in drain.stdout, drain.stderr[-2000:]
         deadline = time.monotonic() + 20
-        while not acked <= {v for _, v in consumer.snapshot()} and time.monotonic() < deadline:
+        while not acked <= {v for _, values in consumer.snapshot() for v in values} and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         consumer.stop()
@@ -126,11 +131,16 @@ def test_sigkill_and_broker_restarts_lose_and_invent_nothing(mqtt_broker: Mosqui
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         stored = dict(conn.execute("SELECT id, CAST(value AS INTEGER) FROM readings WHERE device_id='crash'").fetchall())
     unique = dict(received)
-    # Never a record the store had not committed: every id the consumer saw is in the store, with its value.
-    assert all(stored.get(record_id) == value for record_id, value in unique.items())
-    # Exactly once after deduplication by id: one id per sequence number.
-    assert len(set(unique.values())) == len(unique)
-    missing = acked - set(unique.values())
+    # A record sent again (after a kill between PUBACK and cursor) holds exactly the same readings: the
+    # poll is regrouped identically, so deduplicating by record id is right.
+    assert all(unique[record_id] == values for record_id, values in received)
+    # Never a record the store had not committed: every id the consumer saw is a stored reading, the first of
+    # its record, with its value.
+    assert all(stored.get(record_id) == values[0] for record_id, values in unique.items())
+    # Exactly once after deduplication by id: each sequence number in one record only.
+    numbers = [v for values in unique.values() for v in values]
+    assert len(numbers) == len(set(numbers))
+    missing = acked - set(numbers)
     assert not missing, f"{len(missing)} acknowledged records never reached the consumer, e.g. {sorted(missing)[:5]}"
     assert len(received) >= len(unique)  # repeats happen (kills between PUBACK and cursor) and are dropped by id
 
