@@ -29,6 +29,8 @@ def render_sim_page(data: dict[str, Any], latest: dict[str, list[tuple[str, int,
     """The inspection page: counts, then per kind the newest records (alarms with their evidence pictures)."""
     esc = html.escape
     counts = "".join(f"<tr><td>{esc(str(k))}</td><td>{v}</td></tr>" for k, v in sorted(data["records"].items()))
+    counts += "".join(f"<tr><td>{esc(str(k))} readings</td><td>{v}</td></tr>"
+                      for k, v in sorted(data.get("readings", {}).items()))
     counters = "".join(f"<tr><td>{esc(str(k))}</td><td>{v}</td></tr>" for k, v in sorted(data["counters"].items()))
     sections = []
     for kind in SIM_PAGE_KINDS:
@@ -60,7 +62,8 @@ def render_sim_page(data: dict[str, Any], latest: dict[str, list[tuple[str, int,
         f"<h2>Accepted records</h2><table border=1>{counts or '<tr><td>none yet</td></tr>'}</table>"
         + "".join(sections)
         + f"<h2>Counters</h2><table border=1>{counters}</table>"
-        "<p>JSON: <a href='/_sim/stats'>/_sim/stats</a>, <a href='/_sim/records?limit=50'>/_sim/records</a></p>"
+        "<p>JSON: <a href='/_sim/stats'>/_sim/stats</a>, <a href='/_sim/records?limit=50'>/_sim/records</a>, "
+        "<a href='/_sim/readings?limit=50'>/_sim/readings</a></p>"
         "</body></html>"
     )
 
