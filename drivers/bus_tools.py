@@ -14,12 +14,14 @@ reload without being rebuilt and can be driven by tests without a daemon.
 
 from __future__ import annotations
 
+import base64
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from edge.bus_tools import BrowseNode, BrowseResult, BusInfo, LastMessage, ListenResult, ScanEntry, ScanList
+from edge.bus_tools import BrowseNode, BrowseResult, BusInfo, ClientCertificate, LastMessage, ListenResult, ScanEntry, ScanList
 from edge.clock import to_us
 from edge.config import EstateConfig
 from edge.config.buses import BleBusConfig, MqttBusConfig, OpcUaBusConfig
@@ -118,6 +120,31 @@ class DriverBusTools:
                                 duration_ms=_ms(started))
         nodes = tuple(BrowseNode(e.node_id, e.path, e.node_class, e.data_type, _value_text(e.value)) for e in entries)
         return BrowseResult(bus_id, root, nodes, len(nodes) >= max_nodes, _ms(started))
+
+    async def opcua_certificate(self, bus_id: str) -> ClientCertificate:
+        """The client certificate the bus's sessions present, made now if the bus never connected yet.
+
+        An integrator adds it to the PLC's trust list before the first connection can succeed, so the
+        panel must be able to show it then; it is the very file the source uses (same folder and
+        application URI), so trusting it is enough.
+        """
+        from drivers.opcua.driver import OpcUaSource, client_identity
+        from drivers.opcua.security import ensure_client_certificate
+
+        bus = self._bus(bus_id, OpcUaBusConfig)
+        config = self._config()
+        if bus is None or config is None:
+            return ClientCertificate(bus_id, error="no_bus", detail=bus_id)
+        folder, uri = client_identity(bus, config)
+        folder = OpcUaSource(bus, [], certificate_dir=folder, application_uri=uri).certificate_dir
+        try:
+            info = await ensure_client_certificate(folder, uri)
+            der = info.cert_file.read_bytes()
+        except (OSError, ValueError) as exc:
+            return ClientCertificate(bus_id, error="failed", detail=f"{folder}: {type(exc).__name__}: {exc}")
+        body = "\n".join(textwrap.wrap(base64.b64encode(der).decode("ascii"), 64))
+        pem = f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
+        return ClientCertificate(bus_id, info.application_uri, info.subject, info.thumbprint_sha1, info.not_after, pem)
 
     def last_messages(self) -> dict[str, LastMessage]:
         from drivers.ble.driver import BleSource

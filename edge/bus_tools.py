@@ -103,6 +103,20 @@ class BrowseResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientCertificate:
+    """The gateway's OPC-UA client certificate for one bus, for the PLC's trust list (made on first use)."""
+
+    bus_id: str
+    application_uri: str = ""
+    subject: str = ""
+    thumbprint_sha1: str = ""  # what PLC engineering tools show next to a trusted certificate
+    not_after: str = ""
+    pem: str = ""  # the certificate itself (public), to copy or download as DER
+    error: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LastMessage:
     """What a device last sent, for the devices page: protocol-specific text shown as data."""
 
@@ -125,5 +139,7 @@ class BusTools(Protocol):
     def ble_scan(self) -> list[ScanList]: ...
 
     async def opcua_browse(self, bus_id: str, root: str, max_depth: int, max_nodes: int) -> BrowseResult: ...
+
+    async def opcua_certificate(self, bus_id: str) -> ClientCertificate: ...
 
     def last_messages(self) -> dict[str, LastMessage]: ...

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
 
-from edge.bus_tools import BrowseResult, ListenResult
+from edge.bus_tools import BrowseResult, ClientCertificate, ListenResult
 from edge.clock import Clock
 from edge.config import EstateConfig
 from edge.config.panel import PanelConfig
@@ -94,6 +94,7 @@ class ToolResults:
     discovered_at_us: int | None = None
     listened: ListenResult | None = None  # the last MQTT listen
     browsed: BrowseResult | None = None  # the last OPC-UA browse
+    certificate: ClientCertificate | None = None  # the last OPC-UA client certificate shown
 
 
 @dataclass

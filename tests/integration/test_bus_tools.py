@@ -30,6 +30,7 @@ from drivers.bus_tools import DriverBusTools
 from drivers.mqtt.driver import MqttSource
 from drivers.opcua.driver import OpcUaSource, client_identity
 from drivers.opcua.nodeid import parse_node_ref
+from drivers.opcua.security import CERT_NAME
 from edge.clock import SystemClock
 from edge.config import EstateConfig, load_config
 from edge.panel import PanelHooks, create_app
@@ -320,3 +321,41 @@ async def test_one_listen_or_browse_at_a_time(rig: Rig) -> None:
     assert '<span id="listen-error">另一个监听或浏览正在进行，请稍后再试。</span>' in page and "None" not in page
     done = (await first).json()
     assert done["stopped_by"] == "time" and done["messages"] == [] and done["error"] is None
+
+
+async def test_opcua_client_certificate_for_the_plcs_trust_list(rig: Rig) -> None:
+    """The certificate the PLC must trust: the very one the running source presents, shown and downloadable."""
+    import hashlib
+
+    api = await rig.client.get("/api/v1/tools/opcua-certificate", params={"bus_id": "plc"})
+    assert api.status_code == 200
+    shown = api.json()
+    assert shown["error"] is None
+    # The file the bus's sessions present once its security policy asks for one (this bus runs without).
+    cert_file = rig.opcua.certificate_dir / CERT_NAME
+    assert hashlib.sha1(cert_file.read_bytes(), usedforsecurity=False).hexdigest() == shown["thumbprint_sha1"]
+    assert shown["application_uri"] == rig.opcua.application_uri == "urn:estate-edge:GW-TOOLS:plc"
+    assert shown["pem"].startswith("-----BEGIN CERTIFICATE-----\n")
+    download = await rig.client.get("/tools/opcua-certificate/plc.der")
+    assert download.status_code == 200 and download.headers["content-type"] == "application/pkix-cert"
+    assert hashlib.sha1(download.content, usedforsecurity=False).hexdigest() == shown["thumbprint_sha1"]
+    assert download.content == cert_file.read_bytes()
+    # Shown again: the same certificate (made once, kept), not a new one the PLC would not trust.
+    again = (await rig.client.get("/api/v1/tools/opcua-certificate", params={"bus_id": "plc"})).json()
+    assert again["thumbprint_sha1"] == shown["thumbprint_sha1"]
+    # The page: a form post (CSRF-checked), then the thumbprint and the download link on /tools.
+    refused = await rig.client.post("/tools/opcua-certificate", data={"bus_id": "plc"})
+    assert refused.status_code == 403
+    done = await rig.client.post("/tools/opcua-certificate", data={"bus_id": "plc", "csrf_token": rig.csrf})
+    assert done.status_code == 303
+    page = (await rig.client.get("/tools")).text
+    section = page[page.index('id="opcua-certificate"'):page.index('id="opcua-browse"')]
+    assert shown["thumbprint_sha1"] in section and "/tools/opcua-certificate/plc.der" in section
+    assert "OPC-UA 客户端证书" in section
+    # An unknown bus is a result, not a crash; a viewer may not see or download it.
+    unknown = (await rig.client.get("/api/v1/tools/opcua-certificate", params={"bus_id": "nope"})).json()
+    assert unknown["error"] == "no_bus"
+    viewer = httpx.AsyncClient(transport=rig.client._transport, base_url="http://panel.test")
+    async with viewer:
+        await rig.login(Role.VIEWER, viewer)
+        assert (await viewer.get("/tools/opcua-certificate/plc.der")).status_code == 403

@@ -13,13 +13,14 @@ most ``MAX_BROWSE_NODES`` nodes.
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.bus_tools import BrowseResult, BusInfo, BusTools, ListenResult, ScanList
+from edge.bus_tools import BrowseResult, BusInfo, BusTools, ClientCertificate, ListenResult, ScanList
 from edge.panel.routes.common import audit, page_router, refresh_config
 from edge.panel.security import Principal, csrf_protect, ctx_of, require_admin, safe_path_params
 
@@ -103,6 +104,7 @@ def bus_tools_context(request: Request) -> dict[str, Any]:
         "ble_scans": tools.ble_scan() if tools is not None and any(b.kind == "ble" for b in buses) else [],
         "listened": ctx.tools.listened,
         "browsed": ctx.tools.browsed,
+        "certificate": ctx.tools.certificate,
         "listen_choices": LISTEN_CHOICES_S,
     }
 
@@ -140,6 +142,33 @@ async def browse_page(request: Request, principal: Admin,
     return RedirectResponse("/tools#opcua-browse", status_code=303)
 
 
+async def show_certificate(request: Request, principal: Principal, bus_id: str) -> ClientCertificate:
+    """The bus's client certificate (made on first use), kept for the page; the audit log notes who looked."""
+    result = await _tools(request).opcua_certificate(bus_id)
+    ctx_of(request).tools.certificate = result
+    await audit(request, principal, "tools.opcua_certificate", bus_id[:64], ok=result.error is None,
+                thumbprint=result.thumbprint_sha1, error=result.error)
+    return result
+
+
+@router.post("/tools/opcua-certificate")
+async def certificate_page(request: Request, principal: Admin,
+                           bus_id: Annotated[str, Form(min_length=1, max_length=64)]) -> Response:
+    await show_certificate(request, principal, bus_id)
+    return RedirectResponse("/tools#opcua-certificate", status_code=303)
+
+
+@router.get("/tools/opcua-certificate/{bus_id}.der")
+async def certificate_download(request: Request, bus_id: str, principal: Admin) -> Response:
+    """The certificate as DER, the file PLC engineering tools import into their trust list."""
+    result = await _tools(request).opcua_certificate(bus_id)
+    if result.error is not None:
+        raise HTTPException(404, result.error)
+    body = "".join(line for line in result.pem.splitlines() if not line.startswith("-----"))
+    return Response(base64.b64decode(body), media_type="application/pkix-cert",
+                    headers={"Content-Disposition": f'attachment; filename="estate-edge-{bus_id}.der"'})
+
+
 # ------------------------------------------------------------------------------------------------ JSON API
 
 
@@ -161,3 +190,8 @@ async def ble_scan_api(request: Request, principal: Admin) -> list[ScanList]:
 @api.post("/tools/opcua-browse", response_model=BrowseResult)
 async def browse_api(request: Request, body: BrowseIn, principal: Admin) -> BrowseResult:
     return await run_browse(request, principal, body)
+
+
+@api.get("/tools/opcua-certificate", response_model=ClientCertificate)
+async def certificate_api(request: Request, bus_id: str, principal: Admin) -> ClientCertificate:
+    return await show_certificate(request, principal, bus_id)
