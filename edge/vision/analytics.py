@@ -14,11 +14,11 @@ This module is the stable import point for both and for the ``Decision`` record.
 
 from __future__ import annotations
 
-from edge.vision.decisions import EBIKE_ENTRY, LANE_BLOCKED, LANE_CLEARED, Decision, label_zh
+from edge.vision.decisions import EBIKE_ENTRY, LANE_BLOCKED, LANE_CLEARED, Decision, decision_text
 from edge.vision.ebike import EbikeClasses, EbikeEntryMonitor
 from edge.vision.fire_lane import FireLaneMonitor, Occupant
 
 __all__ = [
     "EBIKE_ENTRY", "LANE_BLOCKED", "LANE_CLEARED", "Decision", "EbikeClasses", "EbikeEntryMonitor",
-    "FireLaneMonitor", "Occupant", "label_zh",
+    "FireLaneMonitor", "Occupant", "decision_text",
 ]

@@ -57,7 +57,7 @@ from edge.config.cameras import CameraConfig
 from edge.config.privacy import EvidenceBlur
 from edge.messages import say
 from edge.records import Event, Severity
-from edge.vision.analytics import EBIKE_ENTRY, LANE_BLOCKED, LANE_CLEARED, Decision
+from edge.vision.analytics import EBIKE_ENTRY, LANE_BLOCKED, LANE_CLEARED, Decision, decision_text
 from edge.vision.detections import Box
 from edge.vision.detector import Detector, shared_detector
 from edge.vision.evidence import EvidenceImages, render_copies
@@ -253,13 +253,7 @@ class CameraAnalyser:
             data["blocked_s"] = round(decision.blocked_s, 1)
         # Staff read the catalogue's words (an e-bike is 电动车 whatever the detector called it); the
         # detector's class, track and boxes stay in data.
-        zone_name = decision.zone_name or zone
-        if decision.code == EBIKE_ENTRY:
-            text = say("fire.ebike_entry", camera=cam, zone=zone_name)
-        elif decision.code == LANE_CLEARED:
-            text = say("fire.lane_cleared", camera=cam, zone=zone_name, blocked_s=round(decision.blocked_s or 0))
-        else:
-            text = say("fire.lane_blocked", camera=cam, zone=zone_name, dwell_s=round(decision.dwell_s or 0))
+        text = decision_text(decision, cam)
         return Event(decision.code, frame.ts, self.camera.id, SEVERITY.get(decision.code, Severity.INFO),
                      data=data, evidence=images.upload, evidence_local=images.local, **text)
 

@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.config.cameras import AnalyticsConfig
-from edge.vision.decisions import EBIKE_ENTRY, Decision, label_zh
+from edge.vision.decisions import EBIKE_ENTRY, Decision
 from edge.vision.detections import iou_matrix
 from edge.vision.tracker import Track
 from edge.vision.zones import Zone
@@ -217,5 +217,4 @@ class EbikeEntryMonitor:
         return Decision(
             EBIKE_ENTRY, self.zone.id, self.zone.name, t, tr.id, box,
             tuple(o.to_box(self.labels) for o in frame.seen),
-            message=f"电动车进入「{self.zone.name}」（识别为{label_zh(box.label)}）",
         )

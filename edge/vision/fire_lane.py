@@ -42,7 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.config.cameras import AnalyticsConfig
-from edge.vision.decisions import LANE_BLOCKED, LANE_CLEARED, Decision, label_zh
+from edge.vision.decisions import LANE_BLOCKED, LANE_CLEARED, Decision
 from edge.vision.detections import Box, iou_matrix
 from edge.vision.tracker import Track, greedy_assign
 from edge.vision.zones import Zone
@@ -208,7 +208,6 @@ class FireLaneMonitor:
         dwell = t - first.since
         return [Decision(
             LANE_BLOCKED, self.zone.id, self.zone.name, t, first.track_id, box, self._boxes(), dwell_s=dwell,
-            message=f"消防通道「{self.zone.name}」被{label_zh(box.label)}占用 {dwell:.0f} 秒",
         )]
 
     def _maybe_clear(self, t: float) -> list[Decision]:
@@ -222,7 +221,6 @@ class FireLaneMonitor:
         blocked_s = self._last_standing - self._blocked_since
         return [Decision(
             LANE_CLEARED, self.zone.id, self.zone.name, t, None, None, self._boxes(), blocked_s=blocked_s,
-            message=f"消防通道「{self.zone.name}」已恢复畅通（占用 {blocked_s:.0f} 秒）",
         )]
 
     def _boxes(self) -> tuple[Box, ...]:

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from edge.config.cameras import CameraConfig
 from edge.config.privacy import EvidenceBlur, PrivacyPolicy
 from edge.errors import ConfigError
-from edge.vision.analytics import Decision, EbikeEntryMonitor, FireLaneMonitor
+from edge.vision.analytics import Decision, EbikeEntryMonitor, FireLaneMonitor, decision_text
 from edge.vision.classes import ZoneClasses, class_groups, person_ids, zone_classes
 from edge.vision.decode import nms
 from edge.vision.detections import Box, Detections
@@ -225,7 +225,8 @@ class CameraPipeline:
     def _evidence(self, image: NDArray[np.uint8], decision: Decision, ts: datetime,
                   people: tuple[Box, ...]) -> EvidenceImages:
         zone = next(z for z in self.zones if z.id == decision.zone_id)
-        caption = f"{self.camera.id} {decision.code} {zone.name}"
+        # The decision in the estate's words (the same sentence as the alarm), after the camera's name.
+        caption = f"{self.camera.name or self.camera.id}  {decision_text(decision, self.camera.id)['message']}"
         return render_copies(
             image, zone, decision.box, decision.boxes, caption, ts, policy=self.blur, people=people,
             quality=self.camera.evidence_quality, tz=self.tz,
