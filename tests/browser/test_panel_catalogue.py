@@ -66,7 +66,7 @@ def _wait_for(what: str, probe, log: Path, proc: subprocess.Popen[bytes], timeou
         if found:
             return found
         assert proc.poll() is None, f"the demo stopped while waiting for {what}:\n{log.read_text()[-3000:]}"
-        time.sleep(0.5)
+        time.sleep(0.1)
     raise AssertionError(f"no {what} within {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
 
 

@@ -46,6 +46,18 @@ def _demo_indicator_at_platform(db_path: Path) -> bool:
     return bool(row and row[0])
 
 
+def _meter_telemetry_at_platform(db_path: Path) -> bool:
+    """More than 50 telemetry records, some of them from a meter or sensor (not only the cameras)."""
+    try:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1) as db:
+            count, meters = db.execute(
+                "SELECT count(*), sum(json_extract(payload, '$.device_id') NOT LIKE 'CAM-%') FROM records "
+                "WHERE kind='telemetry'").fetchone()
+    except sqlite3.Error:
+        return False
+    return bool(count and count > 50 and meters)
+
+
 def _sim_page(log: Path, workdir: Path) -> str:
     """The platform simulator's /_sim page, at the port the demo's banner names."""
     found = re.search(r"platform simulator \(view\): +(https://\S+)/_sim", log.read_text(encoding="utf-8"))
@@ -73,13 +85,13 @@ def test_demo_runs_every_simulator_and_alarms_reach_the_platform(tmp_path: Path,
         page = ""
         try:
             deadline = time.monotonic() + LIMIT_S
+            db_path = workdir / "platform-sim.db"
             while time.monotonic() < deadline and proc.poll() is None:
-                db_path = workdir / "platform-sim.db"
-                if _camera_alarms_at_platform(db_path) and _demo_indicator_at_platform(db_path):
-                    time.sleep(3)  # a few more seconds of telemetry and evidence uploads
+                if (_camera_alarms_at_platform(db_path) and _demo_indicator_at_platform(db_path)
+                        and _meter_telemetry_at_platform(db_path)):
                     page = _sim_page(log, workdir)
                     break
-                time.sleep(1)
+                time.sleep(0.1)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
             returncode = proc.wait(timeout=120)

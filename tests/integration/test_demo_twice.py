@@ -47,7 +47,7 @@ def _picture_on_sim_page(base: str, ca: Path, deadline: float) -> bytes:
                 picture = client.get(base + found.group(1))
                 assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
                 return picture.content
-            time.sleep(1)
+            time.sleep(0.1)
     raise AssertionError(f"no alarm with a picture on {base}/_sim:\n{page[-2000:]}")
 
 
@@ -66,7 +66,7 @@ def _telemetry_devices(db_path: Path) -> set[str]:
 
 def _wait_for_devices(db_path: Path, wanted: set[str], deadline: float) -> None:
     while time.monotonic() < deadline and not wanted <= _telemetry_devices(db_path):
-        time.sleep(1)
+        time.sleep(0.1)
 
 
 @pytest.mark.slow

@@ -233,6 +233,6 @@ async def test_the_analysed_stream_is_asked_for_the_analysis_rate(strict: Camera
     async with RtspFrameSource(url, max_fps=5, open_timeout_s=10, read_timeout_s=5, name="rate") as source:
         assert await source.next_frame(0, timeout=15) is not None
         start, grabbed = time.monotonic(), source.grabbed
-        await asyncio.sleep(4.0)
+        await asyncio.sleep(4.0)  # measures the frame rate over a window: a test of time itself
         rate = (source.grabbed - grabbed) / (time.monotonic() - start)
     assert 0.5 <= rate <= 1.5

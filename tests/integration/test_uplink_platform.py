@@ -100,7 +100,7 @@ async def test_breaker_opens_during_outage_probes_and_closes(config, platform_si
             assert uplink.breaker.state is BreakerState.OPEN
             refused_when_open = platform_sim.stats()["counters"]["outage_refusals"]
             # Open means fail fast: while open, at most the half-open probes reach the platform.
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.3)  # a window in which an open breaker must stay quiet: time is what is tested
             assert platform_sim.stats()["counters"]["outage_refusals"] <= refused_when_open + 1
             platform_sim.faults()  # platform back
             await drain(uplink)
