@@ -33,7 +33,7 @@ import yaml
 
 from edge.app import Gateway
 from edge.errors import ConfigError
-from edge.processes import stop_process, wait_ready
+from edge.processes import held_ports, stop_process, wait_ready
 
 log = logging.getLogger(__name__)
 
@@ -68,19 +68,9 @@ class DemoPorts:
 
     @classmethod
     def pick(cls) -> DemoPorts:
-        """Free ports, distinct from each other: the sockets stay bound until all are chosen."""
-        held: list[socket.socket] = []
-        try:
-            def free(kind: int = socket.SOCK_STREAM) -> int:
-                sock = socket.socket(socket.AF_INET, kind)
-                held.append(sock)
-                sock.bind(("127.0.0.1", 0))
-                return int(sock.getsockname()[1])
-
+        """Free ports, distinct from each other, below the ephemeral range (``edge.processes.held_ports``)."""
+        with held_ports() as free:
             return cls(free(), free(), free(), free(), free(), free(), free(), free(socket.SOCK_DGRAM), free(), free())
-        finally:
-            for sock in held:
-                sock.close()
 
     def lines(self) -> list[tuple[str, str]]:
         return [("panel / status page", f"http://127.0.0.1:{self.panel}/"),

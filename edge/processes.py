@@ -16,9 +16,13 @@ Two rules learned from a flaky test that left a platform simulator running after
 from __future__ import annotations
 
 import contextlib
+import random
+import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Protocol
 
 
 class NotReady(RuntimeError):
@@ -52,3 +56,51 @@ def wait_ready(process: subprocess.Popen[bytes], ready: Callable[[], bool], *, w
     except BaseException:
         stop_process(process)
         raise
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports (Linux default 32768-60999)."""
+    try:
+        low, high = (int(v) for v in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return 32768, 60999
+    return (low, high) if low > 10_100 else (32768, 60999)
+
+
+class PortPicker(Protocol):
+    def __call__(self, kind: int = socket.SOCK_STREAM) -> int: ...
+
+
+@contextlib.contextmanager
+def held_ports() -> Iterator[PortPicker]:
+    """``free(kind)`` gives a free port for a child to listen on; all stay bound until the block ends.
+
+    Chosen at random below the kernel's ephemeral range: a port handed out by ``bind(0)`` is released
+    before the child that will listen on it starts, and in between any outgoing connection (an upload,
+    another test's client) may take it as its local port. Below the range only another listener can,
+    and the random choice makes two runs meeting on one port unlikely.
+    """
+    held: list[socket.socket] = []
+    low, _ = ephemeral_range()
+    rng = random.SystemRandom()
+
+    def free(kind: int = socket.SOCK_STREAM) -> int:
+        for _ in range(200):
+            sock = socket.socket(socket.AF_INET, kind)
+            try:
+                sock.bind(("127.0.0.1", rng.randrange(10_000, low)))
+            except OSError:
+                sock.close()
+                continue
+            held.append(sock)
+            return int(sock.getsockname()[1])
+        sock = socket.socket(socket.AF_INET, kind)  # a crowded host: let the kernel choose
+        held.append(sock)
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+    try:
+        yield free
+    finally:
+        for sock in held:
+            sock.close()

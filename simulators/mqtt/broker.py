@@ -25,11 +25,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from edge.processes import held_ports
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port below the ephemeral range for the server to listen on (``edge.processes.held_ports``)."""
+    with held_ports() as free:
+        return free()
 
 
 @dataclass(frozen=True, slots=True)

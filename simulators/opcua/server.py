@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import socket
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -24,6 +23,8 @@ from asyncua import Server, ua
 from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from asyncua.server.internal_session import InternalSession
 from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from edge.processes import held_ports
 
 NAMESPACE = "urn:estate-edge:sim:pump-room"
 SERVER_URI = "urn:estate-edge:sim:pump-room-plc"
@@ -44,9 +45,9 @@ VARIABLES: tuple[tuple[str, Any, ua.VariantType], ...] = (
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port below the ephemeral range for the server to listen on (``edge.processes.held_ports``)."""
+    with held_ports() as free:
+        return free()
 
 
 class PumpRoomPlc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -13,15 +12,15 @@ from typing import Any
 
 import httpx
 
-from edge.processes import stop_process, wait_ready
+from edge.processes import held_ports, stop_process, wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port for a server a test starts, below the ephemeral range (see ``edge.processes.held_ports``)."""
+    with held_ports() as free:
+        return free()
 
 
 @dataclass

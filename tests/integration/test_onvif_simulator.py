@@ -24,6 +24,7 @@ from drivers.onvif.discovery import probe
 from edge.cameras import camera_source
 from edge.config.cameras import CameraConfig
 from edge.errors import DeviceProtocolError
+from edge.processes import held_ports
 from simulators.camera.sim import CameraSimulator, SimCameraSpec
 from tests.helpers.platform import free_port
 from tests.helpers.sink import RecordingSink
@@ -33,9 +34,8 @@ PASSWORD = "Cam-pa55"
 
 
 def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    with held_ports() as free:
+        return free(socket.SOCK_DGRAM)
 
 
 @pytest.fixture

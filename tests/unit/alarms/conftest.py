@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from edge.clock import ManualClock
+from edge.processes import held_ports
 from edge.store import Store
 
 T0 = datetime(2025, 3, 1, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai
@@ -104,9 +105,8 @@ async def http_capture() -> AsyncIterator[CaptureServer]:
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    with held_ports() as free:
+        return free()
 
 
 @pytest.fixture
