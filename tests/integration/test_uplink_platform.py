@@ -99,9 +99,12 @@ async def test_breaker_opens_during_outage_probes_and_closes(config, platform_si
                 await asyncio.sleep(0.02)
             assert uplink.breaker.state is BreakerState.OPEN
             refused_when_open = platform_sim.stats()["counters"]["outage_refusals"]
-            # Open means fail fast: while open, at most the half-open probes reach the platform.
+            # Open means fail fast: nothing new starts while open but the half-open probe. Requests that
+            # were already past the breaker when it opened (one per other worker) still finish; under a
+            # loaded machine they arrive after the count above.
             await asyncio.sleep(0.3)  # a window in which an open breaker must stay quiet: time is what is tested
-            assert platform_sim.stats()["counters"]["outage_refusals"] <= refused_when_open + 1
+            in_flight = config.platform.concurrency - 1
+            assert platform_sim.stats()["counters"]["outage_refusals"] <= refused_when_open + in_flight + 1
             platform_sim.faults()  # platform back
             await drain(uplink)
             assert uplink.breaker.state is BreakerState.CLOSED
