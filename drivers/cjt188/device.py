@@ -17,8 +17,8 @@ from datetime import datetime
 from drivers.cjt188 import codec
 from drivers.cjt188.profile import Cjt188Profile
 from drivers.dlt645.codec import FrameError
-from drivers.dlt645.device import FaultBookkeeping, Line
-from drivers.modbus.device import DeviceStats, PollResult
+from drivers.dlt645.device import Line
+from drivers.modbus.device import DeviceStats, FaultBookkeeping, PollResult
 from edge.availability import AvailabilityReporter
 from edge.config.device_options import Cjt188DeviceOptions, parse_options
 from edge.config.devices import DeviceConfig

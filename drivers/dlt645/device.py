@@ -22,11 +22,11 @@ from typing import Protocol
 from drivers.dlt645 import codec
 from drivers.dlt645.codec import AbnormalReply, FrameError
 from drivers.dlt645.profile import Dlt645Profile, MeterPoint
-from drivers.modbus.device import DeviceStats, PollResult
+from drivers.modbus.device import DeviceStats, FaultBookkeeping, PollResult
 from edge.availability import AvailabilityReporter
 from edge.config.device_options import Dlt645DeviceOptions, parse_options
 from edge.config.devices import DeviceConfig
-from edge.errors import DeviceError, DeviceExceptionCode, DeviceProtocolError, DeviceTimeout, DeviceUnreachable
+from edge.errors import DeviceError, DeviceExceptionCode, DeviceProtocolError
 from edge.messages import MessageFields, say
 from edge.records import Event, Quality, Reading, Severity
 from edge.units import convert, unit_name
@@ -51,32 +51,6 @@ class _Step:
         self.unit = unit_name(point.unit)
         factor = convert(1.0, point.device_unit, self.unit) if point.device_unit else 1.0
         self.a = point.scale * factor
-
-
-class FaultBookkeeping:
-    """What every meter poller counts and hands on: errors by kind, exception codes, faults to report.
-
-    Shared by the DL/T 645 and CJ/T 188 pollers (the meter lines' source reads these the same way).
-    """
-
-    stats: DeviceStats
-    faults: list[DeviceError]
-
-    def _count_error(self, exc: DeviceError) -> None:
-        if isinstance(exc, DeviceTimeout):
-            self.stats.timeouts += 1
-        elif isinstance(exc, DeviceUnreachable):
-            self.stats.unreachable += 1
-        elif isinstance(exc, DeviceProtocolError):
-            self.stats.corrupt_frames += 1
-
-    def count_exception(self, exc: DeviceExceptionCode) -> None:
-        self.stats.exception_codes += 1
-        self.stats.exception_by_code[exc.code] = self.stats.exception_by_code.get(exc.code, 0) + 1
-
-    def drain_faults(self) -> list[DeviceError]:
-        faults, self.faults = self.faults, []
-        return faults
 
 
 class MeterPoller(FaultBookkeeping):

@@ -129,7 +129,33 @@ class DeviceStats:
         }
 
 
-class DevicePoller:
+class FaultBookkeeping:
+    """What every device poller counts and hands on: errors by kind, exception codes, faults to report.
+
+    Shared by the Modbus, DL/T 645 and CJ/T 188 pollers (their sources read these the same way).
+    """
+
+    stats: DeviceStats
+    faults: list[DeviceError]
+
+    def _count_error(self, exc: DeviceError) -> None:
+        if isinstance(exc, DeviceTimeout):
+            self.stats.timeouts += 1
+        elif isinstance(exc, DeviceUnreachable):
+            self.stats.unreachable += 1
+        elif isinstance(exc, DeviceProtocolError):
+            self.stats.corrupt_frames += 1
+
+    def count_exception(self, exc: DeviceExceptionCode) -> None:
+        self.stats.exception_codes += 1
+        self.stats.exception_by_code[exc.code] = self.stats.exception_by_code.get(exc.code, 0) + 1
+
+    def drain_faults(self) -> list[DeviceError]:
+        faults, self.faults = self.faults, []
+        return faults
+
+
+class DevicePoller(FaultBookkeeping):
     """Plan, read and decode one device. Scheduling state lives here too, owned by the lane."""
 
     def __init__(self, device: DeviceConfig, profile: Profile, *, max_gap: int, max_registers: int | None = None,
@@ -423,22 +449,6 @@ class DevicePoller:
         return Quality.GOOD
 
     # ------------------------------------------------------------------ bookkeeping
-
-    def _count_error(self, exc: DeviceError) -> None:
-        if isinstance(exc, DeviceTimeout):
-            self.stats.timeouts += 1
-        elif isinstance(exc, DeviceUnreachable):
-            self.stats.unreachable += 1
-        elif isinstance(exc, DeviceProtocolError):
-            self.stats.corrupt_frames += 1
-
-    def drain_faults(self) -> list[DeviceError]:
-        faults, self.faults = self.faults, []
-        return faults
-
-    def count_exception(self, exc: DeviceExceptionCode) -> None:
-        self.stats.exception_codes += 1
-        self.stats.exception_by_code[exc.code] = self.stats.exception_by_code.get(exc.code, 0) + 1
 
     def _event(self, code: str, ts: datetime, severity: Severity, text: MessageFields,
                data: dict[str, object]) -> Event:
