@@ -200,6 +200,9 @@ def run_demo(workdir: Path | None = None, duration_s: float | None = None) -> in
     doc = yaml.load(config_path.read_text(encoding="utf-8"), Loader=_KeepSecretsLoader)  # noqa: S506 - SafeLoader subclass
     secret_values = yaml.safe_load(secrets_path.read_text(encoding="utf-8"))
     children: list[subprocess.Popen[bytes]] = []
+    # A SIGTERM while the simulators start (a test's timeout, an impatient `kill`) must still stop them:
+    # Python's default action ends the process at once and would leave them running, orphaned.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         children.append(_start_platform(workdir, ports.platform, secret_values["platform_client_secret"]))
         children.extend(start_device_simulators(workdir, secret_values, ports, doc))
@@ -211,7 +214,12 @@ def run_demo(workdir: Path | None = None, duration_s: float | None = None) -> in
             child.send_signal(signal.SIGTERM)
         for child in children:
             stop_process(child)
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def has_mosquitto() -> bool:
