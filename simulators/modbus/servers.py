@@ -45,6 +45,22 @@ _MBAP = struct.Struct(">HHHB")
 _SILENCE_TOLERANCE = 0.9
 
 
+def rtu_reply(unit: int, fc: int, answer: Answer) -> bytes | None:
+    """The RTU frame a device puts on the line for ``answer`` (None: it stays silent), faults included."""
+    if answer.kind == "silent":
+        return None
+    if answer.kind == "exception":
+        return rtu_exception(unit, fc, answer.code)
+    reply = rtu_read_response(unit, fc, answer.data)
+    if answer.kind == "corrupt":
+        return reply[:-2] + bytes([reply[-2] ^ 0xFF, reply[-1]])  # wrong CRC
+    if answer.kind == "short":
+        return reply[: len(reply) // 2]  # the line went quiet mid-frame
+    if answer.kind == "garbage":
+        return answer.data  # noise on the line instead of an answer
+    return reply
+
+
 def _tcp_frame(tid: int, unit: int, fc: int, answer: Answer) -> bytes | None:
     if answer.kind == "silent":
         return None
@@ -258,18 +274,9 @@ class RtuServer:
         if device is None:
             return
         answer = device.answer(fc, address, count, now)
-        if answer.kind == "silent":
+        reply = rtu_reply(unit, fc, answer)
+        if reply is None:
             return
-        if answer.kind == "exception":
-            reply = rtu_exception(unit, fc, answer.code)
-        else:
-            reply = rtu_read_response(unit, fc, answer.data)
-            if answer.kind == "corrupt":
-                reply = reply[:-2] + bytes([reply[-2] ^ 0xFF, reply[-1]])  # wrong CRC
-            elif answer.kind == "short":
-                reply = reply[: len(reply) // 2]  # the line went quiet mid-frame
-            elif answer.kind == "garbage":
-                reply = answer.data  # noise on the line instead of an answer
         start = request_end + self.silence_s + answer.delay
         done = start + len(reply) * self.char_s
         self._wire_free = done

@@ -37,15 +37,13 @@ from drivers.modbus.codec import (
     char_time_s,
     crc_ok,
     inter_frame_silence_s,
-    rtu_exception,
-    rtu_read_response,
 )
 from drivers.modbus.profile import ProfileLibrary
 from edge.errors import ConfigError
 from simulators.dlt645.line import MeterLineServer, Responder
 from simulators.modbus.device import SimClock, SimDevice
 from simulators.modbus.scenario import SimDeviceSpec
-from simulators.modbus.servers import _SILENCE_TOLERANCE
+from simulators.modbus.servers import _SILENCE_TOLERANCE, rtu_reply
 
 _METER_START = (0xFE, 0x68)
 
@@ -112,18 +110,9 @@ class SharedLineServer(MeterLineServer):
         if device is None:
             return
         answer = device.answer(fc, address, count, now)
-        if answer.kind == "silent":
+        reply = rtu_reply(unit, fc, answer)
+        if reply is None:
             return
-        if answer.kind == "exception":
-            reply = rtu_exception(unit, fc, answer.code)
-        else:
-            reply = rtu_read_response(unit, fc, answer.data)
-            if answer.kind == "corrupt":
-                reply = reply[:-2] + bytes([reply[-2] ^ 0xFF, reply[-1]])  # wrong CRC
-            elif answer.kind == "short":
-                reply = reply[: len(reply) // 2]
-            elif answer.kind == "garbage":
-                reply = answer.data
         done = request_end + self.modbus_silence_s + answer.delay + len(reply) * self.modbus_char_s
         self._wire_free = done
         loop = asyncio.get_running_loop()

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -59,19 +61,21 @@ def _tools(request: Request) -> BusTools:
     return tools
 
 
-def _lock(request: Request) -> asyncio.Lock:
+@contextlib.asynccontextmanager
+async def _one_at_a_time(request: Request) -> AsyncIterator[None]:
+    """A listen or browse holds a broker or PLC session for seconds: one per panel; a second gets 409."""
     lock = getattr(request.app.state, "bus_tool_lock", None)
     if lock is None:
         lock = request.app.state.bus_tool_lock = asyncio.Lock()
-    return lock
+    if lock.locked():
+        raise HTTPException(409, "another listen or browse is running; try again when it ends")
+    async with lock:
+        yield
 
 
 async def run_listen(request: Request, principal: Principal, body: ListenIn) -> ListenResult:
     tools = _tools(request)
-    lock = _lock(request)
-    if lock.locked():
-        raise HTTPException(409, "another listen or browse is running; try again when it ends")
-    async with lock:
+    async with _one_at_a_time(request):
         result = await tools.mqtt_listen(body.bus_id, body.topic_filter, body.seconds, body.max_messages)
     ctx_of(request).tools.listened = result
     await audit(request, principal, "tools.mqtt_listen", f"{body.bus_id} {body.topic_filter}"[:200],
@@ -81,10 +85,7 @@ async def run_listen(request: Request, principal: Principal, body: ListenIn) -> 
 
 async def run_browse(request: Request, principal: Principal, body: BrowseIn) -> BrowseResult:
     tools = _tools(request)
-    lock = _lock(request)
-    if lock.locked():
-        raise HTTPException(409, "another listen or browse is running; try again when it ends")
-    async with lock:
+    async with _one_at_a_time(request):
         result = await tools.opcua_browse(body.bus_id, body.root, body.max_depth, body.max_nodes)
     ctx_of(request).tools.browsed = result
     await audit(request, principal, "tools.opcua_browse", f"{body.bus_id} {body.root}"[:200],
