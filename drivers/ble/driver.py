@@ -39,6 +39,7 @@ from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
 from edge.records import Reading
 from edge.sources import Sink
+from edge.tasks import retry_after
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ class BleSource:
                     self._offline(sensor, f"BLE scanner: {error}")
             finally:
                 self.scanning = False
-            await asyncio.sleep(backoff.next_delay())
+            await retry_after(backoff.next_delay())
 
     def on_advertisement(self, adv: Advertisement) -> None:
         """Match, decode and queue one advertisement (synchronous; never raises)."""

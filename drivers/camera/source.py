@@ -44,6 +44,7 @@ from edge.config.cameras import CameraConfig
 from edge.errors import DeviceError, DeviceUnreachable
 from edge.records import Event, Reading
 from edge.sources import Sink
+from edge.tasks import retry_after
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +211,7 @@ class CameraSource(Generic[A]):
                 await sink.readings([self._reading("reachable", 0.0, "")])
                 delay = self._backoff.next_delay()
                 log.warning("camera %s: %s; retrying in %.0f s", self.camera.id, exc, delay)
-                await asyncio.sleep(delay)
+                await retry_after(delay)
                 continue
             self._backoff.reset()
             self._reachable = True

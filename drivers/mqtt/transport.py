@@ -34,6 +34,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
 
 from edge.backoff import Backoff
+from edge.tasks import retry_after
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ class BrokerSession:
                 self._lost(f"broker {self.settings.host}:{self.settings.port}: {exc}")
             except (OSError, ssl.SSLError) as exc:
                 self._lost(f"broker {self.settings.host}:{self.settings.port}: {type(exc).__name__}: {exc}")
-            await asyncio.sleep(backoff.next_delay())
+            await retry_after(backoff.next_delay())
 
     async def wait_connected(self) -> None:
         await self._ready.wait()

@@ -48,6 +48,7 @@ from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
 from edge.records import Quality, Reading
 from edge.sources import Sink
+from edge.tasks import retry_after
 from edge.units import convert
 
 log = logging.getLogger(__name__)
@@ -192,7 +193,7 @@ class OpcUaSource:
             if self._ready.is_set():
                 backoff.reset()
             self._ready.clear()
-            await asyncio.sleep(backoff.next_delay())
+            await retry_after(backoff.next_delay())
 
     async def new_client(self) -> Client:
         """A client for this bus's server with its security and user settings, not yet connected."""

@@ -26,6 +26,9 @@ from simulators.opcua.server import NAMESPACE, PumpRoomPlc
 from tests.helpers.sink import RecordingSink
 from tests.helpers.waiting import eventually
 
+# Each test takes under 20 s; a hang (CI once spent 300 s in the pinning test) fails in 90.
+pytestmark = pytest.mark.timeout(90)
+
 
 def bus(endpoint: str, **kw: Any) -> OpcUaBusConfig:
     base: dict[str, Any] = {"kind": "opcua", "id": "pr", "endpoint": endpoint, "timeout_s": 2.0,
