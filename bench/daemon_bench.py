@@ -15,6 +15,10 @@ one window, read from ``/proc``:
 * ``daemon_neuron_scenario_platform_readings_per_s``: readings that reached the platform per second
   over the same window (every reading, target 15,000).
 * ``daemon_rss_mb``: resident memory of the daemon at the end of the window.
+* ``daemon_reading_to_platform_p50_s`` / ``_p95_s``: for every telemetry record that reached the
+  platform in the window, the platform's receive time minus the poll's timestamp (the same host
+  clock at both ends): how late a reading is at the platform, with every hand-over, commit, lease
+  and linger on the way.
 
 The farm, the platform simulator and the daemon share the machine's cores (2 on the build box):
 the figures are for that setting, and a busy machine makes them worse, never better.
@@ -33,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +76,18 @@ def platform_readings(sim: PlatformSim) -> int:
     stats = sim.stats()
     counts: dict[str, Any] = stats.get("readings") or stats["records"]
     return int(counts.get("telemetry", 0))
+
+
+def reading_latencies(db: Path, since_us: int, until_us: int) -> list[float]:
+    """Seconds from each telemetry record's poll timestamp to its receipt at the platform, in the window."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        rows = conn.execute("SELECT received_us, json_extract(payload, '$.ts') FROM records "
+                            "WHERE kind = 'telemetry' AND received_us BETWEEN ? AND ?", (since_us, until_us)).fetchall()
+    return sorted(received / 1e6 - datetime.fromisoformat(ts).timestamp() for received, ts in rows)
+
+
+def percentile(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
 def write_config(work: Path, sim: PlatformSim, base: int, profiles: Path) -> Path:
@@ -151,8 +168,10 @@ def run(work: Path, window: float, warmup: float) -> None:
             time.sleep(1.0)
         time.sleep(warmup)
         readings0, cpu0, wall0 = platform_readings(sim), cpu_seconds(daemon.pid), time.monotonic()
+        since_us = time.time_ns() // 1000
         time.sleep(window)
         cpu1, wall1 = cpu_seconds(daemon.pid), time.monotonic()
+        until_us = time.time_ns() // 1000
         readings1 = platform_readings(sim)
         rss = rss_mb(daemon.pid)
         load = os.getloadavg()[0]
@@ -161,6 +180,7 @@ def run(work: Path, window: float, warmup: float) -> None:
         store_total, platform_total = stored_readings(work / "edge.db"), platform_readings(sim)
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
         bare = asyncio.run(bare_merged_loop(base, PORTS, UNITS, 20.0))
+        latencies = reading_latencies(sim.db, since_us, until_us)
     finally:
         if daemon is not None:
             stop(daemon)
@@ -170,6 +190,8 @@ def run(work: Path, window: float, warmup: float) -> None:
     bench("daemon_neuron_scenario_platform_readings_per_s", (readings1 - readings0) / elapsed, "readings/s",
           target=PORTS * UNITS * POINTS)
     bench("daemon_rss_mb", rss, "MB")
+    bench("daemon_reading_to_platform_p50_s", percentile(latencies, 0.50), "s")
+    bench("daemon_reading_to_platform_p95_s", percentile(latencies, 0.95), "s")
     print(f"# {os.cpu_count()} cores shared by the farm, the platform simulator and the daemon; load average "
           f"{load:.2f} at the end of the {elapsed:.0f} s window (after {warmup:.0f} s of warm-up); "
           f"{store_total} readings stored, {platform_total} at the platform when the daemon stopped", flush=True)
