@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from edge.clock import from_us
 from edge.records import AlarmState, Severity
@@ -141,6 +141,33 @@ class CoreQueries:
             (after_id, limit))
         make = StoredReading._make
         return [make(r) for r in rows]
+
+    async def polls_after(self, after_id: str, limit: int) -> list[tuple[str, int, int, str, str]]:
+        """The next ``limit`` readings after ``after_id``, counted in SQLite, one row per poll.
+
+        Each row is ``(device, ts_us, readings, signature, last id)``. The signature names each
+        reading's point and unit (``point US unit``, joined by RS; ASCII 31 and 30). A device's
+        polls usually repeat one signature, so the indicator fold decides what to keep of a poll
+        once per signature instead of once per reading, and thousands of readings cross into
+        Python as a few hundred rows.
+        """
+        rows = await self._db.read(
+            "SELECT device_id, ts_us, count(*), group_concat(point || char(31) || unit, char(30)), max(id)"
+            " FROM (SELECT id, device_id, ts_us, point, unit FROM readings WHERE id > ? ORDER BY id LIMIT ?)"
+            " GROUP BY device_id, ts_us", (after_id, limit))
+        return cast(list[tuple[str, int, int, str, str]], rows)
+
+    async def series_values_in(self, after_id: str, upto_id: str, series: Sequence[tuple[str, str, str]],
+                               ) -> list[tuple[str, str, str, float | None, int, int]]:
+        """``(device, point, unit, value, quality, ts_us)`` of the given series in ``(after_id, upto_id]``, in id order."""
+        if not series:
+            return []
+        placeholders = ",".join(["(?,?,?)"] * len(series))  # parameters only: no data goes into the SQL text
+        rows = await self._db.read(
+            "SELECT device_id, point, unit, value, quality, ts_us FROM readings WHERE id > ? AND id <= ?"  # noqa: S608
+            f" AND (device_id, point, unit) IN (VALUES {placeholders}) ORDER BY id",
+            [after_id, upto_id, *(x for triple in series for x in triple)])
+        return cast(list[tuple[str, str, str, float | None, int, int]], rows)
 
     async def events_after(self, after_id: str, limit: int) -> list[StoredEvent]:
         """The next ``limit`` events after ``after_id``, in id order."""

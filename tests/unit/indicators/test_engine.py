@@ -346,3 +346,48 @@ async def test_the_hour_the_gateway_started_is_reported_with_its_uptime(make_rig
     fields = await rig.latest("inventory.field_completeness", "hour", T0 + H)
     assert entries == 1 and filled < required  # no profile, no floor in this config
     assert fields["value"] == round(filled / required, 6) and fields["samples"] == 1
+
+
+@pytest.mark.parametrize("odd_point", [False, True])
+async def test_the_counted_fold_stores_what_the_reading_by_reading_fold_stores(make_rig, monkeypatch,
+                                                                              odd_point: bool) -> None:
+    """The fast fold (presence counted in SQLite, one row per poll) against the general one, byte for byte.
+
+    The mix covers what the fold decides per point: meter totals and ranged points (values kept),
+    plain points (presence only), a device the estate does not know (left out), two readings of one
+    point in one millisecond (the later wins), a late poll, polls cut across fold chunks, and with
+    ``odd_point`` a point whose name holds the signature's separator (that chunk walks the rows).
+    """
+    monkeypatch.setattr("edge.indicators.engine.FOLD_CHUNK", 37)  # chunks end inside polls
+
+    def make(ts, i):
+        out = [
+            reading("EM-1", "energy_import", 100 + 0.5 * i, "kWh", ts),
+            reading("EM-1", "voltage", 220.0, "V", ts),
+            reading("HP-1", "pressure", 0.30, "MPa", ts),
+            reading("LV-1", "level", 3.0 + i / 100, "m", ts),
+            reading("LV-1", "level", 3.5, "m", ts),  # the same instant again: the later value wins
+            reading("ENV-1", "temperature", 20.0, "°C", ts),
+            reading("ENV-1", "humidity", 50.0, "%", ts),
+            reading("GHOST-1", "pressure", 0.1, "MPa", ts),  # not in the estate
+        ]
+        if odd_point and i == 7:
+            out.append(reading("ENV-1", "odd\x1fname", 1.0, "", ts))
+        if i == 12:
+            out.append(reading("WM-1", "volume_forward", 10.0, "m3", ts - 30 * MIN))  # late
+        return out
+
+    dumps = []
+    for counted in (True, False):
+        rig = await make_rig()
+        rig.engine.counted_fold = counted
+        await run_minutes(rig, T0, 25, make, tick_every=5)
+        await settle(rig, T0 + H + 3 * MIN)
+        series = await sql_rows(rig.store, "SELECT * FROM ind_series WHERE point NOT LIKE '#cursor%'"
+                                           " ORDER BY device_id, point, hour_us, seq")  # a cursor holds a (new) id
+        points = await sql_rows(rig.store, "SELECT * FROM ind_points ORDER BY device_id, point")
+        records = [{k: v for k, v in r.items() if k not in ("id", "generated_at")} for r in await rig.records()]
+        dumps.append((series, points, records, rig.engine.stats.readings_folded))
+    assert dumps[0][0] and dumps[0][3] == 25 * 8 + 1 + (1 if odd_point else 0)
+    for counted, reference, what in zip(dumps[0], dumps[1], ("series", "points", "records", "count"), strict=True):
+        assert counted == reference, what
