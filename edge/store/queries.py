@@ -1,7 +1,9 @@
 """Named reads on the store's core tables, each returning typed values or frozen dataclasses.
 
-The two bulk scans the indicator fold runs (``readings_after``, ``events_after``) return NamedTuples
-instead: as immutable and as named, but built at tuple cost, thousands of rows a second.
+The indicator fold's bulk reads are shaped for its hot path instead: ``polls_after`` counts the
+readings in SQLite (one row per poll), ``series_values_in`` fetches only the series it keeps, and the
+row-by-row scans (``readings_after``, ``events_after``) return NamedTuples, immutable and named but
+built at tuple cost.
 
 The core tables (``readings``, ``events``, ``alarm_log``, ``alarms``, ``indicators``, ``devices``,
 ``counters``, ``dead_letter``) belong to the store. Components that need to read them ask here by
