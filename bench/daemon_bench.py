@@ -22,6 +22,8 @@ one window, read from ``/proc``:
 
 The farm, the platform simulator and the daemon share the machine's cores (2 on the build box):
 the figures are for that setting, and a busy machine makes them worse, never better.
+Keep the window at 60 s or more: the indicator engine folds every 30 s (``indicators.interval_s``),
+and a shorter window catches one fold or two by chance, which moved single runs by several points.
 """
 
 from __future__ import annotations
