@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 FOLD_CHUNK = 20_000  # readings per fold step (one series write and cursor move each)
 MAX_NAMED_SERIES = 5_000  # series one SQL statement may name (3 parameters each; SQLite allows 32,766)
-MAX_POLL_PLANS = 50_000  # remembered poll signatures (a device's polls usually repeat one)
+MAX_POLL_PLANS = 10_000  # remembered poll signatures (a device's polls usually repeat one; a few MB at most)
 NEIGHBOUR_LIMIT_US = 48 * HOUR_US  # how far a meter's previous / next sample is looked for
 _BAD = int(Quality.BAD)
 _SKIP, _PRESENCE, _VALUES = 0, 1, 2
