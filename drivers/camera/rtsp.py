@@ -159,6 +159,7 @@ class RtspFrameSource(SlotFrameSource):
         self._reconnects = 0
         self.backend: str | None = None
         self.grabbed = 0  # frames read and decoded (every frame the camera sends), for capacity measurements
+        self.key_frame_interval_s: float | None = None  # key-frames-only: the median gap seen on this connection
 
     async def start(self) -> None:
         if self._thread is not None:
@@ -221,6 +222,7 @@ class RtspFrameSource(SlotFrameSource):
             self._connected = True
             log.info("%s: stream opened (%s)", self._name, redact(self._url))
             last_publish = -1e18
+            gop = _KeyFrameGaps(self._name, self._interval) if self.key_frames_only else None
             try:
                 while not self._stop.is_set():
                     if not capture.grab():
@@ -228,6 +230,8 @@ class RtspFrameSource(SlotFrameSource):
                         break
                     self.grabbed += 1
                     now = self._clock.monotonic()
+                    if gop is not None:
+                        self.key_frame_interval_s = gop.add(now)
                     # 10 % slack: frames arrive with jitter, and "every 0.2 s" must not become
                     # "every other 0.1 s frame, sometimes every third" at 5 fps of a 10 fps stream.
                     if now - last_publish < self._interval * 0.9:
@@ -253,3 +257,38 @@ class RtspFrameSource(SlotFrameSource):
         if message != self._last_error:
             log.warning("%s: %s", self._name, message)
         self._last_error = message
+
+
+class _KeyFrameGaps:
+    """Key-frames-only: measure the camera's GOP and say once when it is longer than the analysis interval.
+
+    Why: in this mode a frame exists only once per GOP, so a camera whose I-frame interval is 2 s
+    is analysed every 2 s whatever ``max_fps`` says, and a dwell or a vote needs more time than the
+    installer configured. Nothing else would tell; the reader sees the gaps, so it says so in the
+    log (once per connection, with what to change) and keeps the median for the camera's status.
+    """
+
+    SAMPLES = 5  # gaps before judging (the first key frames of a connection come in a burst)
+
+    def __init__(self, name: str, interval_s: float) -> None:
+        self.name = name
+        self.interval_s = interval_s
+        self.last: float | None = None
+        self.gaps: list[float] = []
+        self.warned = False
+
+    def add(self, now: float) -> float | None:
+        """Note a key frame at ``now`` (monotonic); return the median gap once there are enough."""
+        if self.last is not None:
+            self.gaps = [*self.gaps[-(self.SAMPLES * 4 - 1):], now - self.last]
+        self.last = now
+        if len(self.gaps) < self.SAMPLES:
+            return None
+        median = sorted(self.gaps)[len(self.gaps) // 2]
+        if median > 1.5 * self.interval_s and not self.warned:
+            self.warned = True
+            log.warning("%s: key frames arrive every %.1f s, less often than the analysis interval of %.1f s; "
+                        "analysis runs at the key-frame rate: shorten the camera's I-frame interval (GOP) or set "
+                        "stream.key_frames_only: false", self.name, median, self.interval_s)
+        return median
+

@@ -43,9 +43,28 @@ async def test_key_frames_only_decodes_one_frame_a_second_beside_a_plain_reader(
                 key_rate, plain_rate = await asyncio.gather(decoded_rate(key), decoded_rate(plain))
             assert 0.5 <= key_rate <= 2.0, key_rate
             assert plain_rate >= 7.0, plain_rate
+            assert key.key_frame_interval_s is not None and 0.7 <= key.key_frame_interval_s <= 1.4
+            assert plain.key_frame_interval_s is None  # measured only where it decides the analysis rate
         # The plain options are back for every later capture (the simulator's own setdefault included).
         assert os.environ.get(_CAPTURE_OPTIONS_ENV) == before or before is None
         assert "avdiscard" not in os.environ.get(_CAPTURE_OPTIONS_ENV, "")
+
+
+async def test_a_gop_longer_than_the_analysis_interval_is_reported(caplog) -> None:
+    """Analysis asked at 2 fps from a camera with a key frame a second: the reader says so, once."""
+    async with CameraSimulator([SimCameraSpec("lane", "lane_a4_traffic", fps=10)], rtsp_port=free_port()) as sim:
+        source = RtspFrameSource(sim.rtsp.url("lane", credentials=True), max_fps=2, open_timeout_s=5,
+                                 read_timeout_s=3, name="cam-2fps", key_frames_only=True)
+        with caplog.at_level("WARNING", logger="drivers.camera.rtsp"):
+            async with source:
+                assert await source.next_frame(0, timeout=20) is not None
+                deadline = time.monotonic() + 15
+                while source.key_frame_interval_s is None and time.monotonic() < deadline:
+                    await asyncio.sleep(0.2)
+                await asyncio.sleep(2.5)  # more key frames: still one warning
+    assert source.key_frame_interval_s is not None and 0.7 <= source.key_frame_interval_s <= 1.4
+    warnings = [r.getMessage() for r in caplog.records if "key frames arrive every" in r.getMessage()]
+    assert len(warnings) == 1 and "analysis interval of 0.5 s" in warnings[0], warnings
 
 
 def test_the_camera_setting_reaches_the_reader() -> None:
