@@ -406,9 +406,10 @@ class IndicatorEngine:
     async def _fold_readings(self, dirty: set[int]) -> None:
         last_id, seq = await self.series.cursor("readings")
         while True:
-            found = await self._gather_counted(last_id) if self.counted_fold else None
+            learnt: list[tuple[str, str, str, int]] = []  # points first seen, kept if the counted pass gives up
+            found = await self._gather_counted(last_id, learnt) if self.counted_fold else None
             if found is None:  # a poll's points too many to name, or an odd point name: walk the rows
-                found = await self._gather_rows(last_id)
+                found = await self._gather_rows(last_id, learnt)
             gathered, upto_id, count = found
             if count == 0:
                 return
@@ -419,17 +420,19 @@ class IndicatorEngine:
             if count < FOLD_CHUNK:
                 return
 
-    async def _gather_counted(self, after_id: str) -> tuple[_Gathered, str, int] | None:
+    async def _gather_counted(self, after_id: str, learnt: list[tuple[str, str, str, int]],
+                              ) -> tuple[_Gathered, str, int] | None:
         """The next chunk's presence and values, counted in SQLite (the fold's fast path).
 
         Why: presence is a count of readings per device and second, and most points keep nothing
         else; fetching every reading into Python cost about 3 us each, at 15,000 readings/s a few
         per cent of a core. Here one row per poll crosses over (``polls_after``), what to count and
         keep is decided once per poll signature, and only the readings of points whose values are
-        kept are fetched. None when that cannot be done exactly: the caller walks the rows.
+        kept are fetched. None when that cannot be done exactly: the caller walks the rows, with
+        ``learnt`` (points this pass saw first: they are known now, so the walk would not list them).
         """
         polls = await self.store.records.polls_after(after_id, FOLD_CHUNK)
-        out = _Gathered()
+        out = _Gathered(new_points=learnt)
         if not polls:
             return out, after_id, 0
         hour_of = self.calendar.hour_start_us
@@ -486,9 +489,10 @@ class IndicatorEngine:
                 kept.append((device_id, point, unit))
         return counted, tuple(kept)
 
-    async def _gather_rows(self, after_id: str) -> tuple[_Gathered, str, int]:
+    async def _gather_rows(self, after_id: str, learnt: list[tuple[str, str, str, int]],
+                           ) -> tuple[_Gathered, str, int]:
         """The next chunk's presence and values, reading by reading (the general path)."""
-        out = _Gathered()
+        out = _Gathered(new_points=learnt)
         presence = out.presence
         kinds = self._point_kinds
         hour_of = self.calendar.hour_start_us

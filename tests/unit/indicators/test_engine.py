@@ -371,8 +371,8 @@ async def test_the_counted_fold_stores_what_the_reading_by_reading_fold_stores(m
             reading("ENV-1", "humidity", 50.0, "%", ts),
             reading("GHOST-1", "pressure", 0.1, "MPa", ts),  # not in the estate
         ]
-        if odd_point and i == 7:
-            out.append(reading("ENV-1", "odd\x1fname", 1.0, "", ts))
+        if odd_point and i == 7:  # a point first seen in the poll that makes the chunk walk its rows
+            out += [reading("ENV-1", "co2", 400.0, "ppm", ts), reading("ENV-1", "odd\x1fname", 1.0, "", ts)]
         if i == 12:
             out.append(reading("WM-1", "volume_forward", 10.0, "m3", ts - 30 * MIN))  # late
         return out
@@ -388,6 +388,6 @@ async def test_the_counted_fold_stores_what_the_reading_by_reading_fold_stores(m
         points = await sql_rows(rig.store, "SELECT * FROM ind_points ORDER BY device_id, point")
         records = [{k: v for k, v in r.items() if k not in ("id", "generated_at")} for r in await rig.records()]
         dumps.append((series, points, records, rig.engine.stats.readings_folded))
-    assert dumps[0][0] and dumps[0][3] == 25 * 8 + 1 + (1 if odd_point else 0)
+    assert dumps[0][0] and dumps[0][3] == 25 * 8 + 1 + (2 if odd_point else 0)
     for counted, reference, what in zip(dumps[0], dumps[1], ("series", "points", "records", "count"), strict=True):
         assert counted == reference, what
