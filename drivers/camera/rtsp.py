@@ -41,6 +41,7 @@ import contextlib
 import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Iterator
 from typing import cast
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -274,13 +275,13 @@ class _KeyFrameGaps:
         self.name = name
         self.interval_s = interval_s
         self.last: float | None = None
-        self.gaps: list[float] = []
+        self.gaps: deque[float] = deque(maxlen=self.SAMPLES * 4)  # the recent gaps only: a GOP can change
         self.warned = False
 
     def add(self, now: float) -> float | None:
         """Note a key frame at ``now`` (monotonic); return the median gap once there are enough."""
         if self.last is not None:
-            self.gaps = [*self.gaps[-(self.SAMPLES * 4 - 1):], now - self.last]
+            self.gaps.append(now - self.last)
         self.last = now
         if len(self.gaps) < self.SAMPLES:
             return None
