@@ -176,9 +176,11 @@ class StoreWriter:
     async def read(self, sql: str, params: Sequence[Any] = ()) -> list[SqlRow]:
         """Run a read-only query on the reader connection (WAL lets it run beside the writer)."""
         assert self._reader_db is not None, "store is not open"
-        async with self._reader_db.execute(sql, params) as cur:
-            # aiosqlite annotates fetchall() as sqlite3.Row; the reader sets no row_factory, so rows are tuples
-            return cast(list[SqlRow], list(await cur.fetchall()))
+        # One call on the reader's thread (execute, fetch, close), not three: a read cancelled while the
+        # store closes (the service watchdog's probe) has no cursor close left to await on a stopped
+        # thread, which once hung a test's clean-up for 300 s; and one round trip costs less.
+        # aiosqlite annotates rows as sqlite3.Row; the reader sets no row_factory, so rows are tuples.
+        return cast(list[SqlRow], list(await self._reader_db.execute_fetchall(sql, params)))
 
     async def read_one(self, sql: str, params: Sequence[Any] = ()) -> SqlRow | None:
         rows = await self.read(sql, params)
