@@ -84,10 +84,11 @@ class Pipeline:
             readings = self.normaliser.normalise(readings)
             drain = getattr(self.normaliser, "drain_events", None)
             anomalies = drain() if drain is not None else ()
-        ids = await self.store.append_readings(readings)
+        stored = await self.store.append_readings(readings)  # poll ids; none while the disk is full
         if anomalies:  # counter rollover / meter replacement / reset, recorded beside the readings
             await self.events(anomalies)
-        self.readings_in += len(ids)
+        if stored:
+            self.readings_in += len(readings)
         if self.rules is not None:
             await self._apply(self.rules.on_readings(readings))
         for observer in self._reading_observers:

@@ -29,7 +29,7 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -54,9 +54,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FOLD_CHUNK = 20_000  # readings per fold step (one series write and cursor move each)
-MAX_NAMED_SERIES = 5_000  # series one SQL statement may name (3 parameters each; SQLite allows 32,766)
-MAX_POLL_PLANS = 10_000  # remembered poll signatures (a device's polls usually repeat one; a few MB at most)
+FOLD_CHUNK = 20_000  # events per fold step (one cursor move each)
+FOLD_POLLS = 1_000  # stored polls per fold step (about 30,000 readings on a 30-point farm)
+MAX_POLL_PLANS = 10_000  # remembered (device, poll shape) plans (a device's polls usually repeat one shape)
 NEIGHBOUR_LIMIT_US = 48 * HOUR_US  # how far a meter's previous / next sample is looked for
 _BAD = int(Quality.BAD)
 _SKIP, _PRESENCE, _VALUES = 0, 1, 2
@@ -124,7 +124,7 @@ class IndicatorEngine:
         self._point_kinds: dict[tuple[str, str, str], int] = {}
         # Count presence in SQLite (False: walk every reading; the bench's baseline and a test's reference).
         self.counted_fold = True
-        self._poll_plans: dict[tuple[str, str], tuple[int, tuple[tuple[str, str, str], ...]]] = {}
+        self._poll_plans: dict[tuple[str, int], tuple[int, tuple[tuple[str, str, str], ...]]] = {}
         self._alarm_cursor_us = 0
         self._epoch_us = 0
         self._run_us = 0  # when this run of the gateway began (its uptime row)
@@ -406,80 +406,66 @@ class IndicatorEngine:
     async def _fold_readings(self, dirty: set[int]) -> None:
         last_id, seq = await self.series.cursor("readings")
         while True:
-            learnt: list[tuple[str, str, str, int]] = []  # points first seen, kept if the counted pass gives up
-            found = await self._gather_counted(last_id, learnt) if self.counted_fold else None
-            if found is None:  # a poll's points too many to name, or an odd point name: walk the rows
-                found = await self._gather_rows(last_id, learnt)
-            gathered, upto_id, count = found
-            if count == 0:
+            gather = self._gather_counted if self.counted_fold else self._gather_rows
+            gathered, upto_id, count, polls = await gather(last_id)
+            if polls == 0:
                 return
             seq += 1
             await self._write_gathered(gathered, seq, upto_id, dirty)
             self.stats.readings_folded += count
             last_id = upto_id
-            if count < FOLD_CHUNK:
+            if polls < FOLD_POLLS:
                 return
 
-    async def _gather_counted(self, after_id: str, learnt: list[tuple[str, str, str, int]],
-                              ) -> tuple[_Gathered, str, int] | None:
-        """The next chunk's presence and values, counted in SQLite (the fold's fast path).
+    async def _gather_counted(self, after_id: str) -> tuple[_Gathered, str, int, int]:
+        """The next chunk's presence and values: ``(gathered, last poll id, readings, polls)`` (the fold's path).
 
         Why: presence is a count of readings per device and second, and most points keep nothing
-        else; fetching every reading into Python cost about 3 us each, at 15,000 readings/s a few
-        per cent of a core. Here one row per poll crosses over (``polls_after``), what to count and
-        keep is decided once per poll signature, and only the readings of points whose values are
-        kept are fetched. None when that cannot be done exactly: the caller walks the rows, with
-        ``learnt`` (points this pass saw first: they are known now, so the walk would not list them).
+        else; walking every reading in Python cost about 3 us each, at 15,000 readings/s a few per
+        cent of a core. Here one row per stored poll crosses over (``polls_after``), what to count
+        and keep is decided once per (device, poll shape), and only the polls of devices with kept
+        series are parsed (``series_values_in``).
         """
-        polls = await self.store.records.polls_after(after_id, FOLD_CHUNK)
-        out = _Gathered(new_points=learnt)
+        polls = await self.store.records.polls_after(after_id, FOLD_POLLS)
+        out = _Gathered()
         if not polls:
-            return out, after_id, 0
+            return out, after_id, 0, 0
         hour_of = self.calendar.hour_start_us
         presence = out.presence
         keep: set[tuple[str, str, str]] = set()
         plans = self._poll_plans
+        unknown = {shape for device_id, _t, _n, shape, _id in polls if (device_id, shape) not in plans}
+        names = await self.store.records.shapes(unknown) if unknown else {}
         count = 0
-        upto_id = after_id
-        for device_id, ts_us, n, signature, last_id in polls:
-            plan = plans.get((device_id, signature))
+        for device_id, ts_us, n, shape, _rid in polls:
+            plan = plans.get((device_id, shape))
             if plan is None:
-                plan = self._plan(device_id, signature, n, ts_us, out.new_points)
-                if plan is None:
-                    return None
+                plan = self._plan(device_id, names[shape], ts_us, out.new_points)
                 if len(plans) >= MAX_POLL_PLANS:
                     plans.clear()
-                plans[(device_id, signature)] = plan
+                plans[(device_id, shape)] = plan
             counted, kept = plan
             count += n
-            upto_id = max(upto_id, last_id)
             keep.update(kept)
             if counted:
                 hour_us = hour_of(ts_us)
                 seconds = presence.setdefault((device_id, hour_us), {})
                 second = (ts_us - hour_us) // 1_000_000
                 seconds[second] = seconds.get(second, 0) + counted
-        if len(keep) > MAX_NAMED_SERIES:
-            return None
+        upto_id = polls[-1][4]
         for device_id, point, unit, value, quality, ts_us in await self.store.records.series_values_in(
-                after_id, upto_id, sorted(keep)):
+                after_id, upto_id, keep):
             if value is not None:
                 out.value(device_id, point, unit, value, quality, ts_us, hour_of(ts_us))
-        return out, upto_id, count
+        return out, upto_id, count, len(polls)
 
-    def _plan(self, device_id: str, signature: str, n: int, ts_us: int,
-              new_points: list[tuple[str, str, str, int]]) -> tuple[int, tuple[tuple[str, str, str], ...]] | None:
-        """For one poll signature: how many of its readings count as presence, and which series keep values."""
-        entries = signature.split("\x1e")
-        if len(entries) != n:  # a separator inside a point or unit name: not readable here
-            return None
+    def _plan(self, device_id: str, names: Sequence[tuple[str, str]], ts_us: int,
+              new_points: list[tuple[str, str, str, int]]) -> tuple[int, tuple[tuple[str, str, str], ...]]:
+        """For one poll shape of a device: how many of its readings count as presence, and which series keep values."""
         kinds = self._point_kinds
         counted = 0
         kept: list[tuple[str, str, str]] = []
-        for entry in entries:
-            if entry.count("\x1f") != 1:  # a separator inside a point or unit name
-                return None
-            point, _, unit = entry.partition("\x1f")
+        for point, unit in names:
             kind = kinds.get((device_id, point, unit))
             if kind is None:
                 kind = kinds[(device_id, point, unit)] = self._point_kind(device_id, point, unit, ts_us, new_points)
@@ -489,17 +475,16 @@ class IndicatorEngine:
                 kept.append((device_id, point, unit))
         return counted, tuple(kept)
 
-    async def _gather_rows(self, after_id: str, learnt: list[tuple[str, str, str, int]],
-                           ) -> tuple[_Gathered, str, int]:
-        """The next chunk's presence and values, reading by reading (the general path)."""
-        out = _Gathered(new_points=learnt)
+    async def _gather_rows(self, after_id: str) -> tuple[_Gathered, str, int, int]:
+        """The next chunk's presence and values, reading by reading (the reference the counted path is tested against)."""
+        out = _Gathered()
         presence = out.presence
         kinds = self._point_kinds
         hour_of = self.calendar.hour_start_us
         last_key: tuple[str, int] | None = None
         seconds: dict[int, int] = {}
         hour_us = offset = 0
-        rows = await self.store.records.readings_after(after_id, FOLD_CHUNK)
+        rows, upto_id, polls = await self.store.records.readings_after(after_id, FOLD_POLLS)
         for _rid, device_id, point, value, unit, quality, ts_us in rows:
             kind = kinds.get((device_id, point, unit))
             if kind is None:
@@ -517,7 +502,7 @@ class IndicatorEngine:
             seconds[second] = seconds.get(second, 0) + 1
             if kind == _VALUES and value is not None:
                 out.value(device_id, point, unit, value, quality, ts_us, hour_us)
-        return out, (rows[-1].id if rows else after_id), len(rows)
+        return out, upto_id, len(rows), polls
 
     async def _write_gathered(self, gathered: _Gathered, seq: int, upto_id: str, dirty: set[int]) -> None:
         """Store one chunk's series rows with the fold cursor, then note the hours it touched."""

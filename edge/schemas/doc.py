@@ -45,26 +45,23 @@ def _stamp(payload: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _poll(readings: list[Reading], ids: list[str]) -> dict[str, Any]:
-    """One poll's readings through the store's codec and the outbox's grouping, as they leave the gateway."""
-    rows = [(r[0], r[1], r[2], r[3] if r[3] == r[3] else None, *r[4:])  # SQLite keeps NaN as NULL
-            for r in codec.reading_rows(readings, ids)]
-    ((_, _, payload),) = codec.telemetry_polls(rows, cut=False, now_us=0)
-    return _stamp(payload)
+def _poll(readings: list[Reading], poll_id: str) -> dict[str, Any]:
+    """One poll's readings through the store's codec, as they leave the gateway."""
+    ((rid, device_id, ts_us, _n, _shape, points),), _shapes = codec.poll_rows(readings, lambda n: [poll_id] * n, {})
+    return _stamp(codec.plain(codec.telemetry_payload((rid, device_id, ts_us, points))))
 
 
 def _telemetry() -> dict[str, Any]:
     points = (("energy_import", 10234.5, "kWh", Quality.GOOD), ("power_active", 2850.0, "W", Quality.GOOD),
               ("voltage_a", 229.8, "V", Quality.GOOD), ("current_a", 12.41, "A", Quality.GOOD))
     return _poll([Reading("B1-EM-01", point, value, unit, T, quality) for point, value, unit, quality in points],
-                 ["01JNB8Q3W6P2XEWCC30CGHXJ3A", "01JNB8Q3W6P2XEWCC30CGHXJ3B", "01JNB8Q3W6P2XEWCC30CGHXJ3C",
-                  "01JNB8Q3W6P2XEWCC30CGHXJ3D"])
+                 "01JNB8Q3W6P2XEWCC30CGHXJ3A")
 
 
 def _meter_telemetry() -> dict[str, Any]:
     return _poll([Reading("B1-WM-01", "volume_forward", 1234.567, "m³", T, Quality.GOOD),
                   Reading("B1-WM-01", "flow", float("nan"), "m³/h", T, Quality.BAD)],  # no usable value: null
-                 ["01JNB8Q3W6P2XEWCC30CGHXJ3E", "01JNB8Q3W6P2XEWCC30CGHXJ3F"])
+                 "01JNB8Q3W6P2XEWCC30CGHXJ3E")
 
 
 def _event_lane() -> dict[str, Any]:

@@ -26,9 +26,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from itertools import groupby
+from operator import itemgetter
+from typing import Any, cast
+
+import orjson
 
 from edge.clock import to_us
 from edge.records import AlarmRecord, DeviceRecord, Event, IndicatorRecord, Lane, Quality, Reading
@@ -86,23 +90,122 @@ def dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def reading_rows(readings: Sequence[Reading], ids: Sequence[str]) -> list[SqlRow]:
-    """Rows for ``readings`` with their new ``ids``: the store's ingest hot path.
+# Telemetry is stored as it goes up: one row per device poll (``polls``), its points already in
+# their upload form, a JSON array of ``{"point", "value", "unit", "quality"}`` (ASCII units, quality
+# labels, null for a value JSON cannot carry). Why: at 15,000 readings a second a row per reading
+# made the writer insert, the uplink re-read and regroup, and the indicator fold count 15,000 rows
+# a second; a row per poll is 500, and the uplink splices the stored array into its request as it
+# is (``orjson.Fragment``), never decoding it. The canonical point names and units of a poll (its
+# *shape*: ``[[point, unit], ...]`` in the poll's order) are kept once per distinct shape in
+# ``poll_shapes``, under an id derived from the shape itself (``shape_id``), so any connection can
+# insert a shape without asking which id it got; the indicator fold reads them (it works in
+# canonical units: ``m³``, not the upload's ``m3``).
+MAX_POINTS = 1000  # points per record (the v3 schema's maxItems); a longer poll is stored as several
+_QUALITY_OF_LABEL = {q.label: int(q) for q in Quality}
 
-    The readings of one poll share one timestamp object, so each distinct one is converted once
-    (keyed by identity: hashing an aware datetime costs more than converting it). Quality goes in
-    as a plain int: sqlite3 adapts int subclasses such as IntEnum the slow way.
+
+def shape_id(names: str) -> int:
+    """The ``poll_shapes`` id of a shape's JSON text: 63 bits of its BLAKE2b digest (collisions: none in practice)."""
+    return int.from_bytes(hashlib.blake2b(names.encode(), digest_size=8).digest(), "big") >> 1
+
+
+def shape_names(points: Sequence[tuple[str, str]]) -> str:
+    """A shape's stored text: the JSON array of ``[point, unit]`` pairs (canonical units)."""
+    return json.dumps(points, ensure_ascii=False, separators=(",", ":"))
+
+
+_SHAPE_KEY = itemgetter(1, 3)  # Reading.point, Reading.unit
+_POLL_KEY = itemgetter(0, 4)  # Reading.device_id, Reading.ts
+
+
+def poll_rows(readings: Sequence[Reading], ids_for: Callable[[int], Sequence[str]],
+              shapes: dict[tuple[tuple[str, str], ...], tuple[int, str]],
+              ) -> tuple[list[SqlRow], list[tuple[int, str]]]:
+    """``polls`` rows for ``readings`` and the shapes they use: the store's ingest hot path.
+
+    A poll is a run of consecutive readings of one device and one instant (a driver hands a poll
+    over in one piece), cut every ``MAX_POINTS``. ``ids_for(n)`` mints the rows' ids. ``shapes``
+    caches each shape's ``(id, names)`` (the writer's, across calls); the second list returns the
+    shapes of this call, for ``INSERT OR IGNORE``. orjson writes a non-finite value as null.
     """
-    micros: dict[int, int] = {}
+    polls: list[Sequence[Reading]] = []
+    at = 0
+    for _key, run in groupby(readings, _POLL_KEY):
+        size = len(list(run))
+        for start in range(at, at + size, MAX_POINTS):
+            polls.append(readings[start:min(start + MAX_POINTS, at + size)])
+        at += size
+    ids = ids_for(len(polls))
     rows: list[SqlRow] = []
-    append = rows.append
-    for r, rid in zip(readings, ids, strict=True):
-        ts = r.ts
-        us = micros.get(id(ts))
-        if us is None:
-            us = micros[id(ts)] = to_us(ts)
-        append((rid, r.device_id, r.point, r.value, r.unit, int(r.quality), us))
-    return rows
+    used: dict[int, str] = {}
+    labels = _QUALITY_LABELS
+    dump = orjson.dumps
+    for poll, rid in zip(polls, ids, strict=True):
+        key = tuple(map(_SHAPE_KEY, poll))
+        shape = shapes.get(key)
+        if shape is None:
+            names = shape_names(key)
+            shape = shapes[key] = (shape_id(names), names)
+        used[shape[0]] = shape[1]
+        points = dump([{"point": r.point, "value": r.value,
+                        "unit": r.unit if r.unit.isascii() else upload_unit(r.unit), "quality": labels[r.quality]}
+                       for r in poll])
+        first = poll[0]
+        rows.append((rid, first.device_id, to_us(first.ts), len(poll), shape[0], points.decode()))
+    return rows, list(used.items())
+
+
+class StoredJson:
+    """JSON text that goes into an upload as it is: ``json_default`` hands it to orjson as a ``Fragment``.
+
+    A plain class, not a dataclass: orjson encodes dataclasses itself and would never ask ``default``.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StoredJson) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __repr__(self) -> str:
+        return f"StoredJson({self.text!r})"
+
+
+def json_default(value: object) -> object:
+    """Orjson's ``default`` for uploads: stored JSON is spliced in, anything else is refused (TypeError)."""
+    if isinstance(value, StoredJson):
+        return orjson.Fragment(value.text)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def telemetry_payload(row: SqlRow) -> dict[str, Any]:
+    """The v3 record of a stored poll ``(id, device_id, ts_us, points)``: its points spliced in unparsed."""
+    return {"id": row[0], "device_id": row[1], "ts": iso(row[2]), "points": StoredJson(row[3])}
+
+
+def record_points(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A telemetry record's points as a list, parsed from the stored text if the record still splices it."""
+    points = record["points"]
+    if isinstance(points, StoredJson):
+        points = record["points"] = orjson.loads(points.text)
+    return cast(list[dict[str, Any]], points)
+
+
+def plain(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with nothing left to splice (for the schema check, the dead-letter table, plain json)."""
+    if isinstance(record.get("points"), StoredJson):
+        record_points(record)
+    return record
+
+
+def quality_of(label: str) -> int:
+    """The stored quality label's ``Quality`` value."""
+    return _QUALITY_OF_LABEL[label]
 
 
 MESSAGE_KEY = "_message"  # reserved key of the data column: {"code": message_code, "params": {...}}
@@ -174,7 +277,7 @@ def device_row(r: DeviceRecord, record_id: str) -> SqlRow:
 
 # Columns the outbox selects per lane, and how a row becomes an upload payload.
 LANE_QUERIES: dict[Lane, str] = {
-    Lane.TELEMETRY: "SELECT id, device_id, point, value, unit, quality, ts_us FROM readings",
+    Lane.TELEMETRY: "SELECT id, device_id, ts_us, points FROM polls",
     Lane.EVENT: "SELECT id, code, ts_us, device_id, severity, message, data, evidence_path FROM events",
     Lane.ALARM: (
         "SELECT id, alarm_id, code, state, ts_us, device_id, severity, actor, message, note, data, evidence_path"
@@ -183,70 +286,6 @@ LANE_QUERIES: dict[Lane, str] = {
     Lane.INDICATOR: "SELECT id, payload FROM indicators",
     Lane.DEVICE: "SELECT id, payload FROM devices",
 }
-
-
-# Telemetry goes up as one record per device poll (contract v3). The store keeps one row per reading,
-# each with its own id, and nothing about that changes (durability, cursor, eviction work on
-# readings); the outbox groups a lease's consecutive rows of one device and one instant (a Modbus
-# poll stamps all its points with one instant and commits them in one transaction) into a record
-# whose id is the poll's first reading's id and whose cursor position is its last reading's.
-#
-# Idempotency: a resend after a crash must group the same readings again. Leases start where the
-# previous batch ended, always the end of a record, and a group is the maximal run of consecutive
-# rows with one (device, ts), cut every MAX_POINTS rows counted from the run's start; so grouping
-# depends on the rows alone, except at the end of a lease, where the last run may continue beyond
-# what was read. That run is held back (it goes in a later lease) when the read was cut by its
-# limit, and while its instant is within SEAL_S of now, so a poll whose readings reach the store
-# in two commits (an OPC UA subscription delivering two notifications with one source timestamp)
-# is never sent half under an id that later names the whole. A run with newer rows after it is complete.
-MAX_POINTS = 1000  # points per record (the v3 schema's maxItems); a longer run becomes several records
-SEAL_S = 1.0  # a trailing run this close to now (either way) may still grow: it waits for a later lease
-_INF = float("inf")
-
-
-def telemetry_polls(rows: Sequence[SqlRow], *, cut: bool, now_us: int) -> list[tuple[str, str, dict[str, Any]]]:
-    """``(record id, last reading id, v3 payload)`` for each complete poll among ``rows`` (in id order).
-
-    ``cut``: the read stopped at its limit, so the last run may continue. ``now_us``: the wall clock,
-    to judge whether the last run can still grow. The rows after the last record returned are left
-    for a later lease. On the drain's hot path: one dict per point, one timestamp per poll; a value
-    JSON cannot carry (infinity; SQLite already stores NaN as NULL) goes up as null (its quality says bad).
-    """
-    out: list[tuple[str, str, dict[str, Any]]] = []
-    append = out.append
-    labels = _QUALITY_LABELS
-    count = len(rows)
-    start = 0
-    while start < count:
-        first = rows[start]
-        device_id, ts_us = first[1], first[6]
-        end, stop = start + 1, min(count, start + MAX_POINTS)  # a run longer than MAX_POINTS: chunks from its start
-        while end < stop and rows[end][6] == ts_us and rows[end][1] == device_id:
-            end += 1
-        if end == start + 1:  # one reading (the same dict as below, without a comprehension's cost per record)
-            value, unit = first[3], first[4]
-            points = [{"point": first[2], "value": value if value is None or -_INF < value < _INF else None,
-                       "unit": unit if unit.isascii() else upload_unit(unit), "quality": labels[first[5]]}]
-        else:
-            points = [{"point": r[2], "value": r[3] if r[3] is None or -_INF < r[3] < _INF else None,
-                       "unit": r[4] if r[4].isascii() else upload_unit(r[4]), "quality": labels[r[5]]}
-                      for r in rows[start:end]]
-        append((first[0], rows[end - 1][0], {"id": first[0], "device_id": device_id, "ts": iso(ts_us),
-                                             "points": points}))
-        start = end
-    if out:
-        may_grow = len(out[-1][2]["points"]) < MAX_POINTS and (cut or abs(now_us - rows[-1][6]) < SEAL_S * 1_000_000)
-        if may_grow:
-            out.pop()
-    return out
-
-
-def telemetry_payload(row: SqlRow) -> dict[str, Any]:
-    rid, device_id, point, value, unit, quality, ts_us = row
-    return {
-        "id": rid, "device_id": device_id, "point": point, "value": value,
-        "unit": unit if unit.isascii() else upload_unit(unit), "quality": _QUALITY_LABELS[quality], "ts": iso(ts_us),
-    }
 
 
 EVIDENCE_ID_PREFIX = "sha256-"

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 # Eviction order: what goes first when the disk quota is reached. Alarm steps (raised, disposal)
 # go last: they are what the platform scores the estate's closed loop on.
 EVICTION_ORDER: tuple[tuple[Lane, str], ...] = (
-    (Lane.TELEMETRY, "readings"),
+    (Lane.TELEMETRY, "polls"),
     (Lane.EVENT, "events"),
     (Lane.INDICATOR, "indicators"),
     (Lane.ALARM, "alarm_log"),
@@ -138,7 +138,7 @@ class Maintenance:
             limit = growth_limit(await self.allocated_bytes(), free, self.min_free_bytes)
             if await self.used_bytes() <= limit:
                 return True
-            if not await self._evict_oldest(Lane.TELEMETRY, "readings", chunk):
+            if not await self._evict_oldest(Lane.TELEMETRY, "polls", chunk):
                 return False
 
     async def _update_disk_state(self, room: bool) -> None:
@@ -164,7 +164,7 @@ class Maintenance:
         if not rows:
             return 0
         first, last = rows[0][0], rows[-1][0]
-        evidence = [] if table in ("readings", "indicators") else [
+        evidence = [] if table in ("polls", "indicators") else [
             r[0] for r in await db.read(
                 f"SELECT evidence_path FROM {table} WHERE id BETWEEN ? AND ? AND evidence_path IS NOT NULL",  # noqa: S608
                 (first, last))
@@ -188,11 +188,11 @@ class Maintenance:
         bound = min(ulid_floor(int(cutoff * 1000)), await self._outbox.cursor(Lane.TELEMETRY))
         if not bound:
             return 0
-        row = await self._db.read_one("SELECT count(*) FROM readings WHERE id <= ?", (bound,))
+        row = await self._db.read_one("SELECT count(*) FROM polls WHERE id <= ?", (bound,))
         count = int(row[0]) if row else 0
         if count:
             await self._db.submit([
-                ("DELETE FROM readings WHERE id <= ?", [(bound,)]),
+                ("DELETE FROM polls WHERE id <= ?", [(bound,)]),
                 counter_add("store.pruned.telemetry", count),
             ], count)
         return count

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +30,7 @@ from edge.store.writer import StoreWriter
 # The record table behind each lane. The inventory (devices) is never evicted: a platform must be
 # able to read every record it ever got.
 LANE_TABLES: dict[Lane, str] = {
-    Lane.TELEMETRY: "readings",
+    Lane.TELEMETRY: "polls",
     Lane.EVENT: "events",
     Lane.INDICATOR: "indicators",
     Lane.ALARM: "alarm_log",
@@ -60,14 +59,13 @@ class OutboxRow:
     """A record waiting for upload, already in its upload (JSON-ready) form.
 
     ``attachments`` holds the evidence pictures its payload references by id (``codec.evidence_ref``),
-    which the uplink sends once before the record. ``last_id`` is the last row a record covers when it
-    covers several (a telemetry poll: ``pending_polls``), else empty (the record is its own row).
+    which the uplink sends once before the record. A telemetry payload splices its stored points
+    unparsed (``codec.telemetry_payload``); ``codec.record_points`` parses them where needed.
     """
 
     id: str
     payload: dict[str, Any]
     attachments: dict[str, bytes] = field(default_factory=dict)
-    last_id: str = ""
 
 
 class Outbox:
@@ -97,18 +95,6 @@ class Outbox:
             payload = make(r, evidence)
             out.append(OutboxRow(r[0], payload, {payload["evidence"]["id"]: evidence} if evidence else {}))
         return out
-
-    async def pending_polls(self, after_id: str, limit: int) -> list[OutboxRow]:
-        """Telemetry after ``after_id`` as upload records of one device poll each (contract v3).
-
-        Reads at most ``limit`` readings and returns the complete polls among them, oldest first, each
-        with the id of its first reading and, as ``last_id``, its last (``codec.telemetry_polls`` says
-        why a trailing poll may wait). Fewer rows, or none, than the lane holds may come back.
-        """
-        sql = f"{codec.LANE_QUERIES[Lane.TELEMETRY]} WHERE id > ? ORDER BY id LIMIT ?"
-        rows = await self._db.read(sql, (after_id, limit))
-        polls = codec.telemetry_polls(rows, cut=len(rows) == limit, now_us=time.time_ns() // 1000)
-        return [OutboxRow(first, payload, last_id=last) for first, last, payload in polls]
 
     async def _load_evidence(self, name: str) -> bytes | None:
         path = self._db.evidence_file(codec.upload_evidence_name(name))  # the copy that may leave the box

@@ -1,11 +1,11 @@
 """Named reads on the store's core tables, each returning typed values or frozen dataclasses.
 
-The indicator fold's bulk reads are shaped for its hot path instead: ``polls_after`` counts the
-readings in SQLite (one row per poll), ``series_values_in`` fetches only the series it keeps, and the
-row-by-row scans (``readings_after``, ``events_after``) return NamedTuples, immutable and named but
-built at tuple cost.
+The indicator fold's bulk reads are shaped for its hot path instead: ``polls_after`` hands over one
+row per stored poll with its reading count and shape, ``series_values_in`` parses only the polls of
+devices whose values it keeps, and the row-by-row scans (``readings_after``, ``events_after``)
+return NamedTuples, immutable and named but built at tuple cost.
 
-The core tables (``readings``, ``events``, ``alarm_log``, ``alarms``, ``indicators``, ``devices``,
+The core tables (``polls``, ``events``, ``alarm_log``, ``alarms``, ``indicators``, ``devices``,
 ``counters``, ``dead_letter``) belong to the store. Components that need to read them ask here by
 name; none sends SQL of its own against them, so a column or an index can change in one place,
 and a reader gets ``row.raised_us`` rather than ``r[9]``.
@@ -14,24 +14,28 @@ and a reader gets ``row.raised_us`` rather than ``r[9]``.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
+import orjson
+
 from edge.clock import from_us
 from edge.records import AlarmState, Severity
+from edge.store import codec
 from edge.store.connection import Statement
 from edge.store.outbox import LANE_TABLES
 from edge.store.writer import StoreWriter
 from edge.transitions import OpenAlarm
 
-COUNTABLE = frozenset({*LANE_TABLES.values(), "alarms", "dead_letter"})
+COUNTABLE = frozenset({*LANE_TABLES.values(), "alarms", "dead_letter", "readings"})
+_COUNT_SQL = {"readings": "SELECT coalesce(sum(n), 0) FROM polls"}  # readings, not rows: a poll holds several
 _INDICATOR_COLUMNS = ("id, key, version, code, granularity, period_start_us, period_end_us, value, unit, samples,"
                       " coverage, payload")
 
 
 class StoredReading(NamedTuple):
-    """One ``readings`` row.
+    """One reading of a stored poll (``id`` is the poll's).
 
     A NamedTuple, not a dataclass: the indicator fold walks thousands a second, and unpacking a tuple
     costs nothing to build (fields read by name or unpacked in order).
@@ -121,7 +125,8 @@ class CoreQueries:
         """Rows in one of the core tables (``COUNTABLE``); ValueError for any other name."""
         if table not in COUNTABLE:
             raise ValueError(f"unknown table {table!r}")
-        row = await self._db.read_one(f"SELECT count(*) FROM {table}")  # noqa: S608 - table is whitelisted
+        sql = _COUNT_SQL.get(table) or f"SELECT count(*) FROM {table}"  # noqa: S608 - table is whitelisted
+        row = await self._db.read_one(sql)
         return int(row[0]) if row else 0
 
     async def latest_devices(self) -> dict[str, dict[str, Any]]:
@@ -136,40 +141,70 @@ class CoreQueries:
         return out
 
     # ------------------------------------------------------------------ readings and events (by id)
-    async def readings_after(self, after_id: str, limit: int) -> list[StoredReading]:
-        """The next ``limit`` readings after ``after_id``, in id (acceptance) order."""
+    async def readings_after(self, after_id: str, polls: int) -> tuple[list[StoredReading], str, int]:
+        """The readings of the next ``polls`` polls after ``after_id``: ``(readings, last poll id, polls read)``."""
         rows = await self._db.read(
-            "SELECT id, device_id, point, value, unit, quality, ts_us FROM readings WHERE id > ? ORDER BY id LIMIT ?",
-            (after_id, limit))
-        make = StoredReading._make
-        return [make(r) for r in rows]
+            "SELECT id, device_id, ts_us, shape, points FROM polls WHERE id > ? ORDER BY id LIMIT ?", (after_id, polls))
+        shapes = await self.shapes({r[3] for r in rows})
+        out: list[StoredReading] = []
+        quality = codec.quality_of
+        for rid, device_id, ts_us, shape, points in rows:
+            names = shapes[shape]
+            out.extend(StoredReading(rid, device_id, point, p["value"], unit, quality(p["quality"]), ts_us)
+                       for (point, unit), p in zip(names, orjson.loads(points), strict=True))
+        return out, (rows[-1][0] if rows else after_id), len(rows)
 
-    async def polls_after(self, after_id: str, limit: int) -> list[tuple[str, int, int, str, str]]:
-        """The next ``limit`` readings after ``after_id``, counted in SQLite, one row per poll.
+    async def polls_after(self, after_id: str, limit: int) -> list[tuple[str, int, int, int, str]]:
+        """The next ``limit`` stored polls after ``after_id``: ``(device, ts_us, readings, shape, id)``.
 
-        Each row is ``(device, ts_us, readings, signature, last id)``. The signature names each
-        reading's point and unit (``point US unit``, joined by RS; ASCII 31 and 30). A device's
-        polls usually repeat one signature, so the indicator fold decides what to keep of a poll
-        once per signature instead of once per reading, and thousands of readings cross into
-        Python as a few hundred rows.
+        The points themselves stay in SQLite: the indicator fold decides what to count and keep
+        once per (device, shape) (``shapes`` names a shape's points), and parses only the polls of
+        devices whose values it keeps (``series_values_in``).
         """
         rows = await self._db.read(
-            "SELECT device_id, ts_us, count(*), group_concat(point || char(31) || unit, char(30)), max(id)"
-            " FROM (SELECT id, device_id, ts_us, point, unit FROM readings WHERE id > ? ORDER BY id LIMIT ?)"
-            " GROUP BY device_id, ts_us", (after_id, limit))
-        return cast(list[tuple[str, int, int, str, str]], rows)
+            "SELECT device_id, ts_us, n, shape, id FROM polls WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
+        return cast(list[tuple[str, int, int, int, str]], rows)
 
-    async def series_values_in(self, after_id: str, upto_id: str, series: Sequence[tuple[str, str, str]],
+    async def shapes(self, ids: Iterable[int]) -> dict[int, list[tuple[str, str]]]:
+        """The ``(point, unit)`` pairs, in poll order and canonical units, of each poll shape in ``ids``."""
+        wanted = sorted(set(ids))
+        out: dict[int, list[tuple[str, str]]] = {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            rows = await self._db.read(
+                f"SELECT id, names FROM poll_shapes WHERE id IN ({','.join('?' * len(part))})", part)  # noqa: S608
+            out.update((shape, [(p, u) for p, u in json.loads(names)]) for shape, names in rows)
+        return out
+
+    async def series_values_in(self, after_id: str, upto_id: str, series: Iterable[tuple[str, str, str]],
                                ) -> list[tuple[str, str, str, float | None, int, int]]:
-        """``(device, point, unit, value, quality, ts_us)`` of the given series in ``(after_id, upto_id]``, in id order."""
-        if not series:
+        """``(device, point, unit, value, quality, ts_us)`` of the given series in the polls ``(after_id, upto_id]``, in order."""
+        wanted = set(series)
+        devices = sorted({d for d, _p, _u in wanted})
+        if not devices:
             return []
-        placeholders = ",".join(["(?,?,?)"] * len(series))  # parameters only: no data goes into the SQL text
-        rows = await self._db.read(
-            "SELECT device_id, point, unit, value, quality, ts_us FROM readings WHERE id > ? AND id <= ?"  # noqa: S608
-            f" AND (device_id, point, unit) IN (VALUES {placeholders}) ORDER BY id",
-            [after_id, upto_id, *(x for triple in series for x in triple)])
-        return cast(list[tuple[str, str, str, float | None, int, int]], rows)
+        out: list[tuple[str, str, str, float | None, int, int]] = []
+        picks: dict[tuple[str, int], list[tuple[int, str, str]]] = {}  # (device, shape) -> kept (index, point, unit)
+        names: dict[int, list[tuple[str, str]]] = {}
+        quality = codec.quality_of
+        for start in range(0, len(devices), 500):
+            part = devices[start:start + 500]
+            rows = await self._db.read(
+                "SELECT id, device_id, ts_us, shape, points FROM polls WHERE id > ? AND id <= ?"  # noqa: S608
+                f" AND device_id IN ({','.join('?' * len(part))}) ORDER BY id", [after_id, upto_id, *part])
+            missing = {r[3] for r in rows} - names.keys()
+            if missing:
+                names.update(await self.shapes(missing))
+            for _rid, device_id, ts_us, shape, points in rows:
+                pick = picks.get((device_id, shape))
+                if pick is None:
+                    pick = picks[(device_id, shape)] = [(i, p, u) for i, (p, u) in enumerate(names[shape])
+                                                        if (device_id, p, u) in wanted]
+                if pick:
+                    values = orjson.loads(points)
+                    out.extend((device_id, p, u, values[i]["value"], quality(values[i]["quality"]), ts_us)
+                               for i, p, u in pick)
+        return out  # in id order per device (the devices' chunks may interleave; their series never do)
 
     async def events_after(self, after_id: str, limit: int) -> list[StoredEvent]:
         """The next ``limit`` events after ``after_id``, in id order."""
@@ -250,22 +285,35 @@ class CoreQueries:
         from a wrong clock must say so), and records still waiting go up flagged.
         """
         bounds = (first_id, last_id)
-        counts: dict[str, int] = {}
-        for lane, table in (("telemetry", "readings"), ("event", "events"), ("alarm", "alarm_log")):
-            extra = " AND quality = 0" if table == "readings" else ""
+        counts: dict[str, int] = {"telemetry": await self._flag_polls_uncertain(first_id, last_id)}
+        for lane, table in (("event", "events"), ("alarm", "alarm_log")):
             row = await self._db.read_one(
-                f"SELECT count(*) FROM {table} WHERE id > ? AND id <= ?{extra}", bounds  # noqa: S608 - fixed names
+                f"SELECT count(*) FROM {table} WHERE id > ? AND id <= ?", bounds  # noqa: S608 - fixed names
             )
             counts[lane] = int(row[0]) if row else 0
-        if counts["telemetry"]:
-            await self._db.submit(
-                [("UPDATE readings SET quality = 1 WHERE id > ? AND id <= ? AND quality = 0", [bounds])], 1)
         for table, lane in (("events", "event"), ("alarm_log", "alarm")):
             if counts[lane]:
                 flag: Statement = (f"UPDATE {table} SET data = json_set(data, '$.clock_suspect', json('true'))"  # noqa: S608
                                    " WHERE id > ? AND id <= ?", [bounds])
                 await self._db.submit([flag], 1)
         return counts
+
+    async def _flag_polls_uncertain(self, first_id: str, last_id: str) -> int:
+        """Readings of quality good in the polls ``(first_id, last_id]`` become uncertain; returns how many."""
+        rows = await self._db.read("SELECT id, points FROM polls WHERE id > ? AND id <= ? AND points LIKE ?",
+                                   (first_id, last_id, '%"quality":"good"%'))
+        updates = []
+        flagged = 0
+        for rid, text in rows:
+            points = orjson.loads(text)
+            for point in points:
+                if point["quality"] == "good":
+                    point["quality"] = "uncertain"
+                    flagged += 1
+            updates.append((orjson.dumps(points).decode(), rid))
+        if updates:
+            await self._db.submit([("UPDATE polls SET points = ? WHERE id = ?", updates)], len(updates))
+        return flagged
 
     async def answers(self) -> bool:
         """Whether the reader connection answers ``SELECT 1`` (the service health probe)."""

@@ -18,7 +18,8 @@ from edge.records import AlarmRecord, AlarmState, Event, Lane, Severity
 from edge.store import codec
 from edge.store.connection import MultiRowInsert, Statement
 
-INSERT_READING = MultiRowInsert("readings", 7)
+INSERT_POLL = MultiRowInsert("polls", 6)
+INSERT_SHAPE = "INSERT OR IGNORE INTO poll_shapes VALUES (?,?)"
 INSERT_EVENT = "INSERT INTO events VALUES (?,?,?,?,?,?,?,?)"
 INSERT_ALARM_LOG = "INSERT INTO alarm_log VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 INSERT_INDICATOR = "INSERT INTO indicators VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"

@@ -83,7 +83,6 @@ class Store:
         # outbox
         self.cursor = outbox.cursor
         self.pending = outbox.pending
-        self.pending_polls = outbox.pending_polls
         self.ack = outbox.ack
         self.dead_letter = outbox.dead_letter
         self.has_pending = outbox.has_pending

@@ -55,7 +55,8 @@ from edge.store.statements import (
     INSERT_DEVICE,
     INSERT_EVENT,
     INSERT_INDICATOR,
-    INSERT_READING,
+    INSERT_POLL,
+    INSERT_SHAPE,
     alarm_state_statement,
     component_version,
     eviction_statements,
@@ -65,6 +66,7 @@ from edge.store.statements import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+MAX_SHAPES_REMEMBERED = 10_000  # poll shapes the writer keeps (inserting a known one again is harmless)
 
 
 @dataclass(slots=True)
@@ -98,6 +100,8 @@ class StoreWriter:
         self._closing = False
         self.commits = 0
         self.rows_written = 0
+        self._shapes: dict[tuple[tuple[str, str], ...], tuple[int, str]] = {}  # poll shapes seen (codec.poll_rows)
+        self._shapes_stored: set[int] = set()  # shape ids known to be in poll_shapes
 
     # ------------------------------------------------------------------ lifecycle
     async def open(self) -> None:
@@ -297,7 +301,7 @@ class StoreWriter:
                     await self._commit_failed(batch, again)
                     return
                 # Still no room: the oldest telemetry makes way for alarm steps and events.
-                await self._evict_on_writer(Lane.TELEMETRY, "readings", 5000)
+                await self._evict_on_writer(Lane.TELEMETRY, "polls", 500)
                 await self.checkpoint_quietly()
                 continue
             self._committed(batch)
@@ -334,16 +338,22 @@ class StoreWriter:
 
     # ------------------------------------------------------------------ appends
     async def append_readings(self, readings: Sequence[Reading]) -> list[str]:
-        """Store readings; returns their new ids once committed."""
+        """Store readings, one ``polls`` row per device poll among them; returns the polls' ids once committed."""
         if not readings:
             return []
-        ids = new_ids(len(readings))
-        rows = codec.reading_rows(readings, ids)
+        if len(self._shapes) > MAX_SHAPES_REMEMBERED:
+            self._shapes.clear()
+            self._shapes_stored.clear()
+        rows, shapes = codec.poll_rows(readings, new_ids, self._shapes)
         if self.disk.full:  # paused: counted, not queued (the rules still see the readings)
-            self.disk.telemetry_paused += len(rows)
+            self.disk.telemetry_paused += len(readings)
             return []
-        await self.submit([(INSERT_READING, rows)], len(rows), telemetry=True)
-        return ids
+        new_shapes = [shape for shape in shapes if shape[0] not in self._shapes_stored]
+        statements: list[Statement] = [(INSERT_SHAPE, new_shapes)] if new_shapes else []
+        statements.append((INSERT_POLL, rows))
+        await self.submit(statements, len(readings), telemetry=True)
+        self._shapes_stored.update(shape for shape, _names in new_shapes)  # committed: no need to insert again
+        return [row[0] for row in rows]
 
     async def append_events(self, events: Sequence[Event]) -> list[str]:
         if not events:
@@ -416,8 +426,18 @@ class StoreWriter:
 def _migrate(conn: sqlite3.Connection) -> None:
     """Bring the store's own tables to the newest schema (runs on the writer thread)."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+        if isinstance(step, str):
+            conn.executescript(f"BEGIN;\n{step}\nPRAGMA user_version={number};\nCOMMIT;")
+        else:
+            conn.execute("BEGIN")
+            try:
+                step(conn)
+                conn.execute(f"PRAGMA user_version={number}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
         log.info("store migrated to schema version %d", number)
 
 

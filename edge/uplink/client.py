@@ -34,6 +34,7 @@ import orjson
 from edge.errors import UplinkError, UplinkProtocolError, UplinkRejected, UplinkUnavailable
 from edge.schemas import SCHEMA_VERSION
 from edge.schemas.errors import Action, action_for
+from edge.store.codec import json_default, plain
 from edge.uplink.auth import TokenManager
 
 log = logging.getLogger(__name__)
@@ -64,11 +65,13 @@ def envelope_body(kind: str, estate_id: str, gateway_id: str, records: Sequence[
     ``\u`` escapes). A float that JSON cannot carry (NaN, infinity) becomes null; the codec already
     writes such readings as null with quality bad.
     """
+    listed = records if isinstance(records, list) else list(records)
     envelope = {"contract_version": SCHEMA_VERSION, "gateway_id": gateway_id, "estate_id": estate_id, "kind": kind,
-                "sent_at": _now_z(), "records": records if isinstance(records, list) else list(records)}
+                "sent_at": _now_z(), "records": listed}
     try:
-        return orjson.dumps(envelope, option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(envelope, default=json_default, option=orjson.OPT_NON_STR_KEYS)
     except TypeError:  # a value orjson refuses (an integer beyond 64 bits, an unknown type in some data)
+        envelope["records"] = [plain(r) for r in listed]  # the standard library cannot splice
         return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
 
 

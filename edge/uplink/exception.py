@@ -9,8 +9,8 @@ passes through here).
 
 Telemetry records carry one poll each (contract v3): the decision is per point, and a point that
 says nothing new leaves its record; a record left without points is not sent (its readings are
-acknowledged as if sent). The record keeps its id (its first reading's, whether or not that point
-stays), so a resend after a restart names the same record. The decision is taken once per batch,
+acknowledged as if sent). The record keeps its id (the stored poll's), so a resend after a restart
+names the same record. The decision is taken once per batch,
 on its first attempt, and the batch keeps that subset through retries; a reading judged again (the
 halves of a split batch) is recognised as the reading last sent and kept. The state is in memory:
 after a restart the first reading of each point goes up again (never less data), except inside a
@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from edge.store.codec import record_points
 
 
 @dataclass(slots=True)
@@ -46,7 +48,7 @@ class ReportByException:
         out = []
         for record in records:
             device_id, t = record["device_id"], _seconds(record["ts"])
-            points = [p for p in record["points"] if self._keep(device_id, p["point"], p["value"], p["quality"], t)]
+            points = [p for p in record_points(record) if self._keep(device_id, p["point"], p["value"], p["quality"], t)]
             record["points"] = points
             out.append(bool(points))
         return out

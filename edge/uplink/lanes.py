@@ -3,9 +3,8 @@
 A lane walks its table in id order. Batches are leased in order and may complete out of order
 (several requests are in flight); the durable cursor only moves over the *contiguous* prefix of
 completed batches, so after a crash we resend at most the in-flight window, and the platform's
-idempotency makes that harmless. A batch's records may cover more store rows than they number (a
-telemetry record is one poll, ``Outbox.pending_polls``); the cursor moves to the last row covered
-(``covered_to``).
+idempotency makes that harmless. Every record is one stored row (a telemetry record is one poll,
+stored as one row), so the cursor moves to a batch's last record.
 """
 
 from __future__ import annotations
@@ -15,11 +14,6 @@ from dataclasses import dataclass, field
 
 from edge.records import Lane
 from edge.store import OutboxRow
-
-
-def covered_to(row: OutboxRow) -> str:
-    """The highest store id a record covers: its last reading for a telemetry poll, else its own id."""
-    return row.last_id or row.id
 
 
 @dataclass(slots=True)
@@ -44,14 +38,13 @@ class LaneState:
     retry: deque[Batch] = field(default_factory=deque)  # failed batches waiting to go again, oldest first
     sent_records: int = 0
     dead_letters: int = 0
-    rows_per_record: float = 1.0  # store rows per upload record seen lately (telemetry: points per poll)
     checked_empty_at: float | None = None  # monotonic time this lane was last found empty
     partial_at: float = float("-inf")  # monotonic time of the last lease that was not a full batch
     ack_due: str = ""  # cursor of completed batches, to store (>= acked)
     ack_writing: bool = False  # a worker is storing the cursor now
 
     def lease(self, rows: list[OutboxRow]) -> Batch:
-        batch = Batch(self.lane, rows, covered_to(rows[-1]))
+        batch = Batch(self.lane, rows, rows[-1].id)
         self.leased = batch.last_id
         self.in_flight.append(batch)
         return batch

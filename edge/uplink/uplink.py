@@ -14,15 +14,15 @@ Policy, written down because it is the product:
 - Network errors, 5xx and 429 feed the circuit breaker and an exponential, jittered backoff;
   ``Retry-After`` is honoured as the minimum wait.
 - Nothing is held in memory beyond ``concurrency`` batches: the queue *is* the store.
-- Telemetry goes up as one record per device poll (contract v3): the store keeps one row per
-  reading, the outbox groups a lease's rows (``Outbox.pending_polls``, ``codec.telemetry_polls``),
-  and the cursor moves to the last reading a record covers; durability is unchanged.
+- Telemetry goes up as one record per device poll (contract v3), stored as one row per poll with
+  its points in upload form: the request splices them in as stored (``codec.telemetry_payload``).
 - Telemetry lingers: after a telemetry batch that was not full, the next one is leased no sooner
   than ``TELEMETRY_LINGER_S`` later (full batches go at once, other lanes never wait), so a steady
   stream goes up in a few large requests a second rather than one small request per store commit.
 - Cost, per acknowledged batch: one store read to lease it (lanes found empty are looked at again
   after ``LANE_RECHECK_S``, not before every lease), no schema check of telemetry (valid by
-  construction; ``validate_telemetry`` turns it on for debugging), one orjson encoding, and at
+  construction; ``validate_telemetry`` turns it on for debugging), one orjson encoding (telemetry
+  points are not parsed: report by exception and the schema check parse them when on), and at
   most one cursor write, often shared: completions that arrive while a cursor write is on its way
   are stored together by the next one.
 """
@@ -44,13 +44,13 @@ from edge.backoff import Backoff
 from edge.clock import Clock, SystemClock
 from edge.errors import ConfigError, StoreError, UplinkError, UplinkRejected, UplinkUnavailable
 from edge.records import LANE_PRIORITY, Lane
-from edge.store import OutboxRow, Store
-from edge.store.codec import MAX_POINTS
+from edge.store import Store
+from edge.store.codec import plain
 from edge.uplink.auth import TokenManager
 from edge.uplink.breaker import CircuitBreaker
 from edge.uplink.client import Ack, PlatformClient
 from edge.uplink.exception import ReportByException
-from edge.uplink.lanes import Batch, LaneState, covered_to
+from edge.uplink.lanes import Batch, LaneState
 
 if TYPE_CHECKING:
     from edge.config import EstateConfig
@@ -61,7 +61,6 @@ log = logging.getLogger(__name__)
 LocalValidator = Callable[[str, dict[str, Any]], list[str]]
 EVIDENCE_MEMORY = 10_000  # evidence ids remembered as uploaded (a few days of detections)
 LANE_RECHECK_S = 0.1  # a lane found empty is read again after this long (an alarm waits at most this)
-MAX_READINGS_PER_LEASE = 32_000  # store rows one telemetry lease reads at most (~1,000 polls of 32 points)
 TELEMETRY_LINGER_S = 0.25  # after a telemetry batch that was not full, the next waits this long (latency bound)
 
 
@@ -264,7 +263,7 @@ class Uplink:
                 now = time.monotonic()  # a cost heuristic, not a timing rule: the real clock even under test
                 lingering = lane is Lane.TELEMETRY and now - state.partial_at < TELEMETRY_LINGER_S
                 if not lingering and (state.checked_empty_at is None or now - state.checked_empty_at >= LANE_RECHECK_S):
-                    records = await self._lease_records(lane, state)
+                    records = await self.store.pending(lane, state.leased, self.settings.batch_size)
                     if records:
                         state.checked_empty_at = None
                         if len(records) < self.settings.batch_size:
@@ -276,28 +275,6 @@ class Uplink:
                     # so after an outage every alarm is at the platform before the first telemetry.
                     return None
         return None
-
-    async def _lease_records(self, lane: Lane, state: LaneState) -> list[OutboxRow]:
-        """The next records of ``lane`` after what is leased: one per stored row, or one per poll (telemetry)."""
-        limit = self.settings.batch_size
-        if lane is not Lane.TELEMETRY:
-            return await self.store.pending(lane, state.leased, limit)
-        # As many readings as about ``limit`` polls of the size seen lately; a read cut inside the only
-        # poll it holds is read again, larger (a full MAX_POINTS chunk always counts as complete).
-        want = max(limit, min(int(limit * state.rows_per_record) + 1, MAX_READINGS_PER_LEASE))
-        while True:
-            polls = await self.store.pending_polls(state.leased, want)
-            if polls or want >= MAX_POINTS or not await self._more_than(state.leased, want):
-                break
-            want *= 2
-        if polls:
-            state.rows_per_record = sum(len(p.payload["points"]) for p in polls) / len(polls)
-        return polls[:limit]
-
-    async def _more_than(self, after_id: str, count: int) -> bool:
-        """Whether the telemetry lane holds more than ``count`` readings after ``after_id`` (a read was cut)."""
-        rows = await self.store.pending(Lane.TELEMETRY, after_id, count + 1)
-        return len(rows) > count
 
     async def _send(self, batch: Batch) -> None:
         state = self.lanes[batch.lane]
@@ -415,7 +392,7 @@ class Uplink:
                 return
             bad = list(batch.rows)
         await self.store.dead_letter(batch.lane, [
-            (r.id, r.payload, exc.code, named.get(r.id, str(exc))) for r in bad
+            (r.id, plain(r.payload), exc.code, named.get(r.id, str(exc))) for r in bad
         ])
         state = self.lanes[batch.lane]
         state.dead_letters += len(bad)
@@ -431,7 +408,7 @@ class Uplink:
     async def _split(self, batch: Batch) -> None:
         state = self.lanes[batch.lane]
         half = len(batch.rows) // 2
-        first = Batch(batch.lane, batch.rows[:half], covered_to(batch.rows[half - 1]))
+        first = Batch(batch.lane, batch.rows[:half], batch.rows[half - 1].id)
         second = Batch(batch.lane, batch.rows[half:], batch.last_id)
         index = state.in_flight.index(batch)
         state.in_flight[index] = second
@@ -444,7 +421,7 @@ class Uplink:
         assert self.validator is not None
         bad: list[tuple[str, dict[str, Any], str | None, str]] = []
         for row in batch.rows:
-            errors = self.validator(batch.lane.value, row.payload)
+            errors = self.validator(batch.lane.value, plain(row.payload))
             if errors:
                 bad.append((row.id, row.payload, "LOCAL_SCHEMA", "; ".join(errors)))
         if not bad:

@@ -23,7 +23,7 @@ from edge.records import (
     Reading,
     Severity,
 )
-from edge.store import Store
+from edge.store import Store, codec
 
 T0 = datetime(2025, 3, 1, 0, 0, tzinfo=UTC)
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9"
@@ -71,15 +71,15 @@ async def payloads(tmp_path: Path) -> dict[str, list[dict]]:
         ])
         out = {}
         for lane in Lane:
-            # The outbox groups telemetry by poll; the uplink stamps each record with its estate and
-            # gateway as it leaves (Uplink._lease_records, Uplink._send).
+            # Telemetry is stored one row per poll; the uplink stamps each record with its estate and
+            # gateway as it leaves (Uplink._send).
             out[lane.value] = await _outgoing(store, lane)
     return out
 
 
 async def _outgoing(store: Store, lane: Lane) -> list[dict]:
-    rows = await (store.pending_polls("", 1000) if lane is Lane.TELEMETRY else store.pending(lane, "", 100))
-    return [{**row.payload, **ORIGIN} for row in rows]
+    rows = await store.pending(lane, "", 100)
+    return [{**codec.plain(row.payload), **ORIGIN} for row in rows]
 
 
 async def test_every_codec_payload_validates(payloads: dict[str, list[dict]]) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from edge.clock import ManualClock
 from edge.records import AlarmRecord, AlarmState, Event, Lane, Quality, Reading
-from edge.store import Store
+from edge.store import Store, codec
 from edge.timecheck import JUMP_EVENT, RECOVERED_EVENT, ClockCheck
 from tests.helpers.sql import sql_one, sql_rows
 
@@ -60,9 +60,8 @@ async def test_backward_step_flags_the_window(tmp_path: Path) -> None:
         assert announced["source"] == "monotonic" and announced["offset_s"] == -3600
         assert announced["flagged"] == {"telemetry": 1, "event": 1, "alarm": 1}
         # The payload the platform gets says "uncertain".
-        (row,) = [r for r in await store.pending(Lane.TELEMETRY, "", 10)
-                  if r.payload["point"] == "during"]
-        assert row.payload["quality"] == "uncertain"
+        points = [p for r in await store.pending(Lane.TELEMETRY, "", 10) for p in codec.record_points(r.payload)]
+        assert {p["point"]: p["quality"] for p in points} == {"before": "good", "during": "uncertain", "after": "good"}
 
 
 async def test_forward_step_detected_small_drift_ignored(tmp_path: Path) -> None:

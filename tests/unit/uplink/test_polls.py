@@ -1,85 +1,97 @@
-"""Telemetry leases group a poll's readings into one record whose id does not depend on how the lane was read."""
+"""Telemetry is stored one row per device poll, its points in upload form, and goes up as stored."""
 
 from __future__ import annotations
 
-import random
+import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
-from edge.records import Lane
-from edge.store import Store
-from edge.store.codec import MAX_POINTS, SEAL_S, telemetry_polls
+import orjson
 
-T_US = 1_795_766_400_000_000  # 2026-11-27T08:00:00Z in microseconds
+from edge.records import Lane, Quality, Reading
+from edge.store import Store, codec
+from edge.store.codec import MAX_POINTS, poll_rows, telemetry_payload
+from edge.store.schema import MIGRATIONS
 
-
-def _rows(polls: list[tuple[str, int, int]]) -> list[tuple]:
-    """(device, second, points) per poll -> readings rows (id, device, point, value, unit, quality, ts_us)."""
-    out: list[tuple] = []
-    for device, second, points in polls:
-        for p in range(points):
-            out.append((f"{len(out):026d}", device, f"tag{p:02d}", float(p), "V", 0, T_US + second * 1_000_000))
-    return out
+T = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+T_US = 1_795_766_400_000_000  # T in microseconds
 
 
-def _lease_all(rows: list[tuple], sizes: random.Random | None, now_us: int) -> list[tuple]:
-    """Walk the lane like the uplink: lease, group, move to the last reading covered, repeat."""
-    done, at = [], 0
-    while at < len(rows):
-        want = sizes.randint(1, 80) if sizes else len(rows)
-        while not (polls := telemetry_polls(rows[at : at + want], cut=at + want < len(rows), now_us=now_us)):
-            assert at + want < len(rows), "a read to the end always yields the sealed polls"
-            want *= 2  # a read cut inside its only poll: the uplink reads again, larger
-        for first, last, payload in polls:
-            done.append((first, last, payload["device_id"], payload["ts"], tuple(p["point"] for p in payload["points"])))
-        at = next(i for i, r in enumerate(rows) if r[0] == polls[-1][1]) + 1
-    return done
+def _ids(n: int) -> list[str]:
+    return [f"{i:026d}" for i in range(n)]
 
 
-def test_one_record_per_poll_with_each_point_its_own() -> None:
-    rows = _rows([("EM-1", 0, 30), ("EM-2", 0, 30), ("EM-1", 1, 30)])
-    rows[31] = (*rows[31][:3], float("inf"), "m³/h", 2, rows[31][6])
-    polls = telemetry_polls(rows, cut=False, now_us=T_US + 60_000_000)
-    assert [(first, last, len(p["points"])) for first, last, p in polls] == [
-        (f"{0:026d}", f"{29:026d}", 30), (f"{30:026d}", f"{59:026d}", 30), (f"{60:026d}", f"{89:026d}", 30)]
-    assert polls[1][2]["points"][1] == {"point": "tag01", "value": None, "unit": "m3/h", "quality": "bad"}
-    assert polls[0][2]["ts"] == "2026-11-27T08:00:00.000Z" and set(polls[0][2]) == {"id", "device_id", "ts", "points"}
+def _poll(device: str, ts: datetime, points: int, unit: str = "V") -> list[Reading]:
+    return [Reading(device, f"tag{p:02d}", float(p), unit, ts) for p in range(points)]
 
 
-def test_ids_are_the_same_however_the_lane_is_leased() -> None:
-    """Resends after a crash lease from another position with other sizes: same records, same ids."""
-    rng = random.Random(13)
-    rows = _rows([(f"D{rng.randint(1, 4)}", s // 3, rng.randint(1, 40)) for s in range(60)])
-    whole = _lease_all(rows, None, now_us=T_US + 600_000_000)
-    for seed in range(20):
-        assert _lease_all(rows, random.Random(seed), now_us=T_US + 600_000_000) == whole
-    assert sum(len(r[4]) for r in whole) == len(rows)
+def test_one_row_per_poll_with_each_point_its_own() -> None:
+    t1 = datetime(2026, 11, 27, 8, 0, 1, tzinfo=UTC)
+    readings = _poll("EM-1", T, 30) + _poll("EM-2", T, 30, "m³/h") + _poll("EM-1", t1, 30)
+    readings[31] = readings[31]._replace(value=float("inf"), quality=Quality.BAD)
+    rows, shapes = poll_rows(readings, _ids, {})
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
+        (f"{0:026d}", "EM-1", T_US, 30), (f"{1:026d}", "EM-2", T_US, 30), (f"{2:026d}", "EM-1", T_US + 1_000_000, 30)]
+    assert rows[0][4] == rows[2][4] != rows[1][4] and len(shapes) == 2  # one shape per distinct (point, unit) list
+    record = codec.plain(telemetry_payload((rows[1][0], rows[1][1], rows[1][2], rows[1][5])))
+    assert record["points"][1] == {"point": "tag01", "value": None, "unit": "m3/h", "quality": "bad"}
+    assert record["ts"] == "2026-11-27T08:00:00.000Z" and set(record) == {"id", "device_id", "ts", "points"}
+    names = dict(shapes)[rows[1][4]]
+    assert orjson.loads(names)[1] == ["tag01", "m³/h"]  # the shape keeps the canonical unit
 
 
-def test_the_newest_poll_waits_until_it_cannot_grow() -> None:
-    rows = _rows([("EM-1", 0, 3), ("EM-2", 0, 3)])
-    assert [p[0] for p in telemetry_polls(rows, cut=False, now_us=T_US + int(SEAL_S * 500_000))] == [f"{0:026d}"]
-    assert [p[0] for p in telemetry_polls(rows, cut=True, now_us=T_US + 600_000_000)] == [f"{0:026d}"]
-    assert len(telemetry_polls(rows, cut=False, now_us=T_US + int(SEAL_S * 1_000_000))) == 2
+def test_the_stored_points_are_spliced_into_the_request_unparsed() -> None:
+    rows, _ = poll_rows(_poll("EM-1", T, 3), _ids, {})
+    record = telemetry_payload((rows[0][0], rows[0][1], rows[0][2], rows[0][5]))
+    assert isinstance(record["points"], codec.StoredJson)
+    assert orjson.loads(orjson.dumps([record], default=codec.json_default))[0]["points"] == [
+        {"point": f"tag{p:02d}", "value": float(p), "unit": "V", "quality": "good"} for p in range(3)]
 
 
 def test_a_long_poll_is_cut_every_max_points() -> None:
-    rows = _rows([("BIG", 0, MAX_POINTS + 5)])
-    assert [len(p[2]["points"]) for p in telemetry_polls(rows[:MAX_POINTS], cut=True, now_us=T_US)] == [MAX_POINTS]
-    polls = telemetry_polls(rows, cut=False, now_us=T_US + 600_000_000)
-    assert [len(p[2]["points"]) for p in polls] == [MAX_POINTS, 5] and polls[1][0] == rows[MAX_POINTS][0]
+    rows, _ = poll_rows(_poll("BIG", T, MAX_POINTS + 5), _ids, {})
+    assert [r[3] for r in rows] == [MAX_POINTS, 5]
+    assert [len(orjson.loads(r[5])) for r in rows] == [MAX_POINTS, 5]
 
 
-async def test_the_outbox_hands_out_polls_with_the_rows_they_cover(tmp_path: Path) -> None:
-    from datetime import UTC, datetime
-
-    from edge.records import Reading
-
-    t = datetime(2026, 11, 1, tzinfo=UTC)
+async def test_the_outbox_hands_out_one_record_per_stored_poll(tmp_path: Path) -> None:
     async with Store(tmp_path / "s.db", maintenance_interval_s=0) as store:
-        first = await store.append_readings([Reading("EM-1", f"p{i}", float(i), "kWh", t) for i in range(30)])
-        second = await store.append_readings([Reading("EM-2", f"p{i}", float(i), "kWh", t) for i in range(30)])
-        polls = await store.pending_polls("", 1000)
-        assert [(p.id, p.last_id, len(p.payload["points"])) for p in polls] == [
-            (first[0], first[-1], 30), (second[0], second[-1], 30)]
-        assert await store.pending_polls("", 45) == polls[:1]  # the read ends inside EM-2's poll: it waits
-        assert len(await store.pending(Lane.TELEMETRY, "", 1000)) == 60  # the one-row-per-reading view stays
+        first = await store.append_readings(_poll("EM-1", T, 30))
+        second = await store.append_readings(_poll("EM-2", T, 30) + _poll("EM-3", T, 2))
+        records = await store.pending(Lane.TELEMETRY, "", 1000)
+        assert [r.id for r in records] == first + second and len(second) == 2
+        assert [len(codec.record_points(r.payload)) for r in records] == [30, 30, 2]
+        assert [r.id for r in await store.pending(Lane.TELEMETRY, first[0], 1)] == second[:1]
+        assert await store.count("readings") == 62 and await store.count("polls") == 3
+
+
+async def test_a_store_of_one_row_per_reading_is_migrated_without_moving_the_upload_cursor(tmp_path: Path) -> None:
+    """Schema 2 kept a row per reading; its acknowledged polls stay acknowledged, the others go up once."""
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:2], start=1):
+        assert isinstance(script, str)
+        conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+    rows = []
+    for poll, (device, second) in enumerate([("EM-1", 0), ("EM-2", 0), ("EM-1", 1)]):
+        for p in range(4):
+            rows.append((f"01J{poll:02d}{p:021d}", device, f"p{p}", float(p), "m³" if p == 0 else "kWh", p % 3,
+                         T_US + second * 1_000_000))
+    conn.executemany("INSERT INTO readings VALUES (?,?,?,?,?,?,?)", rows)
+    conn.execute("INSERT INTO outbox_cursor VALUES ('telemetry', ?, 0)", (rows[3][0],))  # the first poll is acked
+    conn.close()
+    async with Store(path, maintenance_interval_s=0) as store:
+        pending = await store.pending(Lane.TELEMETRY, await store.cursor(Lane.TELEMETRY), 100)
+        assert [r.id for r in pending] == [rows[4][0], rows[8][0]]  # each poll under its first reading's id
+        assert codec.record_points(pending[0].payload) == [
+            {"point": "p0", "value": 0.0, "unit": "m3", "quality": "good"},
+            {"point": "p1", "value": 1.0, "unit": "kWh", "quality": "uncertain"},
+            {"point": "p2", "value": 2.0, "unit": "kWh", "quality": "bad"},
+            {"point": "p3", "value": 3.0, "unit": "kWh", "quality": "good"}]
+        assert await store.count("readings") == 4 * await store.count("polls")  # (the acked poll may be pruned)
+        new = await store.append_readings(_poll("EM-1", T, 2))
+        assert [r.id for r in await store.pending(Lane.TELEMETRY, rows[11][0], 10)] == new
+    with sqlite3.connect(path) as check:  # the readings view: canonical units and quality numbers
+        assert check.execute("SELECT device_id, point, value, unit, quality, ts_us FROM readings WHERE id = ?"
+                             " ORDER BY point", (rows[4][0],)).fetchall() == [
+            (r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows[4:8]]
