@@ -150,7 +150,7 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
 
 def stored_readings(db: Path) -> int:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        return int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])
+        return int(conn.execute("SELECT coalesce(sum(n), 0) FROM polls").fetchone()[0])  # a poll row holds n readings
 
 
 def run(work: Path, window: float, warmup: float) -> None:

@@ -5,9 +5,11 @@
 Every ``interval_s`` (30 s by default) the indicator engine folds the readings accepted since its
 last pass into hourly series. On the daemon bench's farm (500 devices x 30 points a second) that is
 450,000 readings a pass, and it showed as a CPU spike every 30 s. The store is filled once with
-that many readings (real SQLite file, the store's own writer), copied, and folded twice in this
-process: by the reading-by-reading path (the baseline) and by the counted path (presence counted
-in SQLite, one row per poll). CPU time of the whole process (the reader thread included):
+that many readings (real SQLite file, the store's own writer: one row per poll), copied, and
+folded twice in this process: by the reading-by-reading path (the baseline: every poll's points
+parsed and walked) and by the counted path (the fold's own: presence counted per poll from its
+stored count and shape, values parsed only for devices that keep them). CPU time of the whole
+process (the reader thread included):
 
     BENCH indicator_fold_us_per_reading <us> us baseline=<reading-by-reading, same run>
 """

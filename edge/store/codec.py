@@ -129,15 +129,17 @@ def poll_rows(readings: Sequence[Reading], ids_for: Callable[[int], Sequence[str
     shapes of this call, for ``INSERT OR IGNORE``. orjson writes a non-finite value as null.
     """
     polls: list[Sequence[Reading]] = []
-    at = 0
-    for _key, run in groupby(readings, _POLL_KEY):
-        size = len(list(run))
-        for start in range(at, at + size, MAX_POINTS):
-            polls.append(readings[start:min(start + MAX_POINTS, at + size)])
-        at += size
+    for _key, group in groupby(readings, _POLL_KEY):
+        run = list(group)
+        if len(run) <= MAX_POINTS:
+            polls.append(run)
+        else:
+            polls.extend(run[start:start + MAX_POINTS] for start in range(0, len(run), MAX_POINTS))
     ids = ids_for(len(polls))
     rows: list[SqlRow] = []
+    append = rows.append
     used: dict[int, str] = {}
+    micros: dict[int, int] = {}  # a timestamp object's microseconds (polls of one hand-over often share one)
     labels = _QUALITY_LABELS
     dump = orjson.dumps
     for poll, rid in zip(polls, ids, strict=True):
@@ -151,7 +153,11 @@ def poll_rows(readings: Sequence[Reading], ids_for: Callable[[int], Sequence[str
                         "unit": r.unit if r.unit.isascii() else upload_unit(r.unit), "quality": labels[r.quality]}
                        for r in poll])
         first = poll[0]
-        rows.append((rid, first.device_id, to_us(first.ts), len(poll), shape[0], points.decode()))
+        ts = first.ts
+        us = micros.get(id(ts))
+        if us is None:
+            us = micros[id(ts)] = to_us(ts)
+        append((rid, first.device_id, us, len(poll), shape[0], points.decode()))
     return rows, list(used.items())
 
 
