@@ -44,20 +44,19 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def _fill(folder: Path) -> Path:
-    """Write a filler file until the file system says ENOSPC."""
+    """Write a filler file until the file system says ENOSPC.
+
+    Unbuffered: a buffered file that hit ENOSPC keeps the unwritten rest in its buffer and raises
+    ENOSPC again when it is closed (this once failed the test in CI, with the daemon writing beside it).
+    """
     filler = folder / "filler.bin"
-    chunk = b"\0" * (256 * 1024)
-    with open(filler, "wb") as fh:
-        try:
-            while True:
-                fh.write(chunk)
-                fh.flush()
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
-    with contextlib.suppress(OSError), open(filler, "ab") as fh:  # top up the last partial chunk
-        while True:
-            fh.write(b"\0" * 4096)
-            fh.flush()
+    for size in (256 * 1024, 4096):  # large chunks, then top up the last partial one
+        with open(filler, "ab", buffering=0) as fh:
+            try:
+                while fh.write(b"\0" * size):
+                    pass
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
     return filler
 
 
