@@ -40,6 +40,7 @@ class FrameSourceStatus:
     reconnects: int
     last_frame_mono: float | None
     last_error: str | None
+    key_frame_interval_s: float | None = None  # key-frames-only RTSP: the median gap between key frames
 
 
 class FrameSource(Protocol):
@@ -116,6 +117,7 @@ class SlotFrameSource:
         self._connected = False
         self._last_error: str | None = None
         self._last_frame_mono: float | None = None
+        self.key_frame_interval_s: float | None = None  # measured where it decides the analysis rate (RTSP)
 
     async def start(self) -> None:
         raise NotImplementedError
@@ -139,5 +141,5 @@ class SlotFrameSource:
     def status(self) -> FrameSourceStatus:
         return FrameSourceStatus(
             self._connected, self._slot.published, self._slot.dropped, self._failure_count(),
-            self._last_frame_mono, self._last_error,
+            self._last_frame_mono, self._last_error, self.key_frame_interval_s,
         )

@@ -160,7 +160,6 @@ class RtspFrameSource(SlotFrameSource):
         self._reconnects = 0
         self.backend: str | None = None
         self.grabbed = 0  # frames read and decoded (every frame the camera sends), for capacity measurements
-        self.key_frame_interval_s: float | None = None  # key-frames-only: the median gap seen on this connection
 
     async def start(self) -> None:
         if self._thread is not None:
@@ -260,6 +259,9 @@ class RtspFrameSource(SlotFrameSource):
         self._last_error = message
 
 
+KEY_FRAME_GAP_FACTOR = 1.5  # key frames further apart than this many analysis intervals are reported
+
+
 class _KeyFrameGaps:
     """Key-frames-only: measure the camera's GOP and say once when it is longer than the analysis interval.
 
@@ -286,7 +288,7 @@ class _KeyFrameGaps:
         if len(self.gaps) < self.SAMPLES:
             return None
         median = sorted(self.gaps)[len(self.gaps) // 2]
-        if median > 1.5 * self.interval_s and not self.warned:
+        if median > KEY_FRAME_GAP_FACTOR * self.interval_s and not self.warned:
             self.warned = True
             log.warning("%s: key frames arrive every %.1f s, less often than the analysis interval of %.1f s; "
                         "analysis runs at the key-frame rate: shorten the camera's I-frame interval (GOP) or set "

@@ -33,7 +33,7 @@ from typing import Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from drivers.camera.frames import Frame, FrameSource
-from drivers.camera.rtsp import RtspFrameSource, redact, with_credentials
+from drivers.camera.rtsp import KEY_FRAME_GAP_FACTOR, RtspFrameSource, redact, with_credentials
 from drivers.camera.snapshot import SnapshotFrameSource
 from drivers.onvif.client import MediaProfile, OnvifClient
 from drivers.onvif.discovery import probe
@@ -42,7 +42,8 @@ from edge.backoff import Backoff
 from edge.clock import Clock, SystemClock
 from edge.config.cameras import CameraConfig
 from edge.errors import DeviceError, DeviceUnreachable
-from edge.records import Event, Reading
+from edge.messages import say
+from edge.records import Event, Reading, Severity
 from edge.sources import Sink
 from edge.tasks import retry_after
 
@@ -127,6 +128,7 @@ class CameraSource(Generic[A]):
         self.onvif: OnvifClient | None = None
         self._reachable = False
         self._online: bool | None = None
+        self._sparse_key_frames_told: int | None = None  # the connection (reconnect count) last told about
         self._availability = AvailabilityReporter(camera.id)
 
     @property
@@ -280,12 +282,36 @@ class CameraSource(Generic[A]):
                          for point, value, unit in self.analyser.health_points(alive, now - last_mono)]
             if self.onvif is not None and self.onvif.clock_offset_s is not None:
                 readings.append(self._reading("clock_offset_s", round(self.onvif.clock_offset_s, 1), "s"))
+            if status.key_frame_interval_s is not None:
+                readings.append(self._reading("key_frame_interval_s", round(status.key_frame_interval_s, 2), "s"))
             last_mono = now
             await sink.readings(readings)
+            if status.key_frame_interval_s is not None:
+                await self._tell_sparse_key_frames(sink, status.key_frame_interval_s, status.reconnects)
             if alive or age is not None or now - started >= grace:
                 error = None if alive else (status.last_error or "no frames")
                 await self._status(sink, alive, error)
             await asyncio.sleep(interval)
+
+    async def _tell_sparse_key_frames(self, sink: Sink, gap_s: float, connection: int) -> None:
+        """Once per connection: key frames too far apart for the analysis interval (key-frames-only mode).
+
+        Why an event and not only the reader's log line: in this mode a frame exists once per GOP, so
+        a camera with a 2 s I-frame interval is analysed every 2 s whatever its ``fps`` says, and a
+        dwell or a vote takes longer than the installer set. Staff and installers read the panel, not
+        the log; the event says it there, in their language, with what to change.
+        """
+        interval_s = 1.0 / self.camera.fps
+        if gap_s <= KEY_FRAME_GAP_FACTOR * interval_s or self._sparse_key_frames_told == connection:
+            return
+        self._sparse_key_frames_told = connection
+        code = "camera.key_frames_sparse"
+        await sink.events([Event(
+            code=code, ts=self._clock.now(), device_id=self.camera.id, severity=Severity.WARNING,
+            **say(code, camera=self.camera.id, gap_s=round(gap_s, 1), interval_s=round(interval_s, 1)),
+            data={"key_frame_interval_s": round(gap_s, 2), "analysis_interval_s": round(interval_s, 3),
+                  "settings": ["stream.key_frames_only", "fps"]},
+        )])
 
     # -- records ---------------------------------------------------------------------------------
 

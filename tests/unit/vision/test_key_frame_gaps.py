@@ -1,12 +1,22 @@
-"""The key-frames-only reader's GOP check (``drivers.camera.rtsp._KeyFrameGaps``) on made-up arrival times."""
+"""The key-frames-only reader's GOP check (``drivers.camera.rtsp._KeyFrameGaps``) on made-up arrival times,
+and how the camera source tells it (a health reading, one event per connection)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 
+from drivers.camera.frames import FrameSourceStatus
 from drivers.camera.rtsp import _KeyFrameGaps
+from drivers.camera.source import CameraSource
+from edge.clock import SystemClock
+from edge.config.cameras import CameraConfig
+from edge.records import Severity
+from edge.tasks import cancel_and_wait
+from tests.helpers.sink import RecordingSink
+from tests.helpers.waiting import eventually
 
 
 def feed(gaps: _KeyFrameGaps, times: list[float]) -> float | None:
@@ -27,3 +37,58 @@ def test_warns_once_when_key_frames_come_less_often_than_analysis(caplog, gop_s:
     assert median == pytest.approx(gop_s)
     warned = [r for r in caplog.records if "key frames arrive every" in r.getMessage()]
     assert len(warned) == (1 if warns else 0)
+
+
+class _Stream:
+    """A frame source that only reports status: frames arriving, and the key-frame gap the reader measured."""
+
+    def __init__(self, clock: SystemClock) -> None:
+        self.clock = clock
+        self.gap_s: float | None = 2.0
+        self.reconnects = 0
+
+    def status(self) -> FrameSourceStatus:
+        return FrameSourceStatus(True, 10, 0, self.reconnects, self.clock.monotonic(), None, self.gap_s)
+
+
+class _NoAnalysis:
+    def health_points(self, alive: bool, span_s: float) -> list[tuple[str, float, str]]:
+        return []
+
+
+async def test_sparse_key_frames_are_told_once_per_connection_in_the_estate_language() -> None:
+    """The camera's health loop turns the reader's measurement into a reading and, when the GOP is
+    longer than the analysis interval allows, one catalogue event per connection (the panel shows it)."""
+    camera = CameraConfig.model_validate({
+        "id": "CAM-LANE", "name": "lane", "location": {"building": "1"}, "onvif": False, "fps": 2,
+        "health": {"interval_s": 0.01}, "stream": {"rtsp_uri": "rtsp://127.0.0.1:1/lane", "key_frames_only": True},
+    })
+    clock = SystemClock()
+    source = CameraSource(camera, _NoAnalysis(), clock=clock)  # type: ignore[type-var]
+    stream, sink = _Stream(clock), RecordingSink()
+    health = asyncio.create_task(source._health_loop(sink, stream))  # type: ignore[arg-type]
+
+    async def health_rounds(n: int) -> None:
+        start = len(sink.of("CAM-LANE", "key_frame_interval_s"))
+        await eventually(lambda: len(sink.of("CAM-LANE", "key_frame_interval_s")) >= start + n,
+                               what=f"{n} more health rounds")
+
+    try:
+        await health_rounds(5)
+        (told,) = sink.events_seen  # a 2 s GOP at 2 fps: once, not every round
+        assert told.code == "camera.key_frames_sparse" and told.severity == Severity.WARNING
+        assert told.data["key_frame_interval_s"] == 2.0 and told.data["analysis_interval_s"] == 0.5
+        assert "关键帧间隔约 2 秒" in told.message and "分析间隔 0.5 秒" in told.message
+        assert sink.of("CAM-LANE", "key_frame_interval_s")[-1].value == 2.0
+        stream.reconnects = 1  # a new connection: said again
+        await health_rounds(5)
+        assert sink.event_codes() == ["camera.key_frames_sparse"] * 2
+        stream.reconnects, stream.gap_s = 2, 0.7  # within 1.5 analysis intervals: nothing to say
+        await health_rounds(5)
+        stream.gap_s = None  # a plain reader measures nothing: no reading either
+        count = len(sink.of("CAM-LANE", "key_frame_interval_s"))
+        await eventually(lambda: len(sink.of("CAM-LANE", "stream_alive")) > count + 10, what="rounds")
+        assert len(sink.of("CAM-LANE", "key_frame_interval_s")) == count
+        assert len(sink.events_seen) == 2
+    finally:
+        await cancel_and_wait(health)
