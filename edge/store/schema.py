@@ -29,6 +29,7 @@ their own (alarms, indicators, panel) keep their scripts beside their code and a
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable
 
@@ -36,15 +37,18 @@ import orjson
 
 from edge.store import codec
 
-# A script, or a function run inside the migration's transaction on the writer's connection.
-Migration = str | Callable[[sqlite3.Connection], None]
+log = logging.getLogger(__name__)
+
+# A script (run in one transaction with its version), or a function given the writer's connection and
+# its version number, that runs its own transactions and sets the version in its last one.
+Migration = str | Callable[[sqlite3.Connection, int], None]
 
 _POLLS = """
-    CREATE TABLE poll_shapes (
+    CREATE TABLE IF NOT EXISTS poll_shapes (
         id INTEGER PRIMARY KEY,
         names TEXT NOT NULL
     );
-    CREATE TABLE polls (
+    CREATE TABLE IF NOT EXISTS polls (
         id TEXT NOT NULL UNIQUE,
         device_id TEXT NOT NULL,
         ts_us INTEGER NOT NULL,
@@ -66,54 +70,89 @@ _READINGS_VIEW = """
 """
 
 
-def _readings_to_polls(conn: sqlite3.Connection) -> None:
+MIGRATION_CHUNK = 50_000  # stored readings regrouped per transaction at the schema 3 upgrade
+
+
+def _readings_to_polls(conn: sqlite3.Connection, version: int) -> None:
     """Schema 3: telemetry moves from one row per reading to one row per poll.
 
     Each run of consecutive readings of one device and one instant becomes a poll whose id is its
     first reading's id, so the upload cursor (the last reading of the last acknowledged poll) still
     stands between what the platform has and what it does not. The indicator fold's cursor may
-    fall inside a poll that a fold chunk cut (one poll per migration at most): that poll counts as
-    folded. Runs once, at the first start of this version, in one transaction.
+    fall inside a poll that a fold chunk cut (one poll at most): that poll counts as folded.
+
+    In transactions of ``MIGRATION_CHUNK`` readings, each moving whole polls and deleting the
+    readings it moved. Why not one transaction: a store near its quota holds millions of readings;
+    one transaction would need twice their disk (the readings' pages are freed only at its commit)
+    and minutes on a slow box, and systemd stops a start that takes longer than TimeoutStartSec,
+    which would roll it all back, every time. In chunks, the freed pages are reused by the next
+    chunk's polls, and a start that is stopped goes on at the next start where it was.
     """
+    conn.execute("BEGIN IMMEDIATE")
     _execute_each(conn, _POLLS)
+    conn.execute("COMMIT")
+    left = conn.execute("SELECT count(*) FROM readings").fetchone()[0]
+    if left:
+        log.warning("store: regrouping %d stored readings into polls (once, at this upgrade)", left)
     shapes: dict[tuple[tuple[str, str], ...], int] = {}
-    labels = {0: "good", 1: "uncertain", 2: "bad"}
-    after = ""
-    pending: list[tuple[str, str, float | None, str, int, int]] = []  # the run being gathered
-
-    def flush() -> None:
-        key = tuple((p, u) for _i, p, _v, u, _q, _t in pending)
-        shape = shapes.get(key)
-        if shape is None:
-            names = codec.shape_names(key)
-            shape = shapes[key] = codec.shape_id(names)
-            conn.execute("INSERT OR IGNORE INTO poll_shapes VALUES (?,?)", (shape, names))
-        points = orjson.dumps([{"point": p, "value": v, "unit": codec.upload_unit(u), "quality": labels.get(q, "bad")}
-                               for _i, p, v, u, q, _t in pending]).decode()
-        first = pending[0]
-        conn.execute("INSERT INTO polls VALUES (?,?,?,?,?,?)",
-                     (first[0], device, first[5], len(pending), shape, points))
-        pending.clear()
-
-    device = ""
     while True:
-        rows = conn.execute("SELECT id, device_id, point, value, unit, quality, ts_us FROM readings"
-                            " WHERE id > ? ORDER BY id LIMIT 20000", (after,)).fetchall()
-        for rid, device_id, point, value, unit, quality, ts_us in rows:
-            if pending and (device_id != device or ts_us != pending[0][5] or len(pending) >= codec.MAX_POINTS):
-                flush()
-            device = device_id
-            pending.append((rid, point, value, unit, quality, ts_us))
-        if len(rows) < 20000:
-            break
-        after = rows[-1][0]
-    if pending:
-        flush()
-    _execute_each(conn, "DROP TABLE readings;" + _READINGS_VIEW)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            rows = conn.execute("SELECT id, device_id, point, value, unit, quality, ts_us FROM readings"
+                                " ORDER BY id LIMIT ?", (MIGRATION_CHUNK,)).fetchall()
+            runs = _runs(rows)
+            if len(rows) == MIGRATION_CHUNK and len(runs) > 1:
+                runs.pop()  # the last poll may go on beyond this chunk: it moves with the next
+            for run in runs:
+                _insert_poll(conn, run, shapes)
+            if runs:
+                conn.execute("DELETE FROM readings WHERE id <= ?", (runs[-1][-1][0],))
+            done = len(rows) < MIGRATION_CHUNK
+            if done:
+                _execute_each(conn, "DROP TABLE readings;" + _READINGS_VIEW)
+                conn.execute(f"PRAGMA user_version={version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if done:
+            return
+
+
+Row = tuple[str, str, str, float | None, str, int, int]  # a schema 2 readings row
+
+
+def _runs(rows: list[Row]) -> list[list[Row]]:
+    """Consecutive rows of one device and one instant, cut every ``codec.MAX_POINTS``."""
+    runs: list[list[Row]] = []
+    for row in rows:
+        last = runs[-1] if runs else None
+        if last and last[0][1] == row[1] and last[0][6] == row[6] and len(last) < codec.MAX_POINTS:
+            last.append(row)
+        else:
+            runs.append([row])
+    return runs
+
+
+_LABELS = {0: "good", 1: "uncertain", 2: "bad"}
+
+
+def _insert_poll(conn: sqlite3.Connection, run: list[Row], shapes: dict[tuple[tuple[str, str], ...], int]) -> None:
+    key = tuple((point, unit) for _i, _d, point, _v, unit, _q, _t in run)
+    shape = shapes.get(key)
+    if shape is None:
+        names = codec.shape_names(key)
+        shape = shapes[key] = codec.shape_id(names)
+        conn.execute("INSERT OR IGNORE INTO poll_shapes VALUES (?,?)", (shape, names))
+    points = orjson.dumps([{"point": point, "value": value, "unit": codec.upload_unit(unit),
+                            "quality": _LABELS.get(quality, "bad")}
+                           for _i, _d, point, value, unit, quality, _t in run]).decode()
+    first = run[0]
+    conn.execute("INSERT INTO polls VALUES (?,?,?,?,?,?)", (first[0], first[1], first[6], len(run), shape, points))
 
 
 def _execute_each(conn: sqlite3.Connection, script: str) -> None:
-    """Run a script's statements one by one: ``executescript`` would commit the migration's transaction."""
+    """Run a script's statements one by one: ``executescript`` would commit the transaction they belong in."""
     for statement in script.split(";"):
         if statement.strip():
             conn.execute(statement)

@@ -430,14 +430,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
         if isinstance(step, str):
             conn.executescript(f"BEGIN;\n{step}\nPRAGMA user_version={number};\nCOMMIT;")
         else:
-            conn.execute("BEGIN")
-            try:
-                step(conn)
-                conn.execute(f"PRAGMA user_version={number}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            step(conn, number)  # its own transactions; the version goes in with its last one
         log.info("store migrated to schema version %d", number)
 
 

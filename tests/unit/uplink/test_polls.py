@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+import pytest
 
 from edge.records import Lane, Quality, Reading
-from edge.store import Store, codec
+from edge.store import Store, codec, schema
 from edge.store.codec import MAX_POINTS, poll_rows, telemetry_payload
 from edge.store.schema import MIGRATIONS
 
@@ -65,21 +66,28 @@ async def test_the_outbox_hands_out_one_record_per_stored_poll(tmp_path: Path) -
         assert await store.count("readings") == 62 and await store.count("polls") == 3
 
 
-async def test_a_store_of_one_row_per_reading_is_migrated_without_moving_the_upload_cursor(tmp_path: Path) -> None:
-    """Schema 2 kept a row per reading; its acknowledged polls stay acknowledged, the others go up once."""
-    path = tmp_path / "old.db"
+def _schema_2_store(path: Path, polls: list[tuple[str, int]], points: int) -> list[tuple]:
+    """A store as schema 2 left it, one row per reading: ``points`` readings for each (device, second)."""
     conn = sqlite3.connect(path, isolation_level=None)
     for number, script in enumerate(MIGRATIONS[:2], start=1):
         assert isinstance(script, str)
         conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
     rows = []
-    for poll, (device, second) in enumerate([("EM-1", 0), ("EM-2", 0), ("EM-1", 1)]):
-        for p in range(4):
-            rows.append((f"01J{poll:02d}{p:021d}", device, f"p{p}", float(p), "m³" if p == 0 else "kWh", p % 3,
+    for poll, (device, second) in enumerate(polls):
+        for p in range(points):
+            rows.append((f"01J{poll:04d}{p:019d}", device, f"p{p}", float(p), "m³" if p == 0 else "kWh", p % 3,
                          T_US + second * 1_000_000))
     conn.executemany("INSERT INTO readings VALUES (?,?,?,?,?,?,?)", rows)
-    conn.execute("INSERT INTO outbox_cursor VALUES ('telemetry', ?, 0)", (rows[3][0],))  # the first poll is acked
     conn.close()
+    return rows
+
+
+async def test_a_store_of_one_row_per_reading_is_migrated_without_moving_the_upload_cursor(tmp_path: Path) -> None:
+    """Schema 2 kept a row per reading; its acknowledged polls stay acknowledged, the others go up once."""
+    path = tmp_path / "old.db"
+    rows = _schema_2_store(path, [("EM-1", 0), ("EM-2", 0), ("EM-1", 1)], 4)
+    with sqlite3.connect(path) as conn:  # the first poll is acked
+        conn.execute("INSERT INTO outbox_cursor VALUES ('telemetry', ?, 0)", (rows[3][0],))
     async with Store(path, maintenance_interval_s=0) as store:
         pending = await store.pending(Lane.TELEMETRY, await store.cursor(Lane.TELEMETRY), 100)
         assert [r.id for r in pending] == [rows[4][0], rows[8][0]]  # each poll under its first reading's id
@@ -95,3 +103,33 @@ async def test_a_store_of_one_row_per_reading_is_migrated_without_moving_the_upl
         assert check.execute("SELECT device_id, point, value, unit, quality, ts_us FROM readings WHERE id = ?"
                              " ORDER BY point", (rows[4][0],)).fetchall() == [
             (r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows[4:8]]
+
+
+async def test_the_upgrade_goes_on_where_a_stopped_start_left_it(tmp_path: Path, monkeypatch) -> None:
+    """In chunks, each its own transaction: a start stopped mid-way (systemd's start timeout, a power cut)
+    loses nothing, and the next start finishes with the same polls under the same ids."""
+    path = tmp_path / "old.db"
+    rows = _schema_2_store(path, [(f"EM-{k % 3}", k // 3) for k in range(40)], 7)  # 40 polls of 7 readings
+    monkeypatch.setattr(schema, "MIGRATION_CHUNK", 30)  # chunks end inside polls
+    real_insert, inserted = schema._insert_poll, []
+
+    def insert_then_stop(conn, run, shapes):  # type: ignore[no-untyped-def]
+        if len(inserted) == 9:
+            raise KeyboardInterrupt  # the process stops in the middle of a chunk
+        inserted.append(run[0][0])
+        real_insert(conn, run, shapes)
+
+    monkeypatch.setattr(schema, "_insert_poll", insert_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        async with Store(path, maintenance_interval_s=0):
+            pass
+    with sqlite3.connect(path) as conn:  # two chunks committed (4 + 4 polls), the third rolled back
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("SELECT count(*) FROM polls").fetchone()[0] == 8
+        assert conn.execute("SELECT count(*) FROM readings").fetchone()[0] == len(rows) - 8 * 7
+    monkeypatch.setattr(schema, "_insert_poll", real_insert)
+    async with Store(path, maintenance_interval_s=0) as store:
+        records = await store.pending(Lane.TELEMETRY, "", 100)
+        assert [r.id for r in records] == [rows[7 * k][0] for k in range(40)]
+        assert all(len(codec.record_points(r.payload)) == 7 for r in records)
+        assert await store.count("readings") == len(rows)
