@@ -303,8 +303,10 @@ def start_device_simulators(workdir: Path, secret_values: dict[str, str], ports:
         scenario = write_modbus_scenario(workdir, ports)
         children.append(_spawn(workdir, "modbus-sim", ["simulators.modbus", "--scenario", str(scenario),
                                                        "--rtu-dir", str(workdir)], "READY"))
-        children.append(_spawn(workdir, "camera-sim", ["simulators.camera", *camera_simulator_args(ports),
-                                                        "--password", secret_values["camera_password"]], "ready"))
+        # The password goes in the environment: not on the command line (the process list shows it),
+        # and a generated one may start with "-", which argparse would take for an option.
+        children.append(_spawn(workdir, "camera-sim", ["simulators.camera", *camera_simulator_args(ports)], "ready",
+                               env={"CAMERA_SIM_PASSWORD": secret_values["camera_password"]}))
         for name, args, ready in _protocol_simulators(doc, workdir):
             children.append(_spawn(workdir, name, args, ready))
     except BaseException:

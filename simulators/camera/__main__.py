@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 
@@ -99,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rtsp-port", type=int, default=8554)
     parser.add_argument("--discovery-port", type=int, default=None, help="WS-Discovery UDP port (off if unset)")
     parser.add_argument("--user", default="admin")
-    parser.add_argument("--password", default="admin")
+    parser.add_argument("--password", default=os.environ.get("CAMERA_SIM_PASSWORD", "admin"),
+                        help="default $CAMERA_SIM_PASSWORD, else admin; the variable keeps it out of the process "
+                        "list, and a value starting with '-' is read as it is")
     parser.add_argument("--no-rtsp-auth", action="store_true", help="serve RTSP without a login")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
