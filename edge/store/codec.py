@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from itertools import groupby
@@ -149,9 +150,13 @@ def poll_rows(readings: Sequence[Reading], ids_for: Callable[[int], Sequence[str
             names = shape_names(key)
             shape = shapes[key] = (shape_id(names), names)
         used[shape[0]] = shape[1]
-        points = dump([{"point": r.point, "value": r.value,
-                        "unit": r.unit if r.unit.isascii() else upload_unit(r.unit), "quality": labels[r.quality]}
-                       for r in poll])
+        try:
+            points = dump([{"point": r.point, "value": r.value,
+                            "unit": r.unit if r.unit.isascii() else upload_unit(r.unit), "quality": labels[r.quality]}
+                           for r in poll])
+        except TypeError:  # a value orjson refuses (a NumPy scalar, an integer beyond 64 bits): as a float
+            points = dump([{"point": r.point, "value": _json_number(r.value), "unit": upload_unit(r.unit),
+                            "quality": labels[r.quality]} for r in poll])
         first = poll[0]
         ts = first.ts
         us = micros.get(id(ts))
@@ -159,6 +164,15 @@ def poll_rows(readings: Sequence[Reading], ids_for: Callable[[int], Sequence[str
             us = micros[id(ts)] = to_us(ts)
         append((rid, first.device_id, us, len(poll), shape[0], points.decode()))
     return rows, list(used.items())
+
+
+def _json_number(value: object) -> float | None:
+    """A reading's value as JSON can carry it: a float (NumPy scalars and big integers too), else null."""
+    try:
+        number = float(value)  # type: ignore[arg-type]  # anything float() takes; the rest is null
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 class StoredJson:

@@ -49,6 +49,16 @@ def test_the_stored_points_are_spliced_into_the_request_unparsed() -> None:
         {"point": f"tag{p:02d}", "value": float(p), "unit": "V", "quality": "good"} for p in range(3)]
 
 
+def test_values_orjson_refuses_are_stored_as_floats() -> None:
+    """A driver or profile that hands over NumPy scalars or a huge integer must not lose the poll."""
+    import numpy as np
+
+    poll = [Reading("D", "a", np.float64(1.5), "V", T), Reading("D", "b", np.int64(7), "V", T),  # type: ignore[arg-type]
+            Reading("D", "c", 10**30, "V", T), Reading("D", "d", np.float32("nan"), "V", T)]  # type: ignore[arg-type]
+    rows, _ = poll_rows(poll, _ids, {})
+    assert [p["value"] for p in orjson.loads(rows[0][5])] == [1.5, 7.0, 1e30, None]
+
+
 def test_a_long_poll_is_cut_every_max_points() -> None:
     rows, _ = poll_rows(_poll("BIG", T, MAX_POINTS + 5), _ids, {})
     assert [r[3] for r in rows] == [MAX_POINTS, 5]
