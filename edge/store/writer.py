@@ -75,7 +75,7 @@ class _Write:
 
     statements: list[Statement]
     rows: int
-    future: asyncio.Future[None]
+    future: asyncio.Future[bool]  # True once committed; False when dropped (telemetry paused on a full disk)
     files: list[tuple[Path, bytes]] = field(default_factory=list)
     telemetry: bool = False  # only readings: may be paused (dropped and counted) while the disk is full
 
@@ -169,13 +169,17 @@ class StoreWriter:
 
     # ------------------------------------------------------------------ the store's own access
     async def submit(self, statements: list[Statement], rows: int, files: list[tuple[Path, bytes]] | None = None,
-                     *, telemetry: bool = False) -> None:
-        """Queue statements that commit together; returns once they are on disk (raises StoreError if not)."""
+                     *, telemetry: bool = False) -> bool:
+        """Queue statements that commit together; returns once they are on disk (raises StoreError if not).
+
+        True when committed; False only for ``telemetry`` writes dropped because the disk filled up
+        after they were queued (paused telemetry is counted, not an error).
+        """
         write = _Write(statements, rows, asyncio.get_running_loop().create_future(), files or [], telemetry)
         if self._writer_task is None or self._closing:
             raise StoreError("store is closed")
         await self._queue.put(write)
-        await write.future
+        return await write.future
 
     async def read(self, sql: str, params: Sequence[Any] = ()) -> list[SqlRow]:
         """Run a read-only query on the reader connection (WAL lets it run beside the writer)."""
@@ -270,7 +274,7 @@ class StoreWriter:
         for write in batch:
             self.rows_written += write.rows
             if not write.future.done():
-                write.future.set_result(None)
+                write.future.set_result(True)
 
     def _pause_telemetry(self, batch: list[_Write]) -> list[_Write]:
         """Disk-full mode: readings are counted and dropped here; everything else goes on."""
@@ -279,7 +283,7 @@ class StoreWriter:
             if write.telemetry:
                 self.disk.telemetry_paused += write.rows
                 if not write.future.done():
-                    write.future.set_result(None)
+                    write.future.set_result(False)  # dropped, not stored
             else:
                 kept.append(write)
         return kept
@@ -351,8 +355,9 @@ class StoreWriter:
         new_shapes = [shape for shape in shapes if shape[0] not in self._shapes_stored]
         statements: list[Statement] = [(INSERT_SHAPE, new_shapes)] if new_shapes else []
         statements.append((INSERT_POLL, rows))
-        await self.submit(statements, len(readings), telemetry=True)
-        self._shapes_stored.update(shape for shape, _names in new_shapes)  # committed: no need to insert again
+        if not await self.submit(statements, len(readings), telemetry=True):
+            return []  # dropped on a full disk after it was queued: counted as paused, its new shapes not stored
+        self._shapes_stored.update(shape for shape, _names in new_shapes)  # committed with their polls
         return [row[0] for row in rows]
 
     async def append_events(self, events: Sequence[Event]) -> list[str]:

@@ -138,3 +138,34 @@ async def test_a_folder_without_room_for_the_reserve_file_still_opens(tmp_path: 
         assert await store.append_readings(readings(10)) != []
         assert store.reserve.held and not store.disk.full
     monkeypatch.setattr(os, "posix_fallocate", real)
+
+
+async def test_a_poll_shape_first_seen_by_a_paused_write_is_stored_with_its_next_poll(tmp_path: Path) -> None:
+    """The write that finds the disk full is dropped (paused telemetry); if it carried the first poll of a
+    new shape, that shape must still be stored with the next such poll, or its polls have no names."""
+    async with Store(tmp_path / "s.db", maintenance_interval_s=0, min_free_bytes=0, reserve_bytes=0) as store:
+        await store.append_readings(readings(2000))
+        page_count = (await sql_one(store, "PRAGMA page_count"))[0]
+        await _cap_pages(store, page_count + 1)
+
+        def new_shape(n: int, start: int) -> list[Reading]:
+            return [Reading("B1-EM-02", f"p{k:03d}", float(start + i), "kWh", T0 + timedelta(seconds=start + i))
+                    for i in range(n) for k in range(40)]  # 40-point polls: a shape the store has not seen
+
+        start = 10**6
+        while not store.disk.full:
+            await store.append_readings(new_shape(50, start))
+            start += 50
+            assert start < 10**6 + 100_000, "the page cap never filled"
+        await _cap_pages(store, 1_000_000)
+        await store.maintain()
+        assert not store.disk.full
+        assert await store.append_readings(new_shape(5, 2 * 10**6)) != []
+        orphans = await sql_one(store, "SELECT count(*) FROM polls WHERE shape NOT IN (SELECT id FROM poll_shapes)")
+        assert orphans[0] == 0
+        assert await store.count("readings") == 40 * await sql_one_int(store, "SELECT count(*) FROM polls WHERE "
+                                                                              "device_id = 'B1-EM-02'") + 2000
+
+
+async def sql_one_int(store: Store, sql: str) -> int:
+    return int((await sql_one(store, sql))[0])
