@@ -168,9 +168,16 @@ class EnergyWatch:
 
     def on_readings(self, readings: Sequence[Reading]) -> list[AlarmTransition]:
         self._out = []
+        devices = self.ctx.devices
+        current: str | None = None
+        device: DeviceInfo | None = None
         for r in readings:
-            device = self.ctx.devices.get(r.device_id)
-            if device is None or device.category not in COUNTER_UNITS:
+            if r.device_id != current:  # a poll's readings come together: one lookup per device run
+                current = r.device_id
+                device = devices.get(current)
+                if device is not None and device.category not in COUNTER_UNITS:
+                    device = None
+            if device is None:
                 continue
             self.ctx.learn_point(r.device_id, r.point, r.unit)
             if r.point != self.ctx.counter_point(r.device_id) or r.quality is Quality.BAD or not math.isfinite(r.value):

@@ -30,6 +30,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from math import isfinite
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from edge.messages import say
@@ -77,6 +78,8 @@ def validity(value: float, valid_min: float | None, valid_max: float | None) -> 
     return Quality.GOOD
 
 
+_PLAIN_KEY = itemgetter(0, 1, 3)  # Reading.device_id, .point, .unit: what decides the fast path
+
 _ANOMALY_EVENTS: dict[CounterAnomalyKind, tuple[str, Severity]] = {
     CounterAnomalyKind.ROLLOVER: ("meter.counter_rollover", Severity.INFO),
     CounterAnomalyKind.RESET: ("meter.counter_reset", Severity.WARNING),
@@ -100,7 +103,7 @@ class Normaliser:
         self._category_ranges = {k: dict(v) for k, v in (category_ranges or {}).items()}
         self._device_categories = dict(device_categories or {})
         self._trackers: dict[PointKey, CounterTracker] = {}
-        self._plain: dict[tuple[PointKey, str], bool] = {}
+        self._plain: dict[tuple[str, str, str], bool] = {}  # (device, point, unit) -> takes the fast path
         self._pending_states: dict[PointKey, CounterState] = {}
         self._events: list[Event] = []
 
@@ -154,17 +157,27 @@ class Normaliser:
     # ------------------------------------------------------------------ the stage
 
     def normalise(self, readings: Sequence[Reading]) -> list[Reading]:
-        return [self.normalise_one(r) for r in readings]
+        # The fast path of ``normalise_one`` inlined: at 15,000 readings a second the method call and
+        # the nested key were a third of this stage's cost.
+        plain = self._plain
+        out: list[Reading] = []
+        append = out.append
+        for reading in readings:
+            if plain.get(_PLAIN_KEY(reading)) and isfinite(reading.value):
+                append(reading)
+            else:
+                append(self.normalise_one(reading))
+        return out
 
     def normalise_one(self, reading: Reading) -> Reading:
         # Fast path, taken by most readings: a canonical non-counter unit, no range to check, a finite
         # value. The reading is returned as it is (the cache keys on what decides all of that).
-        key = (reading.device_id, reading.point)
-        plain = self._plain.get((key, reading.unit))
+        plain = self._plain.get(_PLAIN_KEY(reading))
         if plain is None:
-            plain = self._plain[(key, reading.unit)] = self._is_plain(reading)
+            plain = self._plain[_PLAIN_KEY(reading)] = self._is_plain(reading)
         if plain and isfinite(reading.value):
             return reading
+        key = (reading.device_id, reading.point)
         if not is_known(reading.unit):
             return canonicalise(reading)  # unknown unit: unchanged, BAD
         out = canonicalise(reading)
