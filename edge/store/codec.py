@@ -223,6 +223,11 @@ def plain(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def quality_label(quality: int) -> str:
+    """The upload label of a stored quality number (an unknown number reads as bad)."""
+    return _QUALITY_LABELS.get(quality, "bad")
+
+
 def quality_of(label: str) -> int:
     """The stored quality label's ``Quality`` value."""
     return _QUALITY_OF_LABEL[label]

@@ -134,9 +134,6 @@ def _runs(rows: list[Row]) -> list[list[Row]]:
     return runs
 
 
-_LABELS = {0: "good", 1: "uncertain", 2: "bad"}
-
-
 def _insert_poll(conn: sqlite3.Connection, run: list[Row], shapes: dict[tuple[tuple[str, str], ...], int]) -> None:
     key = tuple((point, unit) for _i, _d, point, _v, unit, _q, _t in run)
     shape = shapes.get(key)
@@ -145,7 +142,7 @@ def _insert_poll(conn: sqlite3.Connection, run: list[Row], shapes: dict[tuple[tu
         shape = shapes[key] = codec.shape_id(names)
         conn.execute("INSERT OR IGNORE INTO poll_shapes VALUES (?,?)", (shape, names))
     points = orjson.dumps([{"point": point, "value": value, "unit": codec.upload_unit(unit),
-                            "quality": _LABELS.get(quality, "bad")}
+                            "quality": codec.quality_label(quality)}
                            for _i, _d, point, value, unit, quality, _t in run]).decode()
     first = run[0]
     conn.execute("INSERT INTO polls VALUES (?,?,?,?,?,?)", (first[0], first[1], first[6], len(run), shape, points))
