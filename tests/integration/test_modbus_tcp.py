@@ -18,7 +18,7 @@ from edge.rules import RuleEngine, RuleSpecs, TransitionKind
 from edge.rules.specs import DEFAULT_EVENT_ALARMS
 from simulators.modbus.scenario import Cue, Scenario
 from simulators.modbus.simulator import ModbusSimulator
-from tests.helpers.waiting import eventually
+from tests.helpers.waiting import LoopStalls, eventually
 from tests.integration.modbus_support import RecordingSink, device, run_for, run_until
 
 
@@ -89,12 +89,14 @@ async def test_dead_device_does_not_delay_its_hosts_other_devices() -> None:
         devices.append(device("dead", "b1", "eastron_sdm120", 9, period=0.5, timeout=0.3, retries=1))
         source = ModbusSource(tcp_bus(port, max_connections=2, backoff_max_s=10), devices)
         sink = RecordingSink()
-        await run_for(source, sink, 4.2)
+        async with LoopStalls() as stalls:
+            await run_for(source, sink, 4.2)
         connections = sim.tcp_servers[0].stats["connections"]
         dead_attempts = sim.device("dead").request_count
     stats = source.stats["devices"]
     for i in range(1, 5):
-        assert stats[f"m{i}"]["lag_max_s"] < 0.1, stats[f"m{i}"]
+        # The dead device's 0.3 s timeouts never reach the others; only a stall of the whole loop may.
+        assert stats[f"m{i}"]["lag_max_s"] < 0.1 + stalls.worst_s, (stats[f"m{i}"], stalls.worst_s)
         assert stats[f"m{i}"]["ok"] >= 7 and stats[f"m{i}"]["skipped_cycles"] == 0
     # 3 polls with one retry each, then single attempts after 1 s and 2 s of backoff: not 2 per 0.5 s.
     assert stats["dead"]["consecutive_failures"] >= 3 and stats["dead"]["online"] is False
