@@ -180,6 +180,7 @@ class Gateway:
             chain = RuleChain(rules, energy)
             chain.restore(await store.open_alarms())
             pipeline = Pipeline(store, normaliser=normaliser, rules=chain, alarms=alarms)
+            stack.push_async_callback(pipeline.drain)  # after the sources stop, before the store closes
             clock_check = await stack.enter_async_context(ClockCheck(store, self.clock))
             await sync_inventory(store, cfg, self.clock)  # the platform learns the devices before their data
             uplink = self._new_uplink(cfg, store, clock_check) if cfg.platform.enabled else None
