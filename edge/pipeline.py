@@ -58,7 +58,11 @@ StatusObserver = Callable[[DeviceStatus], Awaitable[None]]
 
 
 class Pipeline:
-    """Implements ``Sink``. Thread-of-control: the calling source's task (back-pressure by design)."""
+    """Implements ``Sink``: one pass task for readings, the caller's task for statuses and events.
+
+    Readings callers wait for the pass that carries their readings (back-pressure by design: a source
+    goes on once its readings are committed).
+    """
 
     def __init__(
         self,
