@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from typing import Self
+
+log = logging.getLogger(__name__)
 
 
 async def cancel_and_wait(task: asyncio.Task[object] | None) -> None:
@@ -32,3 +36,44 @@ async def retry_after(delay_s: float) -> None:
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
     await asyncio.sleep(delay_s)
+
+
+class SavedPeriodically:
+    """State a component keeps in the store: restored on enter, saved every ``interval_s`` and on exit.
+
+    Why one shape for all of them: the normaliser's counter states and the rule engine's pending
+    timers must both survive a restart, and both lose at most one interval to a SIGKILL; a crash of the
+    save loop must never stop the component, so a failed save is logged and tried again next interval.
+    Subclasses give ``restore`` (once, before the first record is processed) and ``save`` (what changed).
+    """
+
+    what = "state"  # names the state in the log line of a failed save
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def restore(self) -> None:
+        raise NotImplementedError
+
+    async def save(self) -> int:
+        """Write what changed since the last save; returns how many entries."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.restore()
+        self._task = asyncio.create_task(self._loop(), name=f"save {self.what}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await cancel_and_wait(self._task)
+        self._task = None
+        await self.save()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.save()
+            except Exception:
+                log.exception("saving %s failed", self.what)

@@ -9,14 +9,13 @@ readings, and the fallback above still keeps totals monotonic).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from edge.clock import from_us, to_us
 from edge.normalise.counters import CounterState
 from edge.normalise.normaliser import Normaliser
 from edge.store import Store
-from edge.tasks import cancel_and_wait
+from edge.tasks import SavedPeriodically
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +34,18 @@ MIGRATIONS = [
 ]
 
 
-class CounterStates:
+class CounterStates(SavedPeriodically):
     """Async context manager: restores on enter, saves periodically and on exit."""
 
+    what = "normaliser counter states"
+
     def __init__(self, store: Store, normaliser: Normaliser, interval_s: float = 30.0) -> None:
+        super().__init__(interval_s)
         self.db = store.tables(COMPONENT, ("counter_state",))
         self.normaliser = normaliser
-        self.interval_s = interval_s
         self._saved: dict[tuple[str, str], CounterState] = {}
-        self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> CounterStates:
+    async def restore(self) -> None:
         await self.db.migrate(MIGRATIONS)
         rows = await self.db.read("SELECT device_id, point, last_raw, total, ts_us FROM counter_state")
         states = {(d, p): CounterState(raw, total, from_us(ts) if ts is not None else None)
@@ -54,13 +54,6 @@ class CounterStates:
         self._saved = dict(states)
         if states:
             log.info("normaliser: restored %d counter state(s)", len(states))
-        self._task = asyncio.create_task(self._loop(), name="counter-states")
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await cancel_and_wait(self._task)
-        self._task = None
-        await self.save()
 
     async def save(self) -> int:
         """Write the states that changed since the last save; returns how many."""
@@ -75,11 +68,3 @@ class CounterStates:
         )
         self._saved.update(changed)
         return len(changed)
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.save()
-            except Exception:
-                log.exception("normaliser: saving counter states failed")

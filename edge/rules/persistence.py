@@ -13,14 +13,13 @@ kept in the same table with direction ``"state"``: the engine's ``pending_timers
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 
 from edge.clock import from_us, to_us
 from edge.rules.engine import RuleEngine, TimerKey
 from edge.store import Store
-from edge.tasks import cancel_and_wait
+from edge.tasks import SavedPeriodically
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +37,18 @@ MIGRATIONS = [
 ]
 
 
-class PendingTimers:
+class PendingTimers(SavedPeriodically):
     """Async context manager: restores the engine's timers on enter, saves changes while running and on exit."""
 
+    what = "pending alarm timers"
+
     def __init__(self, store: Store, engine: RuleEngine, interval_s: float = 1.0) -> None:
+        super().__init__(interval_s)
         self.db = store.tables(COMPONENT, ("rule_timer",))
         self.engine = engine
-        self.interval_s = interval_s
         self._saved: dict[TimerKey, datetime] = {}
-        self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> PendingTimers:
+    async def restore(self) -> None:
         await self.db.migrate(MIGRATIONS)
         rows = await self.db.read("SELECT device_id, point, direction, since_us FROM rule_timer")
         timers = {(d, p, direction): from_us(since) for d, p, direction, since in rows}
@@ -56,13 +56,6 @@ class PendingTimers:
         self._saved = timers
         if timers:
             log.info("rules: resumed %d pending alarm timer(s)", len(timers))
-        self._task = asyncio.create_task(self._loop(), name="rule-timers")
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await cancel_and_wait(self._task)
-        self._task = None
-        await self.save()
 
     async def save(self) -> int:
         """Write what changed since the last save (started, restarted or ended timers); returns how many."""
@@ -80,11 +73,3 @@ class PendingTimers:
                                            ended)
         self._saved = current
         return len(started) + len(ended)
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.save()
-            except Exception:
-                log.exception("rules: saving pending alarm timers failed")
