@@ -231,7 +231,7 @@ class RtspFrameSource(SlotFrameSource):
                     self.grabbed += 1
                     now = self._clock.monotonic()
                     if gop is not None:
-                        self.key_frame_interval_s = gop.add(now)
+                        self.key_frame_interval_s = gop.add(now, capture.get(cv2.CAP_PROP_POS_MSEC) / 1000)
                     # 10 % slack: frames arrive with jitter, and "every 0.2 s" must not become
                     # "every other 0.1 s frame, sometimes every third" at 5 fps of a 10 fps stream.
                     if now - last_publish < self._interval * 0.9:
@@ -269,22 +269,34 @@ class _KeyFrameGaps:
     is analysed every 2 s whatever ``max_fps`` says, and a dwell or a vote needs more time than the
     installer configured. Nothing else would tell; the reader sees the gaps, so it says so in the
     log (once per connection, with what to change) and keeps the median for the camera's status.
+
+    Gaps are measured in the stream's own time (the frames' timestamps), not in arrival time: a
+    reader that falls behind (a busy box, the burst of buffered frames a connection starts with)
+    receives key frames back to back, and arrival gaps would report a GOP of a few milliseconds.
+    Where the stream's time does not advance plausibly (no timestamps, a camera that restarted its
+    clock), the arrival gap stands in for that one gap.
     """
 
-    SAMPLES = 5  # gaps before judging (the first key frames of a connection come in a burst)
+    SAMPLES = 5  # gaps before judging
+    PLAUSIBLE_GAP_S = 60.0  # a stream-time gap longer than this is a clock jump, not a GOP
 
     def __init__(self, name: str, interval_s: float) -> None:
         self.name = name
         self.interval_s = interval_s
-        self.last: float | None = None
+        self.last: tuple[float, float] | None = None  # (arrival, stream time) of the previous key frame
         self.gaps: deque[float] = deque(maxlen=self.SAMPLES * 4)  # the recent gaps only: a GOP can change
         self.warned = False
 
-    def add(self, now: float) -> float | None:
-        """Note a key frame at ``now`` (monotonic); return the median gap once there are enough."""
+    def add(self, now: float, stream_s: float) -> float | None:
+        """Note a key frame that arrived at ``now`` (monotonic), stamped ``stream_s``; median gap once known.
+
+        ``stream_s`` is the frame's timestamp in seconds of stream time (0 or negative when unknown).
+        """
         if self.last is not None:
-            self.gaps.append(now - self.last)
-        self.last = now
+            arrived, stamped = self.last
+            stream_gap = stream_s - stamped
+            self.gaps.append(stream_gap if 0 < stream_gap <= self.PLAUSIBLE_GAP_S else now - arrived)
+        self.last = (now, stream_s)
         if len(self.gaps) < self.SAMPLES:
             return None
         median = sorted(self.gaps)[len(self.gaps) // 2]
@@ -294,4 +306,3 @@ class _KeyFrameGaps:
                         "analysis runs at the key-frame rate: shorten the camera's I-frame interval (GOP) or set "
                         "stream.key_frames_only: false", self.name, median, self.interval_s)
         return median
-

@@ -21,9 +21,12 @@ when it arrives, forced strictly above the previous frame's (frames written back
 clock read racing the streaming thread, would otherwise tie), so the stream's timestamps are
 monotonic as a real camera's are and a reader never sees time run backwards.
 
-A key frame is forced at least once a second of stream time (a downstream force-key-unit event),
-so a client joining a stream whose rate was lowered through ONVIF still starts within a second, as
-cameras keep their GOP in seconds.
+A key frame is forced once a second of stream time (a downstream force-key-unit event), so a
+client joining a stream whose rate was lowered through ONVIF still starts within a second, as
+cameras keep their GOP in seconds. x264's own key-frame limit is set to three seconds of frames, a
+backstop that never fires first: with both at one second, x264 placed its key frame one frame before
+the forced one whenever arrival jitter pushed a second past ``fps`` frames, and the stream carried
+key frames in pairs 0.1 s apart, which no camera sends.
 
 Authentication: with ``SIM_RTSP_CREDENTIALS`` (``user\npassword``) in the environment, every
 mount needs that user (RTSP Digest authentication), as on a real camera.
@@ -71,7 +74,7 @@ class Mount:
         return (
             f'( appsrc name=src is-live=true do-timestamp=false format=time block=false max-buffers=2 '
             f'leaky-type=downstream caps="{caps}" ! jpegdec ! videoconvert ! video/x-raw,format=I420 '
-            f"! x264enc tune=zerolatency speed-preset=superfast key-int-max={self.fps} bitrate={self.bitrate()} "
+            f"! x264enc tune=zerolatency speed-preset=superfast key-int-max={self.fps * 3} bitrate={self.bitrate()} "
             f"! rtph264pay name=pay0 pt=96 config-interval=1 )"
         )
 
@@ -99,7 +102,9 @@ class Mount:
             if self.last_pts is not None and pts <= self.last_pts:
                 pts = self.last_pts + 1
             self.last_pts = pts
-            key = self.last_key is None or pts - self.last_key >= Gst.SECOND
+            # Half a frame of slack: frames arrive with jitter, and a GOP of "one second" must stay
+            # ``fps`` frames, not flip between fps and fps + 1 as arrival times wobble around 1 s.
+            key = self.last_key is None or pts - self.last_key >= Gst.SECOND - Gst.SECOND // (2 * self.fps)
             if key:
                 self.last_key = pts
         if key:

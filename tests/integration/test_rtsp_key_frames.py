@@ -9,10 +9,13 @@ variable, so this is what shows it stays per camera (``drivers.camera.rtsp._Open
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 
-from drivers.camera.rtsp import _CAPTURE_OPTIONS_ENV, RtspFrameSource
+import cv2
+
+from drivers.camera.rtsp import _CAPTURE_OPTIONS_ENV, _OPEN_GATE, FFMPEG_OPTIONS, KEY_FRAMES_ONLY, RtspFrameSource
 from drivers.camera.source import ResolvedStream, default_frame_source
 from edge.clock import SystemClock
 from edge.config.cameras import CameraConfig
@@ -65,6 +68,49 @@ async def test_a_gop_longer_than_the_analysis_interval_is_reported(caplog) -> No
     assert source.key_frame_interval_s is not None and 0.7 <= source.key_frame_interval_s <= 1.4
     warnings = [r.getMessage() for r in caplog.records if "key frames arrive every" in r.getMessage()]
     assert len(warnings) == 1 and "analysis interval of 0.5 s" in warnings[0], warnings
+
+
+def _key_frame_capture(url: str) -> cv2.VideoCapture:
+    """A bare key-frames-only capture, opened the way the reader opens one (alone, with the extra option)."""
+    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 5000, cv2.CAP_PROP_READ_TIMEOUT_MSEC, 3000]
+    for _ in range(5):  # the simulator's media is prepared by the first DESCRIBE: an early open may time out
+        with _OPEN_GATE.exclusive():
+            before = os.environ.get(_CAPTURE_OPTIONS_ENV)
+            os.environ[_CAPTURE_OPTIONS_ENV] = f"{FFMPEG_OPTIONS}|{KEY_FRAMES_ONLY}"
+            try:
+                capture = cv2.VideoCapture(url, cv2.CAP_ANY, params)
+            finally:
+                if before is None:
+                    del os.environ[_CAPTURE_OPTIONS_ENV]
+                else:
+                    os.environ[_CAPTURE_OPTIONS_ENV] = before
+        if capture.isOpened():
+            return capture
+        capture.release()
+    raise AssertionError(f"cannot open {url} for key frames")
+
+
+async def test_the_simulated_camera_sends_one_key_frame_a_second_and_the_stream_time_survives_a_stall() -> None:
+    """One key frame per second of stream time, as a camera with a one-second GOP: not pairs 0.1 s apart
+    (x264's own key-frame limit used to fire one frame before the forced key frame when arrival jitter
+    pushed a second past ``fps`` frames). After the reader stalls for three seconds, the key frames it
+    had missed arrive back to back, and their timestamps still say one second apart: this is why the
+    reader measures the GOP in stream time (``_KeyFrameGaps``)."""
+    async with CameraSimulator([SimCameraSpec("lane", "lane_a4_traffic", fps=10)], rtsp_port=free_port()) as sim:
+        capture = await asyncio.to_thread(_key_frame_capture, sim.rtsp.url("lane", credentials=True))
+        try:
+            stamps, arrivals = [], []
+            for n in range(12):
+                assert await asyncio.to_thread(capture.grab), f"key frame {n}"
+                stamps.append(capture.get(cv2.CAP_PROP_POS_MSEC) / 1000)
+                arrivals.append(time.monotonic())
+                if n == 5:
+                    await asyncio.sleep(3.0)  # the reader falls behind: key frames queue up in the socket
+        finally:
+            capture.release()
+    gaps = [b - a for a, b in itertools.pairwise(stamps[1:])]  # from the second: the first is the open's
+    assert all(0.85 <= gap <= 1.15 for gap in gaps), gaps
+    assert min(b - a for a, b in itertools.pairwise(arrivals[6:])) < 0.3  # they did arrive in a burst
 
 
 def test_the_camera_setting_reaches_the_reader() -> None:

@@ -1,5 +1,5 @@
-"""The key-frames-only reader's GOP check (``drivers.camera.rtsp._KeyFrameGaps``) on made-up arrival times,
-and how the camera source tells it (a health reading, one event per connection)."""
+"""The key-frames-only reader's GOP check (``drivers.camera.rtsp._KeyFrameGaps``) on made-up arrival and
+stream times, and how the camera source tells it (a health reading, one event per connection)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ from tests.helpers.sink import RecordingSink
 from tests.helpers.waiting import eventually
 
 
-def feed(gaps: _KeyFrameGaps, times: list[float]) -> float | None:
+def feed(gaps: _KeyFrameGaps, times: list[float], stamps: list[float] | None = None) -> float | None:
+    """Key frames arriving at ``times``, stamped ``stamps`` (the same as the arrivals when not given)."""
     result = None
-    for t in times:
-        result = gaps.add(t)
+    for t, stamp in zip(times, times if stamps is None else stamps, strict=True):
+        result = gaps.add(t, stamp)
     return result
 
 
@@ -37,6 +38,31 @@ def test_warns_once_when_key_frames_come_less_often_than_analysis(caplog, gop_s:
     assert median == pytest.approx(gop_s)
     warned = [r for r in caplog.records if "key frames arrive every" in r.getMessage()]
     assert len(warned) == (1 if warns else 0)
+
+
+def test_a_reader_that_fell_behind_still_measures_the_cameras_gop() -> None:
+    """Key frames one second apart in the stream that reach a stalled reader back to back (a busy box):
+    the GOP is the stream's one second, not the few milliseconds between arrivals."""
+    gaps = _KeyFrameGaps("cam", 1.0)
+    stamps = [float(k) for k in range(12)]
+    arrivals = [20.0 + 0.005 * k for k in range(12)]  # all twelve queued up while the reader was stalled
+    assert feed(gaps, arrivals, stamps) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("stamp", [0.0, -0.001], ids=["no-timestamps", "unknown-position"])
+def test_a_stream_without_timestamps_is_measured_by_arrival(stamp: float) -> None:
+    gaps = _KeyFrameGaps("cam", 0.5)
+    times = [2.0 * k for k in range(10)]
+    assert feed(gaps, times, [stamp] * len(times)) == pytest.approx(2.0)
+
+
+def test_a_jump_in_the_streams_clock_counts_as_its_arrival_gap() -> None:
+    """A camera that restarts its clock (or wraps it) must not show a GOP of hours or of minus hours."""
+    gaps = _KeyFrameGaps("cam", 1.0)
+    times = [float(k) for k in range(8)]
+    stamps = [100.0, 101.0, 102.0, 3.0, 4.0, 5.0, 7205.0, 7206.0]
+    feed(gaps, times, stamps)
+    assert list(gaps.gaps) == [1.0] * 7
 
 
 class _Stream:
