@@ -90,7 +90,8 @@ async def healthy(store: ReadableStore) -> str | None:
     if lag > MAX_LOOP_LAG_S:
         return f"event loop lagged {lag:.1f} s"
     try:
-        ok = await asyncio.wait_for(store.answers(), PROBE_TIMEOUT_S)
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            ok = await store.answers()
     except TimeoutError:
         return f"store read took longer than {PROBE_TIMEOUT_S:.0f} s"
     except Exception as exc:

@@ -23,6 +23,23 @@ async def cancel_and_wait(task: asyncio.Task[object] | None) -> None:
         await task
 
 
+async def wait_event(event: asyncio.Event, timeout_s: float | None) -> bool:
+    """Wait until ``event`` is set or ``timeout_s`` has passed (None: no limit); True when it was set.
+
+    Why not ``asyncio.wait_for(event.wait(), timeout_s)``: on Python 3.11 ``wait_for`` returns the
+    result instead of raising ``CancelledError`` when the event is set in the same loop iteration as
+    a cancellation (fixed in 3.12), so a loop that waits for a wake-up or a timeout could miss its
+    stop and hang whoever waits for it. ``asyncio.timeout`` does not lose it (the product code may
+    not use ``wait_for``: ruff TID251).
+    """
+    try:
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 async def retry_after(delay_s: float) -> None:
     """Wait ``delay_s`` before a reconnect, but stop at once if this task's cancellation was swallowed.
 

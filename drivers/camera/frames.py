@@ -21,6 +21,8 @@ from typing import Protocol, Self
 import numpy as np
 from numpy.typing import NDArray
 
+from edge.tasks import wait_event
+
 
 @dataclass(frozen=True, slots=True)
 class Frame:
@@ -99,9 +101,7 @@ class LatestFrame:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return None
-            try:
-                await asyncio.wait_for(self._event.wait(), remaining)
-            except TimeoutError:
+            if not await wait_event(self._event, remaining):
                 return None
 
 

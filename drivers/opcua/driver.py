@@ -22,7 +22,6 @@ Waits between attempts double from ``backoff_initial_s`` to ``backoff_max_s`` wi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -48,7 +47,7 @@ from edge.config.devices import DeviceConfig
 from edge.errors import ConfigError
 from edge.records import Quality, Reading
 from edge.sources import Sink
-from edge.tasks import retry_after
+from edge.tasks import retry_after, wait_event
 from edge.units import convert
 
 log = logging.getLogger(__name__)
@@ -265,8 +264,7 @@ class OpcUaSource:
                 while not lost.is_set():
                     if subscription is None:
                         await self._poll(client, nodes)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), self.poll_interval_s if subscription is None else 3600)
+                    await wait_event(lost, self.poll_interval_s if subscription is None else 3600)
                 raise _Lost("the server stopped answering")
             finally:
                 self.connected = False

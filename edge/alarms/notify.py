@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -34,7 +33,7 @@ from edge.clock import to_us
 from edge.messages import term
 from edge.records import AlarmRecord, AlarmState, Severity
 from edge.store.codec import iso
-from edge.tasks import cancel_and_wait
+from edge.tasks import cancel_and_wait, wait_event
 
 if TYPE_CHECKING:
     from edge.config.alarms import NotifierConfig
@@ -238,8 +237,7 @@ class NotifierWorker:
     async def stop(self, flush_timeout_s: float = 5.0) -> None:
         """Give queued notifications ``flush_timeout_s`` to go out, then stop and close the notifier."""
         if self._task is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), flush_timeout_s)
+            await wait_event(self._idle, flush_timeout_s)
             await cancel_and_wait(self._task)
             self._task = None
         try:

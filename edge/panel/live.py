@@ -32,6 +32,7 @@ from edge.clock import Clock, to_us
 from edge.panel.schema import PANEL_COMPONENT
 from edge.records import DeviceStatus, Quality, Reading
 from edge.store import Store
+from edge.tasks import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -315,8 +316,7 @@ class LiveValues:
         last_prune = -math.inf
         try:
             while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
+                await wait_event(self._wake, self.flush_interval_s)
                 self._wake.clear()
                 try:
                     await self.flush()

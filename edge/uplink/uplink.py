@@ -46,6 +46,7 @@ from edge.errors import ConfigError, StoreError, UplinkError, UplinkRejected, Up
 from edge.records import LANE_PRIORITY, Lane
 from edge.store import Store
 from edge.store.codec import plain
+from edge.tasks import wait_event
 from edge.uplink.auth import TokenManager
 from edge.uplink.breaker import CircuitBreaker
 from edge.uplink.client import Ack, PlatformClient
@@ -237,8 +238,7 @@ class Uplink:
             batch = await self._next_batch()
             if batch is None:
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.idle_poll_s)
+                await wait_event(self._wake, self.settings.idle_poll_s)
                 continue
             # Another worker may have failed (backoff, Retry-After, breaker) while we were leasing.
             if self.clock.monotonic() < self._not_before or not self.breaker.allow():

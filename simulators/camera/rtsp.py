@@ -77,7 +77,8 @@ class RtspServerProcess:
         )
         assert self._proc.stdout is not None
         try:
-            line = await asyncio.wait_for(self._proc.stdout.readline(), timeout)
+            async with asyncio.timeout(timeout):
+                line = await self._proc.stdout.readline()
         except TimeoutError:
             await self.stop()
             raise RtspServerError(f"RTSP child did not start within {timeout} s") from None
@@ -86,7 +87,8 @@ class RtspServerProcess:
             err = b""
             if self._proc.stderr is not None:
                 with contextlib.suppress(TimeoutError):
-                    err = await asyncio.wait_for(self._proc.stderr.read(4000), 2)
+                    async with asyncio.timeout(2):
+                        err = await self._proc.stderr.read(4000)
             await self.stop()
             raise RtspServerError(f"RTSP child failed: {text or 'no output'} {err.decode(errors='replace')}")
         self._stderr_task = asyncio.create_task(self._drain_stderr(self._proc), name="rtsp-child-stderr")
@@ -115,7 +117,8 @@ class RtspServerProcess:
         if proc.stdin is not None:
             proc.stdin.close()
         try:
-            await asyncio.wait_for(proc.wait(), 3)
+            async with asyncio.timeout(3):
+                await proc.wait()
         except TimeoutError:
             proc.kill()
             await proc.wait()

@@ -18,6 +18,7 @@ import sys
 from drivers.dlt645.codec import scan_frame
 from drivers.dlt645.profile import load_profile
 from edge.errors import ConfigError
+from edge.tasks import wait_event
 from simulators.dlt645.line import MeterLineServer
 from simulators.dlt645.meter import SimMeter
 
@@ -63,8 +64,7 @@ async def serve(server: MeterLineServer, lines: list[str], duration: float | Non
     try:
         print("\n".join(lines))
         print("READY", flush=True)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), duration)
+        await wait_event(stop, duration)
     finally:
         await server.stop()
 

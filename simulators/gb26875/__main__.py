@@ -15,6 +15,7 @@ import contextlib
 import signal
 import sys
 
+from edge.tasks import wait_event
 from simulators.gb26875.device import SimUitd
 from simulators.gb26875.story import story
 
@@ -93,8 +94,7 @@ async def _run(args: argparse.Namespace) -> None:
                 await asyncio.sleep(1.0)  # a real device retries its centre too
     print("READY", flush=True)
     tasks = [asyncio.create_task(_play(d, args.speed, args.loop, args.heartbeat_s)) for d in devices]
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), args.duration)
+    await wait_event(stop, args.duration)
     for task in tasks:
         task.cancel()
     for device in devices:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from drivers.modbus.profile import ProfileLibrary
 from edge.errors import ConfigError
+from edge.tasks import wait_event
 from simulators.modbus.scenario import Behaviour, RtuLine, Scenario, TcpListener, load_scenario
 from simulators.modbus.simulator import ModbusSimulator
 
@@ -87,8 +88,7 @@ async def _serve(scenario, profiles: ProfileLibrary, duration: float | None, qui
         if not quiet:
             print("\n".join(sim.describe()))
         print("READY", flush=True)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), duration)
+        await wait_event(stop, duration)
 
 
 if __name__ == "__main__":

@@ -226,7 +226,8 @@ class RtuServer:
         if self._socat is not None and self._socat.returncode is None:
             self._socat.terminate()
             try:
-                await asyncio.wait_for(self._socat.wait(), 2.0)
+                async with asyncio.timeout(2.0):
+                    await self._socat.wait()
             except TimeoutError:
                 self._socat.kill()
                 await self._socat.wait()
