@@ -6,6 +6,10 @@ or left disk-full mode (``Store.disk`` and ``Store.disk_changed``); this task tu
 an event with ``data.active`` true or false, which the rule engine maps to the ``store.disk_full``
 alarm (raised once, cleared once), so it reaches the panel, the notifiers and the platform like
 any other alarm.
+
+The first report of a run also looks at the alarms the store kept: a daemon stopped in disk-full
+mode and started again after someone freed the disk (the usual way out: clean up, reboot) finds no
+change to report in this run, yet the alarm it left open must clear.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ class StoreHealthSource:
 
     async def _report(self, sink: Sink) -> None:
         disk = self.store.disk
-        if disk.full == self._reported or (self._reported is None and not disk.full):
+        if disk.full == self._reported or (self._reported is None and not disk.full
+                                           and not await self._left_open()):
             self._reported = disk.full
             return
         now = self.store.clock.now()
@@ -57,3 +62,7 @@ class StoreHealthSource:
                           **say("store.disk_full_cleared"))
         await sink.events([event])
         self._reported = disk.full
+
+    async def _left_open(self) -> bool:
+        """Whether an earlier run left the disk-full alarm open."""
+        return any(alarm.code == DISK_FULL for alarm in await self.store.open_alarms())

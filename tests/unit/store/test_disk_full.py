@@ -14,10 +14,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from edge.ids import new_id
-from edge.records import AlarmRecord, AlarmState, Event, Reading
+from edge.records import AlarmRecord, AlarmState, Event, Reading, Severity
 from edge.store import Store
+from edge.store.health import DISK_FULL, StoreHealthSource
 from edge.store.space import growth_limit, is_disk_full
+from edge.tasks import cancel_and_wait
+from tests.helpers.sink import RecordingSink
 from tests.helpers.sql import sql_one
+from tests.helpers.waiting import eventually
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -169,3 +173,41 @@ async def test_a_poll_shape_first_seen_by_a_paused_write_is_stored_with_its_next
 
 async def sql_one_int(store: Store, sql: str) -> int:
     return int((await sql_one(store, sql))[0])
+
+
+async def _first_report(store: Store) -> list[Event]:
+    """What the store's health source says when the daemon starts on ``store``."""
+    source, sink = StoreHealthSource(store), RecordingSink()
+    task = asyncio.create_task(source.run(sink))
+    try:
+        await eventually(lambda: source._reported is not None, what="the first disk report")
+    finally:
+        await cancel_and_wait(task)
+    return sink.events_seen
+
+
+async def test_space_back_while_the_daemon_was_down_clears_the_alarm_it_left_open(tmp_path: Path) -> None:
+    """Stopped in disk-full mode, restarted after staff freed the disk: the open ``store.disk_full``
+    alarm restored from the store must clear. Before, the first report said nothing when the disk was
+    fine (nothing had changed in this run), and the alarm stayed open until the next episode."""
+    path = tmp_path / "s.db"
+    async with Store(path, maintenance_interval_s=0, min_free_bytes=0, reserve_bytes=0) as store:
+        await store.append_alarm_records([AlarmRecord(new_id(), DISK_FULL, AlarmState.RAISED, T0, None,
+                                                      severity=Severity.CRITICAL, message="存储空间已满")])
+        assert [a.code for a in await store.open_alarms()] == [DISK_FULL]
+    async with Store(path, maintenance_interval_s=0, min_free_bytes=0, reserve_bytes=0) as store:
+        assert not store.disk.full
+        (cleared,) = await _first_report(store)
+    assert cleared.code == DISK_FULL and cleared.data["active"] is False and cleared.severity == Severity.INFO
+
+
+async def test_a_start_with_room_and_no_open_alarm_says_nothing(tmp_path: Path) -> None:
+    async with Store(tmp_path / "s.db", maintenance_interval_s=0, min_free_bytes=0, reserve_bytes=0) as store:
+        assert await _first_report(store) == []
+
+
+async def test_a_start_on_a_full_disk_says_so(tmp_path: Path) -> None:
+    async with Store(tmp_path / "s.db", maintenance_interval_s=0, min_free_bytes=0, reserve_bytes=0) as store:
+        store.disk.enter(T0, "test")
+        (raised,) = await _first_report(store)
+    assert raised.code == DISK_FULL and raised.data["active"] is True and raised.severity == Severity.CRITICAL
