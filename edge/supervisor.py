@@ -8,12 +8,17 @@ cameras). Each source instead gets its own restart loop:
 
 ``reconcile`` applies a new configuration: sources whose name and fingerprint are unchanged keep
 running untouched; removed ones stop; new or changed ones (re)start.
+
+Stopping is bounded by what each source does, not by whether it heard the stop: a source still
+running ``stop_grace_s`` after its cancellation is named in the log and cancelled again, until it
+ends. A library may spend the cancellation meant for us (asyncua's clean-up, ``asyncio.wait_for``
+on Python 3.11 when a wake-up meets the stop); the first stop is then lost, and without a second one
+the daemon's shutdown or a reload would wait for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,11 +26,11 @@ from dataclasses import dataclass, field
 from edge.backoff import Backoff
 from edge.clock import Clock, SystemClock
 from edge.sources import Sink, Source
-from edge.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
 STABLE_AFTER_S = 60.0
+STOP_GRACE_S = 10.0  # a source's clean-up (closing a stream, a session) ends well within this
 
 
 @dataclass(slots=True)
@@ -41,10 +46,11 @@ class SourceStatus:
 
 class Supervisor:
     def __init__(self, sink: Sink, *, restart_initial_s: float = 1.0, restart_max_s: float = 60.0,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, stop_grace_s: float = STOP_GRACE_S) -> None:
         self.sink = sink
         self.restart_initial_s = restart_initial_s
         self.restart_max_s = restart_max_s
+        self.stop_grace_s = stop_grace_s
         self.clock = clock or SystemClock()
         self.sources: dict[str, SourceStatus] = {}
 
@@ -65,20 +71,29 @@ class Supervisor:
         status = self.sources.pop(name, None)
         if status is None or status.task is None:
             return
-        await cancel_and_wait(status.task)
+        await self._cancel_until_stopped([status.task])
         status.state = "stopped"
 
     async def stop_all(self) -> None:
-        names = list(self.sources)
-        for name in names:
-            task = self.sources[name].task
-            if task is not None:
+        statuses = [self.sources.pop(name) for name in list(self.sources)]
+        await self._cancel_until_stopped([s.task for s in statuses if s.task is not None])
+
+    async def _cancel_until_stopped(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Cancel ``tasks`` and wait until each has ended, cancelling again any that outlives the grace."""
+        for task in tasks:
+            task.cancel()
+        pending = set(tasks)
+        waited = 0.0
+        while pending:
+            _, pending = await asyncio.wait(pending, timeout=self.stop_grace_s)
+            waited += self.stop_grace_s
+            for task in pending:
+                log.warning("source %s still running %.1f s after it was stopped (its stop was lost): "
+                            "cancelling it again", task.get_name().removeprefix("source:"), waited)
                 task.cancel()
-        for name in names:
-            status = self.sources.pop(name)
-            if status.task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await status.task
+        for task in tasks:
+            if not task.cancelled():
+                task.result()  # what a source's task ends with besides a cancellation is not hidden
 
     async def reconcile(self, sources: Sequence[Source]) -> dict[str, list[str]]:
         """Bring the running set in line with ``sources``; report what changed."""

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import pytest
+
 from edge.records import DeviceStatus, Event, Reading
 from edge.supervisor import Supervisor
 from tests.helpers.waiting import eventually
@@ -98,3 +100,41 @@ async def test_reconcile_restarts_only_what_changed() -> None:
         assert sorted(changes["stopped"]) == ["a", "c"]
         assert set(sup.sources) == {"b"}
     assert a.starts == 1
+
+
+class SwallowsOneStop(TickingSource):
+    """A source whose library spends the first cancellation meant for it (as asyncua's clean-up does, or
+    ``asyncio.wait_for`` on Python 3.11 when a wake-up meets the stop) and then goes on waiting."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.swallowed = 0
+
+    async def run(self, sink: RecordingSink) -> None:  # type: ignore[override]
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                if self.swallowed:
+                    raise
+                self.swallowed += 1
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]  (as if it never came)
+
+
+@pytest.mark.parametrize("how", ["stop_all", "reconcile"])
+async def test_a_source_that_swallows_its_stop_is_named_and_stopped_again(caplog, how: str) -> None:
+    """Before, the supervisor waited for ever, and the daemon's shutdown (or a reload) hung with it."""
+    sink, stuck, healthy = RecordingSink(), SwallowsOneStop("stuck"), TickingSource("healthy")
+    sup = Supervisor(sink, stop_grace_s=0.05)
+    await sup.reconcile([stuck, healthy])
+    await eventually(lambda: len(sink.got) >= 3, what="the healthy source ticking")
+    with caplog.at_level("WARNING", logger="edge.supervisor"):
+        async with asyncio.timeout(5):
+            if how == "stop_all":
+                await sup.stop_all()
+            else:
+                await sup.reconcile([healthy])
+    assert stuck.swallowed == 1 and "stuck" not in sup.sources
+    warned = [r.getMessage() for r in caplog.records if "still running" in r.getMessage()]
+    assert len(warned) == 1 and "stuck" in warned[0], warned
+    await sup.stop_all()
