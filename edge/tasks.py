@@ -49,10 +49,20 @@ async def retry_after(delay_s: float) -> None:
     loop goes round again, and whoever cancelled us (a reload, a stop, a ``TaskGroup``) waits for
     ever. ``Task.cancelling()`` still counts the request, so every reconnect loop asks it here.
     """
+    raise_if_cancelling()
+    await asyncio.sleep(delay_s)
+
+
+def raise_if_cancelling() -> None:
+    """Raise ``CancelledError`` if this task was asked to stop and the request was swallowed on the way.
+
+    ``Task.cancelling()`` counts cancellation requests even when a library caught the
+    ``CancelledError`` (asyncua's clean-up, pymodbus's ``wait_for`` on Python 3.11), so a loop that
+    asks here before going round again honours a stop it never saw.
+    """
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
-    await asyncio.sleep(delay_s)
 
 
 class SavedPeriodically:

@@ -106,6 +106,20 @@ class _OpenGate:
 _OPEN_GATE = _OpenGate()
 
 
+def open_capture(url: str, params: list[int], *, key_frames_only: bool) -> cv2.VideoCapture:
+    """A ``cv2.VideoCapture`` of ``url``, opened under ``_OPEN_GATE`` with this capture's FFmpeg options."""
+    if not key_frames_only:
+        with _OPEN_GATE.shared():
+            return cv2.VideoCapture(url, cv2.CAP_ANY, params)
+    with _OPEN_GATE.exclusive():
+        plain = os.environ.get(_CAPTURE_OPTIONS_ENV, FFMPEG_OPTIONS)
+        os.environ[_CAPTURE_OPTIONS_ENV] = f"{plain}|{KEY_FRAMES_ONLY}" if plain else KEY_FRAMES_ONLY
+        try:
+            return cv2.VideoCapture(url, cv2.CAP_ANY, params)
+        finally:
+            os.environ[_CAPTURE_OPTIONS_ENV] = plain
+
+
 def redact(url: str) -> str:
     """``url`` with any user:password replaced by ``***``."""
     parts = urlsplit(url)
@@ -182,17 +196,7 @@ class RtspFrameSource(SlotFrameSource):
 
     def _open(self) -> cv2.VideoCapture | None:
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self._open_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, self._read_ms]
-        if not self.key_frames_only:
-            with _OPEN_GATE.shared():
-                capture = cv2.VideoCapture(self._url, cv2.CAP_ANY, params)
-        else:
-            with _OPEN_GATE.exclusive():
-                plain = os.environ.get(_CAPTURE_OPTIONS_ENV, FFMPEG_OPTIONS)
-                os.environ[_CAPTURE_OPTIONS_ENV] = f"{plain}|{KEY_FRAMES_ONLY}" if plain else KEY_FRAMES_ONLY
-                try:
-                    capture = cv2.VideoCapture(self._url, cv2.CAP_ANY, params)
-                finally:
-                    os.environ[_CAPTURE_OPTIONS_ENV] = plain
+        capture = open_capture(self._url, params, key_frames_only=self.key_frames_only)
         if not capture.isOpened():
             capture.release()
             return None

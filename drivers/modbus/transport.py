@@ -60,6 +60,7 @@ from edge.errors import (
     DeviceTimeout,
     DeviceUnreachable,
 )
+from edge.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 
@@ -114,19 +115,6 @@ class _Payload:
         self.transaction_id = transaction_id
         self.data = data
         self.retries = 0
-
-
-def _reraise_swallowed_cancel() -> None:
-    """Re-raise a cancellation that pymodbus's ``asyncio.wait_for`` swallowed.
-
-    On Python 3.11, ``wait_for`` returns the result instead of raising ``CancelledError`` when the
-    awaited future completes in the same loop iteration as the cancellation (fixed in 3.12). Under
-    load a shutdown then hangs: the poller carries on as if never cancelled. The task still counts
-    the request (``Task.cancelling()``), so it is honoured here.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 class _PymodbusLink:
@@ -239,7 +227,7 @@ class _PymodbusLink:
                 if self._reset_after:
                     self._reset_after = False
                     self._disconnect()
-            _reraise_swallowed_cancel()
+            raise_if_cancelling()  # pymodbus's wait_for may have swallowed a stop (Python 3.11)
         if isinstance(response, _Payload):
             return response.data
         if response.isError():
@@ -293,7 +281,7 @@ class _PymodbusLink:
             raise DeviceUnreachable(device_id, f"{self.name}: {error}")
         self._connect_failures = 0
         self._client = client
-        _reraise_swallowed_cancel()
+        raise_if_cancelling()
         return client
 
     def _connect_timeout(self) -> float:

@@ -15,7 +15,7 @@ import time
 
 import cv2
 
-from drivers.camera.rtsp import _CAPTURE_OPTIONS_ENV, _OPEN_GATE, FFMPEG_OPTIONS, KEY_FRAMES_ONLY, RtspFrameSource
+from drivers.camera.rtsp import _CAPTURE_OPTIONS_ENV, RtspFrameSource, open_capture
 from drivers.camera.source import ResolvedStream, default_frame_source
 from edge.clock import SystemClock
 from edge.config.cameras import CameraConfig
@@ -71,19 +71,10 @@ async def test_a_gop_longer_than_the_analysis_interval_is_reported(caplog) -> No
 
 
 def _key_frame_capture(url: str) -> cv2.VideoCapture:
-    """A bare key-frames-only capture, opened the way the reader opens one (alone, with the extra option)."""
+    """A bare key-frames-only capture, opened the way the reader opens one."""
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 5000, cv2.CAP_PROP_READ_TIMEOUT_MSEC, 3000]
     for _ in range(5):  # the simulator's media is prepared by the first DESCRIBE: an early open may time out
-        with _OPEN_GATE.exclusive():
-            before = os.environ.get(_CAPTURE_OPTIONS_ENV)
-            os.environ[_CAPTURE_OPTIONS_ENV] = f"{FFMPEG_OPTIONS}|{KEY_FRAMES_ONLY}"
-            try:
-                capture = cv2.VideoCapture(url, cv2.CAP_ANY, params)
-            finally:
-                if before is None:
-                    del os.environ[_CAPTURE_OPTIONS_ENV]
-                else:
-                    os.environ[_CAPTURE_OPTIONS_ENV] = before
+        capture = open_capture(url, params, key_frames_only=True)
         if capture.isOpened():
             return capture
         capture.release()
